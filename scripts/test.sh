@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command (README "Test"): builds if needed, then runs every unit and integration
+# test with CTest. Extra arguments go to ctest (e.g. -L unit, -R fetch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ ! -f build/CMakeCache.txt ]]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+cmake --build build -j"$(nproc)"
+cd build
+ctest --output-on-failure -j2 --timeout 900 "$@"

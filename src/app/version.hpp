@@ -1,0 +1,5 @@
+#pragma once
+
+namespace mb {
+const char* version();
+}  // namespace mb

@@ -1,0 +1,56 @@
+// The thin CLI: parses options with CLI11, calls into the library, prints results and maps
+// the error category to the exit code. Each group of commands lives in its own cmd_*.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/env.hpp"
+#include "core/error.hpp"
+
+namespace mb::cli {
+
+struct GlobalOptions {
+  std::string manifest = "modelbake.yaml";
+  std::string cache;     // --cache; resolved with the environment by Context::cache_dir()
+  std::string endpoint;  // --endpoint
+  bool json = false;
+  bool quiet = false;
+  bool verbose = false;
+  bool no_progress = false;
+};
+
+struct Context {
+  GlobalOptions opts;
+  ProcessEnv env;
+  SystemClock clock;
+  std::function<int()> action;  // set by the chosen subcommand
+
+  std::string cache_dir() const;
+  // Path of the lock next to the manifest (modelbake.yaml -> modelbake.lock).
+  std::string lock_path() const;
+  // Whether to draw a live progress display (stderr is a terminal, not -q/--no-progress/--json).
+  bool show_progress() const;
+};
+
+// Adds a subcommand that accepts the global options after its name too.
+CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description);
+
+// Prints an error (human or JSON) and returns its exit code.
+int report_error(const Context& ctx, const Error& error);
+// Prints a JSON document to stdout.
+void print_json(const nlohmann::ordered_json& doc);
+// Human output to stdout unless --json or -q.
+void say(const Context& ctx, const std::string& line);
+
+void register_fetch_commands(CLI::App& app, Context& ctx);     // lock, fetch
+void register_verify_commands(CLI::App& app, Context& ctx);    // verify, status
+void register_cache_commands(CLI::App& app, Context& ctx);     // ls, du, gc, rm
+void register_bundle_commands(CLI::App& app, Context& ctx);    // export, import
+void register_registry_commands(CLI::App& app, Context& ctx);  // push, pull
+
+int run(int argc, char** argv);
+
+}  // namespace mb::cli

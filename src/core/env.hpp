@@ -1,0 +1,72 @@
+// The environment and the clock are injected so that policy code (endpoint precedence,
+// retry/backoff) is unit-testable without a process environment or real time.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mb {
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // Unset and empty variables both read as nullopt (matching huggingface_hub).
+  virtual std::optional<std::string> get(const std::string& name) const = 0;
+};
+
+class ProcessEnv final : public Env {
+ public:
+  std::optional<std::string> get(const std::string& name) const override;
+};
+
+class MapEnv final : public Env {
+ public:
+  MapEnv() = default;
+  explicit MapEnv(std::map<std::string, std::string> vars) : m_vars(std::move(vars)) {}
+  void set(const std::string& k, const std::string& v) { m_vars[k] = v; }
+  std::optional<std::string> get(const std::string& name) const override;
+
+ private:
+  std::map<std::string, std::string> m_vars;
+};
+
+class Clock {
+ public:
+  using Duration = std::chrono::milliseconds;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+  virtual void sleep_for(Duration d) = 0;
+  // Seconds since the Unix epoch (for timestamps written to disk).
+  virtual int64_t unix_seconds() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::steady_clock::now(); }
+  void sleep_for(Duration d) override;
+  int64_t unix_seconds() const override;
+};
+
+// Test clock: sleeping advances time instantly and records the requested sleeps.
+class FakeClock final : public Clock {
+ public:
+  TimePoint now() const override { return m_now; }
+  void sleep_for(Duration d) override { m_now += d; m_slept += d; m_sleeps.push_back(d); }
+  int64_t unix_seconds() const override {
+    return 1'700'000'000 + std::chrono::duration_cast<std::chrono::seconds>(m_now.time_since_epoch()).count();
+  }
+  void advance(Duration d) { m_now += d; }
+  Duration total_slept() const { return m_slept; }
+  const std::vector<Duration>& sleeps() const { return m_sleeps; }
+
+ private:
+  TimePoint m_now{};
+  Duration m_slept{0};
+  std::vector<Duration> m_sleeps;
+};
+
+}  // namespace mb

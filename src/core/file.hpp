@@ -1,0 +1,99 @@
+// RAII file descriptors, atomic publish (temp in the same directory, fsync, rename,
+// fsync the directory) and advisory locks. Everything returns Result; nothing throws.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace mb {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : m_fd(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : m_fd(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) { reset(); m_fd = o.release(); }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return m_fd; }
+  bool valid() const { return m_fd >= 0; }
+  int release() { int fd = m_fd; m_fd = -1; return fd; }
+  void reset();
+  // Closes and reports close() failures (which can carry deferred write errors).
+  Status close_checked(const std::string& what);
+
+ private:
+  int m_fd = -1;
+};
+
+Result<UniqueFd> open_read(const std::string& path);
+Result<uint64_t> file_size(int fd, const std::string& what);
+Result<std::string> read_file(const std::string& path, uint64_t max_bytes = 64ull << 20);
+Status write_all(int fd, const void* data, size_t len, const std::string& what);
+Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
+Status fsync_fd(int fd, const std::string& what);
+Status fsync_dir(const std::string& dir);
+Status make_dirs(const std::string& dir);
+
+// Error for a failed syscall with errno mapped to a category (ENOSPC, EACCES... are io).
+Error errno_error(const std::string& what, int err);
+
+// Short random hex suffix for temp names (unique across processes and threads).
+std::string random_suffix();
+
+// Temp file next to its destination; commit() = fsync + rename + fsync(dir).
+// If commit() never ran, the destructor deletes the temp file: a half-written file is
+// never left where a good one is expected.
+class AtomicFile {
+ public:
+  static Result<AtomicFile> create(const std::string& dest, int mode = 0644);
+  ~AtomicFile();
+  AtomicFile(AtomicFile&&) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  AtomicFile(const AtomicFile&) = delete;
+
+  int fd() const { return m_fd.get(); }
+  const std::string& temp_path() const { return m_temp; }
+  Status write(std::string_view data);
+  Status commit();
+
+ private:
+  AtomicFile(std::string dest, std::string temp, UniqueFd fd)
+      : m_dest(std::move(dest)), m_temp(std::move(temp)), m_fd(std::move(fd)) {}
+  std::string m_dest;
+  std::string m_temp;
+  UniqueFd m_fd;
+  bool m_committed = false;
+};
+
+// Writes `content` to `dest` atomically (creating parent directories).
+Status write_file_atomic(const std::string& dest, std::string_view content, int mode = 0644);
+
+// Atomically replaces (or creates) a symlink at `link_path` pointing to `target`.
+Status replace_symlink(const std::string& target, const std::string& link_path);
+
+enum class LockMode { shared, exclusive };
+
+// flock(2)-based advisory lock on a lock file. Released on destruction.
+class FileLock {
+ public:
+  static Result<FileLock> acquire(const std::string& path, LockMode mode);
+  // Returns an invalid lock (valid() == false) when another process holds it.
+  static Result<FileLock> try_acquire(const std::string& path, LockMode mode);
+  FileLock() = default;
+  bool valid() const { return m_fd.valid(); }
+
+ private:
+  explicit FileLock(UniqueFd fd) : m_fd(std::move(fd)) {}
+  UniqueFd m_fd;
+};
+
+}  // namespace mb

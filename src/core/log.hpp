@@ -1,0 +1,28 @@
+// Tiny leveled logger writing plain lines to stderr. Library code logs through it; the
+// CLI sets the level (-q/-v). Secrets are registered once and masked in every line, so a
+// token that leaks into a message (e.g. inside a URL) never reaches the terminal.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mb::log {
+
+enum class Level { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+
+void set_level(Level level);
+Level level();
+bool enabled(Level level);
+
+// Registers a secret (token, password) to be replaced by "***" in all log output and in
+// redact(). Secrets shorter than 4 characters are ignored (too likely to mask normal text).
+void add_secret(std::string secret);
+std::string redact(std::string_view text);
+
+void write(Level level, std::string_view message);
+inline void debug(std::string_view m) { if (enabled(Level::debug)) write(Level::debug, m); }
+inline void info(std::string_view m) { if (enabled(Level::info)) write(Level::info, m); }
+inline void warn(std::string_view m) { if (enabled(Level::warn)) write(Level::warn, m); }
+inline void error(std::string_view m) { if (enabled(Level::error)) write(Level::error, m); }
+
+}  // namespace mb::log

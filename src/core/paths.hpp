@@ -1,0 +1,27 @@
+// Validation of paths that come from outside (servers, manifests, archives) before they
+// touch the disk. Every such path is relative, uses '/' separators and stays inside its root.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace mb {
+
+// Accepts "a/b/c.json". Rejects: empty, absolute, "." or ".." components, empty components
+// ("a//b", trailing '/'), backslashes, NUL and other control characters, > 4096 bytes,
+// components > 255 bytes. `what` names the source in the error ("file name from server").
+Status validate_relative_path(std::string_view path, std::string_view what);
+
+// Joins root and a validated relative path.
+std::string join_path(std::string_view root, std::string_view rel);
+
+// Hub repo id: "name" or "namespace/name"; each part [A-Za-z0-9_.-]{1,96}, no "--" or "..",
+// not starting/ending with '-' or '.'.
+Status validate_repo_id(std::string_view repo_id);
+
+// Branch/tag names used as refs/<revision>: like git refnames, may contain '/', no "..".
+Status validate_revision(std::string_view revision);
+
+}  // namespace mb

@@ -1,0 +1,61 @@
+// modelbake.lock: the resolved commit of every manifest entry and, per file, its size,
+// sha256 and the hub's etag. JSON with a stable layout (see docs/formats.md). Reading the
+// lock needs nothing but the C++ runtime, so modelbake-verify can link this code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace mb {
+
+enum class RepoType { model, dataset };
+
+const char* to_string(RepoType t);
+std::optional<RepoType> parse_repo_type(std::string_view s);
+
+struct LockedFile {
+  std::string path;    // repo-relative, validated
+  uint64_t size = 0;
+  std::string sha256;  // 64 lower hex: content digest
+  std::string etag;    // hub etag: git blob sha1 (40 hex) or sha256 (64 hex, LFS)
+
+  bool is_lfs() const { return etag.size() == 64; }
+};
+
+struct LockedModel {
+  std::string name;      // `as:` in the manifest; unique within the lock
+  std::string repo;      // "org/name"
+  RepoType type = RepoType::model;
+  std::string revision;  // as requested (branch, tag or commit)
+  std::string commit;    // resolved 40-hex commit
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+  std::string expect_json;  // the manifest's `expect:` block as canonical JSON, or empty
+  std::vector<LockedFile> files;  // sorted by path
+
+  uint64_t total_bytes() const;
+  const LockedFile* find_file(std::string_view path) const;
+};
+
+struct Lockfile {
+  int version = 1;
+  std::vector<LockedModel> models;  // sorted by name
+
+  const LockedModel* find_model(std::string_view name) const;
+};
+
+// Parses and validates (hex digests, safe paths, unique names/paths). `source` names the
+// file in error messages. Errors are ErrorCategory::usage.
+Result<Lockfile> parse_lock(std::string_view text, std::string_view source);
+// Stable serialisation: models sorted by name, files by path, fixed key order, 2-space indent.
+std::string serialize_lock(Lockfile lock);
+
+Result<Lockfile> read_lock(const std::string& path);
+Status write_lock(const std::string& path, const Lockfile& lock);
+
+}  // namespace mb

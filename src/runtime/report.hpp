@@ -1,0 +1,5 @@
+#pragma once
+// Placeholder header; the runtime verifier (issue 6) replaces this.
+namespace mb::runtime {
+const char* name();
+}  // namespace mb::runtime

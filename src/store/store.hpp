@@ -1,0 +1,64 @@
+// Write side of the cache. Content enters as a verified temp file inside the cache's tmp
+// directory, is renamed into the object store, then hard-linked into the repo's blobs/ and
+// pointed to from snapshots/. The store never talks to the network: whoever produces the
+// bytes (fetch, import, pull) hands over a finished temp file.
+//
+// Locking rules (docs/cache-layout.md):
+//  * every writer (fetch, import, pull) holds the cache lock shared for its whole run;
+//    gc and rm hold it exclusive, so an object is never collected between being adopted and
+//    being linked into a repo;
+//  * one content lock per content key serialises concurrent downloads of the same bytes:
+//    the second process waits, then finds the object present.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "core/file.hpp"
+#include "lock/lockfile.hpp"
+#include "store/layout.hpp"
+
+namespace mb {
+
+class Store {
+ public:
+  explicit Store(CacheLayout layout) : m_layout(std::move(layout)) {}
+  const CacheLayout& layout() const { return m_layout; }
+
+  // Creates the private directories and CACHEDIR.TAG (idempotent).
+  Status init() const;
+
+  Result<FileLock> lock_cache(LockMode mode) const;
+  Result<FileLock> lock_content(std::string_view key) const;
+
+  bool has_object(std::string_view sha256) const;
+  // `temp_path` must be a complete, verified, fsynced file inside layout().tmp_dir().
+  // If the object already exists the temp file is removed instead.
+  Status adopt_object(const std::string& temp_path, std::string_view sha256) const;
+
+  // blobs/<etag> becomes a hard link to objects/<sha256> (a copy where hard links fail).
+  Status link_blob(const LockedModel& m, const LockedFile& f) const;
+  // snapshots/<commit>/<path> -> ../../blobs/<etag> (relative symlink, replaced atomically).
+  Status link_snapshot_file(const LockedModel& m, const LockedFile& f) const;
+  // refs/<revision> holds exactly the 40-hex commit, no newline. No-op when the revision is
+  // the commit itself.
+  Status write_ref(const LockedModel& m) const;
+  // link_blob + link_snapshot_file for a file whose object is present.
+  Status publish_file(const LockedModel& m, const LockedFile& f) const;
+
+  // Cheap presence check (no hashing): the snapshot path resolves to a regular file of the
+  // locked size inside the cache.
+  bool file_looks_complete(const LockedModel& m, const LockedFile& f) const;
+
+  // Records fetched_at / last_used for status, ls and gc (LRU).
+  Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
+
+  // A fresh temp path inside tmp_dir() for content `key`: "<key>.<rand>.tmp".
+  std::string new_temp_path(std::string_view key) const;
+
+ private:
+  CacheLayout m_layout;
+};
+
+}  // namespace mb
