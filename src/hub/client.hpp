@@ -1,0 +1,121 @@
+// Hugging Face hub protocol client (docs/hub-protocol.md): revision resolution, recursive
+// tree listing with Link pagination, /resolve/ metadata (HEAD, manual relative redirects)
+// and download requests for resolved locations. Every value from the server is validated
+// before it is returned (paths, commits, etags, sizes); errors carry the category and a hint.
+// Thread-safe: one HubClient can serve all fetch workers (the Transport must be thread-safe,
+// and so must the Clock when used from several threads; SystemClock is).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/env.hpp"
+#include "core/error.hpp"
+#include "hub/config.hpp"
+#include "net/retry.hpp"
+#include "net/transport.hpp"
+
+namespace mb::hub {
+
+enum class RepoType { model, dataset };
+const char* to_string(RepoType t);            // "model" / "dataset"
+Result<RepoType> parse_repo_type(std::string_view s);  // usage error otherwise
+
+// Largest file size we believe (2^50 bytes = 1 PiB); anything above is a hostile server.
+inline constexpr uint64_t k_max_file_size = uint64_t{1} << 50;
+
+// One file of a repo at a commit (tree API "type":"file" entries; directories are skipped).
+struct FileEntry {
+  std::string path;     // validated relative path
+  uint64_t size = 0;    // real content size (lfs.size for LFS files)
+  std::string git_oid;  // 40-hex git blob sha1 (of the pointer file for LFS files)
+  std::optional<std::string> lfs_sha256;  // 64-hex content sha256 for LFS files
+  std::optional<uint64_t> lfs_size;
+
+  bool is_lfs() const { return lfs_sha256.has_value(); }
+  // The hub etag / cache blob name: sha256 for LFS files, git sha1 otherwise.
+  const std::string& etag() const { return lfs_sha256 ? *lfs_sha256 : git_oid; }
+};
+
+// Result of HEAD /resolve/.
+struct FileMetadata {
+  std::string commit;  // X-Repo-Commit, 40-hex
+  std::string etag;    // X-Linked-Etag or ETag, normalised (no W/, no quotes), 40 or 64 hex
+  uint64_t size = 0;   // X-Linked-Size, or Content-Length of a 200
+  // Where to GET the bytes: the absolute Location of a redirect (CDN, signed) or, for a 200,
+  // the /resolve/ URL that answered (after relative redirects).
+  std::string location;
+  bool redirected = false;  // location came from an absolute redirect
+};
+
+struct ClientOptions {
+  std::string endpoint = k_default_endpoint;  // from resolve_endpoint()
+  std::optional<std::string> token;           // from resolve_token(); sent to endpoint host only
+  net::RetryPolicy retry;                      // for API calls and HEADs
+  int max_relative_redirects = 5;
+  std::chrono::milliseconds connect_timeout{15'000};
+};
+
+class HubClient {
+ public:
+  HubClient(net::Transport& transport, Clock& clock, ClientOptions options);
+
+  const std::string& endpoint() const { return m_options.endpoint; }
+
+  // Branch, tag, "refs/pr/N" or commit -> 40-hex commit via
+  // GET /api/{type}s/{repo}/revision/{quote(rev, safe="")}. A lower-case 40-hex `revision`
+  // is returned as is without a request (as huggingface_hub does): list_files() on it fails
+  // with RevisionNotFound if it does not exist, so nothing is lost and a locked fetch costs
+  // one request less per model.
+  Result<std::string> resolve_revision(RepoType type, const std::string& repo,
+                                       const std::string& revision) const;
+
+  // All files at `commit` (GET /api/{type}s/{repo}/tree/{commit}?recursive=true&expand=false,
+  // following Link rel="next" only to URLs with the endpoint's origin). Sorted by path;
+  // duplicate paths and invalid entries are permanent errors naming the entry.
+  Result<std::vector<FileEntry>> list_files(RepoType type, const std::string& repo,
+                                            const std::string& commit) const;
+
+  // HEAD {endpoint}/{prefix}{repo}/resolve/{rev}/{path} with relative redirects followed.
+  Result<FileMetadata> file_metadata(RepoType type, const std::string& repo,
+                                     const std::string& revision, const std::string& path) const;
+
+  // A GET for `location` (from FileMetadata), optionally a byte range. The bearer token is
+  // attached with allowed_authority = the endpoint's authority, so it is sent only when the
+  // location is on the endpoint host. Timeouts from ClientOptions.
+  net::Request download_request(const std::string& location,
+                                std::optional<net::ByteRange> range = std::nullopt) const;
+
+  // URL builders (exposed for the fetch engine and tests).
+  std::string resolve_url(RepoType type, const std::string& repo, const std::string& revision,
+                          const std::string& path) const;
+  std::string api_url(RepoType type, const std::string& repo) const;  // {E}/api/{type}s/{repo}
+
+  // Maps a non-2xx hub response to an Error with a clear message and hint (X-Error-Code
+  // RepoNotFound / GatedRepo / RevisionNotFound / EntryNotFound, 401/403 -> auth, 429/5xx ->
+  // transient). `what` names the object ("org/model@main: config.json"). Never includes the
+  // token. Useful for a GET of a /resolve/ location that fails.
+  Error error_from_response(const net::Response& response, RepoType type, const std::string& repo,
+                            std::string_view what) const;
+
+ private:
+  net::Request base_request(net::Method method, std::string url) const;
+  Result<net::Response> send(const net::Request& request) const;
+
+  net::Transport& m_transport;
+  Clock& m_clock;
+  ClientOptions m_options;
+  std::string m_endpoint_authority;
+  std::string m_endpoint_origin;
+};
+
+// ETag normalisation as huggingface_hub: strip a leading W/ and surrounding quotes.
+std::string normalize_etag(std::string_view etag);
+bool is_commit_hash(std::string_view s);  // exactly 40 lower-case hex
+bool is_hex(std::string_view s, size_t length);  // exactly `length` lower-case hex chars
+
+}  // namespace mb::hub
