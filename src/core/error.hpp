@@ -110,6 +110,7 @@ using Status = Result<void>;
 #define MB_CONCAT_INNER(a, b) a##b
 #define MB_CONCAT(a, b) MB_CONCAT_INNER(a, b)
 // `MB_ASSIGN(auto x, f());` declares x from a Result or propagates its error.
+// It expands to several statements: inside an `if`, always use braces.
 #define MB_ASSIGN(decl, expr) MB_ASSIGN_IMPL(MB_CONCAT(mb_assign_, __LINE__), decl, expr)
 #define MB_ASSIGN_IMPL(tmp, decl, expr)          \
   auto tmp = (expr);                             \
