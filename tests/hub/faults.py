@@ -1,0 +1,99 @@
+"""Fault injection for the test hub (see tests/hub/README.md, "Faults").
+
+A fault is a JSON object: {"type": ..., "match": <regex searched in the request target>,
+"count": N (default 1; -1 = forever), "methods": [...], "host": <regex on Host header>, plus
+type-specific options}. Each request takes every matching fault that still has a count left
+and decrements it, so "count: 2" means "the first two matching requests".
+"""
+
+import re
+import threading
+
+# Faults that change how a body is sent only make sense for requests that get a body.
+BODY_TYPES = {"drop", "corrupt", "slow", "ignore_range"}
+TYPES = BODY_TYPES | {"status", "hang", "expire_cdn", "reset"}
+
+
+class FaultError(ValueError):
+    pass
+
+
+class Fault:
+    def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise FaultError("fault must be an object, got %r" % (spec,))
+        self.spec = dict(spec)
+        self.type = spec.get("type")
+        if self.type not in TYPES:
+            raise FaultError("unknown fault type %r (known: %s)" % (self.type, ", ".join(sorted(TYPES))))
+        try:
+            self.match = re.compile(spec.get("match", ""))
+            self.host = re.compile(spec["host"]) if spec.get("host") else None
+        except re.error as e:
+            raise FaultError("bad regex in fault %r: %s" % (spec, e))
+        self.count = int(spec.get("count", 1))
+        default_methods = ["GET"] if self.type in BODY_TYPES else None
+        self.methods = spec.get("methods", default_methods)
+        self.hits = 0
+        if self.type == "status":
+            self.status = int(spec.get("status", 503))
+            if not 400 <= self.status <= 599:
+                raise FaultError("status fault needs a 4xx/5xx status")
+        if self.type == "drop" and int(spec.get("after_bytes", 0)) < 0:
+            raise FaultError("drop.after_bytes must be >= 0")
+        if self.type == "slow" and int(spec.get("bytes_per_sec", 0)) <= 0:
+            raise FaultError("slow.bytes_per_sec must be > 0")
+
+    def applies(self, method, target, host, has_range):
+        if self.count == 0:
+            return False
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.host is not None and not self.host.search(host or ""):
+            return False
+        if self.type == "expire_cdn" and not target.startswith("/cdn/"):
+            return False
+        if self.type == "ignore_range" and not has_range:
+            return False
+        return bool(self.match.search(target))
+
+    def to_json(self):
+        out = dict(self.spec)
+        out["remaining"] = self.count
+        out["hits"] = self.hits
+        return out
+
+
+class FaultSet:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._faults = []
+
+    def replace(self, specs, append=False):
+        parsed = [Fault(s) for s in specs]  # validate everything before changing anything
+        with self._lock:
+            self._faults = (self._faults if append else []) + parsed
+
+    def take(self, method, target, host, has_range):
+        taken = []
+        with self._lock:
+            for f in self._faults:
+                if f.applies(method, target, host, has_range):
+                    if f.count > 0:
+                        f.count -= 1
+                    f.hits += 1
+                    taken.append(f)
+        return taken
+
+    def to_json(self):
+        with self._lock:
+            return [f.to_json() for f in self._faults]
+
+
+def load_fault_specs(obj):
+    """Accepts {"faults": [...]} or a bare list."""
+    if isinstance(obj, dict):
+        obj = obj.get("faults", [])
+    if not isinstance(obj, list):
+        raise FaultError("faults must be a list")
+    return obj
