@@ -1,0 +1,506 @@
+"""Protocol conformance of the test hub itself (tests/hub/testhub.py), with the stdlib HTTP
+client only: every other integration test relies on the hub behaving like huggingface.co."""
+
+import http.client
+import json
+import os
+import socket
+import unittest
+from urllib.parse import quote, urlsplit
+
+from mbtest import (MbTestCase, RepoBuilder, TestHub, git_blob_sha1, make_cache,
+                    pseudo_random_bytes, sha256_hex)
+
+TOKEN = "hf_testtoken_123"
+BIG = pseudo_random_bytes(200_000, seed=1)
+CONFIG = b'{"hidden_size": 8}\n'
+
+
+def build_repos():
+    tiny = RepoBuilder("org/tiny")
+    tiny.add_file("config.json", CONFIG)
+    tiny.add_file("weights/model.safetensors", BIG, lfs=True)
+    for i in range(7):
+        tiny.add_file("data/part-%d.txt" % i, "part %d\n" % i)
+    first = tiny.commit("first")
+    tiny.tag("v1.0")
+    tiny.add_file("config.json", b'{"hidden_size": 16}\n')
+    tiny.commit("second")
+    tiny.pr(1, first)
+    gated = RepoBuilder("org/gated", gated=True).add_file("a.txt", b"secret\n")
+    private = RepoBuilder("org/private", private=True).add_file("a.txt", b"private\n")
+    dataset = RepoBuilder("org/data", type="dataset").add_file("train.csv", b"a,b\n1,2\n")
+    renamed = RepoBuilder("new-org/new-name", renamed_from=["old-org/old-name"])
+    renamed.add_file("x.txt", b"x")
+    single = RepoBuilder("gpt9").add_file("README.md", b"# gpt9\n")
+    hostile = RepoBuilder("evil/repo")
+    hostile.add_file("../../etc/x", b"pwned")
+    hostile.add_file("/abs", b"abs")
+    hostile.add_file("a/../../b", b"b")
+    hostile.add_file("huge.bin", b"small", lfs=True,
+                     advertise={"size": 10**15, "linked_size": 10**15})
+    hostile.add_file("liar.bin", b"real content", lfs=True, advertise={"sha256": "0" * 64})
+    return [tiny, gated, private, dataset, renamed, single, hostile]
+
+
+class Client:
+    """One keep-alive connection per host, redirects never followed."""
+
+    def __init__(self, base):
+        self.base = base
+        self.conns = {}
+
+    def request(self, method, url, headers=None, body=None):
+        if url.startswith("/"):
+            url = self.base + url
+        u = urlsplit(url)
+        conn = self.conns.get(u.netloc)
+        if conn is None:
+            conn = self.conns[u.netloc] = http.client.HTTPConnection(u.netloc, timeout=30)
+        target = u.path + ("?" + u.query if u.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.will_close:
+            conn.close()
+            del self.conns[u.netloc]
+        return resp, data
+
+    def close(self):
+        for c in self.conns.values():
+            c.close()
+
+
+class TestHubConformance(MbTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.repos = build_repos()
+        cls.tiny = cls.repos[0]
+        cls.hub = TestHub(cls.repos, tokens=[TOKEN], page_size=4).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hub.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.hub.reset(faults=True)
+        self.c = Client(self.hub.url)
+        self.addCleanup(self.c.close)
+
+    def get_json(self, path, headers=None):
+        resp, data = self.c.request("GET", path, headers)
+        self.assertEqual(resp.status, 200, data)
+        return resp, json.loads(data)
+
+    # ---- API ------------------------------------------------------------------------------
+
+    def test_revision_resolution(self):
+        main = self.tiny.refs["main"]
+        _, info = self.get_json("/api/models/org/tiny/revision/main")
+        self.assertEqual(info["sha"], main)
+        self.assertIn({"rfilename": "config.json"}, info["siblings"])
+        _, info = self.get_json("/api/models/org/tiny/revision/v1.0")
+        self.assertEqual(info["sha"], self.tiny.refs["v1.0"])
+        self.assertNotEqual(info["sha"], main)
+        _, info = self.get_json("/api/models/org/tiny/revision/" + quote("refs/pr/1", safe=""))
+        self.assertEqual(info["sha"], self.tiny.refs["v1.0"])
+        _, info = self.get_json("/api/models/org/tiny/revision/" + main)
+        self.assertEqual(info["sha"], main)
+        _, info = self.get_json("/api/models/gpt9/revision/main")
+        self.assertEqual(info["siblings"], [{"rfilename": "README.md"}])
+        _, info = self.get_json("/api/datasets/org/data/revision/main")
+        self.assertEqual(info["siblings"], [{"rfilename": "train.csv"}])
+
+    def test_revision_blobs_metadata(self):
+        _, info = self.get_json("/api/models/org/tiny/revision/v1.0?blobs=true")
+        sib = {s["rfilename"]: s for s in info["siblings"]}
+        self.assertEqual(sib["config.json"]["blobId"], git_blob_sha1(CONFIG))
+        self.assertEqual(sib["config.json"]["size"], len(CONFIG))
+        self.assertNotIn("lfs", sib["config.json"])
+        lfs = sib["weights/model.safetensors"]["lfs"]
+        self.assertEqual(lfs["sha256"], sha256_hex(BIG))
+        self.assertEqual(lfs["size"], len(BIG))
+        self.assertGreater(lfs["pointerSize"], 0)
+
+    def test_unknown_revision_and_repo(self):
+        resp, _ = self.c.request("GET", "/api/models/org/tiny/revision/nope")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "RevisionNotFound"))
+        resp, _ = self.c.request("GET", "/api/models/org/missing/revision/main")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (401, "RepoNotFound"))
+        resp, _ = self.c.request("GET", "/api/models/org/missing/revision/main",
+                                 {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "RepoNotFound"))
+
+    def list_tree(self, url):
+        entries, pages = [], 0
+        while url:
+            resp, page = self.get_json(url)
+            self.assertLessEqual(len(page), 4)
+            entries += page
+            pages += 1
+            link = resp.getheader("Link")
+            url = None
+            if link:
+                self.assertTrue(link.endswith('>; rel="next"'), link)
+                url = link[1:link.index(">")]
+                self.assertTrue(url.startswith(self.hub.url + "/"), url)
+                self.assertIn("cursor=", url)
+        return entries, pages
+
+    def test_tree_pagination(self):
+        entries, pages = self.list_tree("/api/models/org/tiny/tree/main?recursive=true")
+        files = {e["path"]: e for e in entries if e["type"] == "file"}
+        dirs = {e["path"] for e in entries if e["type"] == "directory"}
+        self.assertEqual(set(files), set(self.tiny.files_at("main")))
+        self.assertEqual(dirs, {"data", "weights"})
+        self.assertEqual(pages, 3)  # 9 files + 2 directories at 4 per page
+        for path, f in self.tiny.files_at("main").items():
+            e = files[path]
+            self.assertEqual(e["size"], f.size)
+            if f.lfs:
+                self.assertEqual(e["lfs"]["oid"], f.sha256)
+                self.assertEqual(e["lfs"]["size"], f.size)
+            else:
+                self.assertEqual(e["oid"], git_blob_sha1(f.data))
+                self.assertNotIn("lfs", e)
+
+    def test_tree_subpath_and_non_recursive(self):
+        _, top = self.get_json("/api/models/org/tiny/tree/main")
+        self.assertEqual([e["path"] for e in top], ["config.json", "data", "weights"])
+        _, sub = self.get_json("/api/models/org/tiny/tree/main/weights?recursive=true")
+        self.assertEqual([e["path"] for e in sub], ["weights/model.safetensors"])
+        resp, _ = self.c.request("GET", "/api/models/org/tiny/tree/main/nowhere")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "EntryNotFound"))
+
+    def test_refs(self):
+        _, refs = self.get_json("/api/models/org/tiny/refs")
+        self.assertEqual([b["name"] for b in refs["branches"]], ["main"])
+        self.assertEqual([t["name"] for t in refs["tags"]], ["v1.0"])
+        self.assertEqual([p["name"] for p in refs["pullRequests"]], ["refs/pr/1"])
+
+    # ---- /resolve -------------------------------------------------------------------------
+
+    def test_regular_file_etag_and_body(self):
+        for method in ("HEAD", "GET"):
+            resp, body = self.c.request(method, "/org/tiny/resolve/v1.0/config.json")
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.getheader("ETag"), '"%s"' % git_blob_sha1(CONFIG))
+            self.assertEqual(resp.getheader("X-Repo-Commit"), self.tiny.refs["v1.0"])
+            self.assertEqual(resp.getheader("Content-Length"), str(len(CONFIG)))
+            self.assertEqual(resp.getheader("Accept-Ranges"), "bytes")
+            self.assertEqual(body, b"" if method == "HEAD" else CONFIG)
+
+    def test_lfs_redirects_to_other_host(self):
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/weights/model.safetensors")
+        self.assertEqual(resp.status, 302)
+        self.assertEqual(resp.getheader("X-Linked-Etag"), '"%s"' % sha256_hex(BIG))
+        self.assertEqual(resp.getheader("X-Linked-Size"), str(len(BIG)))
+        self.assertEqual(resp.getheader("X-Repo-Commit"), self.tiny.refs["main"])
+        location = resp.getheader("Location")
+        hub, cdn = urlsplit(self.hub.url), urlsplit(location)
+        self.assertEqual(cdn.scheme, "http")
+        self.assertNotEqual(cdn.hostname, hub.hostname)
+        self.assertEqual(cdn.port, hub.port)
+        resp, body = self.c.request("GET", location)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(body, BIG)
+        self.assertNotEqual(resp.getheader("ETag"), '"%s"' % sha256_hex(BIG))
+
+    def test_lfs_redirect_host_swaps_when_hub_reached_as_localhost(self):
+        c = Client("http://localhost:%d" % self.hub.port)
+        self.addCleanup(c.close)
+        resp, _ = c.request("HEAD", "/org/tiny/resolve/main/weights/model.safetensors")
+        self.assertEqual(urlsplit(resp.getheader("Location")).hostname, "127.0.0.1")
+
+    def test_dataset_and_single_part_repo_resolve(self):
+        resp, body = self.c.request("GET", "/datasets/org/data/resolve/main/train.csv")
+        self.assertEqual((resp.status, body), (200, b"a,b\n1,2\n"))
+        resp, body = self.c.request("GET", "/gpt9/resolve/main/README.md")
+        self.assertEqual((resp.status, body), (200, b"# gpt9\n"))
+        resp, _ = self.c.request("GET", "/org/data/resolve/main/train.csv")  # not a model
+        self.assertEqual(resp.status, 401)
+
+    def test_pr_revision_in_resolve(self):
+        for rev in (quote("refs/pr/1", safe=""), "refs/pr/1"):
+            resp, body = self.c.request("GET", "/org/tiny/resolve/%s/config.json" % rev)
+            self.assertEqual((resp.status, body), (200, CONFIG))
+
+    def test_entry_not_found_carries_commit(self):
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/missing.txt")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "EntryNotFound"))
+        self.assertEqual(resp.getheader("X-Repo-Commit"), self.tiny.refs["main"])
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/nobranch/config.json")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "RevisionNotFound"))
+
+    def test_renamed_repo_relative_redirect(self):
+        resp, _ = self.c.request("HEAD", "/old-org/old-name/resolve/main/x.txt")
+        self.assertEqual(resp.status, 307)
+        self.assertEqual(resp.getheader("Location"), "/new-org/new-name/resolve/main/x.txt")
+        resp, body = self.c.request("GET", resp.getheader("Location"))
+        self.assertEqual((resp.status, body), (200, b"x"))
+        resp, _ = self.c.request("GET", "/api/models/old-org/old-name/revision/main")
+        self.assertEqual(resp.getheader("Location"), "/api/models/new-org/new-name/revision/main")
+
+    def test_ranges(self):
+        path = "/org/tiny/resolve/main/data/part-3.txt"
+        content = b"part 3\n"
+        cases = {"bytes=0-3": (0, 3), "bytes=2-": (2, 6), "bytes=5-100": (5, 6), "bytes=-2": (5, 6)}
+        for header, (a, b) in cases.items():
+            resp, body = self.c.request("GET", path, {"Range": header})
+            self.assertEqual(resp.status, 206, header)
+            self.assertEqual(body, content[a:b + 1], header)
+            self.assertEqual(resp.getheader("Content-Range"), "bytes %d-%d/7" % (a, b))
+        resp, body = self.c.request("GET", path, {"Range": "bytes=7-"})
+        self.assertEqual(resp.status, 416)
+        self.assertEqual(resp.getheader("Content-Range"), "bytes */7")
+        resp, body = self.c.request("GET", path, {"Range": "bytes=0-1,3-4"})
+        self.assertEqual((resp.status, body), (200, content))
+
+    def test_range_on_cdn(self):
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/weights/model.safetensors")
+        resp, body = self.c.request("GET", resp.getheader("Location"), {"Range": "bytes=1000-"})
+        self.assertEqual(resp.status, 206)
+        self.assertEqual(body, BIG[1000:])
+
+    # ---- auth -----------------------------------------------------------------------------
+
+    def test_gated_and_private(self):
+        path = "/org/gated/resolve/main/a.txt"
+        resp, _ = self.c.request("HEAD", path)
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (401, "GatedRepo"))
+        resp, _ = self.c.request("HEAD", path, {"Authorization": "Bearer wrong"})
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (403, "GatedRepo"))
+        resp, body = self.c.request("GET", path, {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual((resp.status, body), (200, b"secret\n"))
+        resp, _ = self.c.request("GET", "/api/models/org/gated/revision/main")
+        self.assertEqual(resp.status, 401)
+        resp, _ = self.c.request("GET", "/org/private/resolve/main/a.txt")
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (401, "RepoNotFound"))
+        resp, body = self.c.request("GET", "/org/private/resolve/main/a.txt",
+                                    {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual((resp.status, body), (200, b"private\n"))
+
+    # ---- hostile data ---------------------------------------------------------------------
+
+    def test_hostile_listing(self):
+        entries, _ = self.list_tree("/api/models/evil/repo/tree/main?recursive=true")
+        paths = {e["path"]: e for e in entries}
+        for p in ("../../etc/x", "/abs", "a/../../b"):
+            self.assertEqual(paths[p]["type"], "file")
+        self.assertEqual(paths["huge.bin"]["size"], 10**15)
+        self.assertEqual(paths["liar.bin"]["lfs"]["oid"], "0" * 64)
+        resp, _ = self.c.request("HEAD", "/evil/repo/resolve/main/huge.bin")
+        self.assertEqual(resp.getheader("X-Linked-Size"), str(10**15))
+        resp, _ = self.c.request("HEAD", "/evil/repo/resolve/main/liar.bin")
+        self.assertEqual(resp.getheader("X-Linked-Etag"), '"%s"' % ("0" * 64))
+        resp, body = self.c.request("GET", resp.getheader("Location"))
+        self.assertEqual(body, b"real content")
+
+    # ---- request log ----------------------------------------------------------------------
+
+    def test_request_log_never_contains_the_token(self):
+        self.c.request("GET", "/org/gated/resolve/main/a.txt",
+                       {"Authorization": "Bearer " + TOKEN, "Range": "bytes=0-1"})
+        log = self.hub.requests()
+        self.assertEqual(len(log), 1)
+        e = log[0]
+        self.assertEqual((e["method"], e["path"], e["status"]),
+                         ("GET", "/org/gated/resolve/main/a.txt", 206))
+        self.assertTrue(e["authorization"])
+        self.assertEqual(e["range"], "bytes=0-1")
+        self.assertEqual(e["host"], "127.0.0.1:%d" % self.hub.port)
+        self.assertNotIn(TOKEN, json.dumps(log))
+        self.hub.reset()
+        self.assertEqual(self.hub.requests(), [])
+
+    def test_reload_moves_branch(self):
+        hub = self.start_hub(RepoBuilder("o/r").add_file("a", b"1"))
+        repo = hub.repos[0]
+        old = repo.head
+        repo.add_file("a", b"2")
+        new = repo.commit("move")
+        hub.update()
+        c = Client(hub.url)
+        self.addCleanup(c.close)
+        resp, body = c.request("GET", "/o/r/resolve/main/a")
+        self.assertEqual((resp.getheader("X-Repo-Commit"), body), (new, b"2"))
+        resp, body = c.request("GET", "/o/r/resolve/%s/a" % old)
+        self.assertEqual(body, b"1")
+
+
+class TestMakeCache(MbTestCase):
+    def test_layout(self):
+        repo = RepoBuilder("org/m").add_file("config.json", CONFIG)
+        repo.add_file("sub/w.bin", BIG, lfs=True)
+        cache = self.tmp.join("cache")
+        lock = make_cache(cache, [repo], lock_path=self.tmp.join("modelbake.lock"))
+        commit = repo.head
+        rdir = os.path.join(cache, "models--org--m")
+        with open(os.path.join(rdir, "refs", "main"), "rb") as f:
+            self.assertEqual(f.read(), commit.encode())
+        link = os.path.join(rdir, "snapshots", commit, "sub", "w.bin")
+        self.assertEqual(os.readlink(link), "../../../blobs/" + sha256_hex(BIG))
+        link = os.path.join(rdir, "snapshots", commit, "config.json")
+        self.assertEqual(os.readlink(link), "../../blobs/" + git_blob_sha1(CONFIG))
+        with open(link, "rb") as f:
+            self.assertEqual(f.read(), CONFIG)
+        obj = os.path.join(cache, ".modelbake", "objects", "sha256", sha256_hex(BIG)[:2],
+                           sha256_hex(BIG)[2:])
+        blob = os.path.join(rdir, "blobs", sha256_hex(BIG))
+        self.assertEqual(os.stat(obj).st_ino, os.stat(blob).st_ino)
+        self.assertEqual(os.stat(obj).st_mode & 0o777, 0o444)
+        with open(self.tmp.join("modelbake.lock")) as f:
+            text = f.read()
+        self.assertEqual(json.loads(text), lock)
+        self.assertEqual(list(lock["models"][0]), ["name", "repo", "type", "revision", "commit",
+                                                   "include", "exclude", "files"])
+        self.assertTrue(text.endswith("}\n"))
+        self.assertIn('\n  "models": [\n', text)
+
+
+class TestFaults(MbTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.hub = TestHub(build_repos()[:1], page_size=100).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hub.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.hub.reset(faults=True)
+        self.c = Client(self.hub.url)
+        self.addCleanup(self.c.close)
+
+    def cdn_url(self):
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/weights/model.safetensors")
+        return resp.getheader("Location")
+
+    def raw_get(self, url, headers=None, timeout=30):
+        """Reads a response until the server closes: returns (status, headers, body bytes)."""
+        u = urlsplit(url if "://" in url else self.hub.url + url)
+        s = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        target = u.path + ("?" + u.query if u.query else "")
+        lines = ["GET %s HTTP/1.1" % target, "Host: %s" % u.netloc, "Connection: close"]
+        lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1]) if head else None
+        hdrs = {}
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.decode().partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        return status, hdrs, body
+
+    def test_drop_mid_body(self):
+        self.hub.set_faults([{"type": "drop", "match": "^/cdn/", "after_bytes": 1000}])
+        url = self.cdn_url()
+        status, hdrs, body = self.raw_get(url)
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["content-length"], str(len(BIG)))
+        self.assertEqual(body, BIG[:1000])
+        resp, body = self.c.request("GET", url)  # count 1: the next request is whole
+        self.assertEqual(body, BIG)
+
+    def test_drop_with_reset(self):
+        self.hub.set_faults([{"type": "drop", "match": "config", "after_bytes": 0, "rst": True}])
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            self.c.request("GET", "/org/tiny/resolve/main/config.json")
+            self.c.request("GET", "/org/tiny/resolve/main/config.json")
+
+    def test_corrupt_one_byte(self):
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cdn/", "offset": 10}])
+        resp, body = self.c.request("GET", self.cdn_url())
+        self.assertEqual(len(body), len(BIG))
+        diff = [i for i in range(len(BIG)) if body[i] != BIG[i]]
+        self.assertEqual(diff, [10])
+        resp, body = self.c.request("GET", self.cdn_url(), {"Range": "bytes=100-"})
+        self.assertEqual(body, BIG[100:])
+
+    def test_status_faults_with_count(self):
+        self.hub.set_faults([{"type": "status", "status": 429, "retry_after": 3,
+                              "match": "/resolve/", "count": 2, "methods": ["HEAD"]}])
+        path = "/org/tiny/resolve/main/config.json"
+        for _ in range(2):
+            resp, _ = self.c.request("HEAD", path)
+            self.assertEqual((resp.status, resp.getheader("Retry-After")), (429, "3"))
+        resp, _ = self.c.request("GET", path)  # method not matched
+        self.assertEqual(resp.status, 200)
+        resp, _ = self.c.request("HEAD", path)
+        self.assertEqual(resp.status, 200)
+        for code in (500, 502, 503):
+            self.hub.set_faults([{"type": "status", "status": code, "match": "config"}])
+            resp, _ = self.c.request("GET", path)
+            self.assertEqual(resp.status, code)
+        self.assertEqual(self.hub.faults_state()[0]["remaining"], 0)
+
+    def test_ignore_range(self):
+        self.hub.set_faults([{"type": "ignore_range", "match": "^/cdn/"}])
+        url = self.cdn_url()
+        resp, body = self.c.request("GET", url)  # no Range: fault not consumed
+        self.assertEqual(resp.status, 200)
+        resp, body = self.c.request("GET", url, {"Range": "bytes=10-19"})
+        self.assertEqual((resp.status, body), (200, BIG))
+        resp, body = self.c.request("GET", url, {"Range": "bytes=10-19"})
+        self.assertEqual((resp.status, body), (206, BIG[10:20]))
+
+    def test_slow_is_throttled_but_complete(self):
+        self.hub.set_faults([{"type": "slow", "match": "part-1", "bytes_per_sec": 1000}])
+        resp, body = self.c.request("GET", "/org/tiny/resolve/main/data/part-1.txt")
+        self.assertEqual(body, b"part 1\n")
+        self.assertEqual(self.hub.requests()[-1]["faults"], ["slow"])
+
+    def test_expired_cdn_url_needs_re_resolve(self):
+        self.hub.set_faults([{"type": "expire_cdn", "match": ""}])
+        url = self.cdn_url()
+        resp, _ = self.c.request("GET", url)
+        self.assertEqual(resp.status, 403)
+        resp, _ = self.c.request("GET", url)  # the same URL stays expired
+        self.assertEqual(resp.status, 403)
+        resp, body = self.c.request("GET", self.cdn_url())
+        self.assertEqual((resp.status, body), (200, BIG))
+
+    def test_cdn_ttl_and_bad_signature(self):
+        url = self.cdn_url()
+        resp, _ = self.c.request("GET", url.replace("sig=", "sig=0"))
+        self.assertEqual(resp.status, 403)
+        self.hub.set_config(cdn_ttl=-10)
+        try:
+            resp, _ = self.c.request("GET", self.cdn_url())
+            self.assertEqual(resp.status, 403)
+        finally:
+            self.hub.set_config(cdn_ttl=3600)
+
+    def test_hang_then_timeout(self):
+        self.hub.set_faults([{"type": "hang", "match": "config", "seconds": 5}])
+        conn = http.client.HTTPConnection("127.0.0.1", self.hub.port, timeout=0.3)
+        conn.request("GET", "/org/tiny/resolve/main/config.json")
+        with self.assertRaises(socket.timeout):
+            conn.getresponse()
+        conn.close()
+
+    def test_faults_from_start_file_and_bad_spec(self):
+        hub = self.start_hub(RepoBuilder("o/r").add_file("a", b"1"),
+                             faults=[{"type": "status", "status": 503, "match": "/a$"}])
+        c = Client(hub.url)
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/o/r/resolve/main/a")[0].status, 503)
+        self.assertEqual(c.request("GET", "/o/r/resolve/main/a")[1], b"1")
+        with self.assertRaises(RuntimeError):
+            hub.set_faults([{"type": "nonsense"}])
+
+
+if __name__ == "__main__":
+    unittest.main()
