@@ -32,7 +32,8 @@ class Fault:
         except re.error as e:
             raise FaultError("bad regex in fault %r: %s" % (spec, e))
         self.count = int(spec.get("count", 1))
-        default_methods = ["GET"] if self.type in BODY_TYPES else None
+        mid_body = self.type in BODY_TYPES or (self.type == "hang" and "after_bytes" in spec)
+        default_methods = ["GET"] if mid_body else None
         self.methods = spec.get("methods", default_methods)
         self.hits = 0
         if self.type == "status":

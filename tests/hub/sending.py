@@ -70,7 +70,11 @@ def send_body(sock, fobj, start, length, faults, stop_event):
     drop_after = None
     corrupt_at = None
     rate = None
+    stall_at, stall_seconds = None, 0.0
     for f in faults:
+        if f.type == "hang" and "after_bytes" in f.spec and length > 0:
+            stall_at = min(max(int(f.spec["after_bytes"]), 0), length)
+            stall_seconds = float(f.spec.get("seconds", 30))
         if f.type == "drop":
             n = int(f.spec.get("after_bytes", 0))
             drop_after = n if drop_after is None else min(drop_after, n)
@@ -85,14 +89,20 @@ def send_body(sock, fobj, start, length, faults, stop_event):
     while pos < limit:
         if stop_event.is_set():
             return pos, True
+        if stall_at is not None and pos == stall_at:
+            stall_at = None
+            if stop_event.wait(stall_seconds):
+                return pos, True
+            continue
         if corrupt_at is not None and pos == corrupt_at:
             byte = _pread_byte(fobj, start + pos)
             sock.sendall(bytes([byte[0] ^ 0xFF]))
             pos += 1
             continue
         end = limit
-        if corrupt_at is not None and pos < corrupt_at < end:
-            end = corrupt_at
+        for cut in (corrupt_at, stall_at):
+            if cut is not None and pos < cut < end:
+                end = cut
         chunk = end - pos
         if rate:
             chunk = min(chunk, max(1, rate // 20))

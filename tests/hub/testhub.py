@@ -95,6 +95,23 @@ def repo_split(segs, actions):
     return None, segs
 
 
+def parse_paths(body):
+    """paths-info bodies come as JSON {"paths": [...]} or as a form with repeated paths=."""
+    text = body.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text)
+        paths = doc.get("paths", []) if isinstance(doc, dict) else []
+    except ValueError:
+        paths = parse_qs(text).get("paths", [])
+    return [p for p in paths if isinstance(p, str)]
+
+
+def paths_info(repo, commit, paths):
+    wanted = set(paths)
+    entries = tree_entries(repo, commit, "", recursive=True)
+    return [e for e in entries if e["path"] in wanted]
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -128,7 +145,9 @@ class Handler(BaseHTTPRequestHandler):
     def start_response(self, status, headers, length):
         self.send_response(status)
         for k, v in headers.items():
-            self.send_header(k, str(v))
+            # Header values must be latin-1 without line breaks; file names may be neither.
+            value = str(v).replace("\r", " ").replace("\n", " ")
+            self.send_header(k, value.encode("ascii", "backslashreplace").decode("ascii"))
         self.send_header("Content-Length", str(length))
         self.end_headers()
         self.entry["status"] = status
@@ -211,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
                     abort_connection(self.connection)
                     return
             for f in self.req_faults:
-                if f.type == "hang":
+                if f.type == "hang" and "after_bytes" not in f.spec:
                     self.server.stop_event.wait(float(f.spec.get("seconds", 30)))
             for f in self.req_faults:
                 if f.type == "status":
@@ -352,6 +371,10 @@ class Handler(BaseHTTPRequestHandler):
             if entries is None:
                 raise HubError(404, "EntryNotFound", "%s does not exist on \"%s\"" % (base, rev))
             return self.send_page(entries, query)
+        if action == "paths-info" and self.command == "POST":
+            rev, _ = split_rev(rest[1:])
+            commit = self.resolve_rev(repo, rev)
+            return self.send_json(200, paths_info(repo, commit, parse_paths(body)))
         raise HubError(404, None, "Unknown API action %s" % action)
 
     def send_page(self, entries, query):

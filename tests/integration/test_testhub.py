@@ -8,8 +8,8 @@ import socket
 import unittest
 from urllib.parse import quote, urlsplit
 
-from mbtest import (MbTestCase, RepoBuilder, TestHub, git_blob_sha1, make_cache,
-                    pseudo_random_bytes, sha256_hex)
+from mbtest import (MbTestCase, RepoBuilder, TestHub, describe_tree, git_blob_sha1,
+                    make_cache, pseudo_random_bytes, sha256_hex)
 
 TOKEN = "hf_testtoken_123"
 BIG = pseudo_random_bytes(200_000, seed=1)
@@ -27,6 +27,8 @@ def build_repos():
     tiny.add_file("config.json", b'{"hidden_size": 16}\n')
     tiny.commit("second")
     tiny.pr(1, first)
+    tiny.add_file("dir with space/näme ü.txt", b"unicode\n")
+    tiny.commit("third")
     gated = RepoBuilder("org/gated", gated=True).add_file("a.txt", b"secret\n")
     private = RepoBuilder("org/private", private=True).add_file("a.txt", b"private\n")
     dataset = RepoBuilder("org/data", type="dataset").add_file("train.csv", b"a,b\n1,2\n")
@@ -153,8 +155,8 @@ class TestHubConformance(MbTestCase):
         files = {e["path"]: e for e in entries if e["type"] == "file"}
         dirs = {e["path"] for e in entries if e["type"] == "directory"}
         self.assertEqual(set(files), set(self.tiny.files_at("main")))
-        self.assertEqual(dirs, {"data", "weights"})
-        self.assertEqual(pages, 3)  # 9 files + 2 directories at 4 per page
+        self.assertEqual(dirs, {"data", "weights", "dir with space"})
+        self.assertEqual(pages, 4)  # 10 files + 3 directories at 4 per page
         for path, f in self.tiny.files_at("main").items():
             e = files[path]
             self.assertEqual(e["size"], f.size)
@@ -167,11 +169,29 @@ class TestHubConformance(MbTestCase):
 
     def test_tree_subpath_and_non_recursive(self):
         _, top = self.get_json("/api/models/org/tiny/tree/main")
-        self.assertEqual([e["path"] for e in top], ["config.json", "data", "weights"])
+        self.assertEqual([e["path"] for e in top],
+                         ["config.json", "data", "dir with space", "weights"])
         _, sub = self.get_json("/api/models/org/tiny/tree/main/weights?recursive=true")
         self.assertEqual([e["path"] for e in sub], ["weights/model.safetensors"])
         resp, _ = self.c.request("GET", "/api/models/org/tiny/tree/main/nowhere")
         self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "EntryNotFound"))
+
+    def test_paths_info(self):
+        body = json.dumps({"paths": ["config.json", "weights/model.safetensors", "nope"]})
+        resp, data = self.c.request("POST", "/api/models/org/tiny/paths-info/main", body=body,
+                                    headers={"Content-Type": "application/json"})
+        self.assertEqual(resp.status, 200)
+        entries = {e["path"]: e for e in json.loads(data)}
+        self.assertEqual(set(entries), {"config.json", "weights/model.safetensors"})
+        self.assertEqual(entries["weights/model.safetensors"]["lfs"]["oid"], sha256_hex(BIG))
+
+    def test_quoted_and_unicode_paths(self):
+        path = "/org/tiny/resolve/main/" + quote("dir with space/näme ü.txt")
+        resp, body = self.c.request("GET", path)
+        self.assertEqual((resp.status, body), (200, b"unicode\n"))
+        resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/" + quote("ünknown\r\nX: y"))
+        self.assertEqual((resp.status, resp.getheader("X-Error-Code")), (404, "EntryNotFound"))
+        self.assertIsNone(resp.getheader("X"))
 
     def test_refs(self):
         _, refs = self.get_json("/api/models/org/tiny/refs")
@@ -311,6 +331,8 @@ class TestHubConformance(MbTestCase):
         self.assertEqual(e["range"], "bytes=0-1")
         self.assertEqual(e["host"], "127.0.0.1:%d" % self.hub.port)
         self.assertNotIn(TOKEN, json.dumps(log))
+        self.assertEqual(len(self.hub.requests(path="gated", method="GET")), 1)
+        self.assertEqual(self.hub.requests(path="^/cdn/"), [])
         self.hub.reset()
         self.assertEqual(self.hub.requests(), [])
 
@@ -334,7 +356,7 @@ class TestMakeCache(MbTestCase):
         repo = RepoBuilder("org/m").add_file("config.json", CONFIG)
         repo.add_file("sub/w.bin", BIG, lfs=True)
         cache = self.tmp.join("cache")
-        lock = make_cache(cache, [repo], lock_path=self.tmp.join("modelbake.lock"))
+        lock = make_cache(cache, [repo], lock_path=self.tmp.join("modelbake.lock"), now=1000)
         commit = repo.head
         rdir = os.path.join(cache, "models--org--m")
         with open(os.path.join(rdir, "refs", "main"), "rb") as f:
@@ -357,6 +379,33 @@ class TestMakeCache(MbTestCase):
                                                    "include", "exclude", "files"])
         self.assertTrue(text.endswith("}\n"))
         self.assertIn('\n  "models": [\n', text)
+        tree = describe_tree(cache)
+        self.assertEqual(tree["models--org--m/refs/main"][0:2], ("file", 40))
+        self.assertEqual(tree["models--org--m/snapshots/%s/config.json" % commit],
+                         ("link", "../../blobs/" + git_blob_sha1(CONFIG)))
+        self.assertEqual(tree["CACHEDIR.TAG"][0], "file")
+        self.assertEqual(len([k for k in tree if k.startswith(".modelbake/objects/sha256/")
+                              and tree[k][0] == "file"]), 2)
+        again = make_cache(cache, [repo], now=1000)  # idempotent
+        self.assertEqual(again, lock)
+        self.assertEqual(describe_tree(cache), tree)
+
+    def test_dedup_across_repos_and_dict_models(self):
+        cache = self.tmp.join("cache")
+        lock = make_cache(cache, [
+            {"repo": "a/one", "files": {"w.bin": (BIG, True), "c.json": CONFIG}},
+            {"repo": "b/two", "type": "dataset", "as": "zeta", "revision": "v2",
+             "files": {"x/w.bin": {"data": BIG, "lfs": True}}},
+        ])
+        self.assertEqual([m["name"] for m in lock["models"]], ["one", "zeta"])
+        objects = [k for k, v in describe_tree(cache).items()
+                   if k.startswith(".modelbake/objects/") and v[0] == "file"]
+        self.assertEqual(len(objects), 2)
+        two = lock["models"][1]
+        ref = os.path.join(cache, "datasets--b--two", "refs", "v2")
+        with open(ref) as f:
+            self.assertEqual(f.read(), two["commit"])
+        self.assertEqual([f["path"] for f in lock["models"][0]["files"]], ["c.json", "w.bin"])
 
 
 class TestFaults(MbTestCase):
@@ -419,6 +468,28 @@ class TestFaults(MbTestCase):
         with self.assertRaises((ConnectionError, http.client.HTTPException)):
             self.c.request("GET", "/org/tiny/resolve/main/config.json")
             self.c.request("GET", "/org/tiny/resolve/main/config.json")
+
+    def test_reset_without_response(self):
+        self.hub.set_faults([{"type": "reset", "match": "config", "methods": ["HEAD"]}])
+        with self.assertRaises((ConnectionError, http.client.HTTPException)):
+            self.c.request("HEAD", "/org/tiny/resolve/main/config.json")
+        self.assertIsNone(self.hub.requests()[0]["status"])
+        c = Client(self.hub.url)
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("HEAD", "/org/tiny/resolve/main/config.json")[0].status, 200)
+
+    def test_stall_mid_body(self):
+        self.hub.set_faults([{"type": "hang", "match": "^/cdn/", "after_bytes": 5000,
+                              "seconds": 5}])
+        u = urlsplit(self.cdn_url())
+        conn = http.client.HTTPConnection(u.netloc, timeout=0.5)
+        conn.request("GET", u.path + "?" + u.query)
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.read(5000), BIG[:5000])
+        with self.assertRaises(socket.timeout):
+            resp.read(1)
+        conn.close()
 
     def test_corrupt_one_byte(self):
         self.hub.set_faults([{"type": "corrupt", "match": "^/cdn/", "offset": 10}])

@@ -183,3 +183,29 @@ def make_cache(cache_dir, models, lock_path=None, now=None):
     if lock_path:
         _write(lock_path, serialize_lock(doc).encode())
     return doc
+
+
+def describe_tree(root, skip=(".modelbake/tmp", ".modelbake/locks")):
+    """{relative path: description} of everything under `root`, for byte-for-byte layout
+    assertions: ("dir",), ("link", target), ("file", size, sha256, mode & 0o777).
+    Paths under `skip` (relative prefixes) are left out."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if any(rel == s or rel.startswith(s + "/") for s in skip):
+                continue
+            st = os.lstat(full)
+            if os.path.islink(full):
+                out[rel] = ("link", os.readlink(full))
+            elif os.path.isdir(full):
+                out[rel] = ("dir",)
+            else:
+                h = hashlib.sha256()
+                with open(full, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                out[rel] = ("file", st.st_size, h.hexdigest(), st.st_mode & 0o777)
+    return out

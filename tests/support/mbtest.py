@@ -12,6 +12,7 @@
 
 import json
 import os
+import re
 import select
 import shutil
 import stat
@@ -22,7 +23,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from mbcache import make_cache, repo_folder_name, snapshot_link_target  # noqa: F401
+from mbcache import (describe_tree, lock_document, make_cache, repo_folder_name,  # noqa: F401
+                     serialize_lock, snapshot_link_target)
 from mbrepo import (RepoBuilder, git_blob_sha1, pseudo_random_bytes, sha256_file,  # noqa: F401
                     sha256_hex, write_hub_data)
 
@@ -281,8 +283,20 @@ class TestHub:
     def set_config(self, **config):
         return self.admin("config", config)
 
-    def requests(self):
-        return self.admin("requests")["requests"]
+    def requests(self, path=None, method=None, host=None):
+        """The request log, optionally filtered: `path` and `host` are regexes searched in
+        the target / Host header, `method` an exact method."""
+        out = self.admin("requests")["requests"]
+        if path is not None:
+            out = [r for r in out if re.search(path, r["path"])]
+        if method is not None:
+            out = [r for r in out if r["method"] == method]
+        if host is not None:
+            out = [r for r in out if re.search(host, r["host"] or "")]
+        return out
+
+    def cdn_requests(self):
+        return self.requests(path="^/cdn/")
 
     def reset(self, faults=False):
         """Clears the request log (and the faults when faults=True)."""
@@ -333,5 +347,5 @@ __all__ = [
     "manifest_text", "run_modelbake", "run_verify", "run_binary", "tool_env", "describe",
     "modelbake_bin", "verify_bin", "source_dir", "build_dir", "git_blob_sha1", "sha256_hex",
     "sha256_file", "pseudo_random_bytes", "write_hub_data", "repo_folder_name",
-    "snapshot_link_target", "is_readonly",
+    "snapshot_link_target", "is_readonly", "describe_tree", "lock_document", "serialize_lock",
 ]
