@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
@@ -244,6 +245,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_json(e)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception:  # a hub bug: say so loudly instead of a silent reset
+            traceback.print_exc()
+            self.close_connection = True
+            if self.entry["status"] is None:
+                self.send_error_json(HubError(500, None, "testhub internal error (see its stderr)"))
 
     def route(self, method, path, body):
         segs = path[1:].split("/")

@@ -200,7 +200,7 @@ class TestHub:
     def start(self, timeout=30):
         if self.repos or not os.path.exists(os.path.join(self.data_dir, "repos.json")):
             write_hub_data(self.data_dir, self.repos, self.tokens)
-        cmd = [PYTHON, testhub_script(), "--data", self.data_dir]
+        cmd = [PYTHON, "-B", testhub_script(), "--data", self.data_dir]
         if self.page_size:
             cmd += ["--page-size", str(self.page_size)]
         if self.cdn_host:
@@ -217,8 +217,9 @@ class TestHub:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else b""
         if not line:
+            why = self._stderr_text()
             self.stop()
-            raise RuntimeError("test hub did not start: " + self._stderr_text())
+            raise RuntimeError("test hub did not start: " + why)
         self.port = json.loads(line)["port"]
         return self
 
