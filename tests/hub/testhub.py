@@ -215,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(target).path
         if path.startswith("/_admin/"):
             return self.admin(method, path)
-        body = self.read_request_body() if method == "POST" else b""
+        body = self.read_request_body()  # always drained, or keep-alive would desync
         self.entry = {"method": method, "path": target, "host": self.headers.get("Host"),
                       "authorization": "Authorization" in self.headers,
                       "range": self.headers.get("Range"), "status": None,

@@ -4,11 +4,13 @@ client only: every other integration test relies on the hub behaving like huggin
 import http.client
 import json
 import os
+import subprocess
+import sys
 import unittest
 from urllib.parse import quote, urlsplit
 
 from mbtest import (MbTestCase, RepoBuilder, TestHub, describe_tree, git_blob_sha1,
-                    make_cache, pseudo_random_bytes, sha256_hex)
+                    make_cache, pseudo_random_bytes, sha256_hex, source_dir)
 
 TOKEN = "hf_testtoken_123"
 BIG = pseudo_random_bytes(200_000, seed=1)
@@ -348,6 +350,31 @@ class TestHubConformance(MbTestCase):
         self.assertEqual((resp.getheader("X-Repo-Commit"), body), (new, b"2"))
         resp, body = c.request("GET", "/o/r/resolve/%s/a" % old)
         self.assertEqual(body, b"1")
+
+
+class TestMkdata(MbTestCase):
+    def test_cli_data_dir_is_served(self):
+        data = self.tmp.join("hubdata")
+        script = os.path.join(source_dir(), "tests", "hub", "mkdata.py")
+        p = subprocess.run([sys.executable, "-B", script, data, "--demo", "--repo", "b/many",
+                            "--many", "f/=3:10", "--repo", "b/big", "--random", "w.bin=2K:lfs",
+                            "--gated", "--token", "tk"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        hub = TestHub(data_dir=data).start()
+        self.addCleanup(hub.stop)
+        c = Client(hub.url)
+        self.addCleanup(c.close)
+        resp, body = c.request("GET", "/b/many/resolve/main/f/0002.txt")
+        self.assertEqual((resp.status, len(body)), (200, 10))
+        self.assertEqual(c.request("HEAD", "/b/big/resolve/main/w.bin")[0].status, 401)
+        resp, _ = c.request("HEAD", "/b/big/resolve/main/w.bin", {"Authorization": "Bearer tk"})
+        self.assertEqual((resp.status, resp.getheader("X-Linked-Size")), (302, "2048"))
+        resp, _ = c.request("HEAD", "/demo/tiny-model/resolve/main/model.safetensors")
+        resp, body = c.request("GET", resp.getheader("Location"))
+        header_len = int.from_bytes(body[:8], "little")
+        header = json.loads(body[8:8 + header_len])
+        self.assertEqual(header["dense.weight"]["shape"], [4, 4])
+        self.assertEqual(len(body), 8 + header_len + 64)
 
 
 class TestMakeCache(MbTestCase):
