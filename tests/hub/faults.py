@@ -1,8 +1,9 @@
 """Fault injection for the test hub (see tests/hub/README.md, "Faults").
 
 A fault is a JSON object: {"type": ..., "match": <regex searched in the request target>,
-"count": N (default 1; -1 = forever), "methods": [...], "host": <regex on Host header>, plus
-type-specific options}. Each request takes every matching fault that still has a count left
+"count": N (default 1; -1 = forever), "skip": K (let K matching requests pass first),
+"methods": [...], "host": <regex on Host>, "range": <regex on Range>, plus type-specific
+options}. Each request takes every matching fault that still has a count left
 and decrements it, so "count: 2" means "the first two matching requests".
 """
 
@@ -29,9 +30,11 @@ class Fault:
         try:
             self.match = re.compile(spec.get("match", ""))
             self.host = re.compile(spec["host"]) if spec.get("host") else None
+            self.range = re.compile(spec["range"]) if spec.get("range") else None
         except re.error as e:
             raise FaultError("bad regex in fault %r: %s" % (spec, e))
         self.count = int(spec.get("count", 1))
+        self.skip = int(spec.get("skip", 0))
         mid_body = self.type in BODY_TYPES or (self.type == "hang" and "after_bytes" in spec)
         default_methods = ["GET"] if mid_body else None
         self.methods = spec.get("methods", default_methods)
@@ -45,16 +48,18 @@ class Fault:
         if self.type == "slow" and int(spec.get("bytes_per_sec", 0)) <= 0:
             raise FaultError("slow.bytes_per_sec must be > 0")
 
-    def applies(self, method, target, host, has_range):
+    def applies(self, method, target, host, range_header):
         if self.count == 0:
             return False
         if self.methods is not None and method not in self.methods:
             return False
         if self.host is not None and not self.host.search(host or ""):
             return False
+        if self.range is not None and not self.range.search(range_header or ""):
+            return False
         if self.type == "expire_cdn" and not target.startswith("/cdn/"):
             return False
-        if self.type == "ignore_range" and not has_range:
+        if self.type == "ignore_range" and not range_header:
             return False
         return bool(self.match.search(target))
 
@@ -75,11 +80,14 @@ class FaultSet:
         with self._lock:
             self._faults = (self._faults if append else []) + parsed
 
-    def take(self, method, target, host, has_range):
+    def take(self, method, target, host, range_header):
         taken = []
         with self._lock:
             for f in self._faults:
-                if f.applies(method, target, host, has_range):
+                if f.applies(method, target, host, range_header):
+                    if f.skip > 0:  # let the first `skip` matching requests through
+                        f.skip -= 1
+                        continue
                     if f.count > 0:
                         f.count -= 1
                     f.hits += 1

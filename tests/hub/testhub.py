@@ -222,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
                       "time": time.time()}
         self.server.log_request_entry(self.entry)
         self.req_faults = self.server.faults.take(method, target, self.headers.get("Host"),
-                                                  "Range" in self.headers)
+                                                  self.headers.get("Range"))
         self.entry["faults"] = [f.type for f in self.req_faults]
         try:
             for f in self.req_faults:

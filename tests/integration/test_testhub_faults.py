@@ -204,6 +204,15 @@ class TestFaults(MbTestCase):
             self.assertEqual(self.c.request("GET", self.cdn_url())[0].status, 500)
         self.assertEqual(self.hub.faults_state()[0]["hits"], 3)
 
+    def test_skip_and_range_scoping(self):
+        self.hub.set_faults([{"type": "status", "status": 502, "match": "^/cdn/",
+                              "range": "^bytes=100-", "skip": 1}])
+        url = self.cdn_url()
+        statuses = [self.c.request("GET", url, {"Range": r})[0].status
+                    for r in ("bytes=0-9", "bytes=100-109", "bytes=0-9", "bytes=100-109",
+                              "bytes=100-109")]
+        self.assertEqual(statuses, [206, 206, 206, 502, 206])
+
     def test_faults_from_start_file_and_bad_spec(self):
         hub = self.start_hub(RepoBuilder("o/r").add_file("a", b"1"),
                              faults=[{"type": "status", "status": 503, "match": "/a$"}])
