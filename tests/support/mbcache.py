@@ -29,6 +29,14 @@ def snapshot_link_target(path, etag):
     return "../../" + "../" * path.count("/") + "blobs/" + etag
 
 
+def repo_dir(cache_dir, repo_id, repo_type="model"):
+    return os.path.join(cache_dir, repo_folder_name(repo_type, repo_id))
+
+
+def snapshot_path(cache_dir, repo_id, commit, path, repo_type="model"):
+    return os.path.join(repo_dir(cache_dir, repo_id, repo_type), "snapshots", commit, path)
+
+
 def _git_sha1(data):
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 

@@ -7,6 +7,7 @@
 * RepoBuilder: tiny deterministic hub repos (files, LFS, commits, branches, tags, gated)
 * TestHub: starts tests/hub/testhub.py, faults, request log (see tests/hub/README.md)
 * make_cache(): a modelbake cache + lock written directly, without the tool
+* run_json(), snapshot_path(), describe_tree() (byte-for-byte layout snapshots)
 * write_manifest(), git_blob_sha1(), sha256_hex(), pseudo_random_bytes()
 """
 
@@ -23,8 +24,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from mbcache import (describe_tree, lock_document, make_cache, repo_folder_name,  # noqa: F401
-                     serialize_lock, snapshot_link_target)
+from mbcache import (describe_tree, lock_document, make_cache, repo_dir,  # noqa: F401
+                     repo_folder_name, serialize_lock, snapshot_link_target, snapshot_path)
 from mbrepo import (RepoBuilder, git_blob_sha1, pseudo_random_bytes, sha256_file,  # noqa: F401
                     sha256_hex, write_hub_data)
 
@@ -139,6 +140,16 @@ def run_modelbake(args, env=None, cwd=None, timeout=300, input=None):
 
 def run_verify(args, env=None, cwd=None, timeout=300, input=None):
     return run_binary(verify_bin(), args, env, cwd, timeout, input)
+
+
+def run_json(args, env=None, cwd=None, timeout=300):
+    """Runs `modelbake --json ARGS`; returns (proc, parsed stdout or None if not JSON)."""
+    proc = run_modelbake(["--json"] + list(args), env, cwd, timeout)
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        doc = None
+    return proc, doc
 
 
 def describe(proc):
@@ -345,8 +356,9 @@ def is_readonly(path):
 
 __all__ = [
     "MbTestCase", "TempDir", "TestHub", "RepoBuilder", "make_cache", "write_manifest",
-    "manifest_text", "run_modelbake", "run_verify", "run_binary", "tool_env", "describe",
-    "modelbake_bin", "verify_bin", "source_dir", "build_dir", "git_blob_sha1", "sha256_hex",
-    "sha256_file", "pseudo_random_bytes", "write_hub_data", "repo_folder_name",
-    "snapshot_link_target", "is_readonly", "describe_tree", "lock_document", "serialize_lock",
+    "manifest_text", "run_modelbake", "run_verify", "run_json", "run_binary", "tool_env",
+    "describe", "modelbake_bin", "verify_bin", "source_dir", "build_dir", "git_blob_sha1",
+    "sha256_hex", "sha256_file", "pseudo_random_bytes", "write_hub_data", "repo_folder_name",
+    "repo_dir", "snapshot_path", "snapshot_link_target", "is_readonly", "describe_tree",
+    "lock_document", "serialize_lock",
 ]
