@@ -1,0 +1,253 @@
+#include "runtime/formats/gguf.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace mb::runtime {
+
+namespace {
+
+Failure bad(const std::string& what) {
+  return fail(ErrorCategory::integrity, "gguf: " + what,
+              "the file is truncated or corrupt; fetch it again");
+}
+
+enum GgufType : uint32_t {
+  t_u8 = 0, t_i8, t_u16, t_i16, t_u32, t_i32, t_f32, t_bool, t_string, t_array, t_u64, t_i64,
+  t_f64
+};
+
+// Smallest encoding of one value of a type, used to bound counts before reading them.
+uint64_t min_value_size(uint32_t t) {
+  switch (t) {
+    case t_u8: case t_i8: case t_bool: return 1;
+    case t_u16: case t_i16: return 2;
+    case t_u32: case t_i32: case t_f32: return 4;
+    case t_u64: case t_i64: case t_f64: case t_string: return 8;
+    case t_array: return 12;
+    default: return 0;
+  }
+}
+
+class Parser {
+ public:
+  explicit Parser(ByteSpan s) : m_r(s) {}
+
+  Result<std::string> string(const char* what) {
+    uint64_t len = 0;
+    if (!m_r.read_le(len)) return bad(std::string("truncated length of ") + what);
+    if (len > m_r.remaining() || len > k_gguf_max_string) {
+      return bad(std::string(what) + " length " + std::to_string(len) + " exceeds the " +
+                 std::to_string(m_r.remaining()) + " bytes left in the file");
+    }
+    std::string_view v;
+    (void)m_r.read_bytes(len, v);
+    return std::string(v);
+  }
+
+  template <class T>
+  Result<T> scalar(const std::string& key) {
+    T v{};
+    if (!m_r.read_le(v)) return bad("truncated value of '" + key + "'");
+    return v;
+  }
+
+  // Reads one value of type `t`; returns its text form for scalars.
+  Result<std::string> value(uint32_t t, const std::string& key, int depth) {
+    switch (t) {
+      case t_u8: { MB_ASSIGN(auto v, scalar<uint8_t>(key)); return std::to_string(v); }
+      case t_i8: { MB_ASSIGN(auto v, scalar<int8_t>(key)); return std::to_string(v); }
+      case t_u16: { MB_ASSIGN(auto v, scalar<uint16_t>(key)); return std::to_string(v); }
+      case t_i16: { MB_ASSIGN(auto v, scalar<int16_t>(key)); return std::to_string(v); }
+      case t_u32: { MB_ASSIGN(auto v, scalar<uint32_t>(key)); return std::to_string(v); }
+      case t_i32: { MB_ASSIGN(auto v, scalar<int32_t>(key)); return std::to_string(v); }
+      case t_u64: { MB_ASSIGN(auto v, scalar<uint64_t>(key)); return std::to_string(v); }
+      case t_i64: { MB_ASSIGN(auto v, scalar<int64_t>(key)); return std::to_string(v); }
+      case t_f32: { MB_ASSIGN(auto v, scalar<float>(key)); return std::to_string(v); }
+      case t_f64: { MB_ASSIGN(auto v, scalar<double>(key)); return std::to_string(v); }
+      case t_bool: {
+        MB_ASSIGN(auto v, scalar<uint8_t>(key));
+        if (v > 1) return bad("bool value of '" + key + "' is " + std::to_string(v));
+        return std::string(v ? "true" : "false");
+      }
+      case t_string: return string("string value");
+      case t_array: return array(key, depth);
+      default: return bad("metadata '" + key + "' has unknown type " + std::to_string(t));
+    }
+  }
+
+  Result<std::string> array(const std::string& key, int depth) {
+    if (depth >= k_gguf_max_array_depth) {
+      return bad("metadata '" + key + "' nests arrays deeper than " +
+                 std::to_string(k_gguf_max_array_depth));
+    }
+    uint32_t elem = 0;
+    uint64_t count = 0;
+    if (!m_r.read_le(elem) || !m_r.read_le(count)) return bad("truncated array '" + key + "'");
+    uint64_t min = min_value_size(elem);
+    if (min == 0) return bad("array '" + key + "' has unknown element type " + std::to_string(elem));
+    if (count > m_r.remaining() / min) {
+      return bad("array '" + key + "' claims " + std::to_string(count) +
+                 " elements but only " + std::to_string(m_r.remaining()) + " bytes are left");
+    }
+    for (uint64_t i = 0; i < count; ++i) {
+      auto v = value(elem, key, depth + 1);
+      if (!v.ok()) return v.take_error();
+    }
+    return "array[" + std::to_string(count) + "]";
+  }
+
+  ByteReader& reader() { return m_r; }
+
+ private:
+  ByteReader m_r;
+};
+
+Status read_tensor_info(Parser& p, TensorInfo& t, uint32_t& type_out) {
+  MB_ASSIGN(t.name, p.string("tensor name"));
+  uint32_t n_dims = 0;
+  if (!p.reader().read_le(n_dims)) return bad("truncated tensor info of '" + t.name + "'");
+  if (n_dims == 0 || n_dims > k_gguf_max_dims) {
+    return bad("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions");
+  }
+  std::vector<uint64_t> ne(n_dims);
+  for (auto& d : ne) {
+    if (!p.reader().read_le(d)) return bad("truncated dimensions of '" + t.name + "'");
+  }
+  if (!p.reader().read_le(type_out) || !p.reader().read_le(t.offset)) {
+    return bad("truncated tensor info of '" + t.name + "'");
+  }
+  GgmlTypeSize ts = ggml_type_size(type_out);
+  if (ts.block == 0) {
+    return bad("tensor '" + t.name + "' has unknown ggml type " + std::to_string(type_out));
+  }
+  t.dtype = ts.name;
+  if (ne[0] % ts.block != 0) {
+    return bad("tensor '" + t.name + "' row of " + std::to_string(ne[0]) +
+               " elements is not a multiple of the " + t.dtype + " block size " +
+               std::to_string(ts.block));
+  }
+  uint64_t n = ne[0] / ts.block * ts.bytes;
+  for (size_t i = 1; i < ne.size(); ++i) {
+    if (!checked_mul(n, ne[i], n)) return bad("tensor '" + t.name + "' size overflows");
+  }
+  t.nbytes = n;
+  t.shape.assign(ne.rbegin(), ne.rend());
+  return {};
+}
+
+}  // namespace
+
+GgmlTypeSize ggml_type_size(uint32_t type) {
+  switch (type) {
+    case 0: return {"F32", 1, 4};
+    case 1: return {"F16", 1, 2};
+    case 2: return {"Q4_0", 32, 18};
+    case 3: return {"Q4_1", 32, 20};
+    case 6: return {"Q5_0", 32, 22};
+    case 7: return {"Q5_1", 32, 24};
+    case 8: return {"Q8_0", 32, 34};
+    case 9: return {"Q8_1", 32, 36};
+    case 10: return {"Q2_K", 256, 84};
+    case 11: return {"Q3_K", 256, 110};
+    case 12: return {"Q4_K", 256, 144};
+    case 13: return {"Q5_K", 256, 176};
+    case 14: return {"Q6_K", 256, 210};
+    case 15: return {"Q8_K", 256, 292};
+    case 16: return {"IQ2_XXS", 256, 66};
+    case 17: return {"IQ2_XS", 256, 74};
+    case 18: return {"IQ3_XXS", 256, 98};
+    case 19: return {"IQ1_S", 256, 50};
+    case 20: return {"IQ4_NL", 32, 18};
+    case 21: return {"IQ3_S", 256, 110};
+    case 22: return {"IQ2_S", 256, 82};
+    case 23: return {"IQ4_XS", 256, 136};
+    case 24: return {"I8", 1, 1};
+    case 25: return {"I16", 1, 2};
+    case 26: return {"I32", 1, 4};
+    case 27: return {"I64", 1, 8};
+    case 28: return {"F64", 1, 8};
+    case 29: return {"IQ1_M", 256, 56};
+    case 30: return {"BF16", 1, 2};
+    case 34: return {"TQ1_0", 256, 54};
+    case 35: return {"TQ2_0", 256, 66};
+    case 39: return {"MXFP4", 32, 17};
+    default: return {"", 0, 0};
+  }
+}
+
+Result<GgufInfo> parse_gguf(ByteSpan file) {
+  Parser p(file);
+  ByteReader& r = p.reader();
+  GgufInfo info;
+  uint32_t magic = 0;
+  if (!r.read_le(magic) || magic != 0x46554747u) return bad("missing GGUF magic");
+  if (!r.read_le(info.version)) return bad("truncated header");
+  if (info.version != 2 && info.version != 3) {
+    return bad("unsupported version " + std::to_string(info.version) + " (2 and 3 are supported)");
+  }
+  uint64_t n_tensors = 0, n_kv = 0;
+  if (!r.read_le(n_tensors) || !r.read_le(n_kv)) return bad("truncated header");
+  // A kv is at least key length + type + an 1-byte value; a tensor info at least 8+4+8+4+8.
+  if (n_kv > r.remaining() / 13) {
+    return bad("metadata count " + std::to_string(n_kv) + " cannot fit in a " +
+               std::to_string(file.size) + "-byte file");
+  }
+  if (n_tensors > r.remaining() / 32) {
+    return bad("tensor count " + std::to_string(n_tensors) + " cannot fit in a " +
+               std::to_string(file.size) + "-byte file");
+  }
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    MB_ASSIGN(std::string key, p.string("metadata key"));
+    uint32_t type = 0;
+    if (!r.read_le(type)) return bad("truncated type of metadata '" + key + "'");
+    MB_ASSIGN(std::string text, p.value(type, key, 0));
+    if (key == "general.alignment") {
+      if (type != t_u32) return bad("general.alignment is not a uint32");
+      info.alignment = std::stoull(text);
+      if (info.alignment == 0 || (info.alignment & (info.alignment - 1)) != 0) {
+        return bad("general.alignment " + text + " is not a power of two");
+      }
+    }
+    if (!info.metadata.emplace(key, std::move(text)).second) {
+      return bad("duplicate metadata key '" + key + "'");
+    }
+  }
+  std::set<std::string> names;
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    TensorInfo t;
+    uint32_t type = 0;
+    MB_TRY(read_tensor_info(p, t, type));
+    if (!names.insert(t.name).second) return bad("duplicate tensor '" + t.name + "'");
+    info.tensors.push_back(std::move(t));
+  }
+  uint64_t pos = r.pos();
+  info.data_offset = (pos + info.alignment - 1) / info.alignment * info.alignment;
+  if (info.data_offset > file.size) {
+    return bad("data section starts at byte " + std::to_string(info.data_offset) +
+               " past the end of the " + std::to_string(file.size) + "-byte file");
+  }
+  const uint64_t data_size = file.size - info.data_offset;
+  for (auto& t : info.tensors) {
+    if (t.offset % info.alignment != 0) {
+      return bad("tensor '" + t.name + "' offset " + std::to_string(t.offset) +
+                 " is not aligned to " + std::to_string(info.alignment));
+    }
+    if (!range_inside(t.offset, t.nbytes, data_size)) {
+      return bad("tensor '" + t.name + "' (" + std::to_string(t.nbytes) + " bytes at data offset " +
+                 std::to_string(t.offset) + ") runs past the end of the file");
+    }
+    t.offset += info.data_offset;
+  }
+  std::sort(info.tensors.begin(), info.tensors.end(),
+            [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  for (size_t i = 1; i < info.tensors.size(); ++i) {
+    const auto& prev = info.tensors[i - 1];
+    if (info.tensors[i].offset < prev.offset + prev.nbytes) {
+      return bad("tensors '" + prev.name + "' and '" + info.tensors[i].name + "' overlap");
+    }
+  }
+  return info;
+}
+
+}  // namespace mb::runtime

@@ -1,0 +1,132 @@
+#include "runtime/formats/safetensors.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace mb::runtime {
+
+namespace {
+
+Failure bad(const std::string& what) {
+  return fail(ErrorCategory::integrity, "safetensors: " + what,
+              "the file is truncated or corrupt; fetch it again");
+}
+
+Result<TensorInfo> parse_entry(const std::string& name, const nlohmann::json& j,
+                               uint64_t data_offset, uint64_t data_size) {
+  if (!j.is_object()) return bad("entry '" + name + "' is not an object");
+  auto dt = j.find("dtype");
+  auto sh = j.find("shape");
+  auto off = j.find("data_offsets");
+  if (dt == j.end() || !dt->is_string()) return bad("tensor '" + name + "' has no dtype");
+  if (sh == j.end() || !sh->is_array()) return bad("tensor '" + name + "' has no shape");
+  if (off == j.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned()) {
+    return bad("tensor '" + name + "' has no valid data_offsets [begin, end]");
+  }
+  TensorInfo t;
+  t.name = name;
+  t.dtype = dt->get<std::string>();
+  uint64_t elem = safetensors_dtype_size(t.dtype);
+  if (elem == 0) return bad("tensor '" + name + "' has unknown dtype '" + t.dtype + "'");
+  uint64_t count = 1;
+  for (const auto& d : *sh) {
+    if (!d.is_number_unsigned()) return bad("tensor '" + name + "' has a non-integer dimension");
+    uint64_t v = d.get<uint64_t>();
+    t.shape.push_back(v);
+    if (!checked_mul(count, v, count)) return bad("tensor '" + name + "' shape overflows");
+  }
+  uint64_t begin = (*off)[0].get<uint64_t>();
+  uint64_t end = (*off)[1].get<uint64_t>();
+  if (begin > end) return bad("tensor '" + name + "' has data_offsets begin > end");
+  if (!checked_mul(count, elem, t.nbytes)) return bad("tensor '" + name + "' size overflows");
+  if (end - begin != t.nbytes) {
+    return bad("tensor '" + name + "' " + t.dtype + " " + shape_string(t.shape) + " needs " +
+               std::to_string(t.nbytes) + " bytes but data_offsets span " +
+               std::to_string(end - begin));
+  }
+  if (end > data_size) {
+    return bad("tensor '" + name + "' ends at byte " + std::to_string(end) +
+               " of a data section of " + std::to_string(data_size) + " bytes");
+  }
+  t.offset = data_offset + begin;
+  return t;
+}
+
+}  // namespace
+
+uint64_t safetensors_dtype_size(const std::string& d) {
+  if (d == "F64" || d == "I64" || d == "U64") return 8;
+  if (d == "F32" || d == "I32" || d == "U32") return 4;
+  if (d == "F16" || d == "BF16" || d == "I16" || d == "U16") return 2;
+  if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2" ||
+      d == "F8_E8M0") {
+    return 1;
+  }
+  return 0;
+}
+
+Result<SafetensorsInfo> parse_safetensors(ByteSpan file) {
+  ByteReader r(file);
+  SafetensorsInfo info;
+  if (!r.read_le(info.header_size)) {
+    return bad("file has " + std::to_string(file.size) + " bytes, shorter than the 8-byte header length");
+  }
+  if (info.header_size > k_safetensors_max_header) {
+    return bad("header length " + std::to_string(info.header_size) + " exceeds the " +
+               std::to_string(k_safetensors_max_header) + "-byte cap");
+  }
+  if (info.header_size > r.remaining()) {
+    return bad("header length " + std::to_string(info.header_size) + " runs past the end of the " +
+               std::to_string(file.size) + "-byte file");
+  }
+  info.data_offset = 8 + info.header_size;
+  const uint64_t data_size = file.size - info.data_offset;
+  std::string_view header;
+  (void)r.read_bytes(info.header_size, header);
+  if (header.empty() || header.front() != '{') return bad("header does not start with '{'");
+
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(header);
+  } catch (const nlohmann::json::exception& e) {
+    return bad(std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) return bad("header is not a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it->is_object()) return bad("__metadata__ is not an object");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) return bad("__metadata__ value '" + m.key() + "' is not a string");
+        info.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    MB_ASSIGN(TensorInfo t, parse_entry(it.key(), *it, info.data_offset, data_size));
+    info.tensors.push_back(std::move(t));
+  }
+
+  std::sort(info.tensors.begin(), info.tensors.end(), [](const auto& a, const auto& b) {
+    return a.offset != b.offset ? a.offset < b.offset : a.nbytes < b.nbytes;
+  });
+  uint64_t expected = info.data_offset;
+  for (const auto& t : info.tensors) {
+    if (t.offset < expected) {
+      return bad("tensor '" + t.name + "' overlaps the previous tensor (starts at data byte " +
+                 std::to_string(t.offset - info.data_offset) + ", previous ends at " +
+                 std::to_string(expected - info.data_offset) + ")");
+    }
+    if (t.offset > expected) {
+      return bad("gap of " + std::to_string(t.offset - expected) + " bytes before tensor '" +
+                 t.name + "'");
+    }
+    expected = t.offset + t.nbytes;
+  }
+  if (expected != file.size) {
+    return bad(std::to_string(file.size - expected) +
+               " bytes after the last tensor are not described by the header");
+  }
+  return info;
+}
+
+}  // namespace mb::runtime

@@ -1,0 +1,191 @@
+#include "runtime/memory.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "core/file.hpp"
+
+namespace mb::runtime {
+
+namespace {
+
+// cgroup v1 reports "no limit" as a page-rounded LONG_MAX; anything this large is unlimited.
+constexpr uint64_t k_unlimited = 1ull << 60;
+
+std::optional<std::string> read_small(const std::string& path) {
+  auto text = read_file(path, 1 << 20);
+  if (!text.ok()) return std::nullopt;
+  return *text;
+}
+
+std::optional<uint64_t> read_number(const std::string& path) {
+  auto text = read_small(path);
+  if (!text) return std::nullopt;
+  std::string s = *text;
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;  // "max"
+  return v;
+}
+
+struct CgroupPaths {
+  std::optional<std::string> v2;  // path inside the unified hierarchy
+  std::optional<std::string> v1;  // path inside the memory controller hierarchy
+};
+
+CgroupPaths read_self_cgroup(const std::string& root) {
+  CgroupPaths out;
+  auto text = read_small(root + "/proc/self/cgroup");
+  if (!text) return out;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string line = text->substr(start, end - start);
+    start = end + 1;
+    size_t a = line.find(':');
+    size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (path.find("..") != std::string::npos) continue;
+    if (line.substr(0, a) == "0" && controllers.empty()) out.v2 = path;
+    size_t pos = 0;
+    while (pos <= controllers.size()) {
+      size_t comma = controllers.find(',', pos);
+      if (comma == std::string::npos) comma = controllers.size();
+      if (controllers.substr(pos, comma - pos) == "memory") out.v1 = path;
+      pos = comma + 1;
+    }
+  }
+  return out;
+}
+
+// Directories from the process's own cgroup up to the hierarchy root (limits of ancestors
+// apply too). When the own path is not visible (a container sees its cgroup at the mount
+// root) only the mount root is consulted.
+std::vector<std::string> cgroup_chain(const std::string& mount, std::string path) {
+  std::vector<std::string> dirs;
+  while (!path.empty() && path != "/") {
+    dirs.push_back(mount + path);
+    path = path.substr(0, path.rfind('/'));
+  }
+  dirs.push_back(mount);
+  return dirs;
+}
+
+struct Limit {
+  uint64_t limit = 0;
+  uint64_t usage = 0;
+  std::string file;
+};
+
+std::optional<Limit> tightest(const std::vector<std::string>& dirs, const char* limit_file,
+                              const char* usage_file) {
+  std::optional<Limit> best;
+  for (const auto& d : dirs) {
+    auto limit = read_number(d + "/" + limit_file);
+    if (!limit || *limit >= k_unlimited) continue;
+    uint64_t usage = read_number(d + "/" + usage_file).value_or(0);
+    uint64_t head = *limit > usage ? *limit - usage : 0;
+    if (!best || head < (best->limit > best->usage ? best->limit - best->usage : 0)) {
+      best = Limit{*limit, usage, d + "/" + limit_file};
+    }
+  }
+  return best;
+}
+
+std::optional<uint64_t> mem_available(const std::string& root) {
+  auto text = read_small(root + "/proc/meminfo");
+  if (!text) return std::nullopt;
+  auto pos = text->find("MemAvailable:");
+  if (pos == std::string::npos) return std::nullopt;
+  pos += 13;
+  while (pos < text->size() && (*text)[pos] == ' ') ++pos;
+  uint64_t kib = 0;
+  auto [p, ec] = std::from_chars(text->data() + pos, text->data() + text->size(), kib);
+  if (ec != std::errc() || kib > (UINT64_MAX >> 10)) return std::nullopt;
+  return kib << 10;
+}
+
+}  // namespace
+
+MemoryAvailability probe_memory(const std::string& sys_root) {
+  std::string root = sys_root == "/" ? "" : sys_root;
+  MemoryAvailability out;
+  CgroupPaths self = read_self_cgroup(root);
+  std::optional<Limit> lim;
+  std::string version;
+  if (self.v2) {
+    lim = tightest(cgroup_chain(root + "/sys/fs/cgroup", *self.v2), "memory.max", "memory.current");
+    version = "cgroup v2";
+  }
+  if (!lim && self.v1) {
+    lim = tightest(cgroup_chain(root + "/sys/fs/cgroup/memory", *self.v1),
+                   "memory.limit_in_bytes", "memory.usage_in_bytes");
+    version = "cgroup v1";
+  }
+  out.mem_available = mem_available(root);
+  if (lim) {
+    out.cgroup_limit = lim->limit;
+    out.cgroup_usage = lim->usage;
+    out.available = lim->limit > lim->usage ? lim->limit - lim->usage : 0;
+    out.source = version + " limit " + format_bytes(lim->limit) + " minus usage " +
+                 format_bytes(lim->usage) + " (" + lim->file.substr(root.size()) + ")";
+  }
+  if (out.mem_available && (!out.available || *out.mem_available < *out.available)) {
+    out.available = out.mem_available;
+    out.source = "/proc/meminfo MemAvailable";
+  }
+  return out;
+}
+
+Result<uint64_t> parse_memory_size(std::string_view text) {
+  auto bad = [&] {
+    return fail(ErrorCategory::usage, "invalid memory size '" + std::string(text) + "'",
+                "use a number of bytes with an optional K, M, G or T suffix, e.g. 4G");
+  };
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string number(text.substr(0, i));
+  std::string unit(text.substr(i));
+  if (number.empty() || number.front() == '.' || std::count(number.begin(), number.end(), '.') > 1) {
+    return bad();
+  }
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
+  if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K") shift = 10;
+  else if (unit == "M") shift = 20;
+  else if (unit == "G") shift = 30;
+  else if (unit == "T") shift = 40;
+  else return bad();
+  double value = 0;
+  if (std::sscanf(number.c_str(), "%lf", &value) != 1) return bad();
+  double bytes = std::ldexp(value, shift);
+  if (!(bytes >= 1) || bytes >= 1.8e19) return bad();
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  static const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace mb::runtime

@@ -1,0 +1,213 @@
+#include "runtime/model_scan.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/file.hpp"
+#include "core/paths.hpp"
+#include "runtime/formats/gguf.hpp"
+#include "runtime/formats/onnx.hpp"
+#include "runtime/formats/safetensors.hpp"
+#include "runtime/formats/zip.hpp"
+#include "runtime/infer/weights.hpp"
+
+namespace mb::runtime {
+
+namespace {
+
+constexpr uint64_t k_max_json = 512ull << 20;
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::string base_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+bool is_root_level(const std::string& path) { return path.find('/') == std::string::npos; }
+
+enum class Kind { safetensors, pytorch, gguf, onnx, json, none };
+
+Kind kind_of(const std::string& path, ByteSpan head) {
+  if (ends_with(path, ".safetensors")) return Kind::safetensors;
+  if (ends_with(path, ".gguf")) return Kind::gguf;
+  if (ends_with(path, ".onnx")) return Kind::onnx;
+  if (ends_with(path, ".json")) return Kind::json;
+  if (ends_with(path, ".pt") || ends_with(path, ".pth")) return Kind::pytorch;
+  if (ends_with(path, ".bin")) {
+    // Only PyTorch checkpoints are read as such; other .bin files (ONNX external data,
+    // old GGML) are covered by the integrity check alone.
+    bool zip = head.size >= 4 && std::memcmp(head.data, "PK\x03\x04", 4) == 0;
+    if (zip || base_name(path).rfind("pytorch_model", 0) == 0) return Kind::pytorch;
+  }
+  return Kind::none;
+}
+
+Status scan_json(ByteSpan bytes, const std::string& rel, ModelScan& scan) {
+  if (bytes.size > k_max_json) {
+    return fail(ErrorCategory::integrity, "json: larger than " + std::to_string(k_max_json) + " bytes");
+  }
+  try {
+    scan.json[rel] = nlohmann::json::parse(bytes.data, bytes.data + bytes.size);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCategory::integrity, "json: not valid JSON: " + std::string(e.what()),
+                "the file is corrupt; fetch it again");
+  }
+  return {};
+}
+
+Result<WeightFile> scan_weights(Kind kind, const std::string& dir, const std::string& rel,
+                                ByteSpan bytes) {
+  WeightFile w;
+  w.path = rel;
+  if (kind == Kind::safetensors) {
+    MB_ASSIGN(SafetensorsInfo st, parse_safetensors(bytes));
+    w.format = "safetensors";
+    w.tensors = std::move(st.tensors);
+  } else if (kind == Kind::gguf) {
+    MB_ASSIGN(GgufInfo g, parse_gguf(bytes));
+    w.format = "gguf";
+    w.tensors = std::move(g.tensors);
+    w.gguf_metadata = std::move(g.metadata);
+  } else if (kind == Kind::onnx) {
+    std::string base = parent_dir(join_path(dir, rel));
+    ExternalSize ext = [&](const std::string& p) -> Result<uint64_t> {
+      struct stat st {};
+      if (::stat(join_path(base, p).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        return fail(ErrorCategory::integrity, "onnx: external data file '" + p + "' is missing",
+                    "add it to the manifest's include patterns");
+      }
+      return static_cast<uint64_t>(st.st_size);
+    };
+    MB_ASSIGN(OnnxInfo o, parse_onnx(bytes, ext));
+    w.format = "onnx";
+    w.tensors = std::move(o.initializers);
+  } else {
+    if (bytes.size < 4 || std::memcmp(bytes.data, "PK\x03\x04", 4) != 0) {
+      return fail(ErrorCategory::integrity,
+                  "pytorch: not a zip archive (a legacy pickle checkpoint cannot be checked "
+                  "without unpickling)",
+                  "use the model's safetensors weights instead");
+    }
+    MB_ASSIGN(ZipInfo z, parse_zip(bytes));
+    MB_ASSIGN(w.tensor_bytes, pytorch_storage_bytes(z));
+    w.format = "pytorch";
+    return w;
+  }
+  for (const auto& t : w.tensors) w.tensor_bytes += t.nbytes;
+  return w;
+}
+
+}  // namespace
+
+std::vector<const WeightFile*> ModelScan::primary() const {
+  std::vector<const WeightFile*> out;
+  for (const char* format : {"safetensors", "pytorch"}) {
+    for (const auto& w : weights) {
+      if (w.format == format && is_root_level(w.path)) out.push_back(&w);
+    }
+    if (!out.empty()) return out;
+  }
+  for (const char* format : {"gguf", "onnx"}) {
+    const WeightFile* best = nullptr;
+    for (const auto& w : weights) {
+      if (w.format == format && (!best || w.tensor_bytes > best->tensor_bytes)) best = &w;
+    }
+    if (best) return {best};
+  }
+  return out;
+}
+
+const nlohmann::json* ModelScan::find_json(const std::string& path) const {
+  auto it = json.find(path);
+  return it == json.end() ? nullptr : &it->second;
+}
+
+Result<ModelScan> scan_model(const std::string& dir, const LockedModel& model) {
+  ModelScan scan;
+  for (const auto& f : model.files) {
+    const std::string file = join_path(dir, f.path);
+    auto in_file = [&](Error e) {
+      e.message = f.path + ": " + e.message;
+      return e;
+    };
+    auto mapped = infer::MappedFile::open(file);
+    if (!mapped.ok()) return in_file(mapped.take_error());
+    ByteSpan bytes{mapped->data(), mapped->size()};
+    Kind kind = kind_of(f.path, bytes);
+    if (kind == Kind::none) {
+      scan.unchecked.push_back(f.path);
+      continue;
+    }
+    scan.files_checked++;
+    if (kind == Kind::json) {
+      Status s = scan_json(bytes, f.path, scan);
+      if (!s.ok()) return in_file(s.take_error());
+      continue;
+    }
+    auto w = scan_weights(kind, dir, f.path, bytes);
+    if (!w.ok()) return in_file(w.take_error());
+    scan.weights.push_back(std::move(*w));
+  }
+  return scan;
+}
+
+namespace {
+
+// Index of the first non-finite element, or -1.
+int64_t first_non_finite(const uint8_t* p, const std::string& dtype, uint64_t begin, uint64_t end) {
+  for (uint64_t i = begin; i < end; ++i) {
+    if (dtype == "F32") {
+      uint32_t v;
+      std::memcpy(&v, p + 4 * i, 4);
+      if ((v & 0x7f800000u) == 0x7f800000u) return static_cast<int64_t>(i);
+    } else {
+      uint16_t v;
+      std::memcpy(&v, p + 2 * i, 2);
+      uint16_t mask = dtype == "F16" ? 0x7c00 : 0x7f80;
+      if ((v & mask) == mask) return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+Status check_finite(const std::string& dir, const ModelScan& scan, FiniteScan mode) {
+  constexpr uint64_t k_sample = 256;
+  for (const WeightFile* w : scan.primary()) {
+    if (w->format != "safetensors") continue;
+    MB_ASSIGN(infer::MappedFile file, infer::MappedFile::open(join_path(dir, w->path)));
+    for (const auto& t : w->tensors) {
+      if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16") continue;
+      const uint64_t elem = t.dtype == "F32" ? 4 : 2;
+      const uint64_t n = t.nbytes / elem;
+      const uint8_t* p = file.data() + t.offset;  // inside the file: checked by the reader
+      int64_t bad = -1;
+      if (mode == FiniteScan::full || n <= 2 * k_sample) {
+        bad = first_non_finite(p, t.dtype, 0, n);
+      } else {
+        bad = first_non_finite(p, t.dtype, 0, k_sample);
+        if (bad < 0) bad = first_non_finite(p, t.dtype, n - k_sample, n);
+      }
+      if (bad >= 0) {
+        return fail(ErrorCategory::integrity,
+                    w->path + ": tensor '" + t.name + "' holds NaN or Inf at element " +
+                        std::to_string(bad),
+                    "the weights are corrupt or were saved from a diverged model");
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace mb::runtime
