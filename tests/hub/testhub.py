@@ -9,6 +9,7 @@ See tests/hub/README.md for the data directory, the admin endpoints and the faul
 
 import argparse
 import base64
+import gzip
 import hashlib
 import hmac
 import io
@@ -44,7 +45,7 @@ class HubServer(ThreadingHTTPServer):
         self.data_root = data_root
         self.data = HubData(data_root)
         self.config = {"page_size": page_size, "cdn_host": cdn_host, "cdn_ttl": cdn_ttl,
-                       "cdn_reject_auth": False}
+                       "cdn_reject_auth": False, "gzip": False}
         self.faults = FaultSet()
         self.stop_event = threading.Event()
         self.secret = os.urandom(16)
@@ -326,7 +327,19 @@ class Handler(BaseHTTPRequestHandler):
             body = ("Found. Redirecting to %s" % location).encode()
             return self.send_bytes(302, body, headers, "text/plain; charset=utf-8")
         headers["ETag"] = '"%s"' % f.etag
+        if self.wants_gzip(f.size):
+            # Like the real hub for small text files: the body (and Content-Length) is the
+            # gzip stream; the digest covers the decoded bytes.
+            with open(f.blob_path, "rb") as src:
+                body = gzip.compress(src.read(), mtime=0)
+            headers["Content-Encoding"] = "gzip"
+            return self.send_bytes(200, body, headers, "application/octet-stream")
         self.serve_file(f.blob_path, headers)
+
+    def wants_gzip(self, size):
+        accepted = self.headers.get("Accept-Encoding") or ""
+        return (self.server.config.get("gzip") and "gzip" in accepted and size <= (1 << 20)
+                and "Range" not in self.headers)
 
     def cdn_host(self):
         if self.server.config.get("cdn_host"):

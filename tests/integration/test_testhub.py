@@ -1,6 +1,7 @@
 """Protocol conformance of the test hub itself (tests/hub/testhub.py), with the stdlib HTTP
 client only: every other integration test relies on the hub behaving like huggingface.co."""
 
+import gzip
 import http.client
 import json
 import unittest
@@ -207,6 +208,24 @@ class TestHubConformance(MbTestCase):
             self.assertEqual(resp.getheader("Content-Length"), str(len(CONFIG)))
             self.assertEqual(resp.getheader("Accept-Ranges"), "bytes")
             self.assertEqual(body, b"" if method == "HEAD" else CONFIG)
+
+    def test_gzip_for_small_regular_files_when_enabled(self):
+        path = "/org/tiny/resolve/v1.0/config.json"
+        accept = {"Accept-Encoding": "gzip, deflate"}
+        resp, body = self.c.request("GET", path, accept)
+        self.assertEqual((resp.getheader("Content-Encoding"), body), (None, CONFIG))
+        self.hub.set_config(gzip=True)
+        try:
+            resp, body = self.c.request("GET", path, accept)
+            self.assertEqual(resp.getheader("Content-Encoding"), "gzip")
+            self.assertEqual(resp.getheader("ETag"), '"%s"' % git_blob_sha1(CONFIG))
+            self.assertEqual(gzip.decompress(body), CONFIG)
+            resp, body = self.c.request("GET", path, dict(accept, Range="bytes=0-1"))
+            self.assertEqual((resp.status, body), (206, CONFIG[:2]))
+            resp, body = self.c.request("GET", path)
+            self.assertEqual(body, CONFIG)
+        finally:
+            self.hub.set_config(gzip=False)
 
     def test_lfs_redirects_to_other_host(self):
         resp, _ = self.c.request("HEAD", "/org/tiny/resolve/main/weights/model.safetensors")
