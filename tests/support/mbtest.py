@@ -211,7 +211,7 @@ class TestHub:
     def start(self, timeout=30):
         if self.repos or not os.path.exists(os.path.join(self.data_dir, "repos.json")):
             write_hub_data(self.data_dir, self.repos, self.tokens)
-        cmd = [PYTHON, "-B", testhub_script(), "--data", self.data_dir]
+        cmd = [PYTHON, "-B", testhub_script(), "--data", self.data_dir, "--exit-with-stdin"]
         if self.page_size:
             cmd += ["--page-size", str(self.page_size)]
         if self.cdn_host:
@@ -224,7 +224,8 @@ class TestHub:
                 json.dump({"faults": self.faults}, f)
             cmd += ["--faults", path]
         self._stderr = open(os.path.join(self.data_dir, "testhub.stderr"), "wb")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else b""
         if not line:
@@ -249,6 +250,7 @@ class TestHub:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            self.proc.stdin.close()
             self.proc.stdout.close()
             self._stderr.close()
             self.proc = None
