@@ -11,6 +11,7 @@
 * write_manifest(), git_blob_sha1(), sha256_hex(), pseudo_random_bytes()
 """
 
+import atexit
 import json
 import os
 import re
@@ -108,6 +109,7 @@ def _default_hf_home():
     global _isolated_home
     if _isolated_home is None:
         _isolated_home = tempfile.mkdtemp(prefix="mbtest-hfhome-")
+        atexit.register(_force_rmtree, _isolated_home)
     return _isolated_home
 
 
