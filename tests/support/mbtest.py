@@ -19,6 +19,7 @@ import select
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -256,6 +257,9 @@ class TestHub:
             self.proc.stdout.close()
             self._stderr.close()
             self.proc = None
+            noise = self._stderr_text()
+            if noise:  # a hub traceback explains many a confusing client failure
+                sys.stderr.write("--- testhub stderr\n%s\n" % noise)
         if self._own_dir:
             _force_rmtree(self.data_dir)
             self._own_dir = False
