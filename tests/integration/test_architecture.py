@@ -1,0 +1,71 @@
+"""The layering rule of docs/ARCHITECTURE.md, checked mechanically.
+
+Each folder under src/ may include only the folders listed for it. In particular the store
+never includes the network layer, and the runtime verifier (modelbake-verify) never reaches
+code that needs libcurl, libarchive or yaml-cpp.
+"""
+import os
+import re
+import unittest
+
+SRC = os.path.join(os.environ.get("MODELBAKE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")), "src")
+
+BASE = {"core", "lock", "store", "verify"}
+ALLOWED = {
+    "core": {"core"},
+    "lock": {"core", "lock"},
+    "store": {"core", "lock", "store"},
+    "verify": {"core", "lock", "store", "verify"},
+    "runtime": BASE | {"runtime"},
+    "manifest": {"core", "lock", "manifest"},
+    "net": {"core", "net"},
+    "hub": {"core", "net", "hub"},
+    "bundle": BASE | {"manifest", "bundle"},
+    "oci": BASE | {"net", "bundle", "oci"},
+    "fetch": BASE | {"manifest", "net", "hub", "oci", "bundle", "fetch"},
+    "app": BASE | {"manifest", "net", "hub", "fetch", "bundle", "oci", "app"},
+    "cli": None,  # the top: may include everything
+}
+# Third-party headers that must stay out of the libcrypto-only layers.
+HEAVY = re.compile(r'#include\s*[<"](curl/|archive|yaml-cpp/|CLI/|spdlog/)')
+INCLUDE = re.compile(r'#include\s*"([a-z_]+)/[^"]+"')
+
+
+def sources(folder):
+    for dirpath, _, files in os.walk(os.path.join(SRC, folder)):
+        for name in files:
+            if name.endswith((".cpp", ".hpp", ".h")):
+                yield os.path.join(dirpath, name)
+
+
+class LayeringTest(unittest.TestCase):
+    def test_every_folder_is_known(self):
+        folders = {d for d in os.listdir(SRC) if os.path.isdir(os.path.join(SRC, d))}
+        self.assertEqual(folders - set(ALLOWED), set(), "add new folders to ARCHITECTURE.md and this test")
+
+    def test_includes_point_down(self):
+        violations = []
+        for folder, allowed in ALLOWED.items():
+            if allowed is None:
+                continue
+            for path in sources(folder):
+                with open(path, encoding="utf-8") as f:
+                    for lineno, line in enumerate(f, 1):
+                        m = INCLUDE.search(line)
+                        if m and m.group(1) in ALLOWED and m.group(1) not in allowed:
+                            violations.append(f"{os.path.relpath(path, SRC)}:{lineno}: {folder} includes {m.group(1)}")
+        self.assertEqual(violations, [])
+
+    def test_base_layers_need_no_heavy_libraries(self):
+        violations = []
+        for folder in sorted(BASE | {"runtime"}):
+            for path in sources(folder):
+                with open(path, encoding="utf-8") as f:
+                    for lineno, line in enumerate(f, 1):
+                        if HEAVY.search(line) and not path.endswith(os.path.join("runtime", "main.cpp")):
+                            violations.append(f"{os.path.relpath(path, SRC)}:{lineno}: {line.strip()}")
+        self.assertEqual(violations, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
