@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "net/transport.hpp"
 
@@ -17,6 +18,9 @@ struct CurlOptions {
   long max_total_connections = 64;  // CURLMOPT_MAX_TOTAL_CONNECTIONS
   long max_cached_connections = 64; // CURLMOPT_MAXCONNECTS
   long buffer_size = 512 * 1024;    // CURLOPT_BUFFERSIZE: fewer, larger writes to sinks
+  // Sent on every request. net may not depend on app/, so the CLI passes
+  // "modelbake/" + mb::version() here.
+  std::string user_agent = "modelbake";
   bool verbose = false;             // CURLOPT_VERBOSE (to stderr), for debugging only
 };
 
@@ -29,7 +33,8 @@ class CurlTransport final : public Transport {
  public:
   // Fails (io) if libcurl cannot be initialised or the event thread cannot start.
   static Result<std::unique_ptr<CurlTransport>> create(CurlOptions options = {});
-  ~CurlTransport() override;  // cancels pending transfers (they fail as cancelled) and joins
+  // Stops the event thread. Destroy only after every perform() call has returned.
+  ~CurlTransport() override;
 
   Result<Response> perform(const Request& request, BodySink* sink = nullptr) override;
   CurlStats stats() const;

@@ -37,8 +37,17 @@ class Headers {
   std::vector<Entry> m_entries;
 };
 
-enum class Method { get, head };
+// post/put/patch/del are used by the OCI registry client (uploads, manifests, cancel).
+enum class Method { get, head, post, put, patch, del };
 const char* to_string(Method m);
+
+// A request body streamed from a byte range of an open file (not owned; read with pread, so
+// retries and parallel uploads of ranges of one file need no seeking or shared state).
+struct FileBody {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
 
 // Inclusive byte range as in "Range: bytes=first-last"; no `last` means "to the end".
 struct ByteRange {
@@ -53,7 +62,10 @@ struct ByteRange {
 struct BearerToken {
   std::string token;
   std::string allowed_authority;  // e.g. "huggingface.co:443"
+  std::string scheme = "Bearer";  // "Basic" for registries with htpasswd auth (token = base64)
 };
+
+inline constexpr size_t k_max_error_body = 64 * 1024;
 
 struct Request {
   Method method = Method::get;
@@ -61,14 +73,21 @@ struct Request {
   Headers headers;  // extra headers; do not put Authorization here, use `bearer`
   std::optional<ByteRange> range;
   std::optional<BearerToken> bearer;
+  // Request body (post/put/patch): bytes in memory, or a file range when `file_body` is set.
+  // Sent with Content-Length (never chunked) and without "Expect: 100-continue".
+  std::string body;
+  std::optional<FileBody> file_body;
+  // false = do not verify the server's TLS certificate (--insecure); default verifies.
+  bool verify_tls = true;
   // Time allowed to establish the connection (TCP + TLS).
   std::chrono::milliseconds connect_timeout{15'000};
   // Abort when fewer than low_speed_limit bytes/s arrive for low_speed_time (a stalled
   // connection); there is deliberately no overall timeout, big files take long.
   uint32_t low_speed_limit = 1024;
   std::chrono::seconds low_speed_time{30};
-  // Body kept in Response::body when no sink takes it (and for non-2xx responses, which
-  // never go to a sink). Larger bodies fail with a permanent error instead of eating memory.
+  // Largest 2xx body kept in Response::body when there is no sink; a larger one fails with a
+  // permanent error instead of eating memory. Non-2xx bodies (error pages, never sent to a
+  // sink) are silently truncated to k_max_error_body bytes.
   size_t max_body_bytes = 16u << 20;
 };
 
@@ -86,6 +105,8 @@ struct Response {
 
 // Streaming receiver for large bodies. Only 2xx responses are streamed: for any other
 // status the body is collected into Response::body (capped) and the sink is not called.
+// The callbacks may run on a transport thread (CurlTransport's event loop), not the caller's:
+// keep them short (write to a file), never call Transport::perform from them.
 class BodySink {
  public:
   virtual ~BodySink() = default;
@@ -119,8 +140,5 @@ Error status_error(const Response& response, std::string_view what);
 // The Authorization header value the transport will send for `request`, or nullopt.
 // Shared by every Transport implementation so fakes apply the same cross-host rule.
 std::optional<std::string> authorization_for(const Request& request);
-
-// "modelbake/<version>"
-std::string user_agent();
 
 }  // namespace mb::net
