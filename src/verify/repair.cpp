@@ -1,0 +1,129 @@
+#include "verify/repair.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/file.hpp"
+#include "core/hash.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mb::verify {
+
+namespace {
+
+bool same_inode(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+bool inside(const std::string& path, const std::string& root) {
+  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/';
+}
+
+class Repairer {
+ public:
+  Repairer(const Store& store, RepairResult& out) : m_store(store), m_out(out) {
+    std::error_code ec;
+    m_root = fs::canonical(store.layout().root(), ec).string();
+  }
+
+  Status remove(const std::string& path) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(path, ec))) return {};
+    fs::remove_all(path, ec);
+    if (ec) return errno_error("removing " + path, ec.value());
+    m_out.removed.push_back(path);
+    return {};
+  }
+
+  // Corrupt content: the resolved file, and every cache name sharing its inode for this
+  // file's blob and object, so nothing can link the bad bytes again.
+  Status drop_content(const LockedModel& m, const LockedFile& f, const std::string& resolved) {
+    const auto& layout = m_store.layout();
+    std::string blob = layout.blob_path(m.type, m.repo, f.etag);
+    std::string object = layout.object_path(f.sha256);
+    if (same_inode(blob, resolved)) MB_TRY(remove(blob));
+    if (same_inode(object, resolved)) MB_TRY(remove(object));
+    if (inside(resolved, m_root)) MB_TRY(remove(resolved));
+    return {};
+  }
+
+  // Relinks from a present object after checking its bytes; otherwise asks for a fetch.
+  Status restore(const LockedModel& m, const LockedFile& f) {
+    std::string object = m_store.layout().object_path(f.sha256);
+    if (m_store.has_object(f.sha256)) {
+      auto d = hash_file(object, etag_is_git_sha1(f.etag) ? WithGitSha1::yes : WithGitSha1::no);
+      bool good = d.ok() && d->size == f.size && d->sha256 == f.sha256 &&
+                  (!etag_is_git_sha1(f.etag) || d->git_sha1 == f.etag);
+      if (good) {
+        std::string blob = m_store.layout().blob_path(m.type, m.repo, f.etag);
+        if (!same_inode(blob, object)) MB_TRY(remove(blob));
+        MB_TRY(m_store.publish_file(m, f));
+        m_out.restored.push_back(m_store.layout().snapshot_file(m.type, m.repo, m.commit, f.path));
+        return {};
+      }
+      MB_TRY(remove(object));
+    }
+    m_out.needs_fetch.insert(m.name);
+    return {};
+  }
+
+  Status fix(const LockedModel& m, const Finding& x) {
+    const auto& layout = m_store.layout();
+    const LockedFile* f = x.path.empty() ? nullptr : m.find_file(x.path);
+    switch (x.kind) {
+      case FindingKind::missing_ref:
+      case FindingKind::wrong_ref:
+      case FindingKind::ref_newline:
+        MB_TRY(m_store.write_ref(m));
+        m_out.restored.push_back(layout.ref_path(m.type, m.repo, m.revision));
+        return {};
+      case FindingKind::stale_trees_file:
+        return remove(layout.trees_file(m.type, m.repo, m.commit));
+      case FindingKind::missing_snapshot:
+        for (const auto& file : m.files) MB_TRY(restore(m, file));
+        return {};
+      case FindingKind::missing_file:
+      case FindingKind::dangling_link:
+      case FindingKind::escaping_link:
+      case FindingKind::not_regular_file:
+        if (f == nullptr) return {};
+        MB_TRY(remove(layout.snapshot_file(m.type, m.repo, m.commit, f->path)));
+        return restore(m, *f);
+      case FindingKind::size_mismatch:
+      case FindingKind::digest_mismatch:
+      case FindingKind::git_sha1_mismatch:
+      case FindingKind::unreadable:
+        if (f == nullptr) return {};
+        MB_TRY(drop_content(m, *f, x.location));
+        MB_TRY(remove(layout.snapshot_file(m.type, m.repo, m.commit, f->path)));
+        return restore(m, *f);
+    }
+    return {};
+  }
+
+ private:
+  const Store& m_store;
+  RepairResult& m_out;
+  std::string m_root;
+};
+
+}  // namespace
+
+Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock, const VerifyReport& report) {
+  RepairResult out;
+  Repairer r(store, out);
+  for (const auto& x : report.findings) {
+    const LockedModel* m = lock.find_model(x.model);
+    if (m == nullptr) continue;
+    auto st = r.fix(*m, x);
+    if (!st.ok()) return st.take_error().with_context("repairing " + x.model);
+  }
+  return out;
+}
+
+}  // namespace mb::verify
