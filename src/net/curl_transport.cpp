@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -10,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/file.hpp"
 #include "core/log.hpp"
 #include "net/url.hpp"
 
@@ -94,6 +98,7 @@ struct Transfer {
   Response response;
   bool in_headers = true;   // parsing a header block
   bool sink_started = false;
+  uint64_t upload_pos = 0;  // bytes of the request body handed to curl
   std::optional<Error> abort_error;  // set by a callback that made curl abort
   std::optional<Error> result_error;
   bool done = false;
@@ -135,6 +140,29 @@ size_t header_callback(char* data, size_t size, size_t nitems, void* userdata) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   t->response.headers.add(std::string(line.substr(0, colon)), std::string(value));
+  return n;
+}
+
+// Request bodies (registry uploads): from memory or pread() of a file range, so a retry
+// builds a new transfer that simply starts at offset 0 again.
+size_t read_callback(char* buffer, size_t size, size_t nitems, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  const Request& r = *t->request;
+  uint64_t total = r.file_body ? r.file_body->length : r.body.size();
+  if (t->upload_pos >= total) return 0;
+  size_t n = static_cast<size_t>(std::min<uint64_t>(size * nitems, total - t->upload_pos));
+  if (r.file_body) {
+    ssize_t got = ::pread(r.file_body->fd, buffer, n, static_cast<off_t>(r.file_body->offset + t->upload_pos));
+    if (got <= 0) {
+      t->abort_error = got < 0 ? errno_error("reading the request body", errno)
+                               : make_error(ErrorCategory::io, "request body file is shorter than announced");
+      return CURL_READFUNC_ABORT;
+    }
+    n = static_cast<size_t>(got);
+  } else {
+    std::memcpy(buffer, r.body.data() + t->upload_pos, n);
+  }
+  t->upload_pos += n;
   return n;
 }
 
@@ -304,10 +332,24 @@ struct CurlTransport::Impl {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_callback);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    bool has_body = false;
     if (r.method == Method::head) {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else {
+    } else if (r.method == Method::get) {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      // Every other method carries a (possibly empty) body with an exact Content-Length.
+      has_body = true;
+      uint64_t len = r.file_body ? r.file_body->length : r.body.size();
+      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(len));
+      curl_easy_setopt(e, CURLOPT_READFUNCTION, read_callback);
+      curl_easy_setopt(e, CURLOPT_READDATA, &t);
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, to_string(r.method));
+    }
+    if (!r.verify_tls) {
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (r.range) {
       std::string v = r.range->header_value().substr(6);  // CURLOPT_RANGE takes "a-b"
@@ -329,6 +371,8 @@ struct CurlTransport::Impl {
       MB_TRY(append(name + ": " + value));
     }
     if (auto auth = authorization_for(r)) MB_TRY(append("Authorization: " + *auth));
+    // No "Expect: 100-continue" round trip before uploads.
+    if (has_body) MB_TRY(append("Expect:"));
     if (list != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
     return {};
   }
