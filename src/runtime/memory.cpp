@@ -1,5 +1,9 @@
 #include "runtime/memory.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -16,10 +20,20 @@ namespace {
 // cgroup v1 reports "no limit" as a page-rounded LONG_MAX; anything this large is unlimited.
 constexpr uint64_t k_unlimited = 1ull << 60;
 
+// procfs and cgroupfs files report a size of 0, so read until EOF (bounded).
 std::optional<std::string> read_small(const std::string& path) {
-  auto text = read_file(path, 1 << 20);
-  if (!text.ok()) return std::nullopt;
-  return *text;
+  auto fd = open_read(path);
+  if (!fd.ok()) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  while (out.size() < (1u << 20)) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 std::optional<uint64_t> read_number(const std::string& path) {

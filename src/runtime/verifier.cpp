@@ -1,0 +1,183 @@
+#include "runtime/verifier.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "runtime/consistency.hpp"
+#include "runtime/memory.hpp"
+#include "runtime/model_scan.hpp"
+#include "store/layout.hpp"
+#include "verify/integrity.hpp"
+
+namespace mb::runtime {
+
+namespace {
+
+double ms_since(const Clock& clock, Clock::TimePoint start) {
+  return std::chrono::duration<double, std::milli>(clock.now() - start).count();
+}
+
+void set_error(ModelReport& r, const std::string& check, const Error& e) {
+  r.error = ModelError{check, e.message, e.hint};
+}
+
+// Check 1, through the same engine as `modelbake verify`.
+bool check_integrity(const VerifyRoot& root, const LockedModel& m, const VerifierOptions& opts,
+                     ModelReport& r) {
+  verify::VerifyOptions vo;
+  vo.threads = opts.threads;
+  vo.models = {m.name};
+  vo.fix_hint = root.kind == RootKind::cache ? "modelbake fetch --locked"
+                                             : "rebuild the bundle with modelbake export";
+  auto rep = root.kind == RootKind::flat_bundle
+                 ? verify::verify_flat_dir(root.model_dir(m), m, vo)
+                 : verify::verify_cache(CacheLayout(root.path), root.lock, vo);
+  if (!rep.ok()) {
+    set_error(r, "integrity", rep.error());
+    return false;
+  }
+  r.files_checked = rep->files_checked;
+  for (const auto& f : rep->findings) {
+    if (f.model != m.name) continue;
+    r.error = ModelError{"integrity", f.message, f.fix};
+    return false;
+  }
+  return true;
+}
+
+bool check_memory(const ModelScan& scan, const VerifierOptions& opts, ModelReport& r) {
+  for (const WeightFile* w : scan.primary()) {
+    r.weights_format = w->format;
+    r.memory.needed += w->tensor_bytes;
+    if (w->format == "pytorch") {
+      r.memory.by_dtype["pytorch storages"] += w->tensor_bytes;
+    } else {
+      for (const auto& [dtype, n] : bytes_by_dtype(w->tensors)) r.memory.by_dtype[dtype] += n;
+    }
+  }
+  MemoryAvailability avail = probe_memory(opts.sys_root);
+  r.memory.available = avail.available;
+  r.memory.available_source = avail.source;
+  r.memory.limit = opts.max_memory;
+  std::string by_dtype;
+  for (const auto& [dtype, n] : r.memory.by_dtype) {
+    by_dtype += (by_dtype.empty() ? "" : ", ") + dtype + " " + format_bytes(n);
+  }
+  const std::string needed = "loading needs " + std::to_string(r.memory.needed) + " bytes (" +
+                             format_bytes(r.memory.needed) + (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
+  if (opts.max_memory && r.memory.needed > *opts.max_memory) {
+    r.error = ModelError{"memory", needed + " but --max-memory is " + std::to_string(*opts.max_memory) +
+                                       " bytes (" + format_bytes(*opts.max_memory) + ")",
+                         "raise --max-memory or use smaller (quantized) weights"};
+    return false;
+  }
+  if (avail.available && r.memory.needed > *avail.available) {
+    r.error = ModelError{"memory", needed + " but only " + std::to_string(*avail.available) +
+                                       " bytes (" + format_bytes(*avail.available) +
+                                       ") are available: " + avail.source,
+                         "give the container more memory or use smaller weights"};
+    return false;
+  }
+  return true;
+}
+
+void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
+  r.load_ms += p.load_ms;
+  if (!p.supported) {
+    std::string arch = p.architecture.empty() ? r.architecture : p.architecture;
+    r.inference = "unsupported architecture " + (arch.empty() ? std::string("(unknown)") : arch);
+    if (!p.unsupported_reason.empty()) r.inference += " (" + p.unsupported_reason + ")";
+    return;
+  }
+  r.infer_ms = p.infer_ms;
+  r.probe = ProbeReport{p.probe_text, p.token_ids, p.output_kind, p.output,
+                        p.pooling,    p.normalized, p.top_label};
+  std::string problem;
+  if (!p.expectation_failures.empty()) problem = p.expectation_failures.front();
+  for (size_t i = 0; problem.empty() && i < p.output.size(); ++i) {
+    if (!std::isfinite(p.output[i])) problem = "output element " + std::to_string(i) + " is not finite";
+  }
+  if (problem.empty() && p.output.empty()) problem = "the probe produced no output";
+  if (p.output_kind == "embedding") {
+    if (problem.empty() && r.embedding_dimension && *r.embedding_dimension != p.output.size()) {
+      problem = "embedding has " + std::to_string(p.output.size()) + " values but the model declares " +
+                std::to_string(*r.embedding_dimension);
+    }
+    r.embedding_dimension = p.output.size();
+  }
+  if (!problem.empty()) {
+    r.inference = "failed";
+    r.error = ModelError{"inference", problem, "the weights or the model's expect: block are wrong"};
+    return;
+  }
+  r.inference = "ok";
+}
+
+ModelReport verify_model(const VerifyRoot& root, const LockedModel& m, const VerifierOptions& opts,
+                         const Clock& clock, const ProbeFn& probe) {
+  ModelReport r;
+  r.name = m.name;
+  r.repo = m.repo;
+  r.revision = m.revision;
+  r.commit = m.commit;
+  r.dir = root.model_dir(m);
+  r.bytes = m.total_bytes();
+  r.inference = opts.infer ? "not run" : "not requested";
+  if (!check_integrity(root, m, opts, r)) return r;
+
+  auto start = clock.now();
+  auto scan = scan_model(r.dir, m);
+  if (!scan.ok()) {
+    set_error(r, "structure", scan.error());
+    return r;
+  }
+  r.unchecked_files = scan->unchecked;
+  if (Status s = check_finite(r.dir, *scan, FiniteScan::sampled); !s.ok()) {
+    set_error(r, "weights", s.error());
+    return r;
+  }
+  auto cons = check_consistency(r.dir, *scan);
+  if (!cons.ok()) {
+    set_error(r, "consistency", cons.error());
+    return r;
+  }
+  r.architecture = cons->architecture;
+  r.checked = cons->checked;
+  r.embedding_dimension = cons->embedding_dimension;
+  const std::string cls = "ForSequenceClassification";
+  if (r.architecture.size() > cls.size() && r.architecture.ends_with(cls)) r.embedding_dimension.reset();
+  r.load_ms = ms_since(clock, start);
+  if (!check_memory(*scan, opts, r)) return r;
+  if (opts.infer) {
+    start = clock.now();
+    if (Status s = check_finite(r.dir, *scan, FiniteScan::full); !s.ok()) {
+      set_error(r, "weights", s.error());
+      return r;
+    }
+    r.load_ms += ms_since(clock, start);
+    auto res = probe(r.dir, m.expect_json);
+    if (!res.ok()) {
+      r.inference = "failed";
+      set_error(r, "inference", res.error());
+      return r;
+    }
+    apply_probe(*res, r);
+    if (r.error) return r;
+  }
+  r.ready = true;
+  return r;
+}
+
+}  // namespace
+
+RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
+                       const ProbeFn& probe) {
+  RunReport report;
+  report.root = root.path;
+  report.kind = root.kind;
+  report.lock_path = root.lock_path;
+  for (const auto& m : root.lock.models) report.models.push_back(verify_model(root, m, options, clock, probe));
+  return report;
+}
+
+}  // namespace mb::runtime
