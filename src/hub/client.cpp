@@ -1,0 +1,339 @@
+#include "hub/client.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/log.hpp"
+#include "core/paths.hpp"
+#include "net/url.hpp"
+
+namespace mb::hub {
+namespace {
+
+using nlohmann::json;
+
+// Upper bounds that stop a hostile or broken server from looping us forever.
+constexpr size_t k_max_pages = 10'000;
+constexpr size_t k_max_entries = 5'000'000;
+
+Error hostile(std::string_view what, const std::string& why) {
+  return make_error(ErrorCategory::permanent, std::string(what) + ": invalid response from the hub: " + why,
+                    "the endpoint does not behave like a Hugging Face hub; check --endpoint/HF_ENDPOINT");
+}
+
+// Decimal size within k_max_file_size; nullopt otherwise.
+std::optional<uint64_t> parse_size(std::string_view s) {
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > k_max_file_size) return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> json_size(const json& j) {
+  if (!j.is_number_unsigned()) return std::nullopt;
+  uint64_t v = j.get<uint64_t>();
+  if (v > k_max_file_size) return std::nullopt;
+  return v;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// URL of Link rel="next" among all Link headers, or nullopt.
+std::optional<std::string> next_link(const net::Headers& headers) {
+  for (const std::string& value : headers.get_all("Link")) {
+    size_t pos = 0;
+    while (pos < value.size()) {
+      size_t open = value.find('<', pos);
+      if (open == std::string::npos) break;
+      size_t close = value.find('>', open);
+      if (close == std::string::npos) break;
+      std::string url = value.substr(open + 1, close - open - 1);
+      size_t next_open = value.find('<', close);
+      std::string params = lower(value.substr(close + 1, next_open == std::string::npos
+                                                             ? std::string::npos
+                                                             : next_open - close - 1));
+      size_t rel = params.find("rel=");
+      if (rel != std::string::npos) {
+        std::string v = params.substr(rel + 4);
+        v = v.substr(0, v.find(';'));
+        if (!v.empty() && v[0] == '"') v = v.substr(1, v.find('"', 1) - 1);
+        // rel may hold several space-separated values ("next last").
+        size_t p = 0;
+        while (p <= v.size()) {
+          size_t sp = v.find(' ', p);
+          std::string token = v.substr(p, sp == std::string::npos ? std::string::npos : sp - p);
+          if (token == "next") return url;
+          if (sp == std::string::npos) break;
+          p = sp + 1;
+        }
+      }
+      pos = close + 1;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<FileEntry> parse_entry(const json& item, std::string_view what) {
+  FileEntry f;
+  const std::string& path = item["path"].get_ref<const std::string&>();
+  Status valid = validate_relative_path(path, "file name from server");
+  if (!valid.ok()) {
+    Error e = valid.take_error();
+    e.category = ErrorCategory::permanent;
+    return e.with_context(std::string(what));
+  }
+  f.path = path;
+  const std::string shown = "entry '" + path + "'";
+  if (!item.contains("oid") || !item["oid"].is_string() ||
+      !is_hex(lower(item["oid"].get<std::string>()), 40)) {
+    return hostile(what, shown + " has no valid 40-hex oid");
+  }
+  f.git_oid = lower(item["oid"].get<std::string>());
+  auto size = item.contains("size") ? json_size(item["size"]) : std::nullopt;
+  if (!size) return hostile(what, shown + " has a missing or absurd size");
+  f.size = *size;
+  if (item.contains("lfs") && !item["lfs"].is_null()) {
+    const json& lfs = item["lfs"];
+    if (!lfs.is_object() || !lfs.contains("oid") || !lfs["oid"].is_string() ||
+        !is_hex(lower(lfs["oid"].get<std::string>()), 64)) {
+      return hostile(what, shown + " has an LFS pointer without a 64-hex sha256");
+    }
+    f.lfs_sha256 = lower(lfs["oid"].get<std::string>());
+    if (lfs.contains("size")) {
+      auto lsize = json_size(lfs["size"]);
+      if (!lsize) return hostile(what, shown + " has an absurd LFS size");
+      f.lfs_size = *lsize;
+      f.size = *lsize;  // the real content size; top-level size is usually the same
+    }
+  }
+  return f;
+}
+
+// Appends the files of one tree page to `out`.
+Status parse_tree_page(const std::string& body, std::string_view what, std::vector<FileEntry>& out) {
+  json page = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (page.is_discarded()) return hostile(what, "tree listing is not valid JSON");
+  if (!page.is_array()) return hostile(what, "tree listing is not a JSON array");
+  try {
+    for (const json& item : page) {
+      if (!item.is_object() || !item.contains("type") || !item["type"].is_string() ||
+          !item.contains("path") || !item["path"].is_string()) {
+        return hostile(what, "tree entry without type or path");
+      }
+      const std::string& type = item["type"].get_ref<const std::string&>();
+      if (type == "directory") continue;
+      if (type != "file") {
+        log::debug(std::string(what) + ": skipping tree entry of type '" + type + "'");
+        continue;
+      }
+      MB_ASSIGN(FileEntry f, parse_entry(item, what));
+      out.push_back(std::move(f));
+      if (out.size() > k_max_entries) return hostile(what, "more than 5 million files");
+    }
+  } catch (const json::exception& e) {
+    return hostile(what, std::string("malformed tree listing: ") + e.what());
+  }
+  return {};
+}
+
+// Sorted, no duplicates, and no path that is also a parent directory of another path.
+Status check_listing(std::vector<FileEntry>& files, std::string_view what) {
+  std::sort(files.begin(), files.end(),
+            [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
+  std::set<std::string_view> paths;
+  for (const auto& f : files) {
+    if (!paths.insert(f.path).second) return hostile(what, "file '" + f.path + "' listed twice");
+  }
+  for (const auto& f : files) {
+    for (size_t slash = f.path.find('/'); slash != std::string::npos;
+         slash = f.path.find('/', slash + 1)) {
+      if (paths.count(std::string_view(f.path).substr(0, slash)) != 0) {
+        return hostile(what, "'" + f.path.substr(0, slash) + "' is listed both as a file and as a folder");
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* to_string(RepoType t) { return t == RepoType::dataset ? "dataset" : "model"; }
+
+Result<RepoType> parse_repo_type(std::string_view s) {
+  if (s == "model") return RepoType::model;
+  if (s == "dataset") return RepoType::dataset;
+  return fail(ErrorCategory::usage, "unknown repo type '" + std::string(s) + "'",
+              "use 'model' or 'dataset'");
+}
+
+bool is_hex(std::string_view s, size_t length) {
+  return s.size() == length && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool is_commit_hash(std::string_view s) { return is_hex(s, 40); }
+
+std::string normalize_etag(std::string_view etag) {
+  if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
+  while (!etag.empty() && etag.front() == '"') etag.remove_prefix(1);
+  while (!etag.empty() && etag.back() == '"') etag.remove_suffix(1);
+  return std::string(etag);
+}
+
+HubClient::HubClient(net::Transport& transport, Clock& clock, ClientOptions options)
+    : m_transport(transport), m_clock(clock), m_options(std::move(options)) {
+  while (!m_options.endpoint.empty() && m_options.endpoint.back() == '/') m_options.endpoint.pop_back();
+  if (auto url = net::parse_url(m_options.endpoint); url.ok()) {
+    m_endpoint_authority = url->authority();
+    m_endpoint_origin = url->origin();
+  }
+  if (m_options.token) log::add_secret(*m_options.token);
+}
+
+std::string HubClient::api_url(RepoType type, const std::string& repo) const {
+  return endpoint() + "/api/" + to_string(type) + "s/" + repo;
+}
+
+std::string HubClient::resolve_url(RepoType type, const std::string& repo,
+                                   const std::string& revision, const std::string& path) const {
+  return endpoint() + "/" + (type == RepoType::dataset ? "datasets/" : "") + repo + "/resolve/" +
+         net::encode_revision(revision) + "/" + net::encode_path(path);
+}
+
+net::Request HubClient::base_request(net::Method method, std::string url) const {
+  net::Request r;
+  r.method = method;
+  r.url = std::move(url);
+  r.connect_timeout = m_options.connect_timeout;
+  if (m_options.token) r.bearer = net::BearerToken{*m_options.token, m_endpoint_authority};
+  return r;
+}
+
+net::Request HubClient::download_request(const std::string& location,
+                                         std::optional<net::ByteRange> range) const {
+  net::Request r = base_request(net::Method::get, location);
+  r.range = range;
+  return r;
+}
+
+Result<net::Response> HubClient::send(const net::Request& request) const {
+  return net::perform_with_retry(m_transport, request, m_options.retry, m_clock);
+}
+
+Result<std::string> HubClient::resolve_revision(RepoType type, const std::string& repo,
+                                                const std::string& revision) const {
+  MB_TRY(validate_repo_id(repo));
+  if (is_commit_hash(revision)) return revision;
+  MB_TRY(validate_revision(revision));
+  const std::string what = repo + "@" + revision;
+  MB_ASSIGN(net::Response r, send(base_request(net::Method::get, api_url(type, repo) + "/revision/" +
+                                                                   net::encode_revision(revision))));
+  if (!r.is_success()) return error_from_response(r, type, repo, what);
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return hostile(what, "revision info is not a JSON object");
+  if (!j.contains("sha") || !j["sha"].is_string() || !is_commit_hash(j["sha"].get<std::string>())) {
+    return hostile(what, "revision info has no valid 40-hex 'sha'");
+  }
+  return j["sha"].get<std::string>();
+}
+
+Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::string& repo,
+                                                     const std::string& commit) const {
+  MB_TRY(validate_repo_id(repo));
+  if (!is_commit_hash(commit)) {
+    return fail(ErrorCategory::usage, "list_files needs a 40-hex commit, got '" + commit + "'");
+  }
+  const std::string what = repo + "@" + commit;
+  std::vector<FileEntry> files;
+  std::set<std::string> seen;
+  std::string url = api_url(type, repo) + "/tree/" + commit + "?recursive=true&expand=false";
+  for (size_t page = 0;; ++page) {
+    if (page >= k_max_pages || !seen.insert(url).second) {
+      return hostile(what, "tree pagination does not end");
+    }
+    MB_ASSIGN(net::Response r, send(base_request(net::Method::get, url)));
+    if (!r.is_success()) return error_from_response(r, type, repo, what);
+    MB_TRY(parse_tree_page(r.body, what, files));
+    auto next = next_link(r.headers);
+    if (!next) break;
+    auto resolved = net::resolve_reference(url, *next);
+    if (!resolved.ok()) return hostile(what, "bad pagination link: " + resolved.error().message);
+    auto parsed = net::parse_url(*resolved);
+    if (!parsed.ok() || parsed->origin() != m_endpoint_origin) {
+      return hostile(what, "pagination link points to another server (" + net::redact_url(*next) +
+                               "); refusing to follow it");
+    }
+    url = *resolved;
+  }
+  MB_TRY(check_listing(files, what));
+  return files;
+}
+
+Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& repo,
+                                              const std::string& revision,
+                                              const std::string& path) const {
+  MB_TRY(validate_repo_id(repo));
+  if (!is_commit_hash(revision)) MB_TRY(validate_revision(revision));
+  MB_TRY(validate_relative_path(path, "file path"));
+  const std::string what = repo + "@" + revision + ": " + path;
+  std::string url = resolve_url(type, repo, revision, path);
+  net::Response r;
+  FileMetadata meta;
+  for (int hops = 0;; ++hops) {
+    net::Request req = base_request(net::Method::head, url);
+    req.headers.add("Accept-Encoding", "identity");  // we want the real size
+    MB_ASSIGN(r, send(req));
+    if (!r.is_redirect()) break;
+    auto location = r.headers.get("Location");
+    if (!location || location->empty()) return hostile(what, "redirect without a Location");
+    if (!net::is_relative_reference(*location)) {
+      auto absolute = net::resolve_reference(url, *location);
+      if (!absolute.ok()) return hostile(what, "bad redirect Location: " + absolute.error().message);
+      meta.location = *absolute;
+      meta.redirected = true;
+      break;
+    }
+    // A relative redirect (renamed repo) stays on the hub: follow it, token included.
+    if (hops >= m_options.max_relative_redirects) return hostile(what, "too many redirects");
+    auto next = net::resolve_reference(url, *location);
+    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
+    url = *next;
+  }
+  if (!r.is_success() && !meta.redirected) return error_from_response(r, type, repo, what);
+  if (!meta.redirected) meta.location = url;
+
+  auto commit = r.headers.get("X-Repo-Commit");
+  if (!commit || !is_commit_hash(lower(*commit))) {
+    return hostile(what, "no valid X-Repo-Commit header (is this a Hugging Face hub?)");
+  }
+  meta.commit = lower(*commit);
+  if (is_commit_hash(revision) && meta.commit != revision) {
+    return hostile(what, "asked for commit " + revision + " but the hub answered for " + meta.commit);
+  }
+  auto etag = r.headers.get("X-Linked-Etag");
+  if (!etag) etag = r.headers.get("ETag");
+  if (!etag) return hostile(what, "no ETag or X-Linked-Etag header");
+  meta.etag = lower(normalize_etag(*etag));
+  if (!is_hex(meta.etag, 40) && !is_hex(meta.etag, 64)) {
+    return hostile(what, "etag is neither a git sha1 nor a sha256");
+  }
+  auto size_text = r.headers.get("X-Linked-Size");
+  // A redirect's own Content-Length describes the redirect body, not the file.
+  if (!size_text && !meta.redirected) size_text = r.headers.get("Content-Length");
+  if (!size_text) return hostile(what, "no X-Linked-Size or Content-Length header");
+  auto size = parse_size(*size_text);
+  if (!size) return hostile(what, "absurd file size '" + size_text->substr(0, 32) + "'");
+  meta.size = *size;
+  return meta;
+}
+
+}  // namespace mb::hub
