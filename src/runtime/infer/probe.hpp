@@ -51,4 +51,8 @@ inline constexpr const char* k_default_probe_text =
 // supported == false. `expect_json` may be empty.
 Result<ProbeResult> run_probe(const std::string& model_dir, const std::string& expect_json);
 
+// For bench/infer.sh: loads the model once, then times `runs` forward passes (tokenize +
+// encoder + pooling/head) of `text`; returns the milliseconds of each run.
+Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text, int runs);
+
 }  // namespace mb::infer

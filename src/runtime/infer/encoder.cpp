@@ -1,0 +1,311 @@
+#include "runtime/infer/encoder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace mb::infer {
+
+namespace {
+
+using nlohmann::json;
+
+Error config_error(const std::string& what) {
+  return make_error(ErrorCategory::integrity, "config.json: " + what,
+                    "the model's config.json is malformed; fetch the model again");
+}
+
+Result<int> get_int(const json& j, const char* key, int fallback, bool required) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (required) return config_error(std::string("missing \"") + key + "\"");
+    return fallback;
+  }
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > (1 << 24))
+    return config_error(std::string("\"") + key + "\" is not a positive integer");
+  return static_cast<int>(j[key].get<int64_t>());
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string* unsupported) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return config_error("not a JSON object");
+  EncoderConfig c;
+  if (j.contains("model_type") && j["model_type"].is_string()) c.model_type = j["model_type"].get<std::string>();
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string())
+    c.architecture = j["architectures"][0].get<std::string>();
+  const std::string& mt = c.model_type;
+  if (mt == "bert") {
+    c.family = Family::bert;
+  } else if (mt == "roberta" || mt == "xlm-roberta" || mt == "camembert") {
+    c.family = Family::roberta;
+  } else if (mt == "distilbert") {
+    c.family = Family::distilbert;
+  } else {
+    *unsupported = "unsupported architecture " +
+                   (c.architecture.empty() ? (mt.empty() ? std::string("(no model_type)") : mt)
+                                           : c.architecture) +
+                   ": inference supports BERT-family encoders (bert, roberta, xlm-roberta, distilbert)";
+    return c;
+  }
+  if (!c.architecture.empty() && !ends_with(c.architecture, "Model") &&
+      !ends_with(c.architecture, "ForSequenceClassification") && !ends_with(c.architecture, "ForMaskedLM") &&
+      !ends_with(c.architecture, "ForPreTraining")) {
+    *unsupported = "unsupported architecture " + c.architecture +
+                   ": inference supports encoders and *ForSequenceClassification heads";
+    return c;
+  }
+  if (j.contains("position_embedding_type") && j["position_embedding_type"].is_string() &&
+      j["position_embedding_type"].get<std::string>() != "absolute") {
+    *unsupported = "unsupported architecture " + c.architecture + ": position_embedding_type " +
+                   j["position_embedding_type"].get<std::string>();
+    return c;
+  }
+  const bool distil = c.family == Family::distilbert;
+  MB_ASSIGN(c.vocab_size, get_int(j, "vocab_size", 0, true));
+  MB_ASSIGN(c.hidden, get_int(j, distil ? "dim" : "hidden_size", 0, true));
+  MB_ASSIGN(c.layers, get_int(j, distil ? "n_layers" : "num_hidden_layers", 0, true));
+  MB_ASSIGN(c.heads, get_int(j, distil ? "n_heads" : "num_attention_heads", 0, true));
+  MB_ASSIGN(c.intermediate, get_int(j, distil ? "hidden_dim" : "intermediate_size", 0, true));
+  MB_ASSIGN(c.max_positions, get_int(j, "max_position_embeddings", 512, false));
+  if (c.hidden % c.heads != 0) return config_error("hidden size is not a multiple of the head count");
+  if (j.contains("layer_norm_eps") && j["layer_norm_eps"].is_number())
+    c.eps = j["layer_norm_eps"].get<float>();
+  const char* act_key = distil ? "activation" : "hidden_act";
+  if (j.contains(act_key) && j[act_key].is_string()) c.activation = j[act_key].get<std::string>();
+  if (c.activation != "gelu" && c.activation != "gelu_new" && c.activation != "gelu_pytorch_tanh" &&
+      c.activation != "relu") {
+    *unsupported = "unsupported architecture " + c.architecture + ": activation " + c.activation;
+    return c;
+  }
+  if (c.family == Family::roberta) {
+    int pad = 1;
+    if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer())
+      pad = j["pad_token_id"].get<int>();
+    c.position_offset = pad + 1;
+  }
+  c.classifier = ends_with(c.architecture, "ForSequenceClassification");
+  if (c.classifier) {
+    std::vector<std::string> labels;
+    if (j.contains("id2label") && j["id2label"].is_object()) {
+      labels.resize(j["id2label"].size());
+      for (auto& [k, v] : j["id2label"].items()) {
+        size_t idx = 0;
+        bool ok = !k.empty() && k.size() < 7 && std::all_of(k.begin(), k.end(), ::isdigit);
+        if (ok) idx = std::stoul(k);
+        if (!ok || idx >= labels.size() || !v.is_string())
+          return config_error("id2label key '" + k + "' is not a label index");
+        labels[idx] = v.get<std::string>();
+      }
+    }
+    int n = labels.empty() ? 2 : static_cast<int>(labels.size());
+    MB_ASSIGN(c.num_labels, get_int(j, "num_labels", n, false));
+    labels.resize(static_cast<size_t>(c.num_labels));
+    for (int i = 0; i < c.num_labels; ++i)
+      if (labels[i].empty()) labels[i] = "LABEL_" + std::to_string(i);
+    c.id2label = std::move(labels);
+  }
+  return c;
+}
+
+namespace {
+
+// Finds a tensor under the names the checkpoints use: with or without the base-model prefix.
+struct Names {
+  const Weights& w;
+  std::vector<std::string> prefixes;
+  const TensorView* find(const std::string& name) const {
+    for (const auto& p : prefixes)
+      if (const TensorView* t = w.find(p + name)) return t;
+    return nullptr;
+  }
+  Result<const TensorView*> need(const std::string& name, std::vector<int64_t> shape) const {
+    const TensorView* t = find(name);
+    if (t == nullptr)
+      return fail(ErrorCategory::integrity, "weights: tensor '" + prefixes.back() + name + "' is missing",
+                  "the weights do not match config.json");
+    if (t->shape != shape) {
+      std::string want, got;
+      for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
+      for (auto d : t->shape) got += (got.empty() ? "" : "x") + std::to_string(d);
+      return fail(ErrorCategory::integrity,
+                  "weights: tensor '" + t->name + "' has shape " + got + ", config.json implies " + want,
+                  "the weights do not match config.json");
+    }
+    if (t->dtype == DType::other)
+      return fail(ErrorCategory::integrity, "weights: tensor '" + t->name + "' has dtype " + t->dtype_name,
+                  "inference needs F32, F16 or BF16 weights");
+    return t;
+  }
+  Result<std::vector<float>> vec(const std::string& name, int n) const {
+    MB_ASSIGN(const TensorView* t, need(name, {n}));
+    return w.to_f32(*t);
+  }
+  // nn.Linear weight [n, k] and bias [n]; several weights are concatenated along n (fused QKV).
+  Result<PackedLinear> linear(const std::vector<std::string>& bases, int n, int k, bool bias = true) const {
+    std::vector<float> wall, ball;
+    for (const auto& b : bases) {
+      MB_ASSIGN(const TensorView* t, need(b + ".weight", {n, k}));
+      MB_ASSIGN(std::vector<float> wv, w.to_f32(*t));
+      wall.insert(wall.end(), wv.begin(), wv.end());
+      if (bias) {
+        MB_ASSIGN(std::vector<float> bv, vec(b + ".bias", n));
+        ball.insert(ball.end(), bv.begin(), bv.end());
+      }
+    }
+    const int total = n * static_cast<int>(bases.size());
+    return pack_linear(wall.data(), total, k, bias ? ball.data() : nullptr);
+  }
+};
+
+}  // namespace
+
+Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
+  Encoder e;
+  e.m_cfg = c;
+  e.m_weights = &weights;
+  const int h = c.hidden;
+  const int64_t pos_rows = c.max_positions;
+  if (c.family == Family::distilbert) {
+    Names nm{weights, {"", "distilbert."}};
+    MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
+    MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
+    MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
+    MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
+    for (int i = 0; i < c.layers; ++i) {
+      const std::string p = "transformer.layer." + std::to_string(i) + ".";
+      Layer l;
+      MB_ASSIGN(l.qkv, nm.linear({p + "attention.q_lin", p + "attention.k_lin", p + "attention.v_lin"}, h, h));
+      MB_ASSIGN(l.attn_out, nm.linear({p + "attention.out_lin"}, h, h));
+      MB_ASSIGN(l.ln1_g, nm.vec(p + "sa_layer_norm.weight", h));
+      MB_ASSIGN(l.ln1_b, nm.vec(p + "sa_layer_norm.bias", h));
+      MB_ASSIGN(l.inter, nm.linear({p + "ffn.lin1"}, c.intermediate, h));
+      MB_ASSIGN(l.out, nm.linear({p + "ffn.lin2"}, h, c.intermediate));
+      MB_ASSIGN(l.ln2_g, nm.vec(p + "output_layer_norm.weight", h));
+      MB_ASSIGN(l.ln2_b, nm.vec(p + "output_layer_norm.bias", h));
+      e.m_layers.push_back(std::move(l));
+    }
+    if (c.classifier) {
+      Names head{weights, {""}};
+      MB_ASSIGN(e.m_head_dense, head.linear({"pre_classifier"}, h, h));
+      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
+      e.m_head_act = "relu";
+    }
+    return e;
+  }
+  const std::string base = c.family == Family::bert ? "bert." : "roberta.";
+  Names nm{weights, {"", base}};
+  MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
+  MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
+  if (const TensorView* t = nm.find("embeddings.token_type_embeddings.weight")) {
+    if (t->shape.size() != 2 || t->shape[1] != h || t->shape[0] < 1 || t->dtype == DType::other)
+      return fail(ErrorCategory::integrity, "weights: tensor '" + t->name + "' has an unexpected shape or dtype");
+    e.m_type = t;
+  }
+  MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
+  MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
+  for (int i = 0; i < c.layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    Layer l;
+    MB_ASSIGN(l.qkv, nm.linear({p + "attention.self.query", p + "attention.self.key",
+                                p + "attention.self.value"}, h, h));
+    MB_ASSIGN(l.attn_out, nm.linear({p + "attention.output.dense"}, h, h));
+    MB_ASSIGN(l.ln1_g, nm.vec(p + "attention.output.LayerNorm.weight", h));
+    MB_ASSIGN(l.ln1_b, nm.vec(p + "attention.output.LayerNorm.bias", h));
+    MB_ASSIGN(l.inter, nm.linear({p + "intermediate.dense"}, c.intermediate, h));
+    MB_ASSIGN(l.out, nm.linear({p + "output.dense"}, h, c.intermediate));
+    MB_ASSIGN(l.ln2_g, nm.vec(p + "output.LayerNorm.weight", h));
+    MB_ASSIGN(l.ln2_b, nm.vec(p + "output.LayerNorm.bias", h));
+    e.m_layers.push_back(std::move(l));
+  }
+  if (c.classifier) {
+    Names head{weights, {""}};
+    if (c.family == Family::bert) {
+      MB_ASSIGN(e.m_head_dense, nm.linear({"pooler.dense"}, h, h));
+      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
+    } else {
+      MB_ASSIGN(e.m_head_dense, head.linear({"classifier.dense"}, h, h));
+      MB_ASSIGN(e.m_head_out, head.linear({"classifier.out_proj"}, c.num_labels, h));
+    }
+    e.m_head_act = "tanh";
+  }
+  return e;
+}
+
+void Encoder::attention(const float* qkv, int t, float* ctx) const {
+  const int h = m_cfg.hidden, heads = m_cfg.heads, d = h / heads, ld = 3 * h;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  std::vector<float> scores(static_cast<size_t>(t));
+  for (int hd = 0; hd < heads; ++hd) {
+    const float* q = qkv + hd * d;
+    const float* k = qkv + h + hd * d;
+    const float* v = qkv + 2 * h + hd * d;
+    for (int i = 0; i < t; ++i) {
+      const float* qi = q + static_cast<size_t>(i) * ld;
+      for (int j = 0; j < t; ++j) {
+        const float* kj = k + static_cast<size_t>(j) * ld;
+        float s = 0;
+        for (int c = 0; c < d; ++c) s += qi[c] * kj[c];
+        scores[j] = s * scale;
+      }
+      softmax(scores.data(), t);
+      float* out = ctx + static_cast<size_t>(i) * h + hd * d;
+      std::fill(out, out + d, 0.0f);
+      for (int j = 0; j < t; ++j) {
+        const float p = scores[j];
+        const float* vj = v + static_cast<size_t>(j) * ld;
+        for (int c = 0; c < d; ++c) out[c] += p * vj[c];
+      }
+    }
+  }
+}
+
+std::vector<float> Encoder::forward(const std::vector<int32_t>& ids) const {
+  const int t = static_cast<int>(ids.size()), h = m_cfg.hidden;
+  std::vector<float> x(static_cast<size_t>(t) * h), row(static_cast<size_t>(h));
+  std::vector<float> type0(static_cast<size_t>(h), 0.0f);
+  if (m_type != nullptr) m_weights->row_f32(*m_type, 0, type0.data());
+  for (int i = 0; i < t; ++i) {
+    float* xi = x.data() + static_cast<size_t>(i) * h;
+    m_weights->row_f32(*m_word, ids[i], xi);
+    m_weights->row_f32(*m_pos, i + m_cfg.position_offset, row.data());
+    for (int c = 0; c < h; ++c) xi[c] += row[c] + type0[c];
+  }
+  layer_norm(x.data(), t, h, m_emb_g.data(), m_emb_b.data(), m_cfg.eps);
+
+  std::vector<float> qkv(static_cast<size_t>(t) * 3 * h), ctx(static_cast<size_t>(t) * h);
+  std::vector<float> tmp(static_cast<size_t>(t) * h), inter(static_cast<size_t>(t) * m_cfg.intermediate);
+  for (const Layer& l : m_layers) {
+    linear(x.data(), t, l.qkv, qkv.data());
+    attention(qkv.data(), t, ctx.data());
+    linear(ctx.data(), t, l.attn_out, tmp.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    layer_norm(x.data(), t, h, l.ln1_g.data(), l.ln1_b.data(), m_cfg.eps);
+    linear(x.data(), t, l.inter, inter.data());
+    if (m_cfg.activation == "gelu") gelu_erf(inter.data(), inter.size());
+    else if (m_cfg.activation == "relu") relu(inter.data(), inter.size());
+    else gelu_tanh(inter.data(), inter.size());
+    linear(inter.data(), t, l.out, tmp.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    layer_norm(x.data(), t, h, l.ln2_g.data(), l.ln2_b.data(), m_cfg.eps);
+  }
+  return x;
+}
+
+std::vector<float> Encoder::classify(const std::vector<float>& hidden) const {
+  const int h = m_cfg.hidden;
+  std::vector<float> first(hidden.begin(), hidden.begin() + h), mid(static_cast<size_t>(h));
+  linear(first.data(), 1, m_head_dense, mid.data());
+  if (m_head_act == "relu") relu(mid.data(), mid.size());
+  else for (float& v : mid) v = std::tanh(v);
+  std::vector<float> logits(static_cast<size_t>(m_cfg.num_labels));
+  linear(mid.data(), 1, m_head_out, logits.data());
+  return logits;
+}
+
+}  // namespace mb::infer

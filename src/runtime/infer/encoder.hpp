@@ -1,0 +1,72 @@
+// BERT-family encoder (bert, roberta, xlm-roberta, distilbert) on the CPU, post-norm
+// layers as in the original BERT: embeddings + LayerNorm, then per layer self-attention,
+// dense + residual + LayerNorm, intermediate activation, dense + residual + LayerNorm.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "runtime/infer/kernels.hpp"
+#include "runtime/infer/weights.hpp"
+
+namespace mb::infer {
+
+enum class Family { bert, roberta, distilbert };
+
+struct EncoderConfig {
+  std::string model_type;
+  std::string architecture;
+  Family family = Family::bert;
+  int vocab_size = 0;
+  int hidden = 0;
+  int layers = 0;
+  int heads = 0;
+  int intermediate = 0;
+  int max_positions = 0;
+  int position_offset = 0;  // RoBERTa: position ids start at padding_idx + 1
+  float eps = 1e-12f;
+  std::string activation = "gelu";
+  bool classifier = false;  // *ForSequenceClassification
+  int num_labels = 0;
+  std::vector<std::string> id2label;  // num_labels entries
+};
+
+// Parses config.json. Returns supported == false via `unsupported` (with the reason) for
+// architectures that are not BERT-family encoders; an error only for a malformed config.
+Result<EncoderConfig> parse_encoder_config(const std::string& config_json, std::string* unsupported);
+
+class Encoder {
+ public:
+  static Result<Encoder> load(const Weights& weights, const EncoderConfig& config);
+
+  // Last hidden states, [ids.size() x hidden] row-major.
+  std::vector<float> forward(const std::vector<int32_t>& ids) const;
+  // Sequence-classification logits from the hidden states (first token).
+  std::vector<float> classify(const std::vector<float>& hidden) const;
+
+  const EncoderConfig& config() const { return m_cfg; }
+  DType embedding_dtype() const { return m_word ? m_word->dtype : DType::other; }
+
+ private:
+  struct Layer {
+    PackedLinear qkv, attn_out, inter, out;
+    std::vector<float> ln1_g, ln1_b, ln2_g, ln2_b;
+  };
+  void attention(const float* qkv, int t, float* ctx) const;
+
+  EncoderConfig m_cfg;
+  const Weights* m_weights = nullptr;
+  const TensorView* m_word = nullptr;
+  const TensorView* m_pos = nullptr;
+  const TensorView* m_type = nullptr;  // absent for DistilBERT
+  std::vector<float> m_emb_g, m_emb_b;
+  std::vector<Layer> m_layers;
+  // Classification head: BERT pooler(dense+tanh)+classifier, RoBERTa dense+tanh+out_proj,
+  // DistilBERT pre_classifier+ReLU+classifier. `m_head_act` is "tanh" or "relu".
+  PackedLinear m_head_dense, m_head_out;
+  std::string m_head_act;
+};
+
+}  // namespace mb::infer

@@ -1,0 +1,146 @@
+#include "runtime/infer/expect.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace mb::infer {
+
+namespace {
+
+using nlohmann::json;
+
+Error bad(const std::string& what) {
+  return make_error(ErrorCategory::usage, "expect: " + what, "see docs/inference.md for the expect schema");
+}
+
+Result<std::string> text_field(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
+    return bad(where + "." + key + " must be a non-empty string");
+  return j[key].get<std::string>();
+}
+
+Result<std::vector<CosinePair>> pairs(const json& j, const char* key, const char* bound_key) {
+  if (!j.is_array()) return bad(std::string(key) + " must be a list of {a, b, " + bound_key + "}");
+  std::vector<CosinePair> out;
+  for (const auto& item : j) {
+    if (!item.is_object()) return bad(std::string(key) + " entries must be objects");
+    for (auto& [k, v] : item.items())
+      if (k != "a" && k != "b" && k != bound_key) return bad(std::string(key) + ": unknown key '" + k + "'");
+    CosinePair p;
+    MB_ASSIGN(p.a, text_field(item, "a", key));
+    MB_ASSIGN(p.b, text_field(item, "b", key));
+    if (!item.contains(bound_key) || !item[bound_key].is_number() || std::fabs(item[bound_key].get<double>()) > 1)
+      return bad(std::string(key) + "." + bound_key + " must be a number in [-1, 1]");
+    p.bound = item[bound_key].get<double>();
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+Result<Expectations> parse_expectations(const std::string& text) {
+  Expectations e;
+  if (text.empty()) return e;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_null()) return e;
+  if (!j.is_object()) return bad("must be a JSON object");
+  for (auto& [k, v] : j.items()) {
+    if (k == "dim") {
+      if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > (1 << 24))
+        return bad("dim must be a positive integer");
+      e.dim = v.get<int>();
+    } else if (k == "probe_text") {
+      MB_ASSIGN(e.probe_text, text_field(j, "probe_text", "expect"));
+    } else if (k == "similar") {
+      MB_ASSIGN(e.similar, pairs(v, "similar", "min_cosine"));
+    } else if (k == "dissimilar") {
+      MB_ASSIGN(e.dissimilar, pairs(v, "dissimilar", "max_cosine"));
+    } else if (k == "top_label") {
+      MB_ASSIGN(e.top_label, text_field(j, "top_label", "expect"));
+    } else if (k == "reference") {
+      if (!v.is_object()) return bad("reference must be {text, values, tolerance}");
+      for (auto& [rk, rv] : v.items())
+        if (rk != "text" && rk != "values" && rk != "tolerance") return bad("reference: unknown key '" + rk + "'");
+      MB_ASSIGN(e.reference_text, text_field(v, "text", "reference"));
+      if (!v.contains("values") || !v["values"].is_array() || v["values"].empty())
+        return bad("reference.values must be a non-empty list of numbers");
+      for (const auto& x : v["values"]) {
+        if (!x.is_number()) return bad("reference.values must be numbers");
+        e.reference_values.push_back(x.get<double>());
+      }
+      if (v.contains("tolerance")) {
+        if (!v["tolerance"].is_number() || !(v["tolerance"].get<double>() >= 0))
+          return bad("reference.tolerance must be a non-negative number");
+        e.tolerance = v["tolerance"].get<double>();
+      }
+      e.has_reference = true;
+    } else {
+      return bad("unknown key '" + k + "'");
+    }
+  }
+  if (e.probe_text.empty() && e.has_reference) e.probe_text = e.reference_text;
+  return e;
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+  }
+  if (na == 0 || nb == 0) return 0;
+  return dot / std::sqrt(na * nb);
+}
+
+Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed) {
+  auto& out = r.expectation_failures;
+  if (e.dim && *e.dim != r.dimension)
+    out.push_back("expect.dim is " + std::to_string(*e.dim) + " but the output has " + std::to_string(r.dimension) +
+                  " values");
+  if (!e.top_label.empty() && r.top_label != e.top_label)
+    out.push_back("expect.top_label is '" + e.top_label + "' but the model predicts '" + r.top_label + "'");
+  if (e.has_reference) {
+    std::vector<float> got = r.output;
+    if (e.reference_text != r.probe_text) {
+      MB_ASSIGN(got, embed(e.reference_text));
+    }
+    if (got.size() < e.reference_values.size()) {
+      out.push_back("expect.reference has " + std::to_string(e.reference_values.size()) +
+                    " values but the output has only " + std::to_string(got.size()));
+    } else {
+      for (size_t i = 0; i < e.reference_values.size(); ++i) {
+        const double diff = std::fabs(got[i] - e.reference_values[i]);
+        if (!(diff <= e.tolerance)) {
+          out.push_back("expect.reference value " + std::to_string(i) + " is " + fmt(got[i]) + ", expected " +
+                        fmt(e.reference_values[i]) + " +- " + fmt(e.tolerance));
+          break;
+        }
+      }
+    }
+  }
+  auto check_pairs = [&](const std::vector<CosinePair>& ps, bool similar) -> Status {
+    for (const auto& p : ps) {
+      MB_ASSIGN(std::vector<float> a, embed(p.a));
+      MB_ASSIGN(std::vector<float> b, embed(p.b));
+      const double c = cosine(a, b);
+      if (similar ? !(c >= p.bound) : !(c <= p.bound))
+        out.push_back(std::string("cosine(\"") + p.a + "\", \"" + p.b + "\") is " + fmt(c) + ", expected " +
+                      (similar ? ">= " : "<= ") + fmt(p.bound));
+    }
+    return {};
+  };
+  MB_TRY(check_pairs(e.similar, true));
+  MB_TRY(check_pairs(e.dissimilar, false));
+  return {};
+}
+
+}  // namespace mb::infer

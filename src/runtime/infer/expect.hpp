@@ -1,0 +1,48 @@
+// The `expect` block of a lock entry, checked against the probe output. Schema (JSON; all
+// keys optional, unknown keys rejected) in docs/inference.md:
+//   {"dim": 384,
+//    "probe_text": "text to embed",
+//    "similar":    [{"a": "text", "b": "text", "min_cosine": 0.5}],
+//    "dissimilar": [{"a": "text", "b": "text", "max_cosine": 0.3}],
+//    "reference":  {"text": "text", "values": [0.01, -0.2], "tolerance": 1e-3},
+//    "top_label":  "POSITIVE"}
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "runtime/infer/probe.hpp"
+
+namespace mb::infer {
+
+struct CosinePair {
+  std::string a, b;
+  double bound = 0;
+};
+
+struct Expectations {
+  std::optional<int> dim;
+  std::string probe_text;  // explicit probe_text, else reference.text, else empty (default)
+  std::vector<CosinePair> similar, dissimilar;
+  bool has_reference = false;
+  std::string reference_text;
+  std::vector<double> reference_values;
+  double tolerance = 1e-3;
+  std::string top_label;
+};
+
+// Empty text means no expectations. A malformed block fails with category usage.
+Result<Expectations> parse_expectations(const std::string& json_text);
+
+using EmbedFn = std::function<Result<std::vector<float>>(const std::string&)>;
+
+// Appends one line per failed expectation to r.expectation_failures; `embed` runs further
+// texts (cosine pairs, a reference text other than the probe text).
+Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed);
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b);
+
+}  // namespace mb::infer

@@ -1,0 +1,238 @@
+#include "runtime/infer/probe.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/file.hpp"
+#include "core/paths.hpp"
+#include "runtime/infer/encoder.hpp"
+#include "runtime/infer/expect.hpp"
+#include "runtime/infer/tokenizer.hpp"
+
+namespace mb::infer {
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Pooling {
+  std::vector<std::string> modes;  // in sentence-transformers' concatenation order
+  bool normalize = false;
+  size_t max_seq_length = 0;       // sentence_bert_config.json (0: not set)
+};
+
+Error st_error(const std::string& what) {
+  return make_error(ErrorCategory::integrity, what, "the sentence-transformers files are malformed");
+}
+
+// Reads modules.json / <pooling>/config.json / sentence_bert_config.json. `unsupported` is set
+// for module types we cannot apply (e.g. Dense), which would change the output.
+Result<Pooling> read_pooling(const std::string& dir, std::string* unsupported) {
+  namespace fs = std::filesystem;
+  Pooling p;
+  std::error_code ec;
+  if (fs::exists(dir + "/sentence_bert_config.json", ec)) {
+    MB_ASSIGN(std::string text, read_file(dir + "/sentence_bert_config.json"));
+    json j = json::parse(text, nullptr, false);
+    if (!j.is_object()) return st_error("sentence_bert_config.json is not a JSON object");
+    if (j.contains("max_seq_length") && j["max_seq_length"].is_number_unsigned())
+      p.max_seq_length = j["max_seq_length"].get<size_t>();
+  }
+  if (!fs::exists(dir + "/modules.json", ec)) {
+    p.modes = {"mean"};
+    return p;
+  }
+  MB_ASSIGN(std::string text, read_file(dir + "/modules.json"));
+  json mods = json::parse(text, nullptr, false);
+  if (!mods.is_array()) return st_error("modules.json is not a JSON array");
+  std::string pooling_path;
+  for (const auto& m : mods) {
+    if (!m.is_object() || !m.contains("type") || !m["type"].is_string())
+      return st_error("modules.json entry has no type");
+    const std::string type = m["type"].get<std::string>();
+    const std::string path = m.value("path", std::string());
+    if (type == "sentence_transformers.models.Transformer") continue;
+    if (type == "sentence_transformers.models.Normalize") {
+      p.normalize = true;
+    } else if (type == "sentence_transformers.models.Pooling") {
+      MB_TRY(validate_relative_path(path, "Pooling path in modules.json"));
+      pooling_path = path;
+    } else {
+      *unsupported = "unsupported sentence-transformers module " + type;
+      return p;
+    }
+  }
+  if (pooling_path.empty()) {
+    p.modes = {"mean"};
+    return p;
+  }
+  MB_ASSIGN(std::string ptext, read_file(join_path(dir, pooling_path) + "/config.json"));
+  json pc = json::parse(ptext, nullptr, false);
+  if (!pc.is_object()) return st_error(pooling_path + "/config.json is not a JSON object");
+  static const char* k_known[][2] = {{"pooling_mode_cls_token", "cls"},
+                                     {"pooling_mode_max_tokens", "max"},
+                                     {"pooling_mode_mean_tokens", "mean"},
+                                     {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"}};
+  for (const auto& k : k_known)
+    if (pc.value(k[0], false)) p.modes.emplace_back(k[1]);
+  for (const char* other : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"})
+    if (pc.value(other, false)) *unsupported = std::string("unsupported pooling ") + other;
+  if (p.modes.empty() && unsupported->empty()) *unsupported = "Pooling config enables no pooling mode";
+  return p;
+}
+
+std::vector<float> pool(const std::vector<float>& hidden, int t, int h, const Pooling& p) {
+  std::vector<float> out;
+  for (const auto& mode : p.modes) {
+    std::vector<double> acc(static_cast<size_t>(h), mode == "max" ? -INFINITY : 0.0);
+    for (int i = 0; i < t; ++i) {
+      if (mode == "cls" && i > 0) break;
+      const float* row = hidden.data() + static_cast<size_t>(i) * h;
+      for (int c = 0; c < h; ++c) acc[c] = mode == "max" ? std::max<double>(acc[c], row[c]) : acc[c] + row[c];
+    }
+    const double div = mode == "mean" ? t : mode == "mean_sqrt_len" ? std::sqrt(static_cast<double>(t)) : 1.0;
+    for (double v : acc) out.push_back(static_cast<float>(v / div));
+  }
+  if (p.normalize) {
+    double n = 0;
+    for (float v : out) n += static_cast<double>(v) * v;
+    n = std::max(std::sqrt(n), 1e-12);  // torch.nn.functional.normalize's eps
+    for (float& v : out) v = static_cast<float>(v / n);
+  }
+  return out;
+}
+
+// Everything needed to run one text, loaded once.
+struct Engine {
+  Tokenizer tokenizer;
+  Weights weights;
+  EncoderConfig config;
+  Encoder encoder;
+  Pooling pooling;
+  size_t max_length = 0;
+
+  Result<std::vector<float>> run(const std::string& text, std::vector<int32_t>* ids_out) const {
+    std::vector<int32_t> ids = tokenizer.encode(text, max_length);
+    if (ids.empty()) return fail(ErrorCategory::usage, "probe text \"" + text + "\" produced no tokens");
+    for (int32_t id : ids)
+      if (id < 0 || id >= config.vocab_size)
+        return fail(ErrorCategory::integrity,
+                    "tokenizer produced id " + std::to_string(id) + " outside the embedding matrix (" +
+                        std::to_string(config.vocab_size) + " rows)",
+                    "tokenizer.json does not belong to these weights");
+    std::vector<float> hidden = encoder.forward(ids);
+    if (ids_out != nullptr) *ids_out = ids;
+    if (config.classifier) return encoder.classify(hidden);
+    return pool(hidden, static_cast<int>(ids.size()), config.hidden, pooling);
+  }
+};
+
+ProbeResult unsupported_result(const EncoderConfig& c, std::string reason) {
+  ProbeResult r;
+  r.supported = false;
+  r.architecture = c.architecture.empty() ? c.model_type : c.architecture;
+  r.model_type = c.model_type;
+  r.unsupported_reason = std::move(reason);
+  return r;
+}
+
+
+// Loads everything; sets `unsupported` (and returns a partly filled engine) when the model
+// is not one we can run.
+Result<std::unique_ptr<Engine>> load_engine(const std::string& model_dir, std::string* unsupported) {
+  MB_ASSIGN(std::string config_text, read_file(model_dir + "/config.json"));
+  auto e = std::make_unique<Engine>();
+  MB_ASSIGN(e->config, parse_encoder_config(config_text, unsupported));
+  if (!unsupported->empty()) return e;
+  MB_ASSIGN(std::string tok_text, read_file(model_dir + "/tokenizer.json", 512ull << 20));
+  auto tok = Tokenizer::from_json(tok_text);
+  if (!tok.ok()) {
+    if (tok.error().category != ErrorCategory::usage) return tok.error().with_context(model_dir + "/tokenizer.json");
+    *unsupported = tok.error().message;
+    return e;
+  }
+  e->tokenizer = std::move(*tok);
+  if (!e->config.classifier) {
+    MB_ASSIGN(e->pooling, read_pooling(model_dir, unsupported));
+    if (!unsupported->empty()) return e;
+  }
+  e->max_length = static_cast<size_t>(std::max(1, e->config.max_positions - e->config.position_offset));
+  if (e->pooling.max_seq_length > 0) e->max_length = std::min(e->max_length, e->pooling.max_seq_length);
+  MB_ASSIGN(e->weights, Weights::open(model_dir));
+  // The encoder points into e->weights, which lives on the heap and never moves again.
+  MB_ASSIGN(e->encoder, Encoder::load(e->weights, e->config));
+  return e;
+}
+
+}  // namespace
+
+Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text, int runs) {
+  std::string reason;
+  MB_ASSIGN(auto e, load_engine(model_dir, &reason));
+  if (!reason.empty()) return fail(ErrorCategory::usage, reason);
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    MB_ASSIGN(auto out, e->run(text, nullptr));
+    ms.push_back(ms_since(t0));
+  }
+  return ms;
+}
+
+Result<ProbeResult> run_probe(const std::string& model_dir, const std::string& expect_json) {
+  MB_ASSIGN(Expectations expect, parse_expectations(expect_json));
+  const auto t_load = Clock::now();
+  std::string reason;
+  MB_ASSIGN(auto engine, load_engine(model_dir, &reason));
+  if (!reason.empty()) return unsupported_result(engine->config, reason);
+  const Engine& e = *engine;
+
+  ProbeResult r;
+  r.supported = true;
+  r.architecture = e.config.architecture.empty() ? e.config.model_type : e.config.architecture;
+  r.model_type = e.config.model_type;
+  r.weight_dtype = to_string(e.encoder.embedding_dtype());
+  r.load_ms = ms_since(t_load);
+
+  const auto t_infer = Clock::now();
+  r.probe_text = expect.probe_text.empty() ? k_default_probe_text : expect.probe_text;
+  MB_ASSIGN(r.output, e.run(r.probe_text, &r.token_ids));
+  r.infer_ms = ms_since(t_infer);
+  r.dimension = static_cast<int>(r.output.size());
+  if (e.config.classifier) {
+    r.output_kind = "logits";
+    const auto best = std::max_element(r.output.begin(), r.output.end()) - r.output.begin();
+    r.top_label = e.config.id2label[static_cast<size_t>(best)];
+  } else {
+    r.output_kind = "embedding";
+    r.normalized = e.pooling.normalize;
+    for (const auto& m : e.pooling.modes) r.pooling += (r.pooling.empty() ? "" : "+") + m;
+  }
+
+  const int declared = e.config.classifier ? e.config.num_labels
+                                           : e.config.hidden * static_cast<int>(e.pooling.modes.size());
+  if (r.dimension != declared)
+    r.expectation_failures.push_back("output has " + std::to_string(r.dimension) + " values, the model declares " +
+                                     std::to_string(declared));
+  for (size_t i = 0; i < r.output.size(); ++i) {
+    if (!std::isfinite(r.output[i])) {
+      r.expectation_failures.push_back("output value " + std::to_string(i) + " is not finite (" +
+                                       std::to_string(r.output[i]) + "): the weights contain NaN/Inf or overflow");
+      break;
+    }
+  }
+  auto embed = [&](const std::string& text) { return e.run(text, nullptr); };
+  MB_TRY(check_expectations(expect, r, embed));
+  return r;
+}
+
+}  // namespace mb::infer

@@ -1,0 +1,171 @@
+"""Independent reference for the inference engine, built from PyTorch's own modules.
+
+A BERT layer is torch.nn.TransformerEncoderLayer with GELU, post-norm (norm_first=False)
+and no dropout; weights are copied in from the safetensors file. Pooling follows
+sentence-transformers (mean / cls / max, then torch.nn.functional.normalize), the
+classification heads follow transformers (BERT pooler + classifier, RoBERTa dense + tanh +
+out_proj). Token ids are an input: the tokenizer is tested separately.
+
+    /usr/bin/python3 torch_reference.py MODEL_DIR ID ID ...   -> JSON list of floats
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        raw = data[base + b:base + e]
+        shape = info["shape"]
+        if info["dtype"] == "F32":
+            t = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())
+        elif info["dtype"] == "F16":
+            t = torch.from_numpy(np.frombuffer(raw, dtype="<f2").copy()).float()
+        elif info["dtype"] == "BF16":
+            t = torch.from_numpy(np.frombuffer(raw, dtype="<i2").copy()).view(torch.bfloat16).float()
+        else:
+            continue
+        out[name] = t.reshape(shape)
+    return out
+
+
+def find(w, name, prefixes):
+    for p in prefixes:
+        if p + name in w:
+            return w[p + name]
+    raise KeyError(name)
+
+
+def linear_from(w, name, prefixes):
+    weight = find(w, name + ".weight", prefixes)
+    lin = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    lin.weight.data.copy_(weight)
+    lin.bias.data.copy_(find(w, name + ".bias", prefixes))
+    return lin
+
+
+class Reference(torch.nn.Module):
+    def __init__(self, model_dir):
+        super().__init__()
+        with open(os.path.join(model_dir, "config.json")) as f:
+            cfg = json.load(f)
+        self.cfg = cfg
+        w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+        mt = cfg["model_type"]
+        self.distil = mt == "distilbert"
+        arch = (cfg.get("architectures") or [""])[0]
+        self.classifier = arch.endswith("ForSequenceClassification")
+        pre = ["", "bert.", "roberta.", "distilbert."]
+        h = cfg["dim"] if self.distil else cfg["hidden_size"]
+        heads = cfg["n_heads"] if self.distil else cfg["num_attention_heads"]
+        inter = cfg["hidden_dim"] if self.distil else cfg["intermediate_size"]
+        nlayers = cfg["n_layers"] if self.distil else cfg["num_hidden_layers"]
+        eps = cfg.get("layer_norm_eps", 1e-12)
+        self.offset = cfg.get("pad_token_id", 1) + 1 if mt in ("roberta", "xlm-roberta") else 0
+        word = find(w, "embeddings.word_embeddings.weight", pre)
+        self.word = torch.nn.Embedding.from_pretrained(word)
+        self.pos = torch.nn.Embedding.from_pretrained(find(w, "embeddings.position_embeddings.weight", pre))
+        self.token_type = None
+        if not self.distil:
+            self.token_type = torch.nn.Embedding.from_pretrained(find(w, "embeddings.token_type_embeddings.weight", pre))
+        self.emb_ln = torch.nn.LayerNorm(h, eps=eps)
+        self.emb_ln.weight.data.copy_(find(w, "embeddings.LayerNorm.weight", pre))
+        self.emb_ln.bias.data.copy_(find(w, "embeddings.LayerNorm.bias", pre))
+        self.layers = torch.nn.ModuleList()
+        for i in range(nlayers):
+            layer = torch.nn.TransformerEncoderLayer(h, heads, dim_feedforward=inter, dropout=0.0,
+                                                     activation="gelu", layer_norm_eps=eps,
+                                                     batch_first=True, norm_first=False)
+            if self.distil:
+                p = f"transformer.layer.{i}."
+                n = {"q": "attention.q_lin", "k": "attention.k_lin", "v": "attention.v_lin",
+                     "o": "attention.out_lin", "ln1": "sa_layer_norm", "i": "ffn.lin1",
+                     "out": "ffn.lin2", "ln2": "output_layer_norm"}
+            else:
+                p = f"encoder.layer.{i}."
+                n = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+                     "o": "attention.output.dense", "ln1": "attention.output.LayerNorm",
+                     "i": "intermediate.dense", "out": "output.dense", "ln2": "output.LayerNorm"}
+            g = lambda key, part: find(w, p + n[key] + "." + part, pre)  # noqa: E731
+            sa = layer.self_attn
+            sa.in_proj_weight.data.copy_(torch.cat([g("q", "weight"), g("k", "weight"), g("v", "weight")]))
+            sa.in_proj_bias.data.copy_(torch.cat([g("q", "bias"), g("k", "bias"), g("v", "bias")]))
+            sa.out_proj.weight.data.copy_(g("o", "weight"))
+            sa.out_proj.bias.data.copy_(g("o", "bias"))
+            layer.linear1.weight.data.copy_(g("i", "weight"))
+            layer.linear1.bias.data.copy_(g("i", "bias"))
+            layer.linear2.weight.data.copy_(g("out", "weight"))
+            layer.linear2.bias.data.copy_(g("out", "bias"))
+            for ln, key in ((layer.norm1, "ln1"), (layer.norm2, "ln2")):
+                ln.weight.data.copy_(g(key, "weight"))
+                ln.bias.data.copy_(g(key, "bias"))
+            self.layers.append(layer)
+        if self.classifier:
+            if mt == "bert":
+                self.head_dense = linear_from(w, "pooler.dense", ["bert."])
+                self.head_out = linear_from(w, "classifier", [""])
+            else:
+                self.head_dense = linear_from(w, "classifier.dense", [""])
+                self.head_out = linear_from(w, "classifier.out_proj", [""])
+        self.pooling, self.normalize = ["mean"], False
+        modules = os.path.join(model_dir, "modules.json")
+        if os.path.exists(modules):
+            with open(modules) as f:
+                mods = json.load(f)
+            for m in mods:
+                if m["type"].endswith("Normalize"):
+                    self.normalize = True
+                if m["type"].endswith("Pooling"):
+                    with open(os.path.join(model_dir, m["path"], "config.json")) as f:
+                        pc = json.load(f)
+                    self.pooling = [mode for key, mode in (("pooling_mode_cls_token", "cls"),
+                                                          ("pooling_mode_max_tokens", "max"),
+                                                          ("pooling_mode_mean_tokens", "mean")) if pc.get(key)]
+        self.eval()
+
+    @torch.no_grad()
+    def forward(self, ids):
+        ids = torch.tensor([ids], dtype=torch.long)
+        positions = torch.arange(ids.shape[1]).unsqueeze(0) + self.offset
+        x = self.word(ids) + self.pos(positions)
+        if self.token_type is not None:
+            x = x + self.token_type(torch.zeros_like(ids))
+        x = self.emb_ln(x)
+        for layer in self.layers:
+            x = layer(x)
+        if self.classifier:
+            return self.head_out(torch.tanh(self.head_dense(x[:, 0])))[0]
+        parts = []
+        for mode in self.pooling:
+            if mode == "cls":
+                parts.append(x[:, 0])
+            elif mode == "max":
+                parts.append(x.max(dim=1).values)
+            else:
+                parts.append(x.mean(dim=1))
+        out = torch.cat(parts, dim=1)
+        if self.normalize:
+            out = torch.nn.functional.normalize(out, p=2, dim=1)
+        return out[0]
+
+
+def reference_output(model_dir, ids):
+    return Reference(model_dir)(ids).tolist()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    print(json.dumps(reference_output(sys.argv[1], [int(a) for a in sys.argv[2:]])))

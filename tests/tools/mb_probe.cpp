@@ -1,0 +1,54 @@
+// Test/bench driver for the inference engine (src/runtime/infer): prints run_probe's result
+// as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
+//   mb_probe MODEL_DIR [EXPECT_JSON]
+//   mb_probe --time RUNS MODEL_DIR TEXT
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "runtime/infer/kernels.hpp"
+#include "runtime/infer/probe.hpp"
+
+int main(int argc, char** argv) {
+  if (argc >= 5 && std::string(argv[1]) == "--time") {
+    auto ms = mb::infer::time_forward(argv[3], argv[4], std::atoi(argv[2]));
+    if (!ms.ok()) {
+      std::fprintf(stderr, "mb_probe: %s\n", ms.error().describe().c_str());
+      return 1;
+    }
+    nlohmann::json j = {{"ms", *ms}, {"kernel", mb::infer::kernel_name()}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  if (argc < 2 || argc > 3) {
+    std::fprintf(stderr, "usage: mb_probe MODEL_DIR [EXPECT_JSON] | mb_probe --time RUNS MODEL_DIR TEXT\n");
+    return 2;
+  }
+  auto r = mb::infer::run_probe(argv[1], argc == 3 ? argv[2] : "");
+  if (!r.ok()) {
+    nlohmann::json j = {{"error", r.error().describe()}, {"category", mb::to_string(r.error().category)}};
+    std::printf("%s\n", j.dump().c_str());
+    return 1;
+  }
+  const auto& p = *r;
+  nlohmann::json j = {{"supported", p.supported},
+                      {"unsupported_reason", p.unsupported_reason},
+                      {"architecture", p.architecture},
+                      {"model_type", p.model_type},
+                      {"probe_text", p.probe_text},
+                      {"token_ids", p.token_ids},
+                      {"output_kind", p.output_kind},
+                      {"output", p.output},
+                      {"dimension", p.dimension},
+                      {"pooling", p.pooling},
+                      {"normalized", p.normalized},
+                      {"top_label", p.top_label},
+                      {"weight_dtype", p.weight_dtype},
+                      {"load_ms", p.load_ms},
+                      {"infer_ms", p.infer_ms},
+                      {"expectation_failures", p.expectation_failures}};
+  // Full float precision: the integration tests compare against PyTorch at 1e-4.
+  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  return 0;
+}
