@@ -119,6 +119,7 @@ namespace {
 struct Names {
   const Weights& w;
   std::vector<std::string> prefixes;
+  Arena* arena = nullptr;
   const TensorView* find(const std::string& name) const {
     for (const auto& p : prefixes)
       if (const TensorView* t = w.find(p + name)) return t;
@@ -146,20 +147,24 @@ struct Names {
     MB_ASSIGN(const TensorView* t, need(name, {n}));
     return w.to_f32(*t);
   }
-  // nn.Linear weight [n, k] and bias [n]; several weights are concatenated along n (fused QKV).
+  // nn.Linear weight [n, k] and bias [n]; several weights are concatenated along n (fused
+  // QKV). Rows are converted straight from the mapping into the packed panels.
   Result<PackedLinear> linear(const std::vector<std::string>& bases, int n, int k, bool bias = true) const {
-    std::vector<float> wall, ball;
+    std::vector<const TensorView*> parts;
+    std::vector<float> ball;
     for (const auto& b : bases) {
       MB_ASSIGN(const TensorView* t, need(b + ".weight", {n, k}));
-      MB_ASSIGN(std::vector<float> wv, w.to_f32(*t));
-      wall.insert(wall.end(), wv.begin(), wv.end());
+      parts.push_back(t);
       if (bias) {
         MB_ASSIGN(std::vector<float> bv, vec(b + ".bias", n));
         ball.insert(ball.end(), bv.begin(), bv.end());
       }
     }
     const int total = n * static_cast<int>(bases.size());
-    return pack_linear(wall.data(), total, k, bias ? ball.data() : nullptr);
+    PackedLinear p =
+        pack_linear_rows(total, k, [&](int c, float* out) { w.row_f32(*parts[c / n], c % n, out); }, arena);
+    if (bias) p.bias = std::move(ball);
+    return p;
   }
 };
 
@@ -170,9 +175,13 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
   e.m_cfg = c;
   e.m_weights = &weights;
   const int h = c.hidden;
+  const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) + packed_floats(c.intermediate, h) +
+                           packed_floats(h, c.intermediate) + 4 * 16;
+  const size_t head = c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
+  e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head);
   const int64_t pos_rows = c.max_positions;
   if (c.family == Family::distilbert) {
-    Names nm{weights, {"", "distilbert."}};
+    Names nm{weights, {"", "distilbert."}, &e.m_arena};
     MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
     MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
     MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
@@ -191,7 +200,7 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
       e.m_layers.push_back(std::move(l));
     }
     if (c.classifier) {
-      Names head{weights, {""}};
+      Names head{weights, {""}, &e.m_arena};
       MB_ASSIGN(e.m_head_dense, head.linear({"pre_classifier"}, h, h));
       MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
       e.m_head_act = "relu";
@@ -199,7 +208,7 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
     return e;
   }
   const std::string base = c.family == Family::bert ? "bert." : "roberta.";
-  Names nm{weights, {"", base}};
+  Names nm{weights, {"", base}, &e.m_arena};
   MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
   MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
   if (const TensorView* t = nm.find("embeddings.token_type_embeddings.weight")) {
@@ -224,7 +233,7 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
     e.m_layers.push_back(std::move(l));
   }
   if (c.classifier) {
-    Names head{weights, {""}};
+    Names head{weights, {""}, &e.m_arena};
     if (c.family == Family::bert) {
       MB_ASSIGN(e.m_head_dense, nm.linear({"pooler.dense"}, h, h));
       MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));

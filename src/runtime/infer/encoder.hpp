@@ -57,6 +57,7 @@ class Encoder {
   void attention(const float* qkv, int t, float* ctx) const;
 
   EncoderConfig m_cfg;
+  Arena m_arena;  // packed weights of all layers and the head
   const Weights* m_weights = nullptr;
   const TensorView* m_word = nullptr;
   const TensorView* m_pos = nullptr;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <sys/mman.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -12,18 +13,56 @@
 
 namespace mb::infer {
 
-PackedLinear pack_linear(const float* w, int n, int k, const float* bias) {
-  PackedLinear p;
-  p.n = n;
-  p.k = k;
-  const int panels = (n + k_panel - 1) / k_panel;
-  p.panels.assign(static_cast<size_t>(panels) * k * k_panel, 0.0f);
-  for (int c = 0; c < n; ++c) {
-    float* dst = p.panels.data() + static_cast<size_t>(c / k_panel) * k * k_panel + c % k_panel;
-    const float* src = w + static_cast<size_t>(c) * k;
-    for (int i = 0; i < k; ++i) dst[static_cast<size_t>(i) * k_panel] = src[i];
+Arena::Arena(size_t floats) {
+  constexpr size_t k_huge = 2u << 20;
+  const size_t bytes = (floats * sizeof(float) + k_huge - 1) / k_huge * k_huge;
+  // Over-allocate by one huge page to align the start, so every 2 MiB extent can be huge.
+  void* p = ::mmap(nullptr, bytes + k_huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return;  // take() then returns nullptr and callers use the heap
+  auto addr = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (addr + k_huge - 1) / k_huge * k_huge;
+  if (aligned > addr) ::munmap(p, aligned - addr);
+  const size_t tail = (addr + bytes + k_huge) - (aligned + bytes);
+  if (tail > 0) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+#ifdef MADV_HUGEPAGE
+  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
+#endif
+  m_base = reinterpret_cast<float*>(aligned);
+  m_bytes = bytes;
+}
+Arena::~Arena() {
+  if (m_base != nullptr) ::munmap(m_base, m_bytes);
+}
+Arena::Arena(Arena&& o) noexcept : m_base(o.m_base), m_bytes(o.m_bytes), m_used(o.m_used) {
+  o.m_base = nullptr;
+  o.m_bytes = 0;
+  o.m_used = 0;
+}
+Arena& Arena::operator=(Arena&& o) noexcept {
+  if (this != &o) {
+    if (m_base != nullptr) ::munmap(m_base, m_bytes);
+    m_base = o.m_base;
+    m_bytes = o.m_bytes;
+    m_used = o.m_used;
+    o.m_base = nullptr;
+    o.m_bytes = 0;
+    o.m_used = 0;
   }
-  p.bias.assign(static_cast<size_t>(n), 0.0f);
+  return *this;
+}
+float* Arena::take(size_t floats) {
+  // Keep every matrix 64-byte aligned (cache lines; aligned vector loads).
+  const size_t rounded = (floats + 15) / 16 * 16;
+  if (m_base == nullptr || (m_used + rounded) * sizeof(float) > m_bytes) return nullptr;
+  float* p = m_base + m_used;
+  m_used += rounded;
+  return p;
+}
+
+PackedLinear pack_linear(const float* w, int n, int k, const float* bias) {
+  PackedLinear p = pack_linear_rows(n, k, [&](int c, float* out) {
+    std::copy(w + static_cast<size_t>(c) * k, w + static_cast<size_t>(c + 1) * k, out);
+  });
   if (bias != nullptr) std::copy(bias, bias + n, p.bias.begin());
   return p;
 }
@@ -112,7 +151,7 @@ void linear(const float* x, int rows, const PackedLinear& l, float* y) {
   float tile[k_mr * k_panel];
   // Panel-outer order: one panel (k x 16 floats) stays in L1/L2 while all rows pass over it.
   for (int p = 0; p < panels; ++p) {
-    const float* panel = l.panels.data() + static_cast<size_t>(p) * l.k * k_panel;
+    const float* panel = l.panels + static_cast<size_t>(p) * l.k * k_panel;
     const int c0 = p * k_panel;
     const int cols = std::min(k_panel, l.n - c0);
     for (int r0 = 0; r0 < rows; r0 += k_mr) {
