@@ -170,7 +170,7 @@ Result<Response> perform_with_retry(Transport& transport, const Request& request
     const Response& r = *result;
     if (!r.is_success() && category_for_status(r.status) == ErrorCategory::transient) {
       attempt.retry_after = retry_after_of(r, clock);
-      return status_error(r, to_string(request.method));
+      return status_error(r, std::string(to_string(request.method)) + " request");
     }
     return result;
   });
