@@ -65,6 +65,9 @@ class HubClient {
   HubClient(net::Transport& transport, Clock& clock, ClientOptions options);
 
   const std::string& endpoint() const { return m_options.endpoint; }
+  const ClientOptions& options() const { return m_options; }
+  net::Transport& transport() const { return m_transport; }
+  Clock& clock() const { return m_clock; }
 
   // Branch, tag, "refs/pr/N" or commit -> 40-hex commit via
   // GET /api/{type}s/{repo}/revision/{quote(rev, safe="")}. A lower-case 40-hex `revision`
