@@ -1,15 +1,296 @@
+// `modelbake lock` and `modelbake fetch` (docs/fetch.md).
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "app/version.hpp"
 #include "cli/app.hpp"
+#include "cli/progress_display.hpp"
+#include "core/log.hpp"
+#include "fetch/engine.hpp"
+#include "fetch/locker.hpp"
+#include "hub/client.hpp"
+#include "hub/config.hpp"
+#include "lock/lockfile.hpp"
+#include "manifest/manifest.hpp"
+#include "net/curl_transport.hpp"
+#include "store/store.hpp"
 
 namespace mb::cli {
 
-// Placeholder until the commands land; replaced by the owning issue's work.
+namespace {
+
+struct FetchFlags {
+  bool locked = false;
+  int jobs = 8;
+  int connections = 8;
+  uint64_t range_threshold = 64ull << 20;
+  uint64_t min_chunk = 8ull << 20;
+  int retries = 5;
+};
+
+void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
+  cmd->add_option("-j,--jobs", f.jobs, "Files downloaded at once (default 8)")->check(CLI::Range(1, 64));
+  cmd->add_option("--connections", f.connections, "Parallel ranges per big file (default 8)")
+      ->check(CLI::Range(1, 32));
+  cmd->add_option("--range-threshold", f.range_threshold,
+                  "Files larger than this many bytes are fetched as parallel ranges (default 64 MiB)");
+  cmd->add_option("--chunk-size", f.min_chunk, "Smallest range piece in bytes (default 8 MiB)")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 34));
+  cmd->add_option("--retries", f.retries,
+                  "Retries of a failed request (timeouts, resets, 408/429/5xx) with backoff (default 5)")
+      ->check(CLI::Range(0, 20));
+}
+
+net::RetryPolicy retry_policy(const FetchFlags& f) {
+  net::RetryPolicy p;
+  p.max_attempts = f.retries + 1;
+  return p;
+}
+
+// The network side, created only when something must be asked of the hub.
+struct Network {
+  std::unique_ptr<net::CurlTransport> transport;
+  std::unique_ptr<hub::HubClient> hub;
+};
+
+Result<Network> connect(Context& ctx, const Manifest& manifest, const FetchFlags& flags) {
+  std::optional<std::string> flag, from_manifest;
+  if (!ctx.opts.endpoint.empty()) flag = ctx.opts.endpoint;
+  if (!manifest.endpoint.empty()) from_manifest = manifest.endpoint;
+  MB_ASSIGN(std::string endpoint, hub::resolve_endpoint(flag, ctx.env, from_manifest));
+  MB_ASSIGN(std::optional<std::string> token, hub::resolve_token(ctx.env));
+  net::CurlOptions curl;
+  curl.user_agent = std::string("modelbake/") + version();
+  Network n;
+  MB_ASSIGN(n.transport, net::CurlTransport::create(curl));
+  hub::ClientOptions options;
+  options.endpoint = endpoint;
+  options.token = token;
+  options.retry = retry_policy(flags);
+  n.hub = std::make_unique<hub::HubClient>(*n.transport, ctx.clock, options);
+  log::debug("hub endpoint " + endpoint + (token ? " (with token)" : " (anonymous)"));
+  return n;
+}
+
+fetch::FetchOptions engine_options(const FetchFlags& f) {
+  fetch::FetchOptions o;
+  o.jobs = f.jobs;
+  o.download.connections = f.connections;
+  o.download.range_threshold = f.range_threshold;
+  o.download.min_chunk = f.min_chunk;
+  o.download.retry = retry_policy(f);
+  return o;
+}
+
+nlohmann::ordered_json models_json(const Lockfile& lock) {
+  auto out = nlohmann::ordered_json::array();
+  for (const LockedModel& m : lock.models) {
+    out.push_back({{"name", m.name}, {"repo", m.repo}, {"type", to_string(m.type)},
+                   {"revision", m.revision}, {"commit", m.commit}, {"files", m.files.size()},
+                   {"bytes", m.total_bytes()}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json result_json(const char* command, const std::string& lock_path,
+                                   const Lockfile& lock, bool relocked,
+                                   const fetch::FetchReport& r, double seconds) {
+  nlohmann::ordered_json doc;
+  doc["ok"] = true;
+  doc["command"] = command;
+  doc["lock"] = lock_path;
+  doc["locked"] = relocked;
+  doc["models"] = models_json(lock);
+  doc["files"] = {{"total", r.files_total}, {"downloaded", r.files_downloaded}, {"reused", r.files_reused}};
+  doc["bytes"] = {{"downloaded", r.bytes_downloaded}, {"reused", r.bytes_reused},
+                  {"network", r.network_bytes}, {"resumed", r.resumed_bytes}};
+  doc["duration_seconds"] = seconds;
+  doc["errors"] = nlohmann::ordered_json::array();
+  return doc;
+}
+
+double seconds_since(const Context& ctx, Clock::TimePoint start) {
+  return std::chrono::duration<double>(ctx.clock.now() - start).count();
+}
+
+struct Session {
+  Context& ctx;
+  Manifest manifest;
+  std::optional<Lockfile> lock;  // as read from disk
+  std::optional<Store> store;
+  FileLock cache_lock;
+  fetch::Progress progress;
+  std::optional<Network> network;
+  const FetchFlags& flags;
+
+  Status open_cache() {
+    store.emplace(CacheLayout(ctx.cache_dir()));
+    MB_TRY(store->init());
+    // Shared: concurrent fetches may run; gc/rm (exclusive) wait for us.
+    MB_ASSIGN(cache_lock, store->lock_cache(LockMode::shared));
+    return {};
+  }
+  Result<Network*> net() {
+    if (!network) {
+      MB_ASSIGN(Network n, connect(ctx, manifest, flags));
+      network.emplace(std::move(n));
+    }
+    return &*network;
+  }
+};
+
+Status load_inputs(Session& s) {
+  MB_ASSIGN(s.manifest, load_manifest(s.ctx.opts.manifest));
+  std::string lock_path = s.ctx.lock_path();
+  std::error_code ec;
+  if (std::filesystem::exists(lock_path, ec)) {
+    MB_ASSIGN(Lockfile lock, read_lock(lock_path));
+    s.lock = std::move(lock);
+  }
+  return {};
+}
+
+Result<Lockfile> relock(Session& s, fetch::Engine& engine, fetch::FetchReport& report) {
+  MB_ASSIGN(Network * n, s.net());
+  const Lockfile* previous = s.lock ? &*s.lock : nullptr;
+  MB_ASSIGN(Lockfile lock, fetch::create_lock(s.manifest, previous, *n->hub, *s.store, engine, report));
+  MB_TRY(write_lock(s.ctx.lock_path(), lock));
+  log::debug("wrote " + s.ctx.lock_path());
+  return lock;
+}
+
+int run_lock(Context& ctx, const FetchFlags& flags) {
+  auto start = ctx.clock.now();
+  Session s{ctx, {}, {}, {}, {}, {}, {}, flags};
+  if (Status st = load_inputs(s); !st.ok()) {
+    // An unreadable old lock does not stop `lock`: it is about to be replaced.
+    if (s.manifest.models.empty()) return report_error(ctx, st.error());
+    log::warn("ignoring unreadable lock: " + st.error().message);
+  }
+  if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
+  auto n = s.net();
+  if (!n.ok()) return report_error(ctx, n.error());
+  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
+  fetch::Engine engine(*s.store, (*n)->hub.get(), (*n)->transport.get(), ctx.clock,
+                       engine_options(flags), &s.progress);
+  fetch::FetchReport report;
+  auto lock = relock(s, engine, report);
+  display.stop();
+  if (!lock.ok()) return report_error(ctx, lock.error());
+  if (ctx.opts.json) {
+    print_json(result_json("lock", ctx.lock_path(), *lock, true, report, seconds_since(ctx, start)));
+  } else {
+    for (const LockedModel& m : lock->models) {
+      say(ctx, "locked " + m.name + ": " + m.repo + "@" + m.revision + " -> " + m.commit + " (" +
+                   std::to_string(m.files.size()) + " files, " + fetch::format_bytes(m.total_bytes()) + ")");
+    }
+    say(ctx, "wrote " + ctx.lock_path());
+  }
+  return 0;
+}
+
+bool cache_complete(const Store& store, const Lockfile& lock) {
+  for (const LockedModel& m : lock.models) {
+    if (!fetch::missing_files(store, m).empty()) return false;
+  }
+  return true;
+}
+
+int run_fetch(Context& ctx, const FetchFlags& flags) {
+  auto start = ctx.clock.now();
+  Session s{ctx, {}, {}, {}, {}, {}, {}, flags};
+  Status loaded = load_inputs(s);
+  if (!loaded.ok()) {
+    // A damaged lock is fatal for --locked; otherwise fetch re-locks over it.
+    if (flags.locked || s.manifest.models.empty()) return report_error(ctx, loaded.error());
+    log::warn("ignoring unreadable lock: " + loaded.error().message);
+  }
+  bool need_lock = false;
+  if (flags.locked) {
+    if (!s.lock) {
+      return report_error(ctx, make_error(ErrorCategory::usage,
+                                          "--locked: no lock file at " + ctx.lock_path(),
+                                          "run `modelbake lock` and commit modelbake.lock"));
+    }
+    if (Status st = lock_matches_manifest(s.manifest, *s.lock); !st.ok()) {
+      Error e = st.error().with_context("--locked: " + ctx.lock_path() + " does not match " + ctx.opts.manifest);
+      if (e.hint.empty()) e.hint = "run `modelbake lock` to update the lock";
+      return report_error(ctx, e);
+    }
+  } else {
+    need_lock = !s.lock || !lock_matches_manifest(s.manifest, *s.lock).ok();
+  }
+  if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
+  fetch::FetchReport report;
+  Lockfile lock;
+  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
+  // A lock whose every object is in the store is served from disk alone: no transport is
+  // created, so not a single request leaves the machine.
+  bool offline = !need_lock && cache_complete(*s.store, *s.lock);
+  const hub::HubClient* hub = nullptr;
+  net::Transport* transport = nullptr;
+  if (!offline) {
+    auto n = s.net();
+    if (!n.ok()) return report_error(ctx, n.error());
+    hub = (*n)->hub.get();
+    transport = (*n)->transport.get();
+  }
+  fetch::Engine engine(*s.store, hub, transport, ctx.clock, engine_options(flags), &s.progress);
+  if (need_lock) {
+    if (s.lock) log::info("the lock does not match the manifest; locking again");
+    auto fresh = relock(s, engine, report);
+    if (!fresh.ok()) {
+      display.stop();
+      return report_error(ctx, fresh.error());
+    }
+    lock = std::move(fresh).value();
+  } else {
+    lock = *s.lock;
+  }
+  // Regular files fetched while locking are found in the store by the fetch below; count
+  // them once, as downloaded.
+  fetch::FetchReport locking = report;
+  report = {};
+  Status st = engine.fetch(lock, report);
+  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
+  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
+  report.files_downloaded += moved_files;
+  report.files_reused -= moved_files;
+  report.bytes_downloaded += moved_bytes;
+  report.bytes_reused -= moved_bytes;
+  report.network_bytes += locking.network_bytes;
+  report.resumed_bytes += locking.resumed_bytes;
+  display.stop();
+  if (!st.ok()) return report_error(ctx, st.error());
+  if (ctx.opts.json) {
+    print_json(result_json("fetch", ctx.lock_path(), lock, need_lock, report, seconds_since(ctx, start)));
+  } else {
+    for (const LockedModel& m : lock.models) {
+      say(ctx, m.name + ": " + m.repo + "@" + m.commit.substr(0, 12) + ", " +
+                   std::to_string(m.files.size()) + " files, " + fetch::format_bytes(m.total_bytes()));
+    }
+    say(ctx, "fetched " + std::to_string(report.files_total) + " files: " +
+                 std::to_string(report.files_downloaded) + " downloaded (" +
+                 fetch::format_bytes(report.bytes_downloaded) + "), " +
+                 std::to_string(report.files_reused) + " already cached; cache " + ctx.cache_dir());
+  }
+  return 0;
+}
+
+}  // namespace
+
 void register_fetch_commands(CLI::App& app, Context& ctx) {
-  add_command(app, "lock", "(not yet available)")->callback([&ctx] {
-    ctx.action = [&ctx] { return report_error(ctx, make_error(ErrorCategory::usage, "'lock' is not implemented yet")); };
-  });
-  add_command(app, "fetch", "(not yet available)")->callback([&ctx] {
-    ctx.action = [&ctx] { return report_error(ctx, make_error(ErrorCategory::usage, "'fetch' is not implemented yet")); };
-  });
+  static FetchFlags lock_flags, fetch_flags;
+  CLI::App* lock = add_command(app, "lock", "Resolve modelbake.yaml into modelbake.lock (commits, sizes, digests)");
+  add_tuning_options(lock, lock_flags);
+  lock->callback([&ctx] { ctx.action = [&ctx] { return run_lock(ctx, lock_flags); }; });
+
+  CLI::App* fetch = add_command(app, "fetch", "Download every locked file into the cache, verified");
+  fetch->add_flag("--locked", fetch_flags.locked,
+                  "Use modelbake.lock exactly; fail (exit 2) if it is missing or out of date");
+  add_tuning_options(fetch, fetch_flags);
+  fetch->callback([&ctx] { ctx.action = [&ctx] { return run_fetch(ctx, fetch_flags); }; });
 }
 
 }  // namespace mb::cli

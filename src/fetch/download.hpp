@@ -1,0 +1,79 @@
+// Downloads one file into a temp file inside the cache's tmp/ and verifies it; the caller
+// (engine) holds the content lock for the etag and adopts the verified temp into the store.
+//
+// Two ways: files below the range threshold stream in one request with the digests computed
+// on the fly; bigger files are fetched as parallel byte ranges written in place into a
+// preallocated tmp/<etag>.partial, while a hasher thread digests the contiguous prefix, and
+// progress is recorded in tmp/<etag>.partial.json so a killed run resumes (docs/fetch.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/env.hpp"
+#include "core/error.hpp"
+#include "fetch/progress.hpp"
+#include "fetch/source.hpp"
+#include "net/retry.hpp"
+#include "net/transport.hpp"
+
+namespace mb::fetch {
+
+struct DownloadSpec {
+  std::string etag;    // 40-hex git blob sha1 (regular file) or 64-hex sha256 (LFS)
+  std::string sha256;  // expected content sha256; empty when unknown (regular file at lock time)
+  uint64_t size = 0;
+};
+
+struct DownloadOptions {
+  int connections = 8;                       // parallel ranges per big file
+  uint64_t range_threshold = 64ull << 20;    // files larger than this use ranges
+  uint64_t min_chunk = 8ull << 20;           // smallest range piece
+  net::RetryPolicy retry;
+};
+
+struct DownloadEnv {
+  net::Transport& transport;
+  Clock& clock;
+  std::string tmp_dir;
+  Progress* progress = nullptr;
+  int progress_id = 0;
+};
+
+struct Downloaded {
+  std::string temp_path;  // verified, fsynced; inside tmp_dir
+  std::string sha256;
+  uint64_t network_bytes = 0;  // received in this run
+  uint64_t resumed_bytes = 0;  // taken over from an earlier run's partial
+};
+
+Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
+                                 const DownloadOptions& options, DownloadEnv& env);
+
+// Resumable download names (the etag makes a partial belong to exactly one content).
+std::string partial_path(const std::string& tmp_dir, const std::string& etag);
+std::string partial_state_path(const std::string& tmp_dir, const std::string& etag);
+
+// --- shared by the two download ways (download_*.cpp) ---
+
+// Fails with a clear io error when `dir`'s filesystem has less than `needed` bytes free.
+Status ensure_free_space(const std::string& dir, uint64_t needed, const std::string& label);
+
+// Compares computed digests with the expectation: sha256 (when known or when the etag is a
+// sha256) and the git blob sha1 (when the etag is one). Integrity error on mismatch.
+Status check_digests(const DownloadSpec& spec, const std::string& sha256,
+                     const std::string& git_sha1, const std::string& label);
+
+// One full-file stream into `fd` from offset 0 with inline hashing, resuming with Range
+// after a dropped connection (restarting when the server answers 200). Used for small files
+// and as the fallback when a server ignores Range. Fills out.sha256 and out.network_bytes.
+Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
+                         const DownloadOptions& options, DownloadEnv& env, Downloaded& out);
+
+// Parallel ranges into tmp/<etag>.partial (see above). Returns the unverified-free result:
+// digests are checked inside. On a server that ignores Range it falls back to
+// stream_whole_file over the same partial.
+Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
+                                   const DownloadOptions& options, DownloadEnv& env);
+
+}  // namespace mb::fetch

@@ -1,0 +1,340 @@
+// Big files: parallel byte ranges written in place, a hasher thread trailing the downloads
+// over the contiguous prefix, and a resume sidecar (docs/fetch.md "Big files").
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/file.hpp"
+#include "core/hash.hpp"
+#include "core/log.hpp"
+#include "fetch/download.hpp"
+#include "fetch/extents.hpp"
+#include "fetch/resume_state.hpp"
+
+namespace mb::fetch {
+
+namespace {
+
+struct Shared {
+  Shared(int fd_, const DownloadSpec& spec_, FileSource& source_, DownloadEnv& env_,
+         std::string state_path_, uint64_t save_every_)
+      : fd(fd_), spec(spec_), source(source_), env(env_), state_path(std::move(state_path_)),
+        save_every(save_every_) {}
+
+  int fd;
+  const DownloadSpec& spec;
+  FileSource& source;
+  DownloadEnv& env;
+  std::string state_path;
+  uint64_t save_every;
+
+  std::mutex mutex;  // guards everything below except the atomics
+  std::condition_variable cv;
+  ExtentSet done;
+  std::vector<Extent> queue;
+  size_t next = 0;
+  std::optional<Error> error;
+  bool range_ignored = false;
+  uint64_t saved_covered = 0;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> network{0};
+  std::mutex save_mutex;  // keeps state files in order (an older snapshot never wins)
+
+  void record(uint64_t begin, uint64_t end) {
+    uint64_t covered = 0;
+    bool save = false;
+    {
+      std::lock_guard lock(mutex);
+      done.add(begin, end);
+      covered = done.covered();
+      save = covered - saved_covered >= save_every;
+    }
+    cv.notify_all();
+    network += end - begin;
+    if (env.progress) {
+      env.progress->add_network_bytes(end - begin);
+      env.progress->file_progress(env.progress_id, covered);
+    }
+    if (save) save_state();
+  }
+
+  void save_state() {
+    std::lock_guard save_lock(save_mutex);
+    ResumeState state{spec.etag, spec.size, {}};
+    {
+      std::lock_guard lock(mutex);
+      state.done = done;
+      saved_covered = done.covered();
+    }
+    if (Status st = save_resume_state(state_path, state); !st.ok()) {
+      log::debug("could not save download state: " + st.error().message);
+    }
+  }
+
+  void fail_all(Error e) {
+    {
+      std::lock_guard lock(mutex);
+      if (!error) error = std::move(e);
+    }
+    stop = true;
+    cv.notify_all();
+  }
+
+  std::optional<Extent> take_work() {
+    std::lock_guard lock(mutex);
+    if (stop || next >= queue.size()) return std::nullopt;
+    return queue[next++];
+  }
+};
+
+class RangeSink final : public net::BodySink {
+ public:
+  RangeSink(Shared& s, Extent item) : m_s(s), m_pos(item.begin), m_end(item.end) {}
+  uint64_t pos() const { return m_pos; }
+
+  Status on_response(int status, const net::Headers& headers) override {
+    if (status != 206) {
+      {
+        std::lock_guard lock(m_s.mutex);
+        m_s.range_ignored = true;
+      }
+      m_s.stop = true;
+      m_s.cv.notify_all();
+      return fail(ErrorCategory::cancelled, "server ignored Range for " + m_s.source.label());
+    }
+    auto cr = parse_content_range(headers.get("Content-Range").value_or(""));
+    if (!cr || cr->first != m_pos || cr->last >= m_end || (cr->total && *cr->total != m_s.spec.size)) {
+      return fail(ErrorCategory::permanent,
+                  "server answered a different byte range for " + m_s.source.label() + " (" +
+                      headers.get("Content-Range").value_or("no Content-Range") + ")");
+    }
+    return {};
+  }
+
+  Status on_data(const char* data, size_t size) override {
+    if (m_s.stop) return fail(ErrorCategory::cancelled, "download stopped");
+    if (size > m_end - m_pos) {
+      return fail(ErrorCategory::integrity,
+                  "server sent more bytes than requested for " + m_s.source.label());
+    }
+    MB_TRY(pwrite_all(m_s.fd, data, size, m_pos, m_s.source.label()));
+    m_s.record(m_pos, m_pos + size);
+    m_pos += size;
+    return {};
+  }
+
+ private:
+  Shared& m_s;
+  uint64_t m_pos, m_end;
+};
+
+void run_worker(Shared& s, const DownloadOptions& options) {
+  while (auto item = s.take_work()) {
+    RangeSink sink(s, *item);
+    net::RetryLoop loop(options.retry, s.env.clock);
+    net::Attempt attempt;
+    for (;;) {
+      attempt.retry_after.reset();
+      net::ByteRange range{sink.pos(), item->end - 1};
+      auto response = exchange(s.source, s.env.transport, s.env.clock, range, sink, attempt);
+      if (s.stop) return;
+      Status st;
+      if (!response.ok()) {
+        st = response.take_error();
+      } else if (sink.pos() != item->end) {
+        st = fail(ErrorCategory::transient, "range of " + s.source.label() + " ended early");
+      }
+      if (st.ok()) break;
+      if (!loop.retry_after_failure(st.error(), attempt)) {
+        s.fail_all(loop.give_up(st.take_error(), attempt));
+        return;
+      }
+      if (s.stop) return;
+    }
+    s.save_state();
+  }
+}
+
+// Digests the contiguous prefix as it grows; re-reads what is on disk (page cache), which
+// also covers bytes inherited from an earlier run.
+struct PrefixHasher {
+  Hasher sha256{HashAlgo::sha256};
+  std::optional<GitBlobHasher> git;
+  uint64_t hashed = 0;
+  std::optional<Error> error;
+
+  void run(Shared& s) {
+    std::vector<char> buf(1 << 20);
+    if (etag_is_git_sha1(s.spec.etag)) git.emplace(s.spec.size);
+    while (hashed < s.spec.size) {
+      uint64_t target = 0;
+      {
+        std::unique_lock lock(s.mutex);
+        s.cv.wait(lock, [&] { return s.stop || s.done.contiguous_prefix() > hashed; });
+        if (s.stop) return;
+        target = s.done.contiguous_prefix();
+      }
+      while (hashed < target) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), target - hashed));
+        ssize_t n = ::pread(s.fd, buf.data(), want, static_cast<off_t>(hashed));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          error = n < 0 ? errno_error("reading back " + s.source.label(), errno)
+                        : make_error(ErrorCategory::io, "partial file shrank: " + s.source.label());
+          s.fail_all(*error);
+          return;
+        }
+        sha256.update(buf.data(), static_cast<size_t>(n));
+        if (git) git->update(buf.data(), static_cast<size_t>(n));
+        hashed += static_cast<uint64_t>(n);
+      }
+    }
+  }
+};
+
+Status preallocate(int fd, uint64_t size, const std::string& what) {
+  if (::ftruncate(fd, 0) != 0) return errno_error("truncating " + what, errno);
+  int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+  if (rc == 0) return {};
+  if (rc != EOPNOTSUPP && rc != EINVAL) return errno_error("allocating " + what, rc);
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return errno_error("sizing " + what, errno);
+  return {};
+}
+
+enum class Outcome { ok, failed, range_ignored };
+
+struct Round {
+  Outcome outcome = Outcome::failed;
+  std::optional<Error> error;
+  uint64_t resumed = 0;
+};
+
+Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOptions& options,
+                DownloadEnv& env, int fd, const std::string& state_path, Downloaded& out) {
+  Round round;
+  std::string label = source.label();
+  auto state = load_resume_state(state_path, spec.etag, spec.size);
+  struct stat st {};
+  bool sized = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == spec.size;
+  if (!state || !sized) {
+    // Check before allocating: a hostile or mistaken size fails here with a clear message.
+    if (Status s = ensure_free_space(env.tmp_dir, spec.size, label); !s.ok()) {
+      round.error = s.take_error();
+      return round;
+    }
+    if (Status s = preallocate(fd, spec.size, label); !s.ok()) {
+      round.error = s.take_error();
+      return round;
+    }
+    state = ResumeState{spec.etag, spec.size, {}};
+    (void)save_resume_state(state_path, *state);
+  } else if (state->done.covered() > 0) {
+    log::info("resuming " + label + ": " + format_bytes(state->done.covered()) + " of " +
+              format_bytes(spec.size) + " already downloaded");
+  }
+  round.resumed = state->done.covered();
+  uint64_t chunk = choose_chunk_size(spec.size, options.min_chunk);
+  uint64_t save_every = std::clamp<uint64_t>(chunk / 4, 64 << 10, 4 << 20);
+  Shared s(fd, spec, source, env, state_path, save_every);
+  s.done = state->done;
+  s.saved_covered = round.resumed;
+  s.queue = split_work(s.done.gaps(spec.size), chunk);
+  if (env.progress) env.progress->file_progress(env.progress_id, round.resumed);
+
+  PrefixHasher hasher;
+  std::thread hash_thread([&] { hasher.run(s); });
+  size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers; ++i) threads.emplace_back([&] { run_worker(s, options); });
+  for (auto& t : threads) t.join();
+  if (!s.stop && !s.error && !s.range_ignored) {
+    hash_thread.join();  // every range is written: the hasher reaches the end by itself
+  } else {
+    s.stop = true;
+    s.cv.notify_all();
+    hash_thread.join();
+  }
+  out.network_bytes += s.network;
+  if (s.range_ignored) {
+    round.outcome = Outcome::range_ignored;
+    return round;
+  }
+  if (s.error) {
+    s.save_state();
+    round.error = *s.error;
+    return round;
+  }
+  out.sha256 = hasher.sha256.finish_hex();
+  std::string git = hasher.git ? hasher.git->finish_hex() : std::string();
+  if (Status c = check_digests(spec, out.sha256, git, label); !c.ok()) {
+    round.error = c.take_error();
+    return round;
+  }
+  if (Status f = fsync_fd(fd, label); !f.ok()) {
+    round.error = f.take_error();
+    return round;
+  }
+  round.outcome = Outcome::ok;
+  return round;
+}
+
+void discard(const std::string& path, const std::string& state_path) {
+  ::unlink(state_path.c_str());
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+
+Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
+                                   const DownloadOptions& options, DownloadEnv& env) {
+  std::string path = partial_path(env.tmp_dir, spec.etag);
+  std::string state_path = partial_state_path(env.tmp_dir, spec.etag);
+  MB_TRY(source.prime(spec.etag, spec.size));
+  Downloaded out;
+  out.temp_path = path;
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd.valid()) return errno_error("opening " + path, errno);
+    Round round = run_round(source, spec, options, env, fd.get(), state_path, out);
+    if (round.outcome == Outcome::range_ignored) {
+      log::info("server ignores Range for " + source.label() + "; downloading in one stream");
+      ::unlink(state_path.c_str());
+      out.sha256.clear();
+      Downloaded single;
+      Status st = stream_whole_file(source, spec, fd.get(), options, env, single);
+      out.network_bytes += single.network_bytes;
+      out.sha256 = single.sha256;
+      if (st.ok()) st = fd.close_checked(path);
+      if (!st.ok()) {
+        if (st.error().category == ErrorCategory::integrity) discard(path, state_path);
+        return st.take_error();
+      }
+      return out;
+    }
+    if (round.outcome == Outcome::ok) {
+      MB_TRY(fd.close_checked(path));
+      out.resumed_bytes = round.resumed;
+      return out;
+    }
+    Error e = *round.error;
+    if (e.category == ErrorCategory::integrity) {
+      discard(path, state_path);
+      if (attempt == 0 && round.resumed > 0) {
+        // The earlier run's bytes may be stale (e.g. lost in a power cut): start over once.
+        log::warn("discarding the resumed partial of " + source.label() + " (" + e.message + ")");
+        continue;
+      }
+    }
+    return e;
+  }
+}
+
+}  // namespace mb::fetch
