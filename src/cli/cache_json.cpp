@@ -1,0 +1,170 @@
+#include "cli/cache_json.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/file.hpp"
+
+namespace mb::cli {
+
+std::string human_bytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+Result<uint64_t> parse_size(const std::string& text) {
+  auto bad = [&] {
+    return fail(ErrorCategory::usage, "bad size '" + text + "'", "use a number with an optional unit: 500M, 20G, 1.5T");
+  };
+  if (text.empty()) return bad();
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (...) {
+    return bad();
+  }
+  std::string unit = text.substr(pos);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  if (unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I')) unit.pop_back();
+  double mult = 1;
+  if (unit.empty()) {
+    mult = 1;
+  } else if (unit.size() == 1) {
+    switch (unit[0]) {
+      case 'k': case 'K': mult = 1024.0; break;
+      case 'm': case 'M': mult = 1024.0 * 1024; break;
+      case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
+      case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
+      default: return bad();
+    }
+  } else {
+    return bad();
+  }
+  if (!(v >= 0) || std::isinf(v)) return bad();
+  return static_cast<uint64_t>(v * mult);
+}
+
+nlohmann::ordered_json verify_report_json(const verify::VerifyReport& r, const std::string& cache) {
+  nlohmann::ordered_json doc;
+  doc["ok"] = r.ok();
+  doc["cache"] = cache;
+  doc["mode"] = r.hashed ? "full" : "fast";
+  doc["files_checked"] = r.files_checked;
+  doc["bytes_locked"] = r.bytes_locked;
+  doc["bytes_hashed"] = r.bytes_hashed;
+  doc["models"] = nlohmann::ordered_json::array();
+  for (const auto& m : r.models) {
+    doc["models"].push_back({{"name", m.name}, {"repo", m.repo}, {"revision", m.revision},
+                             {"commit", m.commit}, {"files", m.files}, {"bytes", m.bytes},
+                             {"files_ok", m.files_ok}, {"ready", m.ready()}});
+  }
+  doc["findings"] = nlohmann::ordered_json::array();
+  for (const auto& f : r.findings) {
+    doc["findings"].push_back({{"kind", verify::to_string(f.kind)}, {"model", f.model}, {"repo", f.repo},
+                               {"path", f.path}, {"location", f.location}, {"expected", f.expected},
+                               {"actual", f.actual}, {"message", f.message}, {"fix", f.fix}});
+  }
+  doc["environment"] = {{"HF_HUB_CACHE", cache}, {"HF_HUB_OFFLINE", "1"}};
+  return doc;
+}
+
+namespace {
+
+std::string stale_reason(const ManifestModel& mm, const LockedModel& lm) {
+  LockedModel want = lock_skeleton(mm);
+  if (want.repo != lm.repo) return "the lock pins repo " + lm.repo + ", the manifest asks for " + want.repo;
+  if (want.type != lm.type) return "repo type differs between manifest and lock";
+  if (want.revision != lm.revision) return "the lock pins revision " + lm.revision + ", the manifest asks for " + want.revision;
+  if (want.include != lm.include || want.exclude != lm.exclude) return "include/exclude patterns changed";
+  if (want.expect_json != lm.expect_json) return "expect: block changed";
+  return "";
+}
+
+bool is_missing_kind(verify::FindingKind k) {
+  using K = verify::FindingKind;
+  return k == K::missing_ref || k == K::missing_snapshot || k == K::missing_file || k == K::dangling_link;
+}
+
+}  // namespace
+
+Result<std::vector<StatusEntry>> compute_status(const Manifest& manifest, const Lockfile* lock,
+                                                const CacheLayout& cache, bool full) {
+  std::vector<StatusEntry> out;
+  for (const auto& mm : manifest.models) {
+    LockedModel skel = lock_skeleton(mm);
+    StatusEntry e;
+    e.name = skel.name;
+    e.repo = mm.repo;
+    e.revision = mm.revision;
+    const LockedModel* lm = lock ? lock->find_model(skel.name) : nullptr;
+    if (lm == nullptr) {
+      e.state = "stale-lock";
+      e.detail = lock ? "not in the lock: run `modelbake lock`" : "no lock file: run `modelbake lock`";
+      out.push_back(e);
+      continue;
+    }
+    e.commit = lm->commit;
+    e.files = lm->files.size();
+    e.bytes = lm->total_bytes();
+    if (std::string why = stale_reason(mm, *lm); !why.empty()) {
+      e.state = "stale-lock";
+      e.detail = why + ": run `modelbake lock`";
+      out.push_back(e);
+      continue;
+    }
+    Lockfile one;
+    one.models.push_back(*lm);
+    verify::VerifyOptions o;
+    o.fast = !full;
+    auto r = verify::verify_cache(cache, one, o);
+    if (!r.ok()) {
+      e.state = "missing";
+      e.detail = r.error().message;
+    } else if (r->ok()) {
+      e.state = "ready";
+    } else {
+      bool all_missing = true;
+      for (const auto& f : r->findings) all_missing = all_missing && is_missing_kind(f.kind);
+      e.state = all_missing ? "missing" : "corrupt";
+      e.detail = r->findings[0].message;
+    }
+    auto meta = read_file(cache.snapshot_meta_path(lm->type, lm->repo, lm->commit), 1 << 20);
+    if (meta.ok()) {
+      auto j = nlohmann::json::parse(*meta, nullptr, false);
+      if (j.is_object()) {
+        if (j.contains("fetched_at") && j["fetched_at"].is_number_integer()) e.fetched_at = j["fetched_at"].get<int64_t>();
+        if (j.contains("last_used") && j["last_used"].is_number_integer()) e.last_used = j["last_used"].get<int64_t>();
+      }
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+nlohmann::ordered_json status_json(const std::vector<StatusEntry>& entries, const std::string& cache,
+                                   bool ready) {
+  nlohmann::ordered_json doc;
+  doc["ok"] = ready;
+  doc["cache"] = cache;
+  doc["models"] = nlohmann::ordered_json::array();
+  for (const auto& e : entries) {
+    nlohmann::ordered_json m = {{"name", e.name}, {"repo", e.repo}, {"revision", e.revision},
+                                {"commit", e.commit.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(e.commit)},
+                                {"files", e.files}, {"bytes", e.bytes}, {"state", e.state},
+                                {"fetched_at", e.fetched_at ? nlohmann::ordered_json(e.fetched_at) : nlohmann::ordered_json()},
+                                {"detail", e.detail}};
+    doc["models"].push_back(m);
+  }
+  return doc;
+}
+
+}  // namespace mb::cli
