@@ -298,6 +298,10 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
   std::string path = partial_path(env.tmp_dir, spec.etag);
   std::string state_path = partial_state_path(env.tmp_dir, spec.etag);
   MB_TRY(source.prime(spec.etag, spec.size));
+  if (!load_resume_state(state_path, spec.etag, spec.size)) {
+    // Nothing to resume: refuse an impossible size before creating anything.
+    MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));
+  }
   Downloaded out;
   out.temp_path = path;
   for (int attempt = 0;; ++attempt) {
@@ -325,6 +329,9 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
       return out;
     }
     Error e = *round.error;
+    if (!load_resume_state(state_path, spec.etag, spec.size)) {
+      ::unlink(path.c_str());  // nothing recorded: the partial is worthless
+    }
     if (e.category == ErrorCategory::integrity) {
       discard(path, state_path);
       if (attempt == 0 && round.resumed > 0) {

@@ -1,0 +1,121 @@
+"""Resume after SIGKILL and two concurrent fetches into one cache."""
+
+import json
+import os
+import subprocess
+import unittest
+
+from mbtest import (MbTestCase, RepoBuilder, describe_tree, make_cache, modelbake_bin,
+                    pseudo_random_bytes, run_json, run_modelbake, snapshot_path, tool_env,
+                    write_manifest)
+
+BIG = 3 * 1024 * 1024 + 777
+RANGES = ["--range-threshold", "1048576", "--chunk-size", "262144", "--connections", "4"]
+
+
+def covered(state_path):
+    try:
+        with open(state_path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return 0
+    return sum(e - b for b, e in doc["done"])
+
+
+class FetchResume(MbTestCase):
+    def setUp(self):
+        super().setUp()
+        self.repo = RepoBuilder("org/resumable")
+        self.repo.add_file("config.json", b'{"x": 1}\n')
+        self.repo.add_file("model.bin", pseudo_random_bytes(BIG, seed=11), lfs=True)
+        self.repo.add_file("small.bin", pseudo_random_bytes(40_000, seed=12), lfs=True)
+        self.hub = self.start_hub(self.repo)
+        self.cache = self.tmp.join("cache")
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/resumable"}])
+        self.big = self.repo.files_at()["model.bin"]
+        self.state = os.path.join(self.cache, ".modelbake/tmp", self.big.sha256 + ".partial.json")
+
+    def start_fetch(self, *extra):
+        return subprocess.Popen([modelbake_bin(), "--cache", self.cache, "fetch"] + RANGES + list(extra),
+                                env=tool_env(self.hub.env()), cwd=self.tmp.path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def assert_not_visible(self):
+        link = snapshot_path(self.cache, "org/resumable", self.repo.head, "model.bin")
+        self.assertFalse(os.path.lexists(link))
+        obj = os.path.join(self.cache, ".modelbake/objects/sha256", self.big.sha256[:2],
+                           self.big.sha256[2:])
+        self.assertFalse(os.path.exists(obj))
+
+    def assert_complete(self):
+        for path, f in self.repo.files_at().items():
+            with open(snapshot_path(self.cache, "org/resumable", self.repo.head, path), "rb") as fh:
+                self.assertEqual(fh.read(), f.data, path)
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+
+    def test_sigkill_mid_download_then_rerun_resumes(self):
+        self.hub.set_faults([{"type": "slow", "bytes_per_sec": 250_000, "match": "^/cdn/", "count": -1}])
+        proc = self.start_fetch()
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.wait_until(lambda: covered(self.state) >= BIG // 3, timeout=60)
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        self.assert_not_visible()
+        done_before = covered(self.state)
+        self.assertGreater(done_before, 0)
+        self.assertLess(done_before, BIG)
+        self.hub.clear_faults()
+        self.hub.reset()
+        p, doc = run_json(["--cache", self.cache, "fetch"] + RANGES, env=self.hub.env(),
+                          cwd=self.tmp.path)
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertEqual(doc["bytes"]["resumed"], done_before)
+        sent = sum(r["body_bytes"] or 0 for r in self.hub.cdn_requests()
+                   if self.big.sha256 in r["path"])
+        # exactly the missing bytes travel again, nothing that was recorded as written
+        self.assertEqual(sent, BIG - done_before)
+
+    def test_repeated_kills_never_expose_partial_content(self):
+        self.hub.set_faults([{"type": "slow", "bytes_per_sec": 400_000, "match": "^/cdn/", "count": -1}])
+        last = 0
+        for _ in range(3):
+            proc = self.start_fetch()
+            self.wait_until(lambda: covered(self.state) > last, timeout=60)
+            proc.kill()
+            proc.wait()
+            proc.stderr.close()
+            self.assert_not_visible()
+            self.assertGreaterEqual(covered(self.state), last)
+            last = covered(self.state)
+        self.hub.clear_faults()
+        self.assertExit(run_modelbake(["--cache", self.cache, "fetch"] + RANGES,
+                                      env=self.hub.env(), cwd=self.tmp.path), 0)
+        self.assert_complete()
+
+    def test_two_concurrent_fetches_into_one_cache(self):
+        self.assertExit(run_modelbake(["--cache", self.cache, "lock"], env=self.hub.env(),
+                                      cwd=self.tmp.path), 0)
+        self.hub.reset()
+        self.hub.set_faults([{"type": "slow", "bytes_per_sec": 1_500_000, "match": "^/cdn/", "count": -1}])
+        a = self.start_fetch("--locked")
+        b = self.start_fetch("--locked")
+        for proc in (a, b):
+            _, err = proc.communicate(timeout=120)
+            self.assertEqual(proc.returncode, 0, err)
+        self.assert_complete()
+        # the content lock made the second process wait and reuse: each content came once
+        for f in self.repo.files_at().values():
+            if f.lfs:
+                sent = sum(r["body_bytes"] or 0 for r in self.hub.cdn_requests() if f.sha256 in r["path"])
+                self.assertEqual(sent, f.size, f.path)
+        ref = self.tmp.join("ref")
+        make_cache(ref, [self.repo])
+        meta = ".modelbake/meta"
+        self.assertEqual({k: v for k, v in describe_tree(self.cache).items() if not k.startswith(meta)},
+                         {k: v for k, v in describe_tree(ref).items() if not k.startswith(meta)})
+
+
+if __name__ == "__main__":
+    unittest.main()
