@@ -96,9 +96,13 @@ t_ssl=$(for i in 1 2 3; do timeit openssl_all; done | median)
 t_mb=$(for i in 1 2 3; do timeit verify_full; done | median)
 verify_fast
 t_fast=$(for i in 1 2 3; do timeit verify_fast; done | median)
+# Process start alone (dynamic loading of the full CLI), to separate it from the check itself.
+t_start=$(for i in 1 2 3; do timeit "$MB" --version; done | median)
 
 mibs() { echo "scale=1; $BYTES / 1048576 / $1" | bc -l; }
 echo "full verify:  $(printf %.3f "$t_mb") s  ($(mibs "$t_mb") MiB/s)"
 echo "openssl -P$WORKERS: $(printf %.3f "$t_ssl") s  ($(mibs "$t_ssl") MiB/s)"
 echo "ratio (verify throughput / openssl throughput): $(echo "scale=2; $t_ssl / $t_mb" | bc -l)  (target >= 0.8)"
 echo "verify --fast, 10 models: $(echo "scale=1; $t_fast * 1000 / 1" | bc -l) ms  (target < 50 ms)"
+echo "  of which process start (modelbake --version): $(echo "scale=1; $t_start * 1000 / 1" | bc -l) ms"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (wall times on a busy machine are inflated)"

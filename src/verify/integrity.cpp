@@ -76,6 +76,72 @@ std::string read_link(const std::string& p) {
   return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
 }
 
+// realpath(3) with the directories memoised: glibc's realpath readlinks every component of
+// every path, which dominates `verify --fast`. Directories are resolved once with realpath;
+// a symlink target is then joined lexically to the symlink-free real directory holding it, so
+// ".." is exact. Same result as realpath, a few syscalls per file instead of ~10.
+class Resolver {
+ public:
+  std::optional<std::string> resolve(const std::string& path, int* err) {
+    std::string current = path;
+    for (int hops = 0; hops < 40; ++hops) {
+      size_t slash = current.rfind('/');
+      std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : current.substr(0, slash));
+      std::string base = slash == std::string::npos ? current : current.substr(slash + 1);
+      auto real_dir = resolve_dir(dir, err);
+      if (!real_dir) return std::nullopt;
+      if (base.empty() || base == "." || base == "..") return real_path(current, err);
+      std::string candidate = (*real_dir == "/" ? "" : *real_dir) + "/" + base;
+      struct stat st {};
+      if (::lstat(candidate.c_str(), &st) != 0) {
+        *err = errno;
+        return std::nullopt;
+      }
+      if (!S_ISLNK(st.st_mode)) return candidate;
+      std::string target = read_link(candidate);
+      if (target.empty()) {
+        *err = EINVAL;
+        return std::nullopt;
+      }
+      current = target[0] == '/' ? target : (*real_dir == "/" ? "" : *real_dir) + "/" + target;
+      current = normalise(current);
+    }
+    *err = ELOOP;
+    return std::nullopt;
+  }
+
+ private:
+  static std::string normalise(const std::string& p) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = p.find('/', i);
+      if (j == std::string::npos) j = p.size();
+      std::string c = p.substr(i, j - i);
+      if (c == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!c.empty() && c != ".") {
+        parts.push_back(c);
+      }
+      i = j + 1;
+    }
+    std::string out;
+    for (const auto& c : parts) out += "/" + c;
+    return out.empty() ? "/" : out;
+  }
+  std::optional<std::string> resolve_dir(const std::string& dir, int* err) {
+    auto it = m_dirs.find(dir);
+    if (it != m_dirs.end()) {
+      if (!it->second) *err = ENOENT;
+      return it->second;
+    }
+    auto r = real_path(dir, err);
+    m_dirs.emplace(dir, r);
+    return r;
+  }
+  std::map<std::string, std::optional<std::string>> m_dirs;
+};
+
 bool under(const std::string& path, const std::string& root) {
   return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
          path[root.size()] == '/';
@@ -119,7 +185,7 @@ class Checker {
       return false;
     }
     int err = 0;
-    auto resolved = real_path(entry, &err);
+    auto resolved = m_resolver.resolve(entry, &err);
     if (!resolved) {
       auto& x = add(FindingKind::dangling_link, m, mi, f.path, entry);
       x.actual = read_link(entry);
@@ -220,6 +286,7 @@ class Checker {
   std::vector<FileCheck> m_checks;
   std::vector<HashJob> m_jobs;
   std::map<std::pair<uint64_t, uint64_t>, size_t> m_by_inode;
+  Resolver m_resolver;
 };
 
 void check_ref(Checker& ck, const CacheLayout& cache, const LockedModel& m, size_t mi) {
