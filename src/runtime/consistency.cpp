@@ -25,7 +25,10 @@ std::optional<std::pair<std::string, uint64_t>> config_int(const json& cfg,
                                                            std::initializer_list<const char*> keys) {
   for (const char* k : keys) {
     auto it = cfg.find(k);
-    if (it != cfg.end() && it->is_number_unsigned()) return std::make_pair(std::string(k), it->get<uint64_t>());
+    // Parsed JSON holds non-negative integers as unsigned; built documents may hold signed.
+    if (it != cfg.end() && it->is_number_integer() && (it->is_number_unsigned() || it->get<int64_t>() >= 0)) {
+      return std::make_pair(std::string(k), it->get<uint64_t>());
+    }
   }
   return std::nullopt;
 }

@@ -1,0 +1,106 @@
+"""Writes a small seed corpus for the fuzz targets: valid tiny files of each format (and a
+few near-misses) so libFuzzer starts from structure rather than from noise.
+
+usage: make_seeds.py OUT_DIR    (creates OUT_DIR/{safetensors,gguf,zip,onnx}/)"""
+
+import io
+import json
+import os
+import struct
+import sys
+import zipfile
+
+
+def safetensors(tensors, metadata=None):
+    header, data = {}, b""
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, (dtype, shape, size) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + size]}
+        data += bytes(range(size % 256)) + b"\0" * (size - size % 256)
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def gguf_string(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf(tensors, kvs, align=32, version=3):
+    body = b""
+    for key, (vtype, payload) in kvs.items():
+        body += gguf_string(key) + struct.pack("<I", vtype) + payload
+    for name, (dims, ggml_type, offset) in tensors.items():
+        body += gguf_string(name) + struct.pack("<I", len(dims))
+        body += b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", ggml_type, offset)
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs)) + body
+    out += b"\0" * (-len(out) % align)
+    return out + b"\1" * 256
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def pb_varint(field, v):
+    return varint(field << 3) + varint(v)
+
+
+def pb_bytes(field, payload):
+    return varint((field << 3) | 2) + varint(len(payload)) + payload
+
+
+def onnx(initializers):
+    graph = pb_bytes(1, pb_bytes(1, b"x") + pb_bytes(2, b"y") + pb_bytes(4, b"Relu"))
+    for name, dims, raw in initializers:
+        t = b"".join(pb_varint(1, d) for d in dims) + pb_varint(2, 1) + pb_bytes(8, name) + pb_bytes(9, raw)
+        graph += pb_bytes(5, t)
+    return pb_varint(1, 8) + pb_bytes(2, b"seed") + pb_bytes(7, graph) + pb_bytes(8, pb_varint(2, 17))
+
+
+def torch_zip(entries):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def main(out):
+    seeds = {
+        "safetensors": {
+            "two.st": safetensors({"a": ("F32", [2, 2], 16), "b": ("BF16", [3], 6)}, {"format": "pt"}),
+            "empty.st": safetensors({}),
+            "i64.st": safetensors({"ids": ("I64", [4], 32), "m": ("U8", [1, 1], 1)}),
+        },
+        "gguf": {
+            "llama.gguf": gguf({"token_embd.weight": ([8, 4], 0, 0), "blk.0.ffn_up.weight": ([32], 8, 128)},
+                               {"general.architecture": (8, gguf_string("llama")),
+                                "general.alignment": (4, struct.pack("<I", 32)),
+                                "tokenizer.ggml.tokens": (9, struct.pack("<IQ", 8, 2) + gguf_string("a") + gguf_string("b"))}),
+            "v2.gguf": gguf({"t": ([4], 1, 0)}, {"f": (6, struct.pack("<f", 1.5))}, version=2),
+        },
+        "zip": {
+            "torch.zip": torch_zip([("archive/data.pkl", b"\x80\x02}q\x00."), ("archive/data/0", b"\0" * 64),
+                                    ("archive/version", b"3\n")]),
+        },
+        "onnx": {
+            "relu.onnx": onnx([(b"w", [2, 2], b"\0" * 16)]),
+            "two.onnx": onnx([(b"w", [3], b"\0" * 12), (b"b", [1], b"\0" * 4)]),
+        },
+    }
+    for kind, files in seeds.items():
+        d = os.path.join(out, kind)
+        os.makedirs(d, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

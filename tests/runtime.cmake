@@ -1,0 +1,14 @@
+# Tests of the modelbake-verify executable itself (included from tests/CMakeLists.txt).
+
+# modelbake-verify goes into runtime images: it must not pull libcurl, libarchive or
+# yaml-cpp (docs/modelbake-verify.md). Checked on the real binary with ldd.
+add_test(NAME runtime.verify_links_no_network_or_archive_libs
+         COMMAND ${CMAKE_COMMAND} -DBINARY=$<TARGET_FILE:modelbake-verify>
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/runtime_ldd_check.cmake)
+set_tests_properties(runtime.verify_links_no_network_or_archive_libs PROPERTIES LABELS unit)
+
+# A short fuzz run of the format readers; skipped (exit 77) without clang + libFuzzer.
+add_test(NAME fuzz.format_readers
+         COMMAND ${CMAKE_COMMAND} -E env FUZZ_SECONDS=5 FUZZ_BUILD_DIR=${PROJECT_BINARY_DIR}/fuzz
+                 ${PROJECT_SOURCE_DIR}/scripts/fuzz.sh)
+set_tests_properties(fuzz.format_readers PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 1800)

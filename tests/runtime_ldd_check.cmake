@@ -1,0 +1,15 @@
+# cmake -DBINARY=path -P runtime_ldd_check.cmake: fails when the binary links a library that
+# modelbake-verify must not carry.
+execute_process(COMMAND ldd ${BINARY} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "ldd ${BINARY} failed: ${err}")
+endif()
+foreach(forbidden curl archive yaml spdlog fmt zstd)
+  if(out MATCHES "lib${forbidden}")
+    message(FATAL_ERROR "modelbake-verify links lib${forbidden}:\n${out}")
+  endif()
+endforeach()
+if(NOT out MATCHES "libcrypto")
+  message(FATAL_ERROR "unexpected ldd output (no libcrypto):\n${out}")
+endif()
+message(STATUS "modelbake-verify dependencies OK:\n${out}")
