@@ -476,4 +476,20 @@ Result<FetchedManifest> RegistryClient::get_manifest(const std::string& repo, co
   });
 }
 
+Result<std::optional<std::string>> RegistryClient::manifest_digest(const std::string& repo, const std::string& ref) {
+  return net::with_retry(m_options.retry, m_clock, [&](net::Attempt& attempt) -> Result<std::optional<std::string>> {
+    net::Request req;
+    req.method = net::Method::head;
+    req.url = base_url() + "/v2/" + repo + "/manifests/" + ref;
+    req.headers.set("Accept", manifest_accept_header());
+    MB_ASSIGN(auto resp, send(req, {push_scope(repo)}));
+    if (resp.status == 404) return std::optional<std::string>();
+    if (!resp.is_success()) {
+      attempt.retry_after = net::retry_after_of(resp, m_clock);
+      return registry_error(resp, "checking manifest " + repo + ":" + ref);
+    }
+    return std::optional<std::string>(resp.headers.get("Docker-Content-Digest").value_or(""));
+  });
+}
+
 }  // namespace mb::oci

@@ -75,6 +75,8 @@ class RegistryClient {
   Result<std::string> put_manifest(const std::string& repo, const std::string& ref,
                                    const std::string& media_type, const std::string& bytes);
   Result<FetchedManifest> get_manifest(const std::string& repo, const std::string& ref);
+  // HEAD of a manifest: its digest (Docker-Content-Digest), nullopt when absent.
+  Result<std::optional<std::string>> manifest_digest(const std::string& repo, const std::string& ref);
 
   ClientStats stats() const;
 

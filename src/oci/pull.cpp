@@ -1,0 +1,243 @@
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "bundle/import.hpp"
+#include "core/file.hpp"
+#include "core/hash.hpp"
+#include "core/log.hpp"
+#include "oci/manifest.hpp"
+#include "oci/transfer.hpp"
+
+namespace mb::oci {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_lock_layer(const Descriptor& l) {
+  auto role = l.annotations.find(std::string(annotation::lock_layer));
+  auto path = l.annotations.find(std::string(annotation::filepath));
+  return (role != l.annotations.end() && role->second == "true") ||
+         (path != l.annotations.end() && path->second == "modelbake.lock");
+}
+
+bool is_modelpack(const Manifest& m) {
+  return m.artifact_type == media::model_artifact || m.config.media_type == media::model_config ||
+         m.config.media_type == "application/vnd.cnai.model.config.v1+json";
+}
+
+// Removes a private temp directory when the pull ends, whatever happened.
+class TempDir {
+ public:
+  explicit TempDir(std::string path) : m_path(std::move(path)) {}
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  const std::string& path() const { return m_path; }
+
+ private:
+  std::string m_path;
+};
+
+Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref, const Manifest& m) {
+  const Descriptor* lock_layer = nullptr;
+  for (const auto& l : m.layers)
+    if (is_lock_layer(l)) lock_layer = &l;
+  if (!lock_layer) {
+    return fail(ErrorCategory::usage, ref.str() + " is a ModelPack artifact without a modelbake.lock layer",
+                "pull artifacts pushed by 'modelbake push --artifact modelpack'");
+  }
+  MB_ASSIGN(auto text, client.fetch_small_blob(ref.repository, lock_layer->digest, lock_layer->size));
+  auto lock = parse_lock(text, "the lock bundled in " + ref.str());
+  if (!lock.ok()) {
+    Error e = lock.take_error();
+    e.category = ErrorCategory::integrity;
+    return e;
+  }
+  return std::move(lock).value();
+}
+
+// Downloads every distinct content of `wanted` that the store lacks into the object store
+// (verified by the client against its digest = the locked sha256).
+Status download_objects(RegistryClient& client, const Reference& ref, const Store& store,
+                        const std::map<std::string, uint64_t>& wanted, const PullOptions& opts,
+                        TransferSummary& summary) {
+  std::mutex mutex;
+  std::vector<std::function<Status()>> tasks;
+  for (const auto& [hex, size] : wanted) {
+    if (store.has_object(hex)) {
+      ++summary.blobs_present;
+      continue;
+    }
+    tasks.push_back([&, hex = hex, size = size]() -> Status {
+      MB_ASSIGN(auto content_lock, store.lock_content(hex));
+      if (store.has_object(hex)) return {};  // another process got it meanwhile
+      std::string temp = store.new_temp_path(hex);
+      MB_TRY(client.download_blob(ref.repository, "sha256:" + hex, size, temp));
+      Status s = store.adopt_object(temp, hex);
+      if (!s.ok()) {
+        ::unlink(temp.c_str());
+        return s;
+      }
+      std::lock_guard<std::mutex> g(mutex);
+      ++summary.blobs_transferred;
+      summary.bytes_transferred += size;
+      return {};
+    });
+  }
+  return run_parallel(std::move(tasks), opts.parallel);
+}
+
+Status publish_lock(const Lockfile& lock, const Store& store, int64_t now) {
+  for (const auto& m : lock.models) {
+    for (const auto& f : m.files) MB_TRY(store.publish_file(m, f));
+    MB_TRY(store.write_ref(m));
+    MB_TRY(store.record_snapshot_use(m, now, true));
+  }
+  return {};
+}
+
+Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manifest& m, const Store& store,
+                      const PullOptions& opts, TransferSummary& summary) {
+  MB_ASSIGN(summary.lock, fetch_bundled_lock(client, ref, m));
+  const Lockfile& lock = summary.lock;
+  std::set<std::pair<std::string, std::string>> covered;
+  std::map<std::string, uint64_t> wanted;
+  for (const auto& layer : m.layers) {
+    if (is_lock_layer(layer)) continue;
+    LayerTarget t = find_modelpack_target(lock, layer);
+    if (!t.file) {
+      auto fp = layer.annotations.find(std::string(annotation::filepath));
+      return fail(ErrorCategory::integrity,
+                  "layer " + layer.digest + " (" + (fp == layer.annotations.end() ? "no file path" : fp->second) +
+                      ") of " + ref.str() + " is not a file of its bundled lock");
+    }
+    covered.insert({t.model->name, t.file->path});
+    wanted[t.file->sha256] = t.file->size;
+  }
+  for (const auto& model : lock.models)
+    for (const auto& f : model.files)
+      if (!covered.count({model.name, f.path})) {
+        return fail(ErrorCategory::integrity, ref.str() + " lacks " + model.name + "/" + f.path + " named by its lock");
+      }
+  summary.blobs = wanted.size();
+  MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
+  return publish_lock(lock, store, opts.unix_now);
+}
+
+// An image: its blobs become a private OCI layout in the cache's tmp dir, which then goes
+// through the same verified import as `modelbake import`.
+Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& manifest_bytes,
+                  const Store& store, const PullOptions& opts, TransferSummary& summary) {
+  TempDir dir(store.layout().tmp_dir() + "/pull-" + random_suffix());
+  std::string blobs = dir.path() + "/blobs/sha256";
+  MB_TRY(make_dirs(blobs));
+  std::vector<std::function<Status()>> tasks;
+  std::set<std::string> seen;
+  std::mutex mutex;
+  std::vector<const Descriptor*> all{&m.config};
+  for (const auto& l : m.layers) all.push_back(&l);
+  for (const Descriptor* d : all) {
+    if (!seen.insert(d->digest).second) continue;
+    tasks.push_back([&, d]() -> Status {
+      MB_TRY(client.download_blob(ref.repository, d->digest, d->size, blobs + "/" + digest_hex(d->digest)));
+      std::lock_guard<std::mutex> g(mutex);
+      ++summary.blobs_transferred;
+      summary.bytes_transferred += d->size;
+      return {};
+    });
+  }
+  summary.blobs = seen.size();
+  MB_TRY(run_parallel(std::move(tasks), opts.parallel));
+  std::string digest = "sha256:" + sha256_hex(manifest_bytes);
+  MB_TRY(write_file_atomic(blobs + "/" + digest_hex(digest), manifest_bytes));
+  MB_TRY(write_file_atomic(dir.path() + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
+  nlohmann::ordered_json index;
+  index["schemaVersion"] = 2;
+  index["mediaType"] = std::string(media::oci_index);
+  index["manifests"] = nlohmann::ordered_json::array(
+      {{{"mediaType", std::string(media::oci_manifest)}, {"digest", digest}, {"size", manifest_bytes.size()}}});
+  MB_TRY(write_file_atomic(dir.path() + "/index.json", index.dump()));
+  bundle::ImportOptions io;
+  io.unix_now = opts.unix_now;
+  auto imported = bundle::import_bundle(dir.path(), store, io);
+  if (!imported.ok()) return imported.take_error().with_context("importing " + ref.str());
+  summary.lock = imported->lock;
+  return {};
+}
+
+Result<std::pair<Manifest, FetchedManifest>> fetch_manifest(RegistryClient& client, const Reference& ref) {
+  MB_ASSIGN(auto fetched, client.get_manifest(ref.repository, ref.manifest_ref()));
+  MB_ASSIGN(auto manifest, parse_manifest(fetched.bytes));
+  return std::make_pair(std::move(manifest), std::move(fetched));
+}
+
+}  // namespace
+
+Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref, const Store& store,
+                                    const PullOptions& opts) {
+  MB_TRY(store.init());
+  MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
+  MB_ASSIGN(auto got, fetch_manifest(client, ref));
+  auto& [manifest, fetched] = got;
+  TransferSummary summary;
+  summary.digest = fetched.digest;
+  if (is_modelpack(manifest)) {
+    summary.artifact = "modelpack";
+    MB_TRY(pull_modelpack(client, ref, manifest, store, opts, summary));
+  } else if (manifest.config.media_type == media::oci_config ||
+             manifest.config.media_type == "application/vnd.docker.container.image.v1+json") {
+    summary.artifact = "image";
+    MB_TRY(pull_image(client, ref, manifest, fetched.bytes, store, opts, summary));
+  } else {
+    return fail(ErrorCategory::usage, ref.str() + " is neither a modelbake image nor a ModelPack artifact (config " +
+                                          manifest.config.media_type + ")");
+  }
+  summary.requests = client.stats();
+  return summary;
+}
+
+Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref, const Lockfile& lock,
+                                       const Store& store, const PullOptions& opts) {
+  MB_TRY(store.init());
+  MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
+  MB_ASSIGN(auto got, fetch_manifest(client, ref));
+  auto& [manifest, fetched] = got;
+  TransferSummary summary;
+  if (is_modelpack(manifest)) {
+    // Layers are raw files: take exactly the contents our lock wants, by digest.
+    std::map<std::string, uint64_t> offered;
+    for (const auto& l : manifest.layers) offered[digest_hex(l.digest)] = l.size;
+    std::map<std::string, uint64_t> wanted;
+    for (const auto& m : lock.models)
+      for (const auto& f : m.files)
+        if (auto it = offered.find(f.sha256); it != offered.end() && it->second == f.size) wanted[f.sha256] = f.size;
+    MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
+  } else {
+    // An image's layers are tars of whole models: import it (verified against its own lock).
+    MB_TRY(pull_image(client, ref, manifest, fetched.bytes, store, opts, summary));
+  }
+  uint64_t provided = 0;
+  for (const auto& m : lock.models) {
+    bool complete = true;
+    for (const auto& f : m.files) {
+      if (!store.has_object(f.sha256)) {
+        complete = false;
+        continue;
+      }
+      MB_TRY(store.publish_file(m, f));
+      ++provided;
+    }
+    if (complete) {
+      MB_TRY(store.write_ref(m));
+      MB_TRY(store.record_snapshot_use(m, opts.unix_now, true));
+    }
+  }
+  return provided;
+}
+
+}  // namespace mb::oci

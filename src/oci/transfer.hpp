@@ -1,0 +1,64 @@
+// push and pull of bundles (issue 5) on top of RegistryClient.
+//  * push --artifact image: the exact image `export --format oci` writes (bundle::build_image),
+//    its blobs streamed to the registry; --artifact modelpack: a CNCF ModelPack artifact whose
+//    layers are the cache's objects themselves (digest = locked sha256, nothing re-hashed).
+//  * pull: blobs are verified while streaming; a ModelPack artifact's files are checked
+//    against its bundled lock and adopted into the store, an image goes through
+//    bundle::import_bundle (same checks as `import`). Nothing becomes visible before all of it
+//    is verified.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "bundle/oci_image.hpp"
+#include "core/error.hpp"
+#include "lock/lockfile.hpp"
+#include "oci/client.hpp"
+#include "oci/reference.hpp"
+#include "store/store.hpp"
+
+namespace mb::oci {
+
+enum class Artifact { image, modelpack };
+
+struct PushOptions {
+  Artifact artifact = Artifact::image;
+  bundle::ImageOptions image;
+  int parallel = 4;  // concurrent blob uploads
+};
+
+struct TransferSummary {
+  std::string digest;  // manifest digest
+  std::string artifact;  // "image" or "modelpack"
+  uint64_t blobs = 0;          // distinct blobs referenced
+  uint64_t blobs_present = 0;  // already in the registry (HEAD) or the cache (pull)
+  uint64_t blobs_transferred = 0;
+  uint64_t blobs_mounted = 0;
+  uint64_t bytes_transferred = 0;
+  ClientStats requests;
+  Lockfile lock;  // pull: the bundled lock
+};
+
+Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref, const Lockfile& lock,
+                                    const Store& store, const PushOptions& opts);
+
+struct PullOptions {
+  int parallel = 4;
+  int64_t unix_now = 0;
+};
+
+Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref, const Store& store,
+                                    const PullOptions& opts);
+
+// fetch --from: puts into the store whatever content of `lock` the registry artifact has
+// (matched by sha256) and publishes those files; returns how many files it provided. Files
+// the artifact lacks are left for the hub.
+Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref, const Lockfile& lock,
+                                       const Store& store, const PullOptions& opts);
+
+// Runs up to `parallel` tasks at a time; returns the first failure (the others still finish).
+Status run_parallel(std::vector<std::function<Status()>> tasks, int parallel);
+
+}  // namespace mb::oci
