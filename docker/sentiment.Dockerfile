@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Sentiment classifiers in a flat layout: /models/twitter-roberta and /models/sst2 for from_pretrained(path).
+#
+# Once, with network:  modelbake lock -f manifests/sentiment/modelbake.yaml   (commit the lock)
+# Build:               docker build -f docker/modelbake.Dockerfile -t modelbake:local .
+#                      docker build -f docker/sentiment.Dockerfile -t sentiment .
+# Gated/private repos: add  --secret id=hf_token,env=HF_TOKEN  to the second build.
+ARG MODELBAKE_IMAGE=modelbake:local
+
+# ---- stage 1: fetch exactly what the lock names, verified, and export it ----------------
+FROM ${MODELBAKE_IMAGE} AS models
+WORKDIR /bake
+COPY manifests/sentiment/modelbake.yaml manifests/sentiment/modelbake.lock ./
+RUN --mount=type=secret,id=hf_token,env=HF_TOKEN \
+    modelbake fetch --locked --cache /cache \
+ && modelbake export --cache /cache -o /out/models --format dir --layout flat
+
+# ---- stage 2: the service, offline ------------------------------------------------------
+FROM python:3.11-slim-bookworm
+RUN pip install --no-cache-dir torch --index-url https://download.pytorch.org/whl/cpu \
+ && pip install --no-cache-dir "transformers>=4.44,<5"
+COPY --from=models /out/models /models
+COPY --from=models /usr/local/bin/modelbake-verify /usr/local/bin/modelbake-verify
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# Fail the build if anything in /models differs from the lock; re-check in the running container.
+RUN ["modelbake-verify", "/models"]
+HEALTHCHECK --interval=6h --timeout=10m --start-period=30s CMD ["modelbake-verify", "/models"]
+CMD ["python", "-c", "from transformers import pipeline; print(pipeline(\"sentiment-analysis\", model=\"/models/sst2\")(\"I love it\"))"]

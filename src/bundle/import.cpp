@@ -1,0 +1,323 @@
+#include "bundle/import.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "bundle/plan.hpp"
+#include "bundle/reader.hpp"
+#include "core/file.hpp"
+#include "core/hash.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mb::bundle {
+
+namespace {
+
+Failure refuse(const std::string& what, const std::string& hint = "the bundle is damaged or was not made by 'modelbake export'") {
+  return fail(ErrorCategory::integrity, what, hint);
+}
+
+class TempTree {
+ public:
+  explicit TempTree(std::string p) : m_path(std::move(p)) {}
+  ~TempTree() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  const std::string& path() const { return m_path; }
+
+ private:
+  std::string m_path;
+};
+
+// ---- OCI image layouts -------------------------------------------------------------------
+
+using LayoutFile = std::function<Result<std::string>(const std::string& rel)>;
+
+Result<nlohmann::json> read_json(const std::string& path, const std::string& what) {
+  MB_ASSIGN(std::string text, read_file(path, 4 << 20));
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return refuse(what + " is not a JSON object");
+  return j;
+}
+
+Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& desc, const std::string& what) {
+  if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string() || !desc.contains("size") ||
+      !desc["size"].is_number_unsigned()) {
+    return refuse("bad descriptor for the " + what);
+  }
+  std::string digest = desc["digest"].get<std::string>();
+  if (digest.rfind("sha256:", 0) != 0 || !is_lower_hex(digest.substr(7), 64)) {
+    return refuse("unsupported digest for the " + what);
+  }
+  MB_ASSIGN(std::string path, file("blobs/sha256/" + digest.substr(7)));
+  MB_ASSIGN(FileDigests d, hash_file(path));
+  if (d.sha256 != digest.substr(7) || d.size != desc["size"].get<uint64_t>()) {
+    return refuse("the " + what + " blob does not match its digest " + digest);
+  }
+  return path;
+}
+
+Status read_oci(const LayoutFile& file, EntrySet& content) {
+  MB_ASSIGN(std::string index_path, file("index.json"));
+  MB_ASSIGN(auto index, read_json(index_path, "index.json"));
+  if (!index.contains("manifests") || !index["manifests"].is_array() || index["manifests"].size() != 1) {
+    return fail(ErrorCategory::usage, "the OCI layout must hold exactly one image",
+                "import the layout written by 'modelbake export --format oci'");
+  }
+  MB_ASSIGN(std::string man_path, checked_blob(file, index["manifests"][0], "image manifest"));
+  MB_ASSIGN(auto man, read_json(man_path, "image manifest"));
+  if (!man.contains("layers") || !man["layers"].is_array() || !man.contains("config")) {
+    return refuse("the image manifest has no layers");
+  }
+  MB_ASSIGN(std::string cfg_path, checked_blob(file, man["config"], "image config"));
+  MB_ASSIGN(auto cfg, read_json(cfg_path, "image config"));
+  auto diff_ids = cfg.contains("rootfs") && cfg["rootfs"].is_object() ? cfg["rootfs"].value("diff_ids", nlohmann::json())
+                                                                     : nlohmann::json();
+  if (!diff_ids.is_array() || diff_ids.size() != man["layers"].size()) {
+    return refuse("the image config's rootfs.diff_ids do not match its layers");
+  }
+  for (size_t i = 0; i < man["layers"].size(); ++i) {
+    const auto& layer = man["layers"][i];
+    if (!layer.is_object() || layer.value("mediaType", "") != k_media_oci_layer_tar) {
+      return fail(ErrorCategory::usage, "unsupported layer type in the image (only uncompressed tar layers)",
+                  "import the layout written by 'modelbake export --format oci'");
+    }
+    if (diff_ids[i] != layer["digest"]) return refuse("layer " + std::to_string(i) + " does not match its diff_id");
+    MB_ASSIGN(std::string path, checked_blob(file, layer, "layer " + std::to_string(i)));
+    MB_TRY(content.add_archive(path));
+  }
+  return {};
+}
+
+// Files of an OCI layout given as a tar: only the layout's own names are allowed.
+Status check_oci_tar_names(const EntrySet& outer) {
+  for (const auto& [path, f] : outer.entries()) {
+    bool dir = f.kind == EntryKind::dir && (path == "blobs" || path == "blobs/sha256");
+    bool meta = f.kind == EntryKind::file && (path == "oci-layout" || path == "index.json" || path == "manifest.json");
+    bool blob = f.kind == EntryKind::file && path.rfind("blobs/sha256/", 0) == 0 && is_lower_hex(path.substr(13), 64);
+    if (!dir && !meta && !blob) return refuse("unexpected entry '" + path.substr(0, 200) + "' in an OCI layout");
+  }
+  return {};
+}
+
+// ---- checking entries against the bundled lock -------------------------------------------
+
+struct Located {
+  std::string root;
+  Lockfile lock;
+};
+
+Result<Located> locate_lock(const EntrySet& set) {
+  const std::string* best = nullptr;
+  for (const auto& [path, f] : set.entries()) {
+    bool named = path == k_lock_name || (path.size() > k_lock_name.size() &&
+                                         path.compare(path.size() - k_lock_name.size() - 1, std::string::npos,
+                                                      "/" + std::string(k_lock_name)) == 0);
+    if (named && f.kind == EntryKind::file && (!best || path.size() < best->size())) best = &path;
+  }
+  if (!best) {
+    return fail(ErrorCategory::usage, "not a modelbake bundle: no modelbake.lock inside",
+                "export bundles with 'modelbake export'");
+  }
+  Located out;
+  out.root = best->size() == k_lock_name.size() ? "" : best->substr(0, best->size() - k_lock_name.size() - 1);
+  auto text = read_file(set.find(*best)->temp, 64 << 20);
+  if (!text.ok()) return text.take_error();
+  auto lock = parse_lock(*text, "bundled " + std::string(k_lock_name));
+  if (!lock.ok()) return refuse(lock.error().message);
+  out.lock = std::move(*lock);
+  return out;
+}
+
+using Plan = std::map<std::string, Entry>;
+
+Result<Plan> plan_for(const Lockfile& lock, const CacheLayout& cache, Layout layout, const std::string& root) {
+  MB_ASSIGN(auto entries, bundle_entries(lock, cache, layout, root, false));
+  Plan plan;
+  for (auto& e : entries) plan.emplace(e.path, std::move(e));
+  return plan;
+}
+
+std::string first_unplanned(const EntrySet& set, const Plan& plan) {
+  for (const auto& [path, f] : set.entries()) {
+    if (!plan.count(path)) return path;
+  }
+  return {};
+}
+
+Status check_entry(const std::string& path, const BundleFile& f, const Entry& want, const std::string& lock_path) {
+  std::string p = "'" + path.substr(0, 200) + "'";
+  switch (want.kind) {
+    case EntryKind::dir:
+      if (f.kind != EntryKind::dir) return refuse(p + " should be a directory");
+      return {};
+    case EntryKind::symlink:
+      if (f.kind == EntryKind::symlink && f.link != want.link) {
+        return refuse("symlink " + p + " points to '" + f.link.substr(0, 200) + "', expected '" + want.link + "'");
+      }
+      if (f.kind == EntryKind::dir) return refuse(p + " should be a file");
+      return {};  // a dereferenced copy is fine: its content is checked through the lock
+    default:
+      break;
+  }
+  if (f.kind != EntryKind::file) return refuse(p + " should be a regular file");
+  if (path == lock_path) return {};
+  if (f.size != want.size) {
+    return refuse(p + " has " + std::to_string(f.size) + " bytes, the bundled lock says " + std::to_string(want.size));
+  }
+  if (!want.sha256.empty() && f.sha256 != want.sha256) {
+    return refuse(p + " has sha256 " + f.sha256 + ", the bundled lock says " + want.sha256);
+  }
+  if (want.sha256.empty()) {
+    MB_ASSIGN(std::string bytes, read_file(f.temp, 1 << 20));
+    if (bytes != want.data) return refuse(p + " does not hold what the bundled lock says");
+  }
+  return {};
+}
+
+// The entry holding the bytes of a locked file (snapshot copy, blob behind a link, or the
+// flat file).
+Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, const LockedFile& f, Layout layout,
+                                     const std::string& root) {
+  std::string what = m.name + ":" + f.path;
+  if (layout == Layout::flat) {
+    const BundleFile* e = set.find(join_prefix(root, m.name + "/" + f.path));
+    if (!e) return refuse("the bundle lacks " + what);
+    return e;
+  }
+  std::string repo = join_prefix(root, repo_folder_name(m.type, m.repo));
+  const BundleFile* snap = set.find(repo + "/snapshots/" + m.commit + "/" + f.path);
+  if (!snap) return refuse("the bundle lacks " + what);
+  if (snap->kind == EntryKind::file) return snap;
+  const BundleFile* blob = set.find(repo + "/blobs/" + f.etag);
+  if (!blob || blob->kind != EntryKind::file) return refuse("the bundle lacks the blob of " + what);
+  return blob;
+}
+
+Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& f) {
+  std::string what = m.name + ":" + f.path;
+  if (e.size != f.size || e.sha256 != f.sha256) return refuse("content of " + what + " does not match the bundled lock");
+  if (etag_is_git_sha1(f.etag)) {
+    std::string git = e.git_sha1;
+    if (git.empty()) {
+      MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
+      git = d.git_sha1;
+    }
+    if (git != f.etag) return refuse("git blob sha1 of " + what + " does not match its etag " + f.etag);
+  }
+  return {};
+}
+
+Result<Layout> check_against_lock(const EntrySet& set, const Located& loc, const CacheLayout& cache) {
+  MB_ASSIGN(Plan hub, plan_for(loc.lock, cache, Layout::hub, loc.root));
+  MB_ASSIGN(Plan flat, plan_for(loc.lock, cache, Layout::flat, loc.root));
+  std::string hub_extra = first_unplanned(set, hub), flat_extra = first_unplanned(set, flat);
+  Layout layout = Layout::hub;
+  if (!hub_extra.empty() && flat_extra.empty()) {
+    layout = Layout::flat;
+  } else if (!hub_extra.empty()) {
+    bool looks_hub = false;
+    for (const auto& [path, f] : set.entries()) {
+      std::string rel = loc.root.empty() ? path : path.substr(std::min(path.size(), loc.root.size() + 1));
+      looks_hub = looks_hub || rel.rfind("models--", 0) == 0 || rel.rfind("datasets--", 0) == 0;
+    }
+    return refuse("'" + (looks_hub ? hub_extra : flat_extra).substr(0, 200) + "' is not in the bundled lock");
+  }
+  const Plan& plan = layout == Layout::hub ? hub : flat;
+  std::string lock_path = join_prefix(loc.root, k_lock_name);
+  for (const auto& [path, f] : set.entries()) MB_TRY(check_entry(path, f, plan.at(path), lock_path));
+  for (const auto& m : loc.lock.models) {
+    for (const auto& f : m.files) {
+      MB_ASSIGN(const BundleFile* e, content_of(set, m, f, layout, loc.root));
+      MB_TRY(verify_file(*e, m, f));
+    }
+  }
+  return layout;
+}
+
+Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, const Store& store, int64_t now) {
+  uint64_t added = 0;
+  for (const auto& m : loc.lock.models) {
+    for (const auto& f : m.files) {
+      if (store.has_object(f.sha256)) continue;
+      MB_ASSIGN(const BundleFile* e, content_of(set, m, f, layout, loc.root));
+      struct stat st {};
+      if (::stat(e->temp.c_str(), &st) != 0) return errno_error("temp copy of " + f.path, errno);
+      MB_TRY(store.adopt_object(e->temp, f.sha256));
+      ++added;
+    }
+  }
+  for (const auto& m : loc.lock.models) {
+    for (const auto& f : m.files) MB_TRY(store.publish_file(m, f));
+    if (m.files.empty()) MB_TRY(make_dirs(store.layout().snapshot_dir(m.type, m.repo, m.commit)));
+    MB_TRY(store.write_ref(m));
+    MB_TRY(store.record_snapshot_use(m, now, true));
+  }
+  return added;
+}
+
+}  // namespace
+
+Result<ImportResult> import_bundle(const std::string& bundle, const Store& store, const ImportOptions& opts) {
+  struct stat st {};
+  if (::stat(bundle.c_str(), &st) != 0) {
+    return fail(ErrorCategory::usage, "bundle " + bundle + " does not exist", "pass the path written by 'modelbake export -o'");
+  }
+  MB_TRY(store.init());
+  MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
+  std::string tmp = store.layout().tmp_dir() + "/import-" + random_suffix();
+  MB_TRY(make_dirs(tmp));
+  TempTree guard(tmp);
+  MB_TRY(make_dirs(tmp + "/outer"));
+  MB_TRY(make_dirs(tmp + "/content"));
+
+  ImportResult result;
+  EntrySet content(tmp + "/content");
+  if (S_ISDIR(st.st_mode) && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
+    result.format = "oci";
+    MB_TRY(read_oci([&](const std::string& rel) -> Result<std::string> {
+      std::string p = bundle + "/" + rel;
+      struct stat ls {};
+      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
+      return p;
+    }, content));
+  } else if (S_ISDIR(st.st_mode)) {
+    result.format = "dir";
+    MB_TRY(content.add_directory(bundle));
+  } else {
+    EntrySet outer(tmp + "/outer");
+    MB_TRY(outer.add_archive(bundle));
+    const BundleFile* marker = outer.find("oci-layout");
+    if (marker && marker->kind == EntryKind::file && outer.find("index.json") && !outer.find(std::string(k_lock_name))) {
+      result.format = "oci-tar";
+      MB_TRY(check_oci_tar_names(outer));
+      MB_TRY(read_oci([&](const std::string& rel) -> Result<std::string> {
+        const BundleFile* f = outer.find(rel);
+        if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
+        return f->temp;
+      }, content));
+    } else {
+      result.format = "tar";
+      content = std::move(outer);
+    }
+  }
+  MB_ASSIGN(Located loc, locate_lock(content));
+  MB_ASSIGN(result.layout, check_against_lock(content, loc, store.layout()));
+  MB_ASSIGN(result.objects_added, adopt(content, loc, result.layout, store, opts.unix_now));
+  for (const auto& m : loc.lock.models) {
+    result.files += m.files.size();
+    result.bytes += m.total_bytes();
+  }
+  result.lock = std::move(loc.lock);
+  return result;
+}
+
+}  // namespace mb::bundle

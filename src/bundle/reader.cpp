@@ -1,0 +1,249 @@
+#include "bundle/reader.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "core/file.hpp"
+#include "core/hash.hpp"
+#include "core/paths.hpp"
+
+namespace fs = std::filesystem;
+
+namespace mb::bundle {
+
+namespace {
+
+Failure hostile(const std::string& what) {
+  return fail(ErrorCategory::integrity, "refusing bundle: " + what, "the bundle is damaged or was not made by 'modelbake export'");
+}
+
+std::string shown(std::string_view s) {
+  std::string out(s.substr(0, 200));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+struct ReadArchive {
+  struct archive* a = archive_read_new();
+  ~ReadArchive() {
+    if (a) archive_read_free(a);
+  }
+};
+
+}  // namespace
+
+Result<std::string> normalize_entry_path(std::string_view raw) {
+  std::string p(raw);
+  while (p.rfind("./", 0) == 0) p.erase(0, 2);
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  if (p.empty() || p == "." || p == "/") {
+    if (!raw.empty() && raw.front() == '/') return hostile("absolute path '" + shown(raw) + "'");
+    return std::string();
+  }
+  if (auto st = validate_relative_path(p, "path in bundle"); !st.ok()) return hostile(st.error().message);
+  return p;
+}
+
+Result<std::string> resolve_link(std::string_view link_path, std::string_view target) {
+  if (target.empty()) return hostile("empty symlink target at '" + shown(link_path) + "'");
+  if (target.front() == '/') {
+    return hostile("symlink '" + shown(link_path) + "' points to an absolute path '" + shown(target) + "'");
+  }
+  std::vector<std::string> parts;
+  std::string_view dir = link_path.substr(0, link_path.rfind('/') == std::string_view::npos ? 0 : link_path.rfind('/'));
+  auto push = [&](std::string_view s) -> bool {
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t slash = s.find('/', start);
+      std::string_view part = s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+      if (part == "..") {
+        if (parts.empty()) return false;
+        parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.emplace_back(part);
+      }
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+    return true;
+  };
+  if (!push(dir) || !push(target)) {
+    return hostile("symlink '" + shown(link_path) + "' -> '" + shown(target) + "' escapes the bundle");
+  }
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
+  return out;
+}
+
+const BundleFile* EntrySet::find(const std::string& path) const {
+  auto it = m_entries.find(path);
+  return it == m_entries.end() ? nullptr : &it->second;
+}
+
+std::string EntrySet::next_temp() { return m_temp_dir + "/f" + std::to_string(m_counter++); }
+
+Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const std::string& what) {
+  BundleFile f;
+  f.kind = EntryKind::file;
+  f.size = size;
+  f.temp = next_temp();
+  UniqueFd out(::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!out.valid()) return errno_error("creating " + f.temp, errno);
+  Hasher sha(HashAlgo::sha256);
+  std::optional<GitBlobHasher> git;
+  if (size <= k_git_sha1_limit) git.emplace(size);
+  std::vector<char> buf(1 << 20);
+  uint64_t total = 0;
+  for (;;) {
+    ssize_t n = 0;
+    if (fd >= 0) {
+      n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_error("reading " + what, errno);
+    } else {
+      n = archive_read_data(a, buf.data(), buf.size());
+      if (n < 0) return hostile("cannot read '" + shown(what) + "': " + (archive_error_string(a) ? archive_error_string(a) : "damaged archive"));
+    }
+    if (n == 0) break;
+    total += static_cast<uint64_t>(n);
+    if (total > size) return hostile("'" + shown(what) + "' is larger than its header says");
+    sha.update(buf.data(), static_cast<size_t>(n));
+    if (git) git->update(buf.data(), static_cast<size_t>(n));
+    MB_TRY(write_all(out.get(), buf.data(), static_cast<size_t>(n), f.temp));
+  }
+  if (total != size) return hostile("'" + shown(what) + "' is truncated");
+  MB_TRY(fsync_fd(out.get(), f.temp));
+  MB_TRY(out.close_checked(f.temp));
+  f.sha256 = sha.finish_hex();
+  if (git) f.git_sha1 = git->finish_hex();
+  return f;
+}
+
+Status EntrySet::add(const std::string& raw_path, BundleFile f) {
+  MB_ASSIGN(std::string path, normalize_entry_path(raw_path));
+  if (path.empty()) {
+    if (f.kind != EntryKind::dir) return hostile("the bundle root is not a directory");
+    return {};
+  }
+  if (f.kind == EntryKind::symlink) MB_TRY(resolve_link(path, f.link));
+  auto it = m_entries.find(path);
+  if (it == m_entries.end()) {
+    m_scope_of[path] = m_scope;
+    m_entries.emplace(path, std::move(f));
+    return {};
+  }
+  if (m_scope_of[path] == m_scope) return hostile("duplicate entry '" + shown(path) + "'");
+  const BundleFile& old = it->second;
+  bool same = old.kind == f.kind && old.link == f.link && old.size == f.size && old.sha256 == f.sha256;
+  if (!same) return hostile("'" + shown(path) + "' differs between layers");
+  if (!f.temp.empty() && f.temp != old.temp) ::unlink(f.temp.c_str());
+  return {};
+}
+
+Status EntrySet::add_archive(const std::string& path) {
+  ++m_scope;
+  ReadArchive ra;
+  if (!ra.a) return fail(ErrorCategory::io, "cannot allocate an archive reader");
+  // Only in-process decompressors: never let a bundle choose an external program.
+  archive_read_support_format_tar(ra.a);
+  archive_read_support_filter_zstd(ra.a);
+  archive_read_support_filter_gzip(ra.a);
+  archive_read_support_filter_xz(ra.a);
+  if (archive_read_open_filename(ra.a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+    return fail(ErrorCategory::usage, "cannot read " + path + " as a tar: " +
+                (archive_error_string(ra.a) ? archive_error_string(ra.a) : "unknown format"),
+                "import takes a directory, a tar, tar.zst, or an OCI layout (directory or tar)");
+  }
+  std::set<std::string> files_here;  // regular files of this archive, for hardlinks
+  for (;;) {
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(ra.a, &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      return hostile(std::string("damaged archive: ") + (archive_error_string(ra.a) ? archive_error_string(ra.a) : "bad header"));
+    }
+    const char* name = archive_entry_pathname(e);
+    if (name == nullptr) return hostile("entry without a name");
+    std::string raw = name;
+    BundleFile f;
+    if (const char* hl = archive_entry_hardlink(e)) {
+      auto norm_target = normalize_entry_path(hl);
+      if (!norm_target.ok()) return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' leaves the bundle");
+      std::string target = *norm_target;
+      if (target.empty()) return hostile("hardlink '" + shown(raw) + "' points at the bundle root");
+      auto it = files_here.find(target);
+      const BundleFile* t = it == files_here.end() ? nullptr : find(target);
+      if (t == nullptr || t->kind != EntryKind::file) {
+        return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' does not point at an earlier file of this archive");
+      }
+      MB_TRY(add(raw, *t));
+      continue;
+    }
+    switch (archive_entry_filetype(e)) {
+      case AE_IFDIR:
+        f.kind = EntryKind::dir;
+        break;
+      case AE_IFLNK:
+        f.kind = EntryKind::symlink;
+        f.link = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
+        break;
+      case AE_IFREG: {
+        if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) return hostile("file without a size");
+        MB_ASSIGN(f, copy_in(-1, ra.a, static_cast<uint64_t>(archive_entry_size(e)), raw));
+        MB_ASSIGN(std::string norm, normalize_entry_path(raw));
+        files_here.insert(norm);
+        break;
+      }
+      default:
+        return hostile("'" + shown(raw) + "' is a device, fifo or socket");
+    }
+    MB_TRY(add(raw, std::move(f)));
+  }
+  return {};
+}
+
+Status EntrySet::add_directory(const std::string& root) {
+  ++m_scope;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+  if (ec) return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
+    std::string full = it->path().string();
+    // Lexical: fs::relative() would follow the symlinks being recorded.
+    std::string rel = it->path().lexically_relative(root).generic_string();
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) != 0) return errno_error("reading " + full, errno);
+    BundleFile f;
+    if (S_ISDIR(st.st_mode)) {
+      f.kind = EntryKind::dir;
+    } else if (S_ISLNK(st.st_mode)) {
+      f.kind = EntryKind::symlink;
+      std::error_code lec;
+      f.link = fs::read_symlink(it->path(), lec).string();
+      if (lec) return fail(ErrorCategory::io, "reading link " + full + ": " + lec.message());
+    } else if (S_ISREG(st.st_mode)) {
+      UniqueFd in(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+      if (!in.valid()) return errno_error("opening " + full, errno);
+      MB_ASSIGN(f, copy_in(in.get(), nullptr, static_cast<uint64_t>(st.st_size), rel));
+    } else {
+      return hostile("'" + shown(rel) + "' is a device, fifo or socket");
+    }
+    MB_TRY(add(rel, std::move(f)));
+  }
+  return {};
+}
+
+}  // namespace mb::bundle

@@ -1,0 +1,170 @@
+#include "bundle/tar_writer.hpp"
+
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "core/file.hpp"
+#include "core/hash.hpp"
+
+namespace mb::bundle {
+
+namespace {
+
+constexpr size_t k_chunk = 1 << 20;
+
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
+
+}  // namespace
+
+Status FdSink::write(const void* data, size_t len) { return write_all(m_fd, data, len, m_what); }
+
+Result<std::unique_ptr<TarWriter>> TarWriter::open(ByteSink& out, Compression compression,
+                                                   int64_t mtime) {
+  std::unique_ptr<TarWriter> w(new TarWriter(out, mtime));
+  w->m_archive = archive_write_new();
+  if (w->m_archive == nullptr) return fail(ErrorCategory::io, "cannot allocate a tar writer");
+  struct archive* a = w->m_archive;
+  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) return w->archive_failure("tar format");
+  if (compression == Compression::zstd) {
+    if (archive_write_add_filter_zstd(a) != ARCHIVE_OK) return w->archive_failure("zstd filter");
+    // Pinned level: the output bytes must not depend on a library default.
+    if (archive_write_set_filter_option(a, "zstd", "compression-level", "3") != ARCHIVE_OK) {
+      return w->archive_failure("zstd level");
+    }
+  } else if (archive_write_add_filter_none(a) != ARCHIVE_OK) {
+    return w->archive_failure("tar filter");
+  }
+  if (archive_write_set_bytes_per_block(a, 512) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK) {
+    return w->archive_failure("tar blocking");
+  }
+  if (archive_write_open(a, w.get(), nullptr, &TarWriter::write_cb, nullptr) != ARCHIVE_OK) {
+    return w->archive_failure("opening tar output");
+  }
+  return w;
+}
+
+TarWriter::~TarWriter() {
+  // Without a successful close() the output is incomplete; the owner discards it.
+  if (m_archive != nullptr) archive_write_free(m_archive);
+}
+
+la_ssize_t TarWriter::write_cb(struct archive*, void* self, const void* buf, size_t len) {
+  auto* w = static_cast<TarWriter*>(self);
+  Status st = w->m_out.write(buf, len);
+  if (!st.ok()) {
+    if (w->m_sink_status.ok()) w->m_sink_status = std::move(st);
+    return -1;
+  }
+  return static_cast<la_ssize_t>(len);
+}
+
+Error TarWriter::archive_failure(const std::string& what) {
+  if (!m_sink_status.ok()) return m_sink_status.error();
+  const char* msg = m_archive ? archive_error_string(m_archive) : nullptr;
+  return make_error(ErrorCategory::io, what + ": " + (msg ? msg : "libarchive error"));
+}
+
+Status TarWriter::add(const Entry& e, CheckContent check) {
+  EntryPtr entry(archive_entry_new());
+  if (!entry) return fail(ErrorCategory::io, "cannot allocate a tar entry");
+  archive_entry* ae = entry.get();
+  archive_entry_set_pathname(ae, e.path.c_str());
+  archive_entry_set_mtime(ae, m_mtime, 0);
+  archive_entry_set_uid(ae, 0);
+  archive_entry_set_gid(ae, 0);
+  switch (e.kind) {
+    case EntryKind::dir:
+      archive_entry_set_filetype(ae, AE_IFDIR);
+      archive_entry_set_perm(ae, 0755);
+      archive_entry_set_size(ae, 0);
+      break;
+    case EntryKind::file:
+      archive_entry_set_filetype(ae, AE_IFREG);
+      archive_entry_set_perm(ae, 0644);
+      archive_entry_set_size(ae, static_cast<la_int64_t>(e.size));
+      break;
+    case EntryKind::symlink:
+      archive_entry_set_filetype(ae, AE_IFLNK);
+      archive_entry_set_perm(ae, 0777);
+      archive_entry_set_symlink(ae, e.link.c_str());
+      archive_entry_set_size(ae, 0);
+      break;
+    case EntryKind::hardlink:
+      archive_entry_set_filetype(ae, AE_IFREG);
+      archive_entry_set_perm(ae, 0644);
+      archive_entry_set_hardlink(ae, e.link.c_str());
+      archive_entry_set_size(ae, 0);
+      break;
+  }
+  if (archive_write_header(m_archive, ae) < ARCHIVE_OK) return archive_failure("writing tar header for " + e.path);
+  if (e.kind != EntryKind::file) return {};
+  if (e.source.empty()) {
+    if (e.data.size() != e.size) return fail(ErrorCategory::io, "internal: size of " + e.path);
+    if (!e.data.empty() &&
+        archive_write_data(m_archive, e.data.data(), e.data.size()) != static_cast<la_ssize_t>(e.data.size())) {
+      return archive_failure("writing " + e.path);
+    }
+    return {};
+  }
+  return stream_file(e, check);
+}
+
+Status TarWriter::stream_file(const Entry& e, CheckContent check) {
+  MB_ASSIGN(UniqueFd fd, open_read(e.source));
+  MB_ASSIGN(uint64_t actual, file_size(fd.get(), e.source));
+  if (actual != e.size) {
+    return fail(ErrorCategory::integrity,
+                "cache file for " + describe(e) + " has " + std::to_string(actual) + " bytes, the lock says " +
+                    std::to_string(e.size),
+                "run 'modelbake fetch --locked' (or 'modelbake verify') to repair the cache");
+  }
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  Hasher hasher(HashAlgo::sha256);
+  std::vector<char> buf(k_chunk);
+  uint64_t left = e.size;
+  while (left > 0) {
+    ssize_t n = ::read(fd.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("reading " + e.source, errno);
+    }
+    if (n == 0) return fail(ErrorCategory::integrity, "cache file for " + describe(e) + " shrank while it was read");
+    if (check == CheckContent::yes) hasher.update(buf.data(), static_cast<size_t>(n));
+    const char* p = buf.data();
+    size_t todo = static_cast<size_t>(n);
+    while (todo > 0) {
+      la_ssize_t w = archive_write_data(m_archive, p, todo);
+      if (w <= 0) return archive_failure("writing " + e.path);
+      p += w;
+      todo -= static_cast<size_t>(w);
+    }
+    left -= static_cast<uint64_t>(n);
+    m_content_bytes += static_cast<uint64_t>(n);
+  }
+  if (check == CheckContent::yes) {
+    std::string got = hasher.finish_hex();
+    if (got != e.sha256) {
+      return fail(ErrorCategory::integrity,
+                  "cache content for " + describe(e) + " has sha256 " + got + ", the lock says " + e.sha256,
+                  "the cache is corrupt: run 'modelbake verify' and 'modelbake fetch --locked'");
+    }
+  }
+  return {};
+}
+
+Status TarWriter::close() {
+  if (m_closed) return {};
+  m_closed = true;
+  if (archive_write_close(m_archive) != ARCHIVE_OK) return archive_failure("finishing tar");
+  return {};
+}
+
+}  // namespace mb::bundle
