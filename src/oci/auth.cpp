@@ -44,6 +44,11 @@ class Scanner {
     while (m_pos < m_s.size() && (is_token_char(m_s[m_pos]) || m_s[m_pos] == '/' || m_s[m_pos] == '=')) ++m_pos;
     return std::string(m_s.substr(start, m_pos - start));
   }
+  std::string until_separator() {
+    size_t start = m_pos;
+    while (m_pos < m_s.size() && m_s[m_pos] != ',' && m_s[m_pos] != ' ' && m_s[m_pos] != '\t') ++m_pos;
+    return std::string(m_s.substr(start, m_pos - start));
+  }
   std::optional<std::string> quoted() {
     if (peek() != '"') return std::nullopt;
     advance();
@@ -80,7 +85,9 @@ bool read_param(Scanner& sc, Challenge& ch) {
     if (!q) return false;
     value = *q;
   } else {
-    value = sc.token68();
+    // Lenient: servers send unquoted URLs (realm=https://...), so take everything up to the
+    // next ',' or whitespace.
+    value = sc.until_separator();
   }
   ch.params[lower(name)] = value;
   return true;
