@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import unittest
 
-from mbtest import MbTestCase, RepoBuilder, make_cache, source_dir
+from mbtest import MbTestCase, RepoBuilder, make_cache, run_modelbake, source_dir, write_manifest
 
 COMPAT = os.path.join(source_dir(), "tests", "compat")
 SCRIPT = os.path.join(COMPAT, "scan_cache.mjs")
@@ -73,6 +73,20 @@ class TestHuggingfaceJsScanCacheDir(MbTestCase):
         self.assertEqual(seen["repos"], expected_view(lock))
         # modelbake's private folder is the only entry the scanner does not understand.
         self.assertEqual(seen["warnings"], ["Repo path is not a valid HuggingFace cache directory: .modelbake"])
+
+    def test_sees_what_a_real_fetch_wrote(self):
+        rb = RepoBuilder("org/fetched")
+        rb.add_file("config.json", b'{"a": 1}')
+        rb.add_file("model.safetensors", b"\x02" * 5000, lfs=True)
+        rb.commit("init")
+        hub = self.start_hub(rb)
+        cache = self.tmp.join("cache")
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/fetched", "as": "fetched"}])
+        proc = run_modelbake(["--cache", cache, "fetch"], env=hub.env(), cwd=self.tmp.path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(self.tmp.join("modelbake.lock")) as f:
+            lock = json.load(f)
+        self.assertEqual(scan(cache)["repos"], expected_view(lock))
 
     def test_nested_files_resolve_to_blobs_of_the_locked_size(self):
         # hf.js does not list nested files, so check them the way its resolver reads them.

@@ -191,6 +191,21 @@ class TestCorruptionMatrix(VerifyCase):
                 self.assertEqual(intact, [], "intact files must not be downloaded again")
 
 
+class TestAfterRealFetch(MbTestCase):
+    def test_fetch_from_the_test_hub_then_verify_offline(self):
+        rb = build_repo()
+        hub = self.start_hub(rb)
+        cache = self.tmp.join("cache")
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": REPO, "as": "mini"}])
+        fetch = run_modelbake(["--cache", cache, "fetch"], env=hub.env(), cwd=self.tmp.path)
+        self.assertExit(fetch, 0)
+        hub.stop()  # nothing below may need the network
+        proc, doc = run_json(["--cache", cache, "verify"], cwd=self.tmp.path)
+        self.assertExit(proc, 0)
+        self.assertEqual(doc["models"][0]["files_ok"], 3)
+        self.assertEqual(doc["bytes_hashed"], sum(f.size for f in rb.files_at("main").values()))
+
+
 class TestStatus(VerifyCase):
     def status(self):
         proc, doc = run_json(["--cache", self.cache, "status"], cwd=self.project)
