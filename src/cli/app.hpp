@@ -9,6 +9,7 @@
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "lock/lockfile.hpp"
 
 namespace mb::cli {
 
@@ -50,6 +51,15 @@ void register_verify_commands(CLI::App& app, Context& ctx);    // verify, status
 void register_cache_commands(CLI::App& app, Context& ctx);     // ls, du, gc, rm
 void register_bundle_commands(CLI::App& app, Context& ctx);    // export, import
 void register_registry_commands(CLI::App& app, Context& ctx);  // push, pull
+
+// `fetch --from REF`: the registry artifact provides whatever content of `lock` it has
+// (verified, published into the cache at `cache_dir`) before the hub is asked for the rest.
+struct RegistrySource {
+  std::string reference;  // empty = no registry
+  bool plain_http = false;
+  bool insecure = false;
+};
+Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock);
 
 int run(int argc, char** argv);
 

@@ -27,6 +27,7 @@ struct FetchFlags {
   uint64_t range_threshold = 64ull << 20;
   uint64_t min_chunk = 8ull << 20;
   int retries = 5;
+  RegistrySource from;  // fetch --from: registry first, hub for the rest
 };
 
 void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
@@ -225,6 +226,9 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   fetch::FetchReport report;
   Lockfile lock;
   ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
+  if (!flags.from.reference.empty() && !need_lock) {
+    if (Status st = prefill_from_registry(ctx, flags.from, *s.lock); !st.ok()) return report_error(ctx, st.error());
+  }
   // A lock whose every object is in the store is served from disk alone: no transport is
   // created, so not a single request leaves the machine.
   bool offline = !need_lock && cache_complete(*s.store, *s.lock);
@@ -245,6 +249,12 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
       return report_error(ctx, fresh.error());
     }
     lock = std::move(fresh).value();
+    if (!flags.from.reference.empty()) {
+      if (Status st2 = prefill_from_registry(ctx, flags.from, lock); !st2.ok()) {
+        display.stop();
+        return report_error(ctx, st2.error());
+      }
+    }
   } else {
     lock = *s.lock;
   }
@@ -290,6 +300,10 @@ void register_fetch_commands(CLI::App& app, Context& ctx) {
   fetch->add_flag("--locked", fetch_flags.locked,
                   "Use modelbake.lock exactly; fail (exit 2) if it is missing or out of date");
   add_tuning_options(fetch, fetch_flags);
+  fetch->add_option("--from", fetch_flags.from.reference,
+                    "Take what an OCI registry artifact (REGISTRY/REPO:TAG, from 'modelbake push') has first; hub for the rest");
+  fetch->add_flag("--plain-http", fetch_flags.from.plain_http, "--from registry over http://");
+  fetch->add_flag("--insecure", fetch_flags.from.insecure, "--from registry: skip TLS certificate verification");
   fetch->callback([&ctx] { ctx.action = [&ctx] { return run_fetch(ctx, fetch_flags); }; });
 }
 

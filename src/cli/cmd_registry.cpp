@@ -149,6 +149,31 @@ void add_connection_options(CLI::App* cmd, RegistryArgs& a) {
 
 }  // namespace
 
+Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock) {
+  RegistryArgs a;
+  a.reference = source.reference;
+  a.plain_http = source.plain_http;
+  a.insecure = source.insecure;
+  MB_ASSIGN(auto session, open_session(ctx, a));
+  Store store{CacheLayout(ctx.cache_dir())};
+  oci::PullOptions opts;
+  opts.unix_now = ctx.clock.unix_seconds();
+  auto provided = oci::prefill_from_registry(*session.client, session.ref, lock, store, opts);
+  if (!provided.ok()) {
+    Error e = provided.take_error().with_context("--from " + session.ref.str());
+    // Corrupt content or a wrong reference stops; an unreachable/refusing registry falls back
+    // to the hub, which has everything.
+    if (e.category == ErrorCategory::integrity || e.category == ErrorCategory::usage ||
+        e.category == ErrorCategory::io || e.category == ErrorCategory::cancelled) {
+      return e;
+    }
+    log::warn(log::redact(e.describe()) + "; fetching everything from the hub");
+    return {};
+  }
+  log::info("--from " + session.ref.str() + ": " + std::to_string(*provided) + " files from the registry");
+  return {};
+}
+
 void register_registry_commands(CLI::App& app, Context& ctx) {
   auto push_args = std::make_shared<RegistryArgs>();
   CLI::App* push = add_command(app, "push", "Push the locked models from the cache to an OCI registry");
