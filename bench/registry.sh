@@ -52,7 +52,7 @@ mb_push=(); sk_push=(); mb_pull=(); sk_pull=()
 for i in $(seq "$runs"); do
   rm -f "$work/cache/.modelbake/registry-mounts.json"   # no cross-repo mounts: upload for real
   t=$(now); "$mb" --cache "$work/cache" -f "$work/project/modelbake.yaml" -q push "$reg/mb/push$i:v1" --plain-http; mb_push+=("$(elapsed "$t")")
-  t=$(now); skopeo copy -q --dest-tls-verify=false "oci:$work/layout:big:v1" "docker://$reg/sk/push$i:v1"; sk_push+=("$(elapsed "$t")")
+  t=$(now); skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://$reg/sk/push$i:v1"; sk_push+=("$(elapsed "$t")")
   rm -rf "$work/pull-cache" "$work/pull-layout"
   t=$(now); "$mb" --cache "$work/pull-cache" -q pull "$reg/mb/push$i:v1" --plain-http; mb_pull+=("$(elapsed "$t")")
   t=$(now); skopeo copy -q --src-tls-verify=false "docker://$reg/sk/push$i:v1" "oci:$work/pull-layout:v1"; sk_pull+=("$(elapsed "$t")")
