@@ -49,7 +49,7 @@ for t in "${targets[@]}"; do
     tail -40 "$build/fuzz-$t.log"
     status=1
   else
-    grep -E "stat::number_of_executed_runs|stat::new_units_added" "$build/fuzz-$t.log" | sed "s/^/  /"
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "$build/fuzz-$t.log" | sed "s/^/  /"
   fi
 done
 exit $status
