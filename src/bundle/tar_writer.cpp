@@ -56,14 +56,31 @@ TarWriter::~TarWriter() {
   if (m_archive != nullptr) archive_write_free(m_archive);
 }
 
+// libarchive hands over one 512-byte block at a time; coalesce them so the sink (a file, a
+// hasher, an upload) sees large writes. The bytes are unchanged.
 la_ssize_t TarWriter::write_cb(struct archive*, void* self, const void* buf, size_t len) {
   auto* w = static_cast<TarWriter*>(self);
-  Status st = w->m_out.write(buf, len);
+  Status st;
+  if (w->m_buf.size() + len > k_out_buffer) st = w->flush();
+  if (st.ok()) {
+    if (len >= k_out_buffer) {
+      st = w->m_out.write(buf, len);
+    } else {
+      w->m_buf.insert(w->m_buf.end(), static_cast<const char*>(buf), static_cast<const char*>(buf) + len);
+    }
+  }
   if (!st.ok()) {
     if (w->m_sink_status.ok()) w->m_sink_status = std::move(st);
     return -1;
   }
   return static_cast<la_ssize_t>(len);
+}
+
+Status TarWriter::flush() {
+  if (m_buf.empty()) return {};
+  Status st = m_out.write(m_buf.data(), m_buf.size());
+  m_buf.clear();
+  return st;
 }
 
 Error TarWriter::archive_failure(const std::string& what) {
@@ -164,7 +181,7 @@ Status TarWriter::close() {
   if (m_closed) return {};
   m_closed = true;
   if (archive_write_close(m_archive) != ARCHIVE_OK) return archive_failure("finishing tar");
-  return {};
+  return flush();
 }
 
 }  // namespace mb::bundle

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bundle/plan.hpp"
 #include "core/error.hpp"
@@ -59,10 +60,14 @@ class TarWriter {
   static la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t len);
   Error archive_failure(const std::string& what);
   Status stream_file(const Entry& e, CheckContent check);
+  Status flush();
+
+  static constexpr size_t k_out_buffer = 1 << 20;
 
   ByteSink& m_out;
   int64_t m_mtime;
   struct archive* m_archive = nullptr;
+  std::vector<char> m_buf;  // coalesced output not yet given to m_out
   Status m_sink_status;  // first error from the sink, reported instead of libarchive's text
   uint64_t m_content_bytes = 0;
   bool m_closed = false;

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Export benchmark (issue 4 "Speed"). Prints medians and ratios measured in this run; nothing
+# here is a pass/fail threshold.
+#   (1) `modelbake export --format tar` of a ~2 GiB cache vs `tar -chf` of the same snapshot
+#       trees (dereferenced; GNU tar hashes nothing, modelbake checks every byte's sha256)
+#   (2) `--format oci` vs `--format tar`: cold (no remembered layer digests: every file and
+#       every layer hashed) and warm (layer digests remembered: one hash pass per layer)
+# Environment: MODELBAKE_BIN (default build/modelbake), BENCH_MB (total MiB, default 2048),
+# BENCH_RUNS (3), BENCH_TMP (parent of the work dir; default $TMPDIR or /tmp).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${MODELBAKE_BIN:-$ROOT/build/modelbake}
+PY=/usr/bin/python3
+MB=${BENCH_MB:-2048}
+RUNS=${BENCH_RUNS:-3}
+[[ -x $BIN ]] || { echo "modelbake not found at $BIN (build it, or set MODELBAKE_BIN)" >&2; exit 2; }
+command -v tar >/dev/null || { echo "GNU tar is required" >&2; exit 2; }
+
+WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/mb-bench-export.XXXXXX")
+cleanup() { chmod -R u+w "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+CACHE=$WORK/cache
+mkdir -p "$WORK/project" "$WORK/src"
+
+echo "preparing a ${MB} MiB cache in $WORK ..." >&2
+# Two models: a big safetensors file plus small files, and a GGUF file (60% / 40%).
+BIG=$((MB * 6 / 10)); GGUF=$((MB - BIG))
+head -c "$((BIG << 20))" /dev/urandom >"$WORK/src/model.safetensors"
+head -c "$((GGUF << 20))" /dev/urandom >"$WORK/src/model-q4_k_m.gguf"
+for i in $(seq 20); do head -c 4096 /dev/urandom >"$WORK/src/small-$i.json"; done
+$PY - "$CACHE" "$WORK/project/modelbake.lock" "$WORK/src" <<'EOF'
+import hashlib, json, os, sys
+cache, lock_path, src = sys.argv[1:4]
+
+def digests(path):
+    size = os.path.getsize(path)
+    s256, s1 = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % size)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            s256.update(chunk); s1.update(chunk)
+    return size, s256.hexdigest(), s1.hexdigest()
+
+models = [("bert", "bench/bert", ["model.safetensors"] + ["small-%d.json" % i for i in range(1, 21)]),
+          ("llm", "bench/llm", ["model-q4_k_m.gguf"])]
+lock = {"version": 1, "models": []}
+for name, repo, files in models:
+    commit = hashlib.sha1(repo.encode()).hexdigest()
+    folder = os.path.join(cache, "models--" + repo.replace("/", "--"))
+    entries = []
+    for rel in sorted(files):
+        size, sha, git = digests(os.path.join(src, rel))
+        etag = sha if size > 10 << 20 else git
+        obj = os.path.join(cache, ".modelbake", "objects", "sha256", sha[:2], sha[2:])
+        os.makedirs(os.path.dirname(obj), exist_ok=True)
+        os.rename(os.path.join(src, rel), obj)
+        os.chmod(obj, 0o444)
+        blob = os.path.join(folder, "blobs", etag)
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
+        os.link(obj, blob)
+        link = os.path.join(folder, "snapshots", commit, rel)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink("../../blobs/" + etag, link)
+        entries.append({"path": rel, "size": size, "sha256": sha, "etag": etag})
+    os.makedirs(os.path.join(folder, "refs"), exist_ok=True)
+    with open(os.path.join(folder, "refs", "main"), "w") as f:
+        f.write(commit)
+    lock["models"].append({"name": name, "repo": repo, "type": "model", "revision": "main", "commit": commit,
+                           "include": [], "exclude": [], "files": entries})
+for d in ("tmp", "locks"):
+    os.makedirs(os.path.join(cache, ".modelbake", d), exist_ok=True)
+with open(lock_path, "w") as f:
+    f.write(json.dumps(lock, indent=2) + "\n")
+EOF
+
+MANIFEST=$WORK/project/modelbake.yaml
+OUT=$WORK/out
+export_cmd() { "$BIN" -q export -f "$MANIFEST" --cache "$CACHE" --force -o "$OUT.$1" --format "$1"; }
+
+# median wall-clock seconds of RUNS runs of "$@" (a `prepare` function runs before each).
+median() {
+  local times=()
+  for _ in $(seq "$RUNS"); do
+    prepare
+    sync
+    local t0 t1
+    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+    times+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  printf '%s\n' "${times[@]}" | sort -g | sed -n "$(((RUNS + 1) / 2))p"
+}
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+prepare() { rm -rf "$OUT".*; }
+# Warm the page cache once so every contender reads from memory.
+cat "$CACHE"/.modelbake/objects/sha256/*/* >/dev/null
+
+echo "running ($RUNS runs each, medians)..." >&2
+T_GNU=$(median tar -chf "$OUT.gnu.tar" -C "$CACHE" models--bench--bert/snapshots models--bench--llm/snapshots)
+T_TAR=$(median export_cmd tar)
+prepare() { rm -rf "$OUT".* "$CACHE/.modelbake/layers"; }
+T_OCI_COLD=$(median export_cmd oci)
+prepare() { rm -rf "$OUT".*; }
+export_cmd oci  # remember layer digests
+T_OCI_WARM=$(median export_cmd oci)
+
+MIB=$(du -sm --apparent-size -L "$CACHE/models--bench--bert/snapshots" "$CACHE/models--bench--llm/snapshots" | awk '{s+=$1} END {print s}')
+printf '\nexport benchmark: %s MiB in 2 models, %s runs, medians (seconds)\n' "$MIB" "$RUNS"
+printf '  %-40s %8.2f s  %7.0f MiB/s\n' "tar -chf (GNU tar, no hashing)" "$T_GNU" "$(echo "$MIB / $T_GNU" | bc -l)"
+printf '  %-40s %8.2f s  %7.0f MiB/s\n' "modelbake export --format tar" "$T_TAR" "$(echo "$MIB / $T_TAR" | bc -l)"
+printf '  %-40s %8.2f s  %7.0f MiB/s\n' "modelbake export --format oci (cold)" "$T_OCI_COLD" "$(echo "$MIB / $T_OCI_COLD" | bc -l)"
+printf '  %-40s %8.2f s  %7.0f MiB/s\n' "modelbake export --format oci (warm)" "$T_OCI_WARM" "$(echo "$MIB / $T_OCI_WARM" | bc -l)"
+echo
+echo "  throughput export tar / GNU tar        : $(ratio "$T_GNU" "$T_TAR")x   (target >= 0.8x)"
+echo "  time oci cold / tar                    : $(ratio "$T_OCI_COLD" "$T_TAR")x   (target <= 1.3x)"
+echo "  time oci warm / tar                    : $(ratio "$T_OCI_WARM" "$T_TAR")x   (target <= 1.3x)"
