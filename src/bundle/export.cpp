@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "bundle/content_stream.hpp"
 #include "bundle/plan.hpp"
 #include "bundle/tar_writer.hpp"
 #include "core/file.hpp"
@@ -110,30 +111,9 @@ class StagingDir {
 };
 
 Status copy_checked(const Entry& e, const std::string& dest) {
-  MB_ASSIGN(UniqueFd in, open_read(e.source));
-  MB_ASSIGN(uint64_t actual, file_size(in.get(), e.source));
-  if (actual != e.size) {
-    return fail(ErrorCategory::integrity, "cache file for " + describe(e) + " has the wrong size",
-                "run 'modelbake fetch --locked' to repair the cache");
-  }
   UniqueFd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out.valid()) return errno_error("creating " + dest, errno);
-  Hasher hasher(HashAlgo::sha256);
-  std::vector<char> buf(1 << 20);
-  uint64_t left = e.size;
-  while (left > 0) {
-    ssize_t n = ::read(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading " + e.source, errno);
-    if (n == 0) return fail(ErrorCategory::integrity, "cache file for " + describe(e) + " shrank while it was read");
-    hasher.update(buf.data(), static_cast<size_t>(n));
-    MB_TRY(write_all(out.get(), buf.data(), static_cast<size_t>(n), dest));
-    left -= static_cast<uint64_t>(n);
-  }
-  if (hasher.finish_hex() != e.sha256) {
-    return fail(ErrorCategory::integrity, "cache content for " + describe(e) + " does not match the lock's sha256",
-                "the cache is corrupt: run 'modelbake verify' and 'modelbake fetch --locked'");
-  }
+  MB_TRY(stream_content(e, true, [&](const char* p, size_t n) { return write_all(out.get(), p, n, dest); }));
   return out.close_checked(dest);
 }
 

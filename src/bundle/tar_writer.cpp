@@ -7,14 +7,12 @@
 #include <cerrno>
 #include <vector>
 
+#include "bundle/content_stream.hpp"
 #include "core/file.hpp"
-#include "core/hash.hpp"
 
 namespace mb::bundle {
 
 namespace {
-
-constexpr size_t k_chunk = 1 << 20;
 
 struct EntryDeleter {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
@@ -135,46 +133,16 @@ Status TarWriter::add(const Entry& e, CheckContent check) {
 }
 
 Status TarWriter::stream_file(const Entry& e, CheckContent check) {
-  MB_ASSIGN(UniqueFd fd, open_read(e.source));
-  MB_ASSIGN(uint64_t actual, file_size(fd.get(), e.source));
-  if (actual != e.size) {
-    return fail(ErrorCategory::integrity,
-                "cache file for " + describe(e) + " has " + std::to_string(actual) + " bytes, the lock says " +
-                    std::to_string(e.size),
-                "run 'modelbake fetch --locked' (or 'modelbake verify') to repair the cache");
-  }
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  Hasher hasher(HashAlgo::sha256);
-  std::vector<char> buf(k_chunk);
-  uint64_t left = e.size;
-  while (left > 0) {
-    ssize_t n = ::read(fd.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("reading " + e.source, errno);
-    }
-    if (n == 0) return fail(ErrorCategory::integrity, "cache file for " + describe(e) + " shrank while it was read");
-    if (check == CheckContent::yes) hasher.update(buf.data(), static_cast<size_t>(n));
-    const char* p = buf.data();
-    size_t todo = static_cast<size_t>(n);
+  return stream_content(e, check == CheckContent::yes, [this, &e](const char* p, size_t todo) -> Status {
     while (todo > 0) {
       la_ssize_t w = archive_write_data(m_archive, p, todo);
       if (w <= 0) return archive_failure("writing " + e.path);
       p += w;
       todo -= static_cast<size_t>(w);
+      m_content_bytes += static_cast<uint64_t>(w);
     }
-    left -= static_cast<uint64_t>(n);
-    m_content_bytes += static_cast<uint64_t>(n);
-  }
-  if (check == CheckContent::yes) {
-    std::string got = hasher.finish_hex();
-    if (got != e.sha256) {
-      return fail(ErrorCategory::integrity,
-                  "cache content for " + describe(e) + " has sha256 " + got + ", the lock says " + e.sha256,
-                  "the cache is corrupt: run 'modelbake verify' and 'modelbake fetch --locked'");
-    }
-  }
-  return {};
+    return {};
+  });
 }
 
 Status TarWriter::close() {
