@@ -20,10 +20,10 @@ ALLOWED = {
     "manifest": {"core", "lock", "manifest"},
     "net": {"core", "net"},
     "hub": {"core", "net", "hub"},
-    "bundle": BASE | {"manifest", "bundle"},
-    "oci": BASE | {"net", "bundle", "oci"},
-    "fetch": BASE | {"manifest", "net", "hub", "oci", "bundle", "fetch"},
-    "app": BASE | {"manifest", "net", "hub", "fetch", "bundle", "oci", "app"},
+    "bundle": {"core", "lock", "store", "bundle"},
+    "oci": {"core", "lock", "store", "net", "bundle", "oci"},
+    "fetch": {"core", "lock", "store", "manifest", "net", "hub", "fetch"},
+    "app": {"app"},
     "cli": None,  # the top: may include everything
 }
 # Third-party headers that must stay out of the libcrypto-only layers.
