@@ -177,8 +177,8 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
   const int h = c.hidden;
   const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) + packed_floats(c.intermediate, h) +
                            packed_floats(h, c.intermediate) + 4 * 16;
-  const size_t head = c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
-  e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head);
+  const size_t head_floats = c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
+  e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head_floats);
   const int64_t pos_rows = c.max_positions;
   if (c.family == Family::distilbert) {
     Names nm{weights, {"", "distilbert."}, &e.m_arena};

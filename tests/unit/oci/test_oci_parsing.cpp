@@ -41,7 +41,9 @@ TEST(OciReference, RejectsBadInput) {
                           "127.0.0.1:5000/a:-bad", "127.0.0.1:5000/a b", "127.0.0.1:5000/", "127.0.0.1:5000/a-"}) {
     auto r = parse_reference(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.error().category, ErrorCategory::usage);
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().category, ErrorCategory::usage);
+    }
   }
 }
 
