@@ -212,14 +212,14 @@ def write_json(path, obj):
         json.dump(obj, f, ensure_ascii=False)
 
 
-def sentence_transformers(out, pooling, normalize):
+def sentence_transformers(out, pooling, normalize, dimension):
     mods = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
     if normalize:
         mods.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
     write_json(os.path.join(out, "modules.json"), mods)
     write_json(os.path.join(out, "1_Pooling", "config.json"),
-               {"word_embedding_dimension": 0, "pooling_mode_cls_token": pooling == "cls",
+               {"word_embedding_dimension": dimension, "pooling_mode_cls_token": pooling == "cls",
                 "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": pooling == "max",
                 "pooling_mode_mean_sqrt_len_tokens": False})
 
@@ -278,7 +278,7 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
     write_json(os.path.join(out, "config.json"), config)
     write_json(os.path.join(out, "tokenizer.json"), tok)
     if not classifier:
-        sentence_transformers(out, pooling, normalize)
+        sentence_transformers(out, pooling, normalize, cfg["hidden"])
     return out
 
 
