@@ -6,6 +6,8 @@ result holds exactly the locked bytes; import reads the layout and a tar of it."
 import hashlib
 import io
 import json
+import uuid
+import tempfile
 import os
 import posixpath
 import shutil
@@ -235,7 +237,13 @@ class TestBuildah(OciCase):
         why = buildah_usable(self.tmp.join("probe"))
         if why:
             self.skipTest(why)
-        layout = self.tmp.join("models-oci")
+        # buildah names the stage's image after the layout path, so every path component must
+        # be a valid image-reference component (lower-case alphanumerics; mkdtemp's random
+        # names may end in '_', which is not).
+        safe_dir = os.path.join(tempfile.gettempdir(), "mbtestoci" + uuid.uuid4().hex)
+        os.mkdir(safe_dir)
+        self.addCleanup(shutil.rmtree, safe_dir, True)
+        layout = os.path.join(safe_dir, "models-oci")
         self.export_oci(layout)
         ctx = self.tmp.join("ctx")
         os.makedirs(ctx)
