@@ -7,19 +7,6 @@
 
 namespace mb::cli {
 
-std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 Result<uint64_t> parse_size(const std::string& text) {
   auto bad = [&] {
     return fail(ErrorCategory::usage, "bad size '" + text + "'", "use a number with an optional unit: 500M, 20G, 1.5T");

@@ -2,6 +2,8 @@
 // The layouts are the stable contract documented in docs/cli-json.md.
 #pragma once
 
+#include "core/units.hpp"
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,7 +16,6 @@
 
 namespace mb::cli {
 
-std::string human_bytes(uint64_t n);
 // "20G", "512M", "1.5T", "1000" (bytes); binary units (G = GiB).
 Result<uint64_t> parse_size(const std::string& text);
 

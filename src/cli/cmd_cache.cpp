@@ -78,12 +78,12 @@ int run_ls(Context& ctx) {
   if (ctx.opts.quiet) return 0;
   if (repos->empty()) std::cout << "(no repos in " << cache << ")\n";
   for (const auto& r : *repos) {
-    std::cout << r.repo << (r.type == RepoType::dataset ? " (dataset)" : "") << "  " << human_bytes(r.blob_bytes) << "\n";
+    std::cout << r.repo << (r.type == RepoType::dataset ? " (dataset)" : "") << "  " << format_size(r.blob_bytes) << "\n";
     for (const auto& v : r.revisions) {
       std::string refs;
       for (const auto& x : v.refs) refs += (refs.empty() ? "" : ",") + x;
       std::cout << "  " << v.commit.substr(0, 12) << "  " << (refs.empty() ? "-" : refs) << "  " << v.files
-                << " files  " << human_bytes(v.bytes) << "  last used " << date(v.last_used);
+                << " files  " << format_size(v.bytes) << "  last used " << date(v.last_used);
       if (auto it = pins.find({r.type, r.repo, v.commit}); it != pins.end()) {
         std::cout << "  pinned by";
         for (const auto& p : it->second) std::cout << " " << p;
@@ -102,9 +102,9 @@ int run_du(Context& ctx) {
     print_json({{"cache", cache}, {"disk_bytes", du->disk_bytes}, {"apparent_bytes", du->apparent_bytes},
                 {"linked_bytes", du->linked_bytes}, {"files", du->files}, {"temp_bytes", du->temp_bytes}});
   } else {
-    say(ctx, human_bytes(du->disk_bytes) + " on disk in " + cache + " (" + std::to_string(du->files) +
-                 " files, " + human_bytes(du->apparent_bytes) + " of content; shared content counted once, " +
-                 human_bytes(du->linked_bytes) + " if every link were a copy; " + human_bytes(du->temp_bytes) +
+    say(ctx, format_size(du->disk_bytes) + " on disk in " + cache + " (" + std::to_string(du->files) +
+                 " files, " + format_size(du->apparent_bytes) + " of content; shared content counted once, " +
+                 format_size(du->linked_bytes) + " if every link were a copy; " + format_size(du->temp_bytes) +
                  " temporary)");
   }
   return 0;
@@ -129,10 +129,10 @@ void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
   for (const auto& a : r.actions) {
     say(ctx, std::string(verb) + " " + verify::to_string(a.kind) + " " +
                  (a.kind == verify::GcActionKind::evict_revision ? a.repo + "@" + a.commit.substr(0, 12) : a.path) +
-                 (a.bytes ? " (" + human_bytes(a.bytes) + ")" : ""));
+                 (a.bytes ? " (" + format_size(a.bytes) + ")" : ""));
   }
-  say(ctx, std::string(dry_run ? "would free " : "freed ") + human_bytes(r.disk_before - std::min(r.disk_before, r.disk_after)) +
-               ": " + human_bytes(r.disk_before) + " -> " + human_bytes(r.disk_after));
+  say(ctx, std::string(dry_run ? "would free " : "freed ") + format_size(r.disk_before - std::min(r.disk_before, r.disk_after)) +
+               ": " + format_size(r.disk_before) + " -> " + format_size(r.disk_after));
   if (!r.limit_reached) {
     std::cerr << "modelbake: warning: pinned revisions alone exceed --max-size; nothing pinned was evicted\n";
   }

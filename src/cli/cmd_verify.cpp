@@ -77,7 +77,7 @@ void print_findings(const verify::VerifyReport& r) {
   for (const auto& m : r.models) {
     std::cout << (m.ready() ? "ok      " : "FAILED  ") << m.name << "  " << m.repo << "@" << m.revision
               << " (" << m.commit.substr(0, 12) << ")  " << m.files_ok << "/" << m.files << " files, "
-              << human_bytes(m.bytes) << "\n";
+              << format_size(m.bytes) << "\n";
     for (const auto& f : r.findings) {
       if (f.model != m.name) continue;
       std::cout << "  " << verify::to_string(f.kind) << ": " << f.message << "\n";
@@ -132,7 +132,7 @@ int run_verify(Context& ctx, const VerifyArgs& args) {
   } else if (!ctx.opts.quiet) {
     print_findings(*report);
     std::cout << (report->ok() ? "ready: " : "NOT READY: ") << report->models.size() << " model(s), "
-              << report->files_checked << " files, " << human_bytes(report->bytes_locked)
+              << report->files_checked << " files, " << format_size(report->bytes_locked)
               << (report->hashed ? " hashed" : " (sizes and layout only: --fast)") << "\n";
     if (!report->ok()) {
       std::cout << report->findings.size() << " problem(s); fix: modelbake fetch --locked"
@@ -161,7 +161,7 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
     for (const auto& e : *entries) {
       std::cout << e.state << "  " << e.name << "  " << e.repo << "@" << e.revision;
       if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
-      std::cout << "  " << e.files << " files, " << human_bytes(e.bytes);
+      std::cout << "  " << e.files << " files, " << format_size(e.bytes);
       if (!e.detail.empty()) std::cout << "  -- " << e.detail;
       std::cout << "\n";
     }

@@ -149,8 +149,8 @@ MemoryAvailability probe_memory(const std::string& sys_root) {
     out.cgroup_limit = lim->limit;
     out.cgroup_usage = lim->usage;
     out.available = lim->limit > lim->usage ? lim->limit - lim->usage : 0;
-    out.source = version + " limit " + format_bytes(lim->limit) + " minus usage " +
-                 format_bytes(lim->usage) + " (" + lim->file.substr(root.size()) + ")";
+    out.source = version + " limit " + format_size(lim->limit) + " minus usage " +
+                 format_size(lim->usage) + " (" + lim->file.substr(root.size()) + ")";
   }
   if (out.mem_available && (!out.available || *out.mem_available < *out.available)) {
     out.available = out.mem_available;
@@ -186,20 +186,6 @@ Result<uint64_t> parse_memory_size(std::string_view text) {
   double bytes = std::ldexp(value, shift);
   if (!(bytes >= 1) || bytes >= 1.8e19) return bad();
   return static_cast<uint64_t>(bytes);
-}
-
-std::string format_bytes(uint64_t bytes) {
-  static const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes) / 1024;
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
 }
 
 }  // namespace mb::runtime

@@ -5,6 +5,8 @@
 // /proc and /sys.
 #pragma once
 
+#include "core/units.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +32,5 @@ MemoryAvailability probe_memory(const std::string& sys_root);
 Result<uint64_t> parse_memory_size(std::string_view text);
 
 // 1536 -> "1.5 KiB"; exact bytes below 1 KiB.
-std::string format_bytes(uint64_t bytes);
 
 }  // namespace mb::runtime

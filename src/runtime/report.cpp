@@ -102,15 +102,15 @@ std::string render_human(const RunReport& r) {
     ready += m.ready ? 1 : 0;
     out += "  " + m.name + "  " + m.repo + "@" + m.commit.substr(0, 12) + "  " +
            (m.ready ? "ready" : "FAILED") + "\n";
-    out += "    " + std::to_string(m.files_checked) + " files, " + format_bytes(m.bytes);
+    out += "    " + std::to_string(m.files_checked) + " files, " + format_size(m.bytes);
     if (!m.weights_format.empty()) out += ", " + m.weights_format + " weights";
     out += ", load " + fmt_ms(m.load_ms);
     if (m.infer_ms) out += ", infer " + fmt_ms(*m.infer_ms);
     if (m.embedding_dimension) out += ", dim " + std::to_string(*m.embedding_dimension);
     out += ", cpu\n";
-    out += "    memory: " + format_bytes(m.memory.needed) + " needed";
-    if (m.memory.available) out += ", " + format_bytes(*m.memory.available) + " available";
-    if (m.memory.limit) out += ", limit " + format_bytes(*m.memory.limit);
+    out += "    memory: " + format_size(m.memory.needed) + " needed";
+    if (m.memory.available) out += ", " + format_size(*m.memory.available) + " available";
+    if (m.memory.limit) out += ", limit " + format_size(*m.memory.limit);
     out += "\n";
     out += "    inference: " + m.inference;
     if (m.probe && !m.probe->top_label.empty()) out += " (top label " + m.probe->top_label + ")";

@@ -61,19 +61,19 @@ bool check_memory(const ModelScan& scan, const VerifierOptions& opts, ModelRepor
   r.memory.limit = opts.max_memory;
   std::string by_dtype;
   for (const auto& [dtype, n] : r.memory.by_dtype) {
-    by_dtype += (by_dtype.empty() ? "" : ", ") + dtype + " " + format_bytes(n);
+    by_dtype += (by_dtype.empty() ? "" : ", ") + dtype + " " + format_size(n);
   }
   const std::string needed = "loading needs " + std::to_string(r.memory.needed) + " bytes (" +
-                             format_bytes(r.memory.needed) + (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
+                             format_size(r.memory.needed) + (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
   if (opts.max_memory && r.memory.needed > *opts.max_memory) {
     r.error = ModelError{"memory", needed + " but --max-memory is " + std::to_string(*opts.max_memory) +
-                                       " bytes (" + format_bytes(*opts.max_memory) + ")",
+                                       " bytes (" + format_size(*opts.max_memory) + ")",
                          "raise --max-memory or use smaller (quantized) weights"};
     return false;
   }
   if (avail.available && r.memory.needed > *avail.available) {
     r.error = ModelError{"memory", needed + " but only " + std::to_string(*avail.available) +
-                                       " bytes (" + format_bytes(*avail.available) +
+                                       " bytes (" + format_size(*avail.available) +
                                        ") are available: " + avail.source,
                          "give the container more memory or use smaller weights"};
     return false;

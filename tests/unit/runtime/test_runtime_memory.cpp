@@ -30,9 +30,9 @@ TEST(MemorySize, Parses) {
 }
 
 TEST(MemorySize, Formats) {
-  EXPECT_EQ(format_bytes(512), "512 B");
-  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
-  EXPECT_EQ(format_bytes(3ull << 30), "3.0 GiB");
+  EXPECT_EQ(format_size(512), "512 B");
+  EXPECT_EQ(format_size(1536), "1.5 KiB");
+  EXPECT_EQ(format_size(3ull << 30), "3.0 GiB");
 }
 
 TEST(MemoryProbe, CgroupV2TakesTightestAncestorMinusUsage) {
