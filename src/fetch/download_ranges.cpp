@@ -25,16 +25,19 @@ namespace {
 
 struct Shared {
   Shared(int fd_, const DownloadSpec& spec_, FileSource& source_, DownloadEnv& env_,
-         std::string state_path_, uint64_t save_every_)
+         std::string state_path_)
       : fd(fd_), spec(spec_), source(source_), env(env_), state_path(std::move(state_path_)),
-        save_every(save_every_) {}
+        last_save(env_.clock.now()) {}
+
+  // Mid-range state saves are rate-limited by time: each one is a file write and a rename on
+  // the transfer thread. Finished ranges are always saved (by the worker, off that thread).
+  static constexpr Clock::Duration k_save_interval{250};
 
   int fd;
   const DownloadSpec& spec;
   FileSource& source;
   DownloadEnv& env;
   std::string state_path;
-  uint64_t save_every;
 
   std::mutex mutex;  // guards everything below except the atomics
   std::condition_variable cv;
@@ -44,6 +47,7 @@ struct Shared {
   std::optional<Error> error;
   bool range_ignored = false;
   uint64_t saved_covered = 0;
+  Clock::TimePoint last_save;
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> network{0};
   std::mutex save_mutex;  // keeps state files in order (an older snapshot never wins)
@@ -51,13 +55,20 @@ struct Shared {
   void record(uint64_t begin, uint64_t end) {
     uint64_t covered = 0;
     bool save = false;
+    bool prefix_grew = false;
     {
       std::lock_guard lock(mutex);
+      uint64_t prefix = done.contiguous_prefix();
       done.add(begin, end);
       covered = done.covered();
-      save = covered - saved_covered >= save_every;
+      prefix_grew = done.contiguous_prefix() != prefix;
+      Clock::TimePoint now = env.clock.now();
+      save = covered > saved_covered && now - last_save >= k_save_interval;
+      if (save) last_save = now;
     }
-    cv.notify_all();
+    // Waking the hasher costs a futex call (and an IPI under a hypervisor): only when it
+    // has something new to digest.
+    if (prefix_grew) cv.notify_all();
     network += end - begin;
     if (env.progress) {
       env.progress->add_network_bytes(end - begin);
@@ -95,10 +106,29 @@ struct Shared {
   }
 };
 
+// Collects the transport's small deliveries (libcurl hands over at most 16 KiB at a time)
+// into large positional writes: a 16 KiB pwrite per callback made the syscalls, the
+// bookkeeping and the hasher wake-ups dominate a loopback download.
 class RangeSink final : public net::BodySink {
  public:
-  RangeSink(Shared& s, Extent item) : m_s(s), m_pos(item.begin), m_end(item.end) {}
-  uint64_t pos() const { return m_pos; }
+  static constexpr size_t k_buffer = 1 << 20;
+
+  RangeSink(Shared& s, Extent item) : m_s(s), m_written(item.begin), m_end(item.end) {
+    m_buffer.reserve(k_buffer);
+  }
+  // Next byte expected from the server (what is buffered counts as received).
+  uint64_t pos() const { return m_written + m_buffer.size(); }
+
+  // Writes and records what is buffered. Called when the buffer is full and after every
+  // exchange, so a retry continues from a recorded position.
+  Status flush() {
+    if (m_buffer.empty()) return {};
+    MB_TRY(pwrite_all(m_s.fd, m_buffer.data(), m_buffer.size(), m_written, m_s.source.label()));
+    m_s.record(m_written, m_written + m_buffer.size());
+    m_written += m_buffer.size();
+    m_buffer.clear();
+    return {};
+  }
 
   Status on_response(int status, const net::Headers& headers) override {
     if (status != 206) {
@@ -111,7 +141,7 @@ class RangeSink final : public net::BodySink {
       return fail(ErrorCategory::cancelled, "server ignored Range for " + m_s.source.label());
     }
     auto cr = parse_content_range(headers.get("Content-Range").value_or(""));
-    if (!cr || cr->first != m_pos || cr->last >= m_end || (cr->total && *cr->total != m_s.spec.size)) {
+    if (!cr || cr->first != pos() || cr->last >= m_end || (cr->total && *cr->total != m_s.spec.size)) {
       return fail(ErrorCategory::permanent,
                   "server answered a different byte range for " + m_s.source.label() + " (" +
                       headers.get("Content-Range").value_or("no Content-Range") + ")");
@@ -121,19 +151,19 @@ class RangeSink final : public net::BodySink {
 
   Status on_data(const char* data, size_t size) override {
     if (m_s.stop) return fail(ErrorCategory::cancelled, "download stopped");
-    if (size > m_end - m_pos) {
+    if (size > m_end - pos()) {
       return fail(ErrorCategory::integrity,
                   "server sent more bytes than requested for " + m_s.source.label());
     }
-    MB_TRY(pwrite_all(m_s.fd, data, size, m_pos, m_s.source.label()));
-    m_s.record(m_pos, m_pos + size);
-    m_pos += size;
+    if (m_buffer.size() + size > k_buffer) MB_TRY(flush());
+    m_buffer.insert(m_buffer.end(), data, data + size);
     return {};
   }
 
  private:
   Shared& m_s;
-  uint64_t m_pos, m_end;
+  uint64_t m_written, m_end;
+  std::vector<char> m_buffer;
 };
 
 // Starts writeback of a finished range right away, so the fsync before publishing has little
@@ -153,7 +183,11 @@ void run_worker(Shared& s, const DownloadOptions& options) {
       net::ByteRange range{sink.pos(), item->end - 1};
       auto response = exchange(s.source, s.env.transport, s.env.clock, range, sink, attempt);
       if (s.stop) return;
-      Status st;
+      Status st = sink.flush();
+      if (!st.ok()) {
+        s.fail_all(st.take_error());  // a local write failure: retrying the network won't help
+        return;
+      }
       if (!response.ok()) {
         st = response.take_error();
       } else if (sink.pos() != item->end) {
@@ -250,8 +284,7 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
   }
   round.resumed = state->done.covered();
   uint64_t chunk = choose_chunk_size(spec.size, options.min_chunk);
-  uint64_t save_every = std::clamp<uint64_t>(chunk / 4, 64 << 10, 4 << 20);
-  Shared s(fd, spec, source, env, state_path, save_every);
+  Shared s(fd, spec, source, env, state_path);
   s.done = state->done;
   s.saved_covered = round.resumed;
   s.queue = split_work(s.done.gaps(spec.size), chunk);

@@ -78,11 +78,14 @@ class FetchResume(MbTestCase):
         self.assertEqual(sent, BIG - done_before)
 
     def test_repeated_kills_never_expose_partial_content(self):
-        self.hub.set_faults([{"type": "slow", "bytes_per_sec": 400_000, "match": "^/cdn/", "count": -1}])
+        # Slow enough (per connection) that three short runs cannot finish the file: a run
+        # that completes removes its state file, and the wait below would never end.
+        self.hub.set_faults([{"type": "slow", "bytes_per_sec": 120_000, "match": "^/cdn/", "count": -1}])
         last = 0
         for _ in range(3):
             proc = self.start_fetch()
-            self.wait_until(lambda: covered(self.state) > last, timeout=60)
+            self.wait_until(lambda: covered(self.state) > last or proc.poll() is not None, timeout=60)
+            self.assertIsNone(proc.poll(), "the fetch ended before it could be killed")
             proc.kill()
             proc.wait()
             proc.stderr.close()
