@@ -22,6 +22,7 @@ command -v tar >/dev/null || { echo "GNU tar is required" >&2; exit 2; }
 WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/mb-bench-export.XXXXXX")
 cleanup() { chmod -R u+w "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+[[ -n ${BENCH_KEEP:-} ]] && trap - EXIT
 CACHE=$WORK/cache
 mkdir -p "$WORK/project" "$WORK/src"
 

@@ -21,7 +21,11 @@ using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 
 }  // namespace
 
-Status FdSink::write(const void* data, size_t len) { return write_all(m_fd, data, len, m_what); }
+Status FdSink::write(const void* data, size_t len) {
+  MB_TRY(write_all(m_fd, data, len, m_what));
+  m_writeback.wrote(len);
+  return {};
+}
 
 Result<std::unique_ptr<TarWriter>> TarWriter::open(ByteSink& out, Compression compression,
                                                    int64_t mtime) {

@@ -15,6 +15,7 @@
 
 #include "bundle/plan.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 
 namespace mb::bundle {
 
@@ -28,12 +29,13 @@ class ByteSink {
 // Writes to a file descriptor (not owned).
 class FdSink final : public ByteSink {
  public:
-  FdSink(int fd, std::string what) : m_fd(fd), m_what(std::move(what)) {}
+  FdSink(int fd, std::string what) : m_fd(fd), m_what(std::move(what)), m_writeback(fd) {}
   Status write(const void* data, size_t len) override;
 
  private:
   int m_fd;
   std::string m_what;
+  WritebackPacer m_writeback;
 };
 
 enum class Compression { none, zstd };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -65,10 +66,19 @@ Result<std::string> read_file(const std::string& path, uint64_t max_bytes) {
   return out;
 }
 
+namespace {
+// Each write(2) is capped at 64 KiB. A bigger write makes the kernel (6.x, ext4 large folios)
+// allocate correspondingly large page-cache folios, and on a fragmented or hypervisor-backed
+// machine that allocation time varies wildly: writing 2 GiB took 0.3-3.8 s in 1 MiB writes
+// and a steady 0.35 s in 64 KiB writes on the same machine. The syscall count is irrelevant
+// at this size.
+constexpr size_t k_max_write = 64 << 10;
+}  // namespace
+
 Status write_all(int fd, const void* data, size_t len, const std::string& what) {
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
-    ssize_t n = ::write(fd, p, len);
+    ssize_t n = ::write(fd, p, std::min(len, k_max_write));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("writing " + what, errno);
     p += n;
@@ -80,7 +90,7 @@ Status write_all(int fd, const void* data, size_t len, const std::string& what) 
 Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what) {
   const char* p = static_cast<const char*>(data);
   while (len > 0) {
-    ssize_t n = ::pwrite(fd, p, len, static_cast<off_t>(offset));
+    ssize_t n = ::pwrite(fd, p, std::min(len, k_max_write), static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("writing " + what, errno);
     p += n;
@@ -88,6 +98,10 @@ Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const s
     offset += static_cast<uint64_t>(n);
   }
   return {};
+}
+
+void start_writeback(int fd, uint64_t offset, uint64_t len) {
+  (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
 }
 
 Status fsync_fd(int fd, const std::string& what) {

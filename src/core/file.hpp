@@ -41,6 +41,30 @@ Status write_all(int fd, const void* data, size_t len, const std::string& what);
 Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Status fsync_fd(int fd, const std::string& what);
 Status fsync_dir(const std::string& dir);
+
+// Starts writeback of [offset, offset+len) now, without waiting (sync_file_range): the fsync
+// before a publish then finds little left to flush. Best effort; errors surface at fsync.
+void start_writeback(int fd, uint64_t offset, uint64_t len);
+
+// For a file written front to back: starts writeback every `step` bytes, so writing and
+// flushing to disk overlap instead of running one after the other.
+class WritebackPacer {
+ public:
+  explicit WritebackPacer(int fd, uint64_t step = 32ull << 20) : m_fd(fd), m_step(step) {}
+  void wrote(uint64_t len) {
+    m_written += len;
+    if (m_written - m_started >= m_step) {
+      start_writeback(m_fd, m_started, m_written - m_started);
+      m_started = m_written;
+    }
+  }
+
+ private:
+  int m_fd;
+  uint64_t m_step;
+  uint64_t m_written = 0;
+  uint64_t m_started = 0;
+};
 Status make_dirs(const std::string& dir);
 
 // Error for a failed syscall with errno mapped to a category (ENOSPC, EACCES... are io).

@@ -166,13 +166,6 @@ class RangeSink final : public net::BodySink {
   std::vector<char> m_buffer;
 };
 
-// Starts writeback of a finished range right away, so the fsync before publishing has little
-// left to flush. (curl -o never syncs; we must: a published model must survive a power cut.)
-void start_writeback(int fd, const Extent& e) {
-  (void)::sync_file_range(fd, static_cast<off_t>(e.begin), static_cast<off_t>(e.end - e.begin),
-                          SYNC_FILE_RANGE_WRITE);
-}
-
 void run_worker(Shared& s, const DownloadOptions& options) {
   while (auto item = s.take_work()) {
     RangeSink sink(s, *item);
@@ -200,7 +193,9 @@ void run_worker(Shared& s, const DownloadOptions& options) {
       }
       if (s.stop) return;
     }
-    start_writeback(s.fd, *item);
+    // Flush each finished range right away, so the fsync before publishing has little left.
+    // (curl -o never syncs; we must: a published model must survive a power cut.)
+    start_writeback(s.fd, item->begin, item->length());
     s.save_state();
   }
 }
