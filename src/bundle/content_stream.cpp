@@ -3,13 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
-#include <future>
+#include <optional>
 #include <vector>
 
+#include "core/async_hasher.hpp"
 #include "core/file.hpp"
-#include "core/hash.hpp"
 
 namespace mb::bundle {
 
@@ -27,17 +26,12 @@ Status stream_content(const Entry& e, bool check, const ChunkConsumer& consume) 
                 "run 'modelbake fetch --locked' (or 'modelbake verify') to repair the cache");
   }
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  Hasher hasher(HashAlgo::sha256);
-  std::array<std::vector<char>, 2> bufs{std::vector<char>(k_chunk), std::vector<char>(k_chunk)};
-  std::future<void> hashing;  // hash of the previous chunk, running while it is consumed
-  auto wait_hash = [&hashing] {
-    if (hashing.valid()) hashing.get();
-  };
-  size_t cur = 0;
+  std::optional<AsyncHasher> hasher;
+  if (check) hasher.emplace(HashAlgo::sha256);
+  std::vector<char> buf(k_chunk);
   uint64_t left = e.size;
   Status result;
   while (left > 0 && result.ok()) {
-    std::vector<char>& buf = bufs[cur];
     ssize_t n = ::read(fd.get(), buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size())));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -49,18 +43,13 @@ Status stream_content(const Entry& e, bool check, const ChunkConsumer& consume) 
       break;
     }
     auto len = static_cast<size_t>(n);
-    if (check) {
-      wait_hash();  // the hasher is sequential: chunk i before chunk i+1
-      hashing = std::async(std::launch::async, [&hasher, p = buf.data(), len] { hasher.update(p, len); });
-    }
+    if (hasher) hasher->update(buf.data(), len);
     result = consume(buf.data(), len);
     left -= len;
-    cur ^= 1;  // the next read must not overwrite the chunk being hashed
   }
-  wait_hash();
   if (!result.ok()) return result;
-  if (check) {
-    std::string got = hasher.finish_hex();
+  if (hasher) {
+    std::string got = hasher->finish_hex();
     if (got != e.sha256) {
       return fail(ErrorCategory::integrity,
                   "cache content for " + describe(e) + " has sha256 " + got + ", the lock says " + e.sha256,

@@ -1,6 +1,6 @@
 // Streams a locked file's bytes from the cache to a consumer (a tar entry, a file copy) while
-// checking them against the lock. The sha256 runs on a second thread, one chunk behind the
-// consumer, so checking costs almost no wall time on a machine with a spare core.
+// checking them against the lock. The sha256 runs on a second thread (AsyncHasher) a few
+// chunks behind the consumer, so checking costs little wall time on a machine with a spare core.
 #pragma once
 
 #include <functional>

@@ -11,6 +11,7 @@
 #include "bundle/layer_cache.hpp"
 #include "bundle/plan.hpp"
 #include "bundle/tar_writer.hpp"
+#include "core/async_hasher.hpp"
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
@@ -25,11 +26,15 @@ namespace {
 class DirBlobWriter final : public BlobWriter {
  public:
   DirBlobWriter(std::string blobs_dir, std::string temp, UniqueFd fd)
-      : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)) {}
+      : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_writeback(m_fd.get()) {}
   ~DirBlobWriter() override {
     if (!m_committed) ::unlink(m_temp.c_str());
   }
-  Status write(const void* data, size_t len) override { return write_all(m_fd.get(), data, len, m_temp); }
+  Status write(const void* data, size_t len) override {
+    MB_TRY(write_all(m_fd.get(), data, len, m_temp));
+    m_writeback.wrote(len);
+    return {};
+  }
   Status commit(const std::string& digest, uint64_t size) override {
     if (digest.rfind("sha256:", 0) != 0 || !is_lower_hex(digest.substr(7), 64)) {
       return fail(ErrorCategory::integrity, "bad blob digest " + digest);
@@ -49,10 +54,12 @@ class DirBlobWriter final : public BlobWriter {
   std::string m_blobs;
   std::string m_temp;
   UniqueFd m_fd;
+  WritebackPacer m_writeback;
   bool m_committed = false;
 };
 
-// Forwards the layer bytes to the blob writer and hashes them on the way: one pass.
+// Forwards the layer bytes to the blob writer and hashes them on the way: one pass, with the
+// sha256 on its own thread.
 class HashingSink final : public ByteSink {
  public:
   explicit HashingSink(BlobWriter& w) : m_writer(w) {}
@@ -66,7 +73,7 @@ class HashingSink final : public ByteSink {
 
  private:
   BlobWriter& m_writer;
-  Hasher m_hasher{HashAlgo::sha256};
+  AsyncHasher m_hasher{HashAlgo::sha256};
   uint64_t m_size = 0;
 };
 

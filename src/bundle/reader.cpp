@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "core/async_hasher.hpp"
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/paths.hpp"
@@ -101,9 +102,10 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
   f.temp = next_temp();
   UniqueFd out(::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!out.valid()) return errno_error("creating " + f.temp, errno);
-  Hasher sha(HashAlgo::sha256);
+  AsyncHasher sha(HashAlgo::sha256);  // overlaps the unpacking and writing
   std::optional<GitBlobHasher> git;
   if (size <= k_git_sha1_limit) git.emplace(size);
+  WritebackPacer writeback(out.get());
   std::vector<char> buf(1 << 20);
   uint64_t total = 0;
   for (;;) {
@@ -122,6 +124,7 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
     sha.update(buf.data(), static_cast<size_t>(n));
     if (git) git->update(buf.data(), static_cast<size_t>(n));
     MB_TRY(write_all(out.get(), buf.data(), static_cast<size_t>(n), f.temp));
+    writeback.wrote(static_cast<uint64_t>(n));
   }
   if (total != size) return hostile("'" + shown(what) + "' is truncated");
   MB_TRY(fsync_fd(out.get(), f.temp));
