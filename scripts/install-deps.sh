@@ -15,6 +15,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch
   # benchmarks
   hyperfine time
+  # tests that observe syscalls (export --no-sync)
+  strace
 )
 
 missing=()

@@ -110,14 +110,16 @@ class StagingDir {
   std::string m_path;
 };
 
-Status copy_checked(const Entry& e, const std::string& dest) {
+Status copy_checked(const Entry& e, const std::string& dest, Sync sync) {
   UniqueFd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out.valid()) return errno_error("creating " + dest, errno);
-  MB_TRY(stream_content(e, true, [&](const char* p, size_t n) { return write_all(out.get(), p, n, dest); }));
+  FdSink sink(out.get(), dest, sync);
+  MB_TRY(stream_content(e, true, [&](const char* p, size_t n) { return sink.write(p, n); }));
+  if (sync == Sync::yes) MB_TRY(fsync_fd(out.get(), dest));
   return out.close_checked(dest);
 }
 
-Status materialize(const std::vector<Entry>& entries, const std::string& root) {
+Status materialize(const std::vector<Entry>& entries, const std::string& root, Sync sync) {
   for (const auto& e : entries) {
     std::string dest = root + "/" + e.path;
     switch (e.kind) {
@@ -136,7 +138,7 @@ Status materialize(const std::vector<Entry>& entries, const std::string& root) {
         if (e.source.empty()) {
           MB_TRY(write_file_atomic(dest, e.data));
         } else {
-          MB_TRY(copy_checked(e, dest));
+          MB_TRY(copy_checked(e, dest, sync));
         }
         break;
     }
@@ -152,12 +154,12 @@ Result<ExportResult> export_tar(const std::vector<Entry>& entries, const ExportO
   std::string parent = fs::path(opts.output).parent_path().string();
   if (!parent.empty()) MB_TRY(make_dirs(parent));
   MB_ASSIGN(AtomicFile out, AtomicFile::create(opts.output, 0644));
-  FdSink sink(out.fd(), opts.output);
+  FdSink sink(out.fd(), opts.output, opts.sync);
   MB_ASSIGN(auto tar, TarWriter::open(sink, opts.format == Format::tar_zst ? Compression::zstd : Compression::none,
                                       opts.epoch));
   for (const auto& e : entries) MB_TRY(tar->add(e));
   MB_TRY(tar->close());
-  MB_TRY(out.commit());
+  MB_TRY(out.commit(opts.sync));
   ExportResult r;
   r.entries = entries.size();
   return r;
@@ -172,7 +174,7 @@ Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store, con
   if (opts.format == Format::oci) {
     MB_TRY(validate_image_tag(opts.tag));
     MB_ASSIGN(StagingDir staging, StagingDir::create(opts.output));
-    DirBlobSink sink(staging.path());
+    DirBlobSink sink(staging.path(), opts.sync);
     ImageOptions io;
     io.layout = opts.layout;
     io.prefix = opts.prefix;
@@ -186,7 +188,7 @@ Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store, con
     MB_ASSIGN(auto entries, bundle_entries(lock, store.layout(), opts.layout, opts.prefix, true));
     if (opts.format == Format::dir) {
       MB_ASSIGN(StagingDir staging, StagingDir::create(opts.output));
-      MB_TRY(materialize(entries, staging.path()));
+      MB_TRY(materialize(entries, staging.path(), opts.sync));
       MB_TRY(staging.commit(opts.force));
       result.entries = entries.size();
     } else {

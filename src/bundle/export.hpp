@@ -29,6 +29,7 @@ struct ExportOptions {
   std::string tag = "models:latest";  // oci only
   bool force = false;  // replace an existing output
   bool use_layer_cache = true;
+  Sync sync = Sync::yes;  // Sync::no: skip flushing the output to disk (--no-sync)
 };
 
 struct ExportResult {

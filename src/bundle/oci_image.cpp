@@ -25,14 +25,15 @@ namespace {
 // Temp file next to the blobs; renamed to blobs/sha256/<hex> once its digest is known.
 class DirBlobWriter final : public BlobWriter {
  public:
-  DirBlobWriter(std::string blobs_dir, std::string temp, UniqueFd fd)
-      : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_writeback(m_fd.get()) {}
+  DirBlobWriter(std::string blobs_dir, std::string temp, UniqueFd fd, Sync sync)
+      : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_sync(sync),
+        m_writeback(m_fd.get()) {}
   ~DirBlobWriter() override {
     if (!m_committed) ::unlink(m_temp.c_str());
   }
   Status write(const void* data, size_t len) override {
     MB_TRY(write_all(m_fd.get(), data, len, m_temp));
-    m_writeback.wrote(len);
+    if (m_sync == Sync::yes) m_writeback.wrote(len);
     return {};
   }
   Status commit(const std::string& digest, uint64_t size) override {
@@ -41,7 +42,7 @@ class DirBlobWriter final : public BlobWriter {
     }
     MB_ASSIGN(uint64_t actual, file_size(m_fd.get(), m_temp));
     if (actual != size) return fail(ErrorCategory::io, "blob " + digest + " is incomplete on disk");
-    MB_TRY(fsync_fd(m_fd.get(), m_temp));
+    if (m_sync == Sync::yes) MB_TRY(fsync_fd(m_fd.get(), m_temp));
     MB_TRY(m_fd.close_checked(m_temp));
     std::string dest = m_blobs + "/" + digest.substr(7);
     ::chmod(m_temp.c_str(), 0644);
@@ -54,6 +55,7 @@ class DirBlobWriter final : public BlobWriter {
   std::string m_blobs;
   std::string m_temp;
   UniqueFd m_fd;
+  Sync m_sync;
   WritebackPacer m_writeback;
   bool m_committed = false;
 };
@@ -160,7 +162,7 @@ Result<std::unique_ptr<BlobWriter>> DirBlobSink::begin_blob() {
   std::string temp = m_dir + "/.blob." + random_suffix() + ".tmp";
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return errno_error("creating " + temp, errno);
-  return std::unique_ptr<BlobWriter>(new DirBlobWriter(blobs, temp, UniqueFd(fd)));
+  return std::unique_ptr<BlobWriter>(new DirBlobWriter(blobs, temp, UniqueFd(fd), m_sync));
 }
 
 Result<OciImage> build_image(const Lockfile& lock, const Store& store, const ImageOptions& opts,

@@ -90,13 +90,15 @@ class BlobSink {
 // Writes blobs to <dir>/blobs/sha256/<hex> atomically (temp file + rename).
 class DirBlobSink final : public BlobSink {
  public:
-  explicit DirBlobSink(std::string layout_dir) : m_dir(std::move(layout_dir)) {}
+  explicit DirBlobSink(std::string layout_dir, Sync sync = Sync::yes)
+      : m_dir(std::move(layout_dir)), m_sync(sync) {}
   bool has_blob(const Descriptor& d) override;
   Result<std::unique_ptr<BlobWriter>> begin_blob() override;
   std::string blob_path(const std::string& digest) const;
 
  private:
   std::string m_dir;
+  Sync m_sync;
 };
 
 // Builds the image for every model in `lock`, reading content from `store`. Every locked

@@ -22,6 +22,7 @@ struct ExportArgs {
   std::string tag;
   bool force = false;
   bool no_layer_cache = false;
+  bool no_sync = false;
 };
 
 Result<int64_t> source_date_epoch(const Env& env) {
@@ -56,6 +57,7 @@ Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArg
   MB_ASSIGN(o.epoch, source_date_epoch(ctx.env));
   o.force = a.force;
   o.use_layer_cache = !a.no_layer_cache;
+  o.sync = a.no_sync ? Sync::no : Sync::yes;
   return o;
 }
 
@@ -143,6 +145,9 @@ void register_bundle_commands(CLI::App& app, Context& ctx) {
   ex->add_option("--tag", a->tag, "Image reference name:tag for --format oci (default models:latest)");
   ex->add_flag("--force", a->force, "Replace an existing output");
   ex->add_flag("--no-layer-cache", a->no_layer_cache, "Do not reuse or remember OCI layer digests");
+  ex->add_flag("--no-sync", a->no_sync,
+               "Do not wait for the output to reach the disk (for a build stage that consumes it at once;\n"
+               "after a crash the output may be truncated, which import and modelbake-verify detect)");
   ex->callback([&ctx, a] { ctx.action = [&ctx, a] { return run_export(ctx, *a); }; });
 
   auto bundle_path = std::make_shared<std::string>();

@@ -163,12 +163,12 @@ Status AtomicFile::write(std::string_view data) {
   return write_all(m_fd.get(), data.data(), data.size(), m_temp);
 }
 
-Status AtomicFile::commit() {
-  MB_TRY(fsync_fd(m_fd.get(), m_temp));
+Status AtomicFile::commit(Sync sync) {
+  if (sync == Sync::yes) MB_TRY(fsync_fd(m_fd.get(), m_temp));
   MB_TRY(m_fd.close_checked(m_temp));
   if (::rename(m_temp.c_str(), m_dest.c_str()) != 0) return errno_error("renaming to " + m_dest, errno);
   m_committed = true;
-  return fsync_dir(parent_of(m_dest));
+  return sync == Sync::yes ? fsync_dir(parent_of(m_dest)) : Status{};
 }
 
 Status write_file_atomic(const std::string& dest, std::string_view content, int mode) {

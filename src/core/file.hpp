@@ -73,6 +73,11 @@ Error errno_error(const std::string& what, int err);
 // Short random hex suffix for temp names (unique across processes and threads).
 std::string random_suffix();
 
+// Whether publishing waits for the data to reach the disk. Sync::no is for outputs that are
+// consumed at once and cheap to rebuild (an export inside a build stage): a crash can then
+// leave a truncated file under the final name, which every reader of bundles detects.
+enum class Sync { yes, no };
+
 // Temp file next to its destination; commit() = fsync + rename + fsync(dir).
 // If commit() never ran, the destructor deletes the temp file: a half-written file is
 // never left where a good one is expected.
@@ -87,7 +92,7 @@ class AtomicFile {
   int fd() const { return m_fd.get(); }
   const std::string& temp_path() const { return m_temp; }
   Status write(std::string_view data);
-  Status commit();
+  Status commit(Sync sync = Sync::yes);
 
  private:
   AtomicFile(std::string dest, std::string temp, UniqueFd fd)

@@ -10,8 +10,8 @@ import subprocess
 import tarfile
 import unittest
 
-from mbtest import (MbTestCase, describe_tree, make_cache, pseudo_random_bytes, repo_folder_name,
-                    run_json, run_modelbake, snapshot_path)
+from mbtest import (MbTestCase, describe_tree, make_cache, modelbake_bin, pseudo_random_bytes,
+                    repo_folder_name, run_json, run_modelbake, snapshot_path, tool_env)
 
 FORMATS = ("dir", "tar", "tar.zst", "oci")
 LAYOUTS = ("hub", "flat")
@@ -208,6 +208,27 @@ class TestDeterminism(BundleCase):
                     self.assertExit(self.export(b, "--format", fmt, "--layout", layout, "--no-layer-cache",
                                                 cache=other), 0)
                     self.assertEqual(tree_digest(a), tree_digest(b))
+
+    def test_no_sync_writes_the_same_bytes_without_flushing_them(self):
+        # strace shows which fsync calls hit the output: the default flushes the bundle's data
+        # before publishing it, --no-sync leaves that to the kernel. The bytes are the same.
+        for fmt in ("tar", "oci", "dir"):
+            with self.subTest(format=fmt):
+                synced, unsynced = self.tmp.join("synced-" + fmt), self.tmp.join("unsynced-" + fmt)
+                calls = {}
+                for out, extra in ((synced, []), (unsynced, ["--no-sync"])):
+                    trace = out + ".strace"
+                    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", trace,
+                                        modelbake_bin(), "-q", "export", "-f", self.manifest, "--cache", self.cache,
+                                        "-o", out, "--format", fmt] + extra,
+                                       env=tool_env(), capture_output=True, text=True)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    with open(trace) as f:
+                        calls[out] = sum(1 for line in f if "fsync(" in line)
+                self.assertEqual(tree_digest(synced), tree_digest(unsynced))
+                self.assertGreater(calls[synced], calls[unsynced])
+                if fmt == "tar":
+                    self.assertEqual(calls[unsynced], 0)
 
     def test_changing_one_model_keeps_other_layer_digests(self):
         a = self.tmp.join("a")
