@@ -13,7 +13,7 @@ WORKDIR /bake
 COPY manifests/sentiment/modelbake.yaml manifests/sentiment/modelbake.lock ./
 RUN --mount=type=secret,id=hf_token,env=HF_TOKEN \
     modelbake fetch --locked --cache /cache \
- && modelbake export --cache /cache -o /out/models --format dir --layout flat
+ && modelbake export --cache /cache -o /out/models --format dir --layout flat --no-sync
 
 # ---- stage 2: the service, offline ------------------------------------------------------
 FROM python:3.11-slim-bookworm
