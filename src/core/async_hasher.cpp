@@ -6,7 +6,10 @@
 namespace mb {
 
 AsyncHasher::AsyncHasher(HashAlgo algo, size_t chunk, size_t depth)
-    : m_hasher(algo), m_bufs(std::max<size_t>(depth, 2)), m_sizes(m_bufs.size(), 0), m_chunk(chunk) {}
+    : m_hasher(algo),
+      m_bufs(std::max<size_t>(depth, 2)),
+      m_sizes(m_bufs.size(), 0),
+      m_chunk(chunk) {}
 
 char* AsyncHasher::buffer_for(uint64_t chunk_index) {
   auto& b = m_bufs[chunk_index % m_bufs.size()];

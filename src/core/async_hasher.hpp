@@ -40,8 +40,8 @@ class AsyncHasher {
   std::vector<std::unique_ptr<char[]>> m_bufs;  // chunk k lives in m_bufs[k % depth]
   std::vector<size_t> m_sizes;
   size_t m_chunk;
-  size_t m_fill = 0;        // bytes in the open chunk (index m_submitted)
-  bool m_open_ready = false; // the open chunk's buffer is known to be free
+  size_t m_fill = 0;          // bytes in the open chunk (index m_submitted)
+  bool m_open_ready = false;  // the open chunk's buffer is known to be free
 
   std::mutex m_mutex;
   std::condition_variable m_cv;
