@@ -75,7 +75,7 @@ class InferenceReferenceTest(unittest.TestCase):
                     self.assertEqual(out["weight_dtype"], dtype)
 
     def test_classification_heads_match_pytorch(self):
-        for kind in ("bert", "roberta"):
+        for kind in ("bert", "roberta", "distilbert"):
             with self.subTest(kind=kind):
                 d = gen.make_model(os.path.join(self.tmp, kind + "cls"), kind, classifier=True, seed=5)
                 out = self.compare(d, F32_TOL)

@@ -84,6 +84,11 @@ def encoder_tensors(gen, cfg, prefix, distil=False, seq_cls=None):
         t[prefix + "pooler.dense.bias"] = rand(gen, h, scale=0.1)
         t["classifier.weight"] = rand(gen, cfg["labels"], h)
         t["classifier.bias"] = rand(gen, cfg["labels"], scale=0.1)
+    elif seq_cls == "distilbert":
+        t["pre_classifier.weight"] = rand(gen, h, h, scale=h ** -0.5)
+        t["pre_classifier.bias"] = rand(gen, h, scale=0.1)
+        t["classifier.weight"] = rand(gen, cfg["labels"], h)
+        t["classifier.bias"] = rand(gen, cfg["labels"], scale=0.1)
     elif seq_cls == "roberta":
         t["classifier.dense.weight"] = rand(gen, h, h, scale=h ** -0.5)
         t["classifier.dense.bias"] = rand(gen, h, scale=0.1)
@@ -247,8 +252,9 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
         config = {"model_type": "bert", "architectures": [arch], "pad_token_id": 0, "type_vocab_size": 2}
         prefix = "bert." if classifier else ""
     elif kind == "distilbert":
-        config = {"model_type": "distilbert", "architectures": ["DistilBertModel"], "pad_token_id": 0}
-        prefix = ""
+        arch = "DistilBertForSequenceClassification" if classifier else "DistilBertModel"
+        config = {"model_type": "distilbert", "architectures": [arch], "pad_token_id": 0}
+        prefix = "distilbert." if classifier else ""
     else:
         arch = ("RobertaForSequenceClassification" if classifier else "RobertaModel") if kind == "roberta" \
             else ("XLMRobertaForSequenceClassification" if classifier else "XLMRobertaModel")
@@ -270,7 +276,8 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
         config["id2label"] = labels
         config["label2id"] = {v: int(k) for k, v in labels.items()}
     tensors = encoder_tensors(gen, cfg, prefix, distil=kind == "distilbert",
-                              seq_cls=("bert" if kind == "bert" else "roberta") if classifier else None)
+                              seq_cls={"bert": "bert", "distilbert": "distilbert"}.get(kind, "roberta")
+                              if classifier else None)
     if kind == "roberta" and not classifier:
         tensors[prefix + "embeddings.word_embeddings.weight"][1].zero_()  # padding row, as HF
     tensors = {k: v.to(torch_dtype(dtype)) for k, v in tensors.items()}

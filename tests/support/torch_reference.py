@@ -4,7 +4,7 @@ A BERT layer is torch.nn.TransformerEncoderLayer with GELU, post-norm (norm_firs
 and no dropout; weights are copied in from the safetensors file. Pooling follows
 sentence-transformers (mean / cls / max, then torch.nn.functional.normalize), the
 classification heads follow transformers (BERT pooler + classifier, RoBERTa dense + tanh +
-out_proj). Token ids are an input: the tokenizer is tested separately.
+out_proj, DistilBERT pre_classifier + ReLU + classifier). Token ids are an input: the tokenizer is tested separately.
 
     /usr/bin/python3 torch_reference.py MODEL_DIR ID ID ...   -> JSON list of floats
 """
@@ -113,8 +113,12 @@ class Reference(torch.nn.Module):
                 ln.weight.data.copy_(g(key, "weight"))
                 ln.bias.data.copy_(g(key, "bias"))
             self.layers.append(layer)
+        self.head_act = torch.relu if self.distil else torch.tanh
         if self.classifier:
-            if mt == "bert":
+            if self.distil:  # DistilBertForSequenceClassification: pre_classifier + ReLU
+                self.head_dense = linear_from(w, "pre_classifier", [""])
+                self.head_out = linear_from(w, "classifier", [""])
+            elif mt == "bert":
                 self.head_dense = linear_from(w, "pooler.dense", ["bert."])
                 self.head_out = linear_from(w, "classifier", [""])
             else:
@@ -147,7 +151,7 @@ class Reference(torch.nn.Module):
         for layer in self.layers:
             x = layer(x)
         if self.classifier:
-            return self.head_out(torch.tanh(self.head_dense(x[:, 0])))[0]
+            return self.head_out(self.head_act(self.head_dense(x[:, 0])))[0]
         parts = []
         for mode in self.pooling:
             if mode == "cls":
