@@ -115,6 +115,16 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
 
 namespace {
 
+// "384x1536"
+std::string dims(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (int64_t d : shape) {
+    if (!s.empty()) s += 'x';
+    s += std::to_string(d);
+  }
+  return s;
+}
+
 // Finds a tensor under the names the checkpoints use: with or without the base-model prefix.
 struct Names {
   const Weights& w;
@@ -131,11 +141,9 @@ struct Names {
       return fail(ErrorCategory::integrity, "weights: tensor '" + prefixes.back() + name + "' is missing",
                   "the weights do not match config.json");
     if (t->shape != shape) {
-      std::string want, got;
-      for (auto d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
-      for (auto d : t->shape) got += (got.empty() ? "" : "x") + std::to_string(d);
       return fail(ErrorCategory::integrity,
-                  "weights: tensor '" + t->name + "' has shape " + got + ", config.json implies " + want,
+                  "weights: tensor '" + t->name + "' has shape " + dims(t->shape) + ", config.json implies " +
+                      dims(shape),
                   "the weights do not match config.json");
     }
     if (t->dtype == DType::other)
@@ -168,6 +176,23 @@ struct Names {
   }
 };
 
+// Tensor names of one encoder layer under "<prefix><index>.": DistilBERT names them its own
+// way, BERT/RoBERTa/XLM-R share theirs; the shapes and the computation are the same.
+struct LayerNames {
+  const char* prefix;
+  const char *query, *key, *value, *attn_out;
+  std::string attn_norm;  // LayerNorm after attention: <attn_norm>.weight / .bias
+  const char *ffn_in, *ffn_out;
+  std::string ffn_norm;  // LayerNorm after the feed-forward block
+};
+
+const LayerNames k_distilbert_layer{"transformer.layer.", "attention.q_lin", "attention.k_lin", "attention.v_lin",
+                                    "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2",
+                                    "output_layer_norm"};
+const LayerNames k_bert_layer{"encoder.layer.", "attention.self.query", "attention.self.key", "attention.self.value",
+                              "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+                              "output.dense", "output.LayerNorm"};
+
 }  // namespace
 
 Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
@@ -180,68 +205,47 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
   const size_t head_floats = c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
   e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head_floats);
   const int64_t pos_rows = c.max_positions;
-  if (c.family == Family::distilbert) {
-    Names nm{weights, {"", "distilbert."}, &e.m_arena};
-    MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
-    MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
-    MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
-    MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
-    for (int i = 0; i < c.layers; ++i) {
-      const std::string p = "transformer.layer." + std::to_string(i) + ".";
-      Layer l;
-      MB_ASSIGN(l.qkv, nm.linear({p + "attention.q_lin", p + "attention.k_lin", p + "attention.v_lin"}, h, h));
-      MB_ASSIGN(l.attn_out, nm.linear({p + "attention.out_lin"}, h, h));
-      MB_ASSIGN(l.ln1_g, nm.vec(p + "sa_layer_norm.weight", h));
-      MB_ASSIGN(l.ln1_b, nm.vec(p + "sa_layer_norm.bias", h));
-      MB_ASSIGN(l.inter, nm.linear({p + "ffn.lin1"}, c.intermediate, h));
-      MB_ASSIGN(l.out, nm.linear({p + "ffn.lin2"}, h, c.intermediate));
-      MB_ASSIGN(l.ln2_g, nm.vec(p + "output_layer_norm.weight", h));
-      MB_ASSIGN(l.ln2_b, nm.vec(p + "output_layer_norm.bias", h));
-      e.m_layers.push_back(std::move(l));
-    }
-    if (c.classifier) {
-      Names head{weights, {""}, &e.m_arena};
-      MB_ASSIGN(e.m_head_dense, head.linear({"pre_classifier"}, h, h));
-      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
-      e.m_head_act = "relu";
-    }
-    return e;
-  }
-  const std::string base = c.family == Family::bert ? "bert." : "roberta.";
+  const bool distil = c.family == Family::distilbert;
+  const std::string base = distil ? "distilbert." : c.family == Family::bert ? "bert." : "roberta.";
   Names nm{weights, {"", base}, &e.m_arena};
   MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
   MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
-  if (const TensorView* t = nm.find("embeddings.token_type_embeddings.weight")) {
+  if (const TensorView* t = distil ? nullptr : nm.find("embeddings.token_type_embeddings.weight")) {
     if (t->shape.size() != 2 || t->shape[1] != h || t->shape[0] < 1 || t->dtype == DType::other)
       return fail(ErrorCategory::integrity, "weights: tensor '" + t->name + "' has an unexpected shape or dtype");
     e.m_type = t;
   }
   MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
   MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
+  const LayerNames& n = distil ? k_distilbert_layer : k_bert_layer;
   for (int i = 0; i < c.layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    const std::string p = n.prefix + std::to_string(i) + ".";
     Layer l;
-    MB_ASSIGN(l.qkv, nm.linear({p + "attention.self.query", p + "attention.self.key",
-                                p + "attention.self.value"}, h, h));
-    MB_ASSIGN(l.attn_out, nm.linear({p + "attention.output.dense"}, h, h));
-    MB_ASSIGN(l.ln1_g, nm.vec(p + "attention.output.LayerNorm.weight", h));
-    MB_ASSIGN(l.ln1_b, nm.vec(p + "attention.output.LayerNorm.bias", h));
-    MB_ASSIGN(l.inter, nm.linear({p + "intermediate.dense"}, c.intermediate, h));
-    MB_ASSIGN(l.out, nm.linear({p + "output.dense"}, h, c.intermediate));
-    MB_ASSIGN(l.ln2_g, nm.vec(p + "output.LayerNorm.weight", h));
-    MB_ASSIGN(l.ln2_b, nm.vec(p + "output.LayerNorm.bias", h));
+    MB_ASSIGN(l.qkv, nm.linear({p + n.query, p + n.key, p + n.value}, h, h));
+    MB_ASSIGN(l.attn_out, nm.linear({p + n.attn_out}, h, h));
+    MB_ASSIGN(l.ln1_g, nm.vec(p + n.attn_norm + ".weight", h));
+    MB_ASSIGN(l.ln1_b, nm.vec(p + n.attn_norm + ".bias", h));
+    MB_ASSIGN(l.inter, nm.linear({p + n.ffn_in}, c.intermediate, h));
+    MB_ASSIGN(l.out, nm.linear({p + n.ffn_out}, h, c.intermediate));
+    MB_ASSIGN(l.ln2_g, nm.vec(p + n.ffn_norm + ".weight", h));
+    MB_ASSIGN(l.ln2_b, nm.vec(p + n.ffn_norm + ".bias", h));
     e.m_layers.push_back(std::move(l));
   }
   if (c.classifier) {
     Names head{weights, {""}, &e.m_arena};
-    if (c.family == Family::bert) {
+    if (distil) {
+      MB_ASSIGN(e.m_head_dense, head.linear({"pre_classifier"}, h, h));
+      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
+      e.m_head_act = "relu";
+    } else if (c.family == Family::bert) {
       MB_ASSIGN(e.m_head_dense, nm.linear({"pooler.dense"}, h, h));
       MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
+      e.m_head_act = "tanh";
     } else {
       MB_ASSIGN(e.m_head_dense, head.linear({"classifier.dense"}, h, h));
       MB_ASSIGN(e.m_head_out, head.linear({"classifier.out_proj"}, c.num_labels, h));
+      e.m_head_act = "tanh";
     }
-    e.m_head_act = "tanh";
   }
   return e;
 }
