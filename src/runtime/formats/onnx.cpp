@@ -110,70 +110,66 @@ bool parse_u64(const std::string& s, uint64_t& out) {
   return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
+// Calls fn(field) for each field of the message in `s` (whose first byte is at file offset
+// `base`), stopping at the first error: malformed wire data or one fn returns.
+template <class Fn>
+Status each_field(ByteSpan s, uint64_t base, Fn&& fn) {
+  Message m(s, base);
+  Field f;
+  while (true) {
+    MB_ASSIGN(bool more, m.next(f));
+    if (!more) return {};
+    MB_TRY(fn(f));
+  }
+}
+
 class Walker {
  public:
   Walker(const ExternalSize& ext, OnnxInfo& info) : m_ext(ext), m_info(info) {}
 
   Status graph(ByteSpan s, uint64_t base, int depth) {
     if (depth > k_onnx_max_depth) return bad("graphs nested deeper than " + std::to_string(k_onnx_max_depth));
-    Message m(s, base);
-    Field f;
-    while (true) {
-      MB_ASSIGN(bool more, m.next(f));
-      if (!more) return {};
-      if (f.wire != w_len) continue;
-      if (f.number == 1) MB_TRY(node(f.bytes, f.offset, depth + 1));
-      if (f.number == 5) MB_TRY(tensor(f.bytes, f.offset, depth + 1));
-      if (f.number == 15) MB_TRY(sparse(f.bytes, f.offset, depth + 1));
-    }
+    return each_field(s, base, [&](const Field& f) -> Status {
+      if (f.wire != w_len) return {};
+      if (f.number == 1) return node(f.bytes, f.offset, depth + 1);
+      if (f.number == 5) return tensor(f.bytes, f.offset, depth + 1);
+      if (f.number == 15) return sparse(f.bytes, f.offset, depth + 1);
+      return {};
+    });
   }
 
  private:
   Status node(ByteSpan s, uint64_t base, int depth) {
-    Message m(s, base);
-    Field f;
-    while (true) {
-      MB_ASSIGN(bool more, m.next(f));
-      if (!more) return {};
-      if (f.number == 5 && f.wire == w_len) MB_TRY(attribute(f.bytes, f.offset, depth + 1));
-    }
+    return each_field(s, base, [&](const Field& f) -> Status {
+      return f.number == 5 && f.wire == w_len ? attribute(f.bytes, f.offset, depth + 1) : Status{};
+    });
   }
 
   Status attribute(ByteSpan s, uint64_t base, int depth) {
-    Message m(s, base);
-    Field f;
-    while (true) {
-      MB_ASSIGN(bool more, m.next(f));
-      if (!more) return {};
-      if (f.wire != w_len) continue;
-      if (f.number == 6 || f.number == 11) MB_TRY(graph(f.bytes, f.offset, depth + 1));
+    return each_field(s, base, [&](const Field& f) -> Status {
+      if (f.wire != w_len) return {};
+      if (f.number == 6 || f.number == 11) return graph(f.bytes, f.offset, depth + 1);
       if (f.number == 5 || f.number == 10) {
         OnnxInfo scratch;  // constant attributes are part of the graph, not initializers
         Walker w(m_ext, scratch);
-        MB_TRY(w.tensor(f.bytes, f.offset, depth + 1));
+        return w.tensor(f.bytes, f.offset, depth + 1);
       }
-    }
+      return {};
+    });
   }
 
   Status sparse(ByteSpan s, uint64_t base, int depth) {
-    Message m(s, base);
-    Field f;
-    while (true) {
-      MB_ASSIGN(bool more, m.next(f));
-      if (!more) return {};
-      if ((f.number == 1 || f.number == 2) && f.wire == w_len) MB_TRY(tensor(f.bytes, f.offset, depth + 1));
-    }
+    return each_field(s, base, [&](const Field& f) -> Status {
+      return (f.number == 1 || f.number == 2) && f.wire == w_len ? tensor(f.bytes, f.offset, depth + 1) : Status{};
+    });
   }
 
   Status entry(ByteSpan s, uint64_t base, std::string& key, std::string& value) {
-    Message m(s, base);
-    Field f;
-    while (true) {
-      MB_ASSIGN(bool more, m.next(f));
-      if (!more) return {};
+    return each_field(s, base, [&](const Field& f) -> Status {
       if (f.wire == w_len && f.number == 1) key = text(f.bytes);
       if (f.wire == w_len && f.number == 2) value = text(f.bytes);
-    }
+      return {};
+    });
   }
 
   Status tensor(ByteSpan s, uint64_t base, int depth);
@@ -201,16 +197,12 @@ Status dims_field(const Field& f, std::vector<uint64_t>& dims, const std::string
 
 Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
   if (depth > k_onnx_max_depth) return bad("tensors nested deeper than the limit");
-  Message m(s, base);
-  Field f;
   TensorInfo t;
   uint64_t data_type = 0, location = 0;
   bool has_raw = false;
   uint64_t raw_size = 0, raw_offset = 0;
   std::string ext_location, ext_offset, ext_length;
-  while (true) {
-    MB_ASSIGN(bool more, m.next(f));
-    if (!more) break;
+  Status fields = each_field(s, base, [&](const Field& f) -> Status {
     if (f.number == 1) MB_TRY(dims_field(f, t.shape, "initializer"));
     if (f.number == 2 && f.wire == w_varint) data_type = f.varint;
     if (f.number == 8 && f.wire == w_len) t.name = text(f.bytes);
@@ -223,7 +215,9 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
       if (key == "offset") ext_offset = value;
       if (key == "length") ext_length = value;
     }
-  }
+    return {};
+  });
+  if (!fields.ok()) return fields;
   const std::string what = "initializer '" + t.name + "'";
   t.dtype = onnx_type_name(data_type);
   uint64_t elem = onnx_elem_size(data_type);
@@ -269,18 +263,13 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
 Result<OnnxInfo> parse_onnx(ByteSpan file, const ExternalSize& external_size) {
   OnnxInfo info;
   Walker walker(external_size, info);
-  Message m(file, 0);
-  Field f;
   int graphs = 0;
-  while (true) {
-    MB_ASSIGN(bool more, m.next(f));
-    if (!more) break;
+  MB_TRY(each_field(file, 0, [&](const Field& f) -> Status {
     if (f.number == 1 && f.wire == w_varint) info.ir_version = f.varint;
-    if (f.number == 7 && f.wire == w_len) {
-      ++graphs;
-      MB_TRY(walker.graph(f.bytes, f.offset, 1));
-    }
-  }
+    if (f.number != 7 || f.wire != w_len) return {};
+    ++graphs;
+    return walker.graph(f.bytes, f.offset, 1);
+  }));
   if (graphs == 0) return bad("ModelProto has no graph (not an ONNX model, or truncated)");
   if (info.ir_version == 0) return bad("ModelProto has no ir_version");
   return info;
