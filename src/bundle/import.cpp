@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,7 +13,6 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 
-namespace fs = std::filesystem;
 
 namespace mb::bundle {
 
@@ -23,19 +21,6 @@ namespace {
 Failure refuse(const std::string& what, const std::string& hint = "the bundle is damaged or was not made by 'modelbake export'") {
   return fail(ErrorCategory::integrity, what, hint);
 }
-
-class TempTree {
- public:
-  explicit TempTree(std::string p) : m_path(std::move(p)) {}
-  ~TempTree() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
 
 // ---- OCI image layouts -------------------------------------------------------------------
 

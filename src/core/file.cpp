@@ -100,6 +100,11 @@ Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const s
   return {};
 }
 
+TempTree::~TempTree() {
+  std::error_code ec;
+  fs::remove_all(m_path, ec);
+}
+
 void start_writeback(int fd, uint64_t offset, uint64_t len) {
   (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
 }

@@ -73,6 +73,20 @@ Error errno_error(const std::string& what, int err);
 // Short random hex suffix for temp names (unique across processes and threads).
 std::string random_suffix();
 
+// A private temp directory tree, removed (best effort) when the guard goes out of scope,
+// whatever happened: import and pull unpack into one before anything becomes visible.
+class TempTree {
+ public:
+  explicit TempTree(std::string path) : m_path(std::move(path)) {}
+  ~TempTree();
+  TempTree(const TempTree&) = delete;
+  TempTree& operator=(const TempTree&) = delete;
+  const std::string& path() const { return m_path; }
+
+ private:
+  std::string m_path;
+};
+
 // Whether publishing waits for the data to reach the disk. Sync::no is for outputs that are
 // consumed at once and cheap to rebuild (an export inside a build stage): a crash can then
 // leave a truncated file under the final name, which every reader of bundles detects.

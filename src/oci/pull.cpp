@@ -1,4 +1,3 @@
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -15,8 +14,6 @@ namespace mb::oci {
 
 namespace {
 
-namespace fs = std::filesystem;
-
 bool is_lock_layer(const Descriptor& l) {
   auto role = l.annotations.find(std::string(annotation::lock_layer));
   auto path = l.annotations.find(std::string(annotation::filepath));
@@ -28,20 +25,6 @@ bool is_modelpack(const Manifest& m) {
   return m.artifact_type == media::model_artifact || m.config.media_type == media::model_config ||
          m.config.media_type == "application/vnd.cnai.model.config.v1+json";
 }
-
-// Removes a private temp directory when the pull ends, whatever happened.
-class TempDir {
- public:
-  explicit TempDir(std::string path) : m_path(std::move(path)) {}
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
 
 Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref, const Manifest& m) {
   const Descriptor* lock_layer = nullptr;
@@ -133,7 +116,7 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
 // through the same verified import as `modelbake import`.
 Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& manifest_bytes,
                   const Store& store, const PullOptions& opts, TransferSummary& summary) {
-  TempDir dir(store.layout().tmp_dir() + "/pull-" + random_suffix());
+  TempTree dir(store.layout().tmp_dir() + "/pull-" + random_suffix());
   std::string blobs = dir.path() + "/blobs/sha256";
   MB_TRY(make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;
