@@ -13,7 +13,6 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 
-
 namespace mb::bundle {
 
 namespace {
