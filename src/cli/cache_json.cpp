@@ -1,43 +1,15 @@
 #include "cli/cache_json.hpp"
 
-#include <cmath>
-#include <cstdio>
 
 #include "core/file.hpp"
+#include "core/units.hpp"
 
 namespace mb::cli {
 
 Result<uint64_t> parse_size(const std::string& text) {
-  auto bad = [&] {
-    return fail(ErrorCategory::usage, "bad size '" + text + "'", "use a number with an optional unit: 500M, 20G, 1.5T");
-  };
-  if (text.empty()) return bad();
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (...) {
-    return bad();
-  }
-  std::string unit = text.substr(pos);
-  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
-  if (unit.size() == 2 && (unit[1] == 'i' || unit[1] == 'I')) unit.pop_back();
-  double mult = 1;
-  if (unit.empty()) {
-    mult = 1;
-  } else if (unit.size() == 1) {
-    switch (unit[0]) {
-      case 'k': case 'K': mult = 1024.0; break;
-      case 'm': case 'M': mult = 1024.0 * 1024; break;
-      case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
-      case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
-      default: return bad();
-    }
-  } else {
-    return bad();
-  }
-  if (!(v >= 0) || std::isinf(v)) return bad();
-  return static_cast<uint64_t>(v * mult);
+  auto bytes = mb::parse_size(text);
+  if (!bytes) return fail(ErrorCategory::usage, "bad size '" + text + "'", "use a number with an optional unit: 500M, 20G, 1.5T");
+  return *bytes;
 }
 
 nlohmann::ordered_json verify_report_json(const verify::VerifyReport& r, const std::string& cache) {

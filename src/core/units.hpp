@@ -1,11 +1,19 @@
-// Human-readable byte counts for messages and reports ("512 B", "1.5 KiB", "3.0 GiB").
+// Byte counts for people: formatted for messages and reports ("512 B", "1.5 KiB", "3.0 GiB"),
+// and parsed from command-line options ("4G", "512m", "1.5GiB", "800K", "123").
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace mb {
 
 std::string format_size(uint64_t bytes);
+
+// Digits with at most one '.', then an optional binary unit K, M, G or T (any case, with an
+// optional "i" and/or "B": "GiB", "gb", "B"). The result is rounded down; nullopt for anything
+// else, and for values of 2^64 or more. Callers add their own bounds and messages.
+std::optional<uint64_t> parse_size(std::string_view text);
 
 }  // namespace mb

@@ -4,14 +4,12 @@
 
 #include <cerrno>
 
-#include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cmath>
-#include <cstdio>
 #include <vector>
 
 #include "core/file.hpp"
+#include "core/units.hpp"
 
 namespace mb::runtime {
 
@@ -160,32 +158,12 @@ MemoryAvailability probe_memory(const std::string& sys_root) {
 }
 
 Result<uint64_t> parse_memory_size(std::string_view text) {
-  auto bad = [&] {
+  auto bytes = parse_size(text);
+  if (!bytes || *bytes == 0) {
     return fail(ErrorCategory::usage, "invalid memory size '" + std::string(text) + "'",
                 "use a number of bytes with an optional K, M, G or T suffix, e.g. 4G");
-  };
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  std::string number(text.substr(0, i));
-  std::string unit(text.substr(i));
-  if (number.empty() || number.front() == '.' || std::count(number.begin(), number.end(), '.') > 1) {
-    return bad();
   }
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
-  if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
-  int shift = 0;
-  if (unit.empty() || unit == "B") shift = 0;
-  else if (unit == "K") shift = 10;
-  else if (unit == "M") shift = 20;
-  else if (unit == "G") shift = 30;
-  else if (unit == "T") shift = 40;
-  else return bad();
-  double value = 0;
-  if (std::sscanf(number.c_str(), "%lf", &value) != 1) return bad();
-  double bytes = std::ldexp(value, shift);
-  if (!(bytes >= 1) || bytes >= 1.8e19) return bad();
-  return static_cast<uint64_t>(bytes);
+  return *bytes;
 }
 
 }  // namespace mb::runtime
