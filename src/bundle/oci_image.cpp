@@ -27,13 +27,13 @@ class DirBlobWriter final : public BlobWriter {
  public:
   DirBlobWriter(std::string blobs_dir, std::string temp, UniqueFd fd, Sync sync)
       : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_sync(sync),
-        m_writeback(m_fd.get()) {}
+        m_writeback(m_fd.get(), sync) {}
   ~DirBlobWriter() override {
     if (!m_committed) ::unlink(m_temp.c_str());
   }
   Status write(const void* data, size_t len) override {
     MB_TRY(write_all(m_fd.get(), data, len, m_temp));
-    if (m_sync == Sync::yes) m_writeback.wrote(len);
+    m_writeback.wrote(len);
     return {};
   }
   Status commit(const std::string& digest, uint64_t size) override {

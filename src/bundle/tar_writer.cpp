@@ -23,7 +23,7 @@ using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
 
 Status FdSink::write(const void* data, size_t len) {
   MB_TRY(write_all(m_fd, data, len, m_what));
-  if (m_pace) m_writeback.wrote(len);
+  m_writeback.wrote(len);
   return {};
 }
 

@@ -29,15 +29,13 @@ class ByteSink {
 // Writes to a file descriptor (not owned).
 class FdSink final : public ByteSink {
  public:
-  // With Sync::no nothing will wait for the disk, so writeback is left to the kernel.
   FdSink(int fd, std::string what, Sync sync = Sync::yes)
-      : m_fd(fd), m_what(std::move(what)), m_pace(sync == Sync::yes), m_writeback(fd) {}
+      : m_fd(fd), m_what(std::move(what)), m_writeback(fd, sync) {}
   Status write(const void* data, size_t len) override;
 
  private:
   int m_fd;
   std::string m_what;
-  bool m_pace;
   WritebackPacer m_writeback;
 };
 

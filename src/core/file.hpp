@@ -41,17 +41,26 @@ Status write_all(int fd, const void* data, size_t len, const std::string& what);
 Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Status fsync_fd(int fd, const std::string& what);
 Status fsync_dir(const std::string& dir);
+Status make_dirs(const std::string& dir);
+
+// Whether publishing waits for the data to reach the disk. Sync::no is for outputs that are
+// consumed at once and cheap to rebuild (an export inside a build stage): a crash can then
+// leave a truncated file under the final name, which every reader of bundles detects.
+enum class Sync { yes, no };
 
 // Starts writeback of [offset, offset+len) now, without waiting (sync_file_range): the fsync
 // before a publish then finds little left to flush. Best effort; errors surface at fsync.
 void start_writeback(int fd, uint64_t offset, uint64_t len);
 
-// For a file written front to back: starts writeback every `step` bytes, so writing and
-// flushing to disk overlap instead of running one after the other.
+// For a file written front to back that will be fsynced: starts writeback every `step`
+// bytes, so writing and flushing to disk overlap instead of running one after the other.
+// With Sync::no nothing will wait for the disk, so it leaves writeback to the kernel.
 class WritebackPacer {
  public:
-  explicit WritebackPacer(int fd, uint64_t step = 32ull << 20) : m_fd(fd), m_step(step) {}
+  explicit WritebackPacer(int fd, Sync sync = Sync::yes, uint64_t step = 32ull << 20)
+      : m_fd(fd), m_step(sync == Sync::yes ? step : 0) {}
   void wrote(uint64_t len) {
+    if (m_step == 0) return;
     m_written += len;
     if (m_written - m_started >= m_step) {
       start_writeback(m_fd, m_started, m_written - m_started);
@@ -65,7 +74,6 @@ class WritebackPacer {
   uint64_t m_written = 0;
   uint64_t m_started = 0;
 };
-Status make_dirs(const std::string& dir);
 
 // Error for a failed syscall with errno mapped to a category (ENOSPC, EACCES... are io).
 Error errno_error(const std::string& what, int err);
@@ -86,11 +94,6 @@ class TempTree {
  private:
   std::string m_path;
 };
-
-// Whether publishing waits for the data to reach the disk. Sync::no is for outputs that are
-// consumed at once and cheap to rebuild (an export inside a build stage): a crash can then
-// leave a truncated file under the final name, which every reader of bundles detects.
-enum class Sync { yes, no };
 
 // Temp file next to its destination; commit() = fsync + rename + fsync(dir).
 // If commit() never ran, the destructor deletes the temp file: a half-written file is
