@@ -47,11 +47,7 @@ def tree_digest(path):
 class BundleCase(MbTestCase):
     def setUp(self):
         super().setUp()
-        self.project = self.tmp.join("project")
-        os.makedirs(self.project)
-        self.cache = self.tmp.join("cache")
-        self.lock = make_cache(self.cache, MODELS, lock_path=os.path.join(self.project, "modelbake.lock"))
-        self.manifest = os.path.join(self.project, "modelbake.yaml")
+        self.make_project(MODELS)
 
     def export(self, out, *args, cache=None, env=None):
         return run_modelbake(["export", "-f", self.manifest, "--cache", cache or self.cache, "-o", out] + list(args),

@@ -4,7 +4,6 @@ to docker-archive, umoci unpack, docker-load's manifest.json, and a real buildah
 result holds exactly the locked bytes; import reads the layout and a tar of it."""
 
 import hashlib
-import io
 import json
 import uuid
 import tempfile
@@ -15,7 +14,7 @@ import subprocess
 import tarfile
 import unittest
 
-from mbtest import MbTestCase, make_cache, pseudo_random_bytes, repo_folder_name, run_json, run_modelbake
+from mbtest import MbTestCase, pseudo_random_bytes, repo_folder_name, run_json, run_modelbake
 
 MODELS = [
     {"repo": "org/tiny-bert", "name": "bert", "revision": "main",
@@ -60,11 +59,7 @@ def resolve(fs, path, depth=0):
 class OciCase(MbTestCase):
     def setUp(self):
         super().setUp()
-        self.project = self.tmp.join("project")
-        os.makedirs(self.project)
-        self.cache = self.tmp.join("cache")
-        self.lock = make_cache(self.cache, MODELS, lock_path=os.path.join(self.project, "modelbake.lock"))
-        self.manifest = os.path.join(self.project, "modelbake.yaml")
+        self.make_project(MODELS)
         self.policy = self.tmp.join("policy.json")
         with open(self.policy, "w") as f:
             json.dump(POLICY, f)

@@ -11,7 +11,7 @@ import unittest
 
 import mbcache
 from mbregistry import DockerRegistry
-from mbtest import MbTestCase, describe, run_json, run_modelbake
+from mbtest import MbTestCase, run_json, run_modelbake
 
 MODEL_A = {"repo": "org/alpha", "as": "alpha", "files": {
     "config.json": b'{"hidden_size": 8}',
@@ -27,10 +27,7 @@ class RegistryTestBase(MbTestCase):
         super().setUp()
         self.registry = DockerRegistry(self.tmp.join("registry")).start()
         self.addCleanup(self.registry.stop)
-        self.project = self.tmp.join("project")
-        os.makedirs(self.project)
-        self.cache = self.tmp.join("cache")
-        self.lock = mbcache.make_cache(self.cache, [MODEL_A, MODEL_B], lock_path=os.path.join(self.project, "modelbake.lock"))
+        self.make_project([MODEL_A, MODEL_B])
 
     def mb(self, *args, cache=None, env=None):
         return run_json(["--cache", cache or self.cache, "-f", os.path.join(self.project, "modelbake.yaml")] + list(args),

@@ -27,11 +27,8 @@ class VerifyCase(MbTestCase):
     def setUp(self):
         super().setUp()
         self.rb = build_repo()
-        self.cache = self.tmp.join("cache")
-        self.project = self.tmp.join("project")
-        os.makedirs(self.project)
-        write_manifest(os.path.join(self.project, "modelbake.yaml"), [{"repo": REPO, "as": "mini"}])
-        self.lock = make_cache(self.cache, [self.rb], lock_path=os.path.join(self.project, "modelbake.lock"))
+        self.make_project([self.rb])
+        write_manifest(self.manifest, [{"repo": REPO, "as": "mini"}])
         self.commit = self.lock["models"][0]["commit"]
         self.files = {f["path"]: f for f in self.lock["models"][0]["files"]}
 

@@ -339,6 +339,16 @@ class MbTestCase(unittest.TestCase):
         self.tmp = TempDir()
         self.addCleanup(self.tmp.cleanup)
 
+    def make_project(self, models):
+        """A cache holding `models` (mbcache.make_cache specs) and a project folder with their
+        lock. Sets self.project, self.cache, self.lock (the lock document) and self.manifest
+        (the manifest's path; the file is the test's to write when it needs one)."""
+        self.project = self.tmp.join("project")
+        os.makedirs(self.project)
+        self.cache = self.tmp.join("cache")
+        self.lock = make_cache(self.cache, models, lock_path=os.path.join(self.project, "modelbake.lock"))
+        self.manifest = os.path.join(self.project, "modelbake.yaml")
+
     def start_hub(self, *repos, **kwargs):
         hub = TestHub(repos, **kwargs).start()
         self.addCleanup(hub.stop)
