@@ -38,16 +38,6 @@ nlohmann::ordered_json verify_report_json(const verify::VerifyReport& r, const s
 
 namespace {
 
-std::string stale_reason(const ManifestModel& mm, const LockedModel& lm) {
-  LockedModel want = lock_skeleton(mm);
-  if (want.repo != lm.repo) return "the lock pins repo " + lm.repo + ", the manifest asks for " + want.repo;
-  if (want.type != lm.type) return "repo type differs between manifest and lock";
-  if (want.revision != lm.revision) return "the lock pins revision " + lm.revision + ", the manifest asks for " + want.revision;
-  if (want.include != lm.include || want.exclude != lm.exclude) return "include/exclude patterns changed";
-  if (want.expect_json != lm.expect_json) return "expect: block changed";
-  return "";
-}
-
 bool is_missing_kind(verify::FindingKind k) {
   using K = verify::FindingKind;
   return k == K::missing_ref || k == K::missing_snapshot || k == K::missing_file || k == K::dangling_link;
@@ -74,7 +64,7 @@ Result<std::vector<StatusEntry>> compute_status(const Manifest& manifest, const 
     e.commit = lm->commit;
     e.files = lm->files.size();
     e.bytes = lm->total_bytes();
-    if (std::string why = stale_reason(mm, *lm); !why.empty()) {
+    if (std::string why = lock_entry_difference(mm, *lm); !why.empty()) {
       e.state = "stale-lock";
       e.detail = why + ": run `modelbake lock`";
       out.push_back(e);

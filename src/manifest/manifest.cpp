@@ -208,7 +208,7 @@ LockedModel lock_skeleton(const ManifestModel& m) {
   return l;
 }
 
-static std::string describe_difference(const ManifestModel& m, const LockedModel& l) {
+std::string lock_entry_difference(const ManifestModel& m, const LockedModel& l) {
   if (l.repo != m.repo) return "repo changed (lock: " + l.repo + ", manifest: " + m.repo + ")";
   if (l.type != m.type) return "type changed";
   if (l.revision != m.revision) {
@@ -228,7 +228,7 @@ Status lock_matches_manifest(const Manifest& manifest, const Lockfile& lock) {
   for (const auto& m : manifest.models) {
     const LockedModel* l = lock.find_model(m.name);
     if (l == nullptr) return mismatch("model '" + m.name + "' (" + m.repo + ") is not in the lock");
-    std::string diff = describe_difference(m, *l);
+    std::string diff = lock_entry_difference(m, *l);
     if (!diff.empty()) return mismatch("model '" + m.name + "': " + diff);
   }
   if (lock.models.size() != manifest.models.size()) {

@@ -35,6 +35,11 @@ Result<Manifest> load_manifest(const std::string& path);
 // The lock entry a manifest entry produces, without commit and files.
 LockedModel lock_skeleton(const ManifestModel& m);
 
+// Why `l` no longer is the lock of `m` (repo, type, revision, patterns, expectations, or a
+// locked commit other than the full commit the manifest pins), or "" when it still is. The one
+// rule behind `fetch --locked` and `status`.
+std::string lock_entry_difference(const ManifestModel& m, const LockedModel& l);
+
 // Ok when every manifest entry has a lock entry with the same repo, type, revision, patterns,
 // name and expectations (and the lock has nothing else). Otherwise a usage error naming the
 // first difference, with the hint to run `modelbake lock`.

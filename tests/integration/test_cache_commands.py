@@ -2,6 +2,7 @@
 that holds the cache lock shared (as fetch/import/pull do) while it adds a model."""
 
 import fcntl
+import json
 import os
 import subprocess
 import time
@@ -149,6 +150,26 @@ class TestGcRace(CacheCase):
         self.assertEqual(gc.returncode, 0, err)
         # Content adopted and linked while gc waited is referenced by then: nothing is lost.
         self.assertExit(self.verify(added, self.old, self.new, self.twin), 0)
+
+
+class TestStatusAgreesWithFetchLocked(CacheCase):
+    def test_lock_commit_differing_from_pinned_revision_is_stale_for_both(self):
+        # The manifest pins a full commit; the lock claims that revision but records another
+        # commit (a hand-edited or merged lock). fetch --locked refuses such a lock, so status
+        # must not call the model ready.
+        pinned = "ab" * 20
+        lock = json.loads(json.dumps(self.new))
+        lock["models"][0]["revision"] = pinned
+        self.write_lock("modelbake.lock", lock)
+        write_manifest(os.path.join(self.project, "modelbake.yaml"),
+                       [{"repo": "org/new", "as": "new", "revision": pinned}])
+        proc, doc = self.json("status")
+        self.assertExit(proc, 1)
+        self.assertEqual(doc["models"][0]["state"], "stale-lock")
+        self.assertIn("locked commit differs from revision", doc["models"][0]["detail"])
+        fetch = self.mb("fetch", "--locked")
+        self.assertExit(fetch, 2)
+        self.assertIn("locked commit differs from revision", fetch.stderr)
 
 
 if __name__ == "__main__":

@@ -116,5 +116,20 @@ TEST(LockMatch, DetectsEachKindOfDrift) {
   EXPECT_NE(s.error().message.find("not in the manifest"), std::string::npos);
 }
 
+TEST(LockMatch, PinnedCommitMustBeTheLockedCommit) {
+  ManifestModel mm;
+  mm.repo = "org/m";
+  mm.name = "m";
+  mm.revision = std::string(40, 'b');
+  LockedModel l = lock_skeleton(mm);
+  l.commit = mm.revision;
+  EXPECT_EQ(lock_entry_difference(mm, l), "");
+  l.commit = std::string(40, 'c');
+  EXPECT_EQ(lock_entry_difference(mm, l), "locked commit differs from revision");
+  // A branch name resolves to whatever commit the lock recorded.
+  mm.revision = l.revision = "main";
+  EXPECT_EQ(lock_entry_difference(mm, l), "");
+}
+
 }  // namespace
 }  // namespace mb
