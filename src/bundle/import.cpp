@@ -130,6 +130,34 @@ Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, L
   return scan_layers(layers, finder);
 }
 
+// Pass 1 for each kind of bundle: finds the lock and returns the reader of pass 2. `outer`
+// receives the files of an OCI layout packed in a tar.
+Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder, EntrySet& outer,
+                                 std::string& format) {
+  if (is_dir && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
+    format = "oci";
+    MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+      std::string p = bundle + "/" + rel;
+      struct stat ls {};
+      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
+      return p;
+    }));
+    return scan_layers(layers, finder);
+  }
+  if (is_dir) {
+    format = "dir";
+    MB_TRY(finder.scan_directory(bundle));
+    return ContentReader([bundle](EntrySet& set) { return set.add_directory(bundle); });
+  }
+  MB_TRY(finder.scan_archive(bundle));
+  if (!finder.found() && finder.saw_oci_layout()) {
+    format = "oci-tar";
+    return read_oci_tar(bundle, outer, finder);
+  }
+  format = "tar";
+  return ContentReader([bundle](EntrySet& set) { return set.add_archive(bundle); });
+}
+
 // ---- checking entries against the bundled lock -------------------------------------------
 
 struct Located {
@@ -276,30 +304,8 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;
   LockFinder finder;
-  ContentReader read_content;
   EntrySet outer(tmp + "/outer");
-  if (S_ISDIR(st.st_mode) && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
-    result.format = "oci";
-    MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
-      std::string p = bundle + "/" + rel;
-      struct stat ls {};
-      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
-      return p;
-    }));
-    MB_ASSIGN(read_content, scan_layers(layers, finder));
-  } else if (S_ISDIR(st.st_mode)) {
-    result.format = "dir";
-    MB_TRY(finder.scan_directory(bundle));
-    read_content = [&](EntrySet& set) { return set.add_directory(bundle); };
-  } else {
-    MB_TRY(finder.scan_archive(bundle));
-    result.format = "tar";
-    read_content = [&](EntrySet& set) { return set.add_archive(bundle); };
-    if (!finder.found() && finder.saw_oci_layout()) {
-      result.format = "oci-tar";
-      MB_ASSIGN(read_content, read_oci_tar(bundle, outer, finder));
-    }
-  }
+  MB_ASSIGN(ContentReader read_content, first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
   MB_ASSIGN(Located loc, locate_lock(finder));
   MB_ASSIGN(Admission admission, Admission::create(loc.lock, store.layout(), loc.root, loc.size));
   EntrySet content(tmp + "/content");
