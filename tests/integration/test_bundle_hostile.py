@@ -297,7 +297,8 @@ class TestBombs(MbTestCase):
         with open(snap, "rb") as f:
             self.assertEqual(f.read(), WEIGHTS)
 
-    def test_repeated_oci_layer_is_read_once(self):
+    def oci_layout(self, repeats=1):
+        """An OCI layout directory whose image lists one layer (the good members) `repeats` times."""
         layer = io.BytesIO()
         with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tf:
             for ti, data in good_members():
@@ -313,7 +314,6 @@ class TestBombs(MbTestCase):
             return {"digest": "sha256:" + digest, "size": len(data)}
 
         layer_desc = dict(blob(layer.getvalue()), mediaType="application/vnd.oci.image.layer.v1.tar")
-        repeats = 2000
         config = dict(blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
             "type": "layers", "diff_ids": [layer_desc["digest"]] * repeats}}).encode()),
             mediaType="application/vnd.oci.image.config.v1+json")
@@ -324,10 +324,30 @@ class TestBombs(MbTestCase):
             f.write('{"imageLayoutVersion":"1.0.0"}')
         with open(os.path.join(layout, "index.json"), "w") as f:
             json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+        return layout, layer_desc["digest"]
+
+    def test_repeated_oci_layer_is_read_once(self):
+        layout, digest = self.oci_layout(repeats=2000)
         target = os.path.join(self.work, "t-oci")
         proc = self.run_import_limited(layout, target, "-v")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stderr.count("reading layer " + layer_desc["digest"]), 1, proc.stderr[-2000:])
+        self.assertEqual(proc.stderr.count("reading layer " + digest), 1, proc.stderr[-2000:])
+
+    def test_oci_layout_in_a_compressed_tar_is_refused(self):
+        # Its blobs would be copied out before the lock inside a layer is known.
+        layout, _ = self.oci_layout()
+        members = []
+        for root, _dirs, files in os.walk(layout):
+            for n in sorted(files):
+                path = os.path.join(root, n)
+                with open(path, "rb") as f:
+                    members.append(file_info(os.path.relpath(path, layout), f.read()))
+        bundle = self.write_zst("oci.tar.zst", members)
+        target = os.path.join(self.work, "t-oci-zst")
+        proc = self.run_import_limited(bundle, target)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("compressed tar", proc.stderr)
+        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
 
 
 if __name__ == "__main__":
