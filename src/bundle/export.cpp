@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <vector>
@@ -146,7 +147,16 @@ Status materialize(const std::vector<Entry>& entries, const std::string& root, S
   return {};
 }
 
-Result<ExportResult> export_tar(const std::vector<Entry>& entries, const ExportOptions& opts) {
+// The lock goes first (after its parent folders): import then knows what the bundle may hold
+// before any content, and its header-only first pass stops at the first file.
+void put_lock_first(std::vector<Entry>& entries, const std::string& prefix) {
+  std::string lock = join_prefix(prefix, k_lock_name);
+  std::stable_partition(entries.begin(), entries.end(), [&](const Entry& e) {
+    return e.path == lock || (e.kind == EntryKind::dir && lock.rfind(e.path + "/", 0) == 0);
+  });
+}
+
+Result<ExportResult> export_tar(std::vector<Entry> entries, const ExportOptions& opts) {
   std::error_code ec;
   if (!opts.force && fs::symlink_status(opts.output, ec).type() != fs::file_type::not_found) {
     return StagingDir::exists_error(opts.output);
@@ -157,6 +167,7 @@ Result<ExportResult> export_tar(const std::vector<Entry>& entries, const ExportO
   FdSink sink(out.fd(), opts.output, opts.sync);
   MB_ASSIGN(auto tar, TarWriter::open(sink, opts.format == Format::tar_zst ? Compression::zstd : Compression::none,
                                       opts.epoch));
+  put_lock_first(entries, opts.prefix);
   for (const auto& e : entries) MB_TRY(tar->add(e));
   MB_TRY(tar->close());
   MB_TRY(out.commit(opts.sync));
@@ -192,7 +203,7 @@ Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store, con
       MB_TRY(staging.commit(opts.force));
       result.entries = entries.size();
     } else {
-      MB_ASSIGN(result, export_tar(entries, opts));
+      MB_ASSIGN(result, export_tar(std::move(entries), opts));
     }
   }
   for (const auto& m : lock.models) {

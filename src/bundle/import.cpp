@@ -7,11 +7,14 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "bundle/admission.hpp"
 #include "bundle/plan.hpp"
 #include "bundle/reader.hpp"
 #include "core/file.hpp"
 #include "core/hash.hpp"
+#include "core/log.hpp"
 
 namespace mb::bundle {
 
@@ -49,7 +52,9 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
   return path;
 }
 
-Status read_oci(const LayoutFile& file, EntrySet& content) {
+// The distinct layer blobs of the one image of an OCI layout, each checked against its digest
+// once: a manifest may list one layer many times, it is still read once.
+Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   MB_ASSIGN(std::string index_path, file("index.json"));
   MB_ASSIGN(auto index, read_json(index_path, "index.json"));
   if (!index.contains("manifests") || !index["manifests"].is_array() || index["manifests"].size() != 1) {
@@ -68,6 +73,8 @@ Status read_oci(const LayoutFile& file, EntrySet& content) {
   if (!diff_ids.is_array() || diff_ids.size() != man["layers"].size()) {
     return refuse("the image config's rootfs.diff_ids do not match its layers");
   }
+  std::vector<std::string> paths;
+  std::set<std::string> seen;
   for (size_t i = 0; i < man["layers"].size(); ++i) {
     const auto& layer = man["layers"][i];
     if (!layer.is_object() || layer.value("mediaType", "") != k_media_oci_layer_tar) {
@@ -75,21 +82,80 @@ Status read_oci(const LayoutFile& file, EntrySet& content) {
                   "import the layout written by 'modelbake export --format oci'");
     }
     if (diff_ids[i] != layer["digest"]) return refuse("layer " + std::to_string(i) + " does not match its diff_id");
+    if (!seen.insert(layer["digest"].dump()).second) continue;  // a repeat adds nothing to the file system
+    log::debug("reading layer " + layer["digest"].get<std::string>());
     MB_ASSIGN(std::string path, checked_blob(file, layer, "layer " + std::to_string(i)));
-    MB_TRY(content.add_archive(path));
+    paths.push_back(std::move(path));
   }
+  return paths;
+}
+
+// Files of an OCI layout given as a tar: only the layout's own names are allowed (checked
+// before an entry is copied).
+Status admit_oci_tar_entry(const std::string& path, EntryKind kind) {
+  bool dir = kind == EntryKind::dir && (path == "blobs" || path == "blobs/sha256");
+  bool meta = kind == EntryKind::file && (path == "oci-layout" || path == "index.json" || path == "manifest.json");
+  bool blob = kind == EntryKind::file && path.rfind("blobs/sha256/", 0) == 0 && is_lower_hex(path.substr(13), 64);
+  if (!dir && !meta && !blob) return refuse("unexpected entry '" + path.substr(0, 200) + "' in an OCI layout");
   return {};
 }
 
-// Files of an OCI layout given as a tar: only the layout's own names are allowed.
-Status check_oci_tar_names(const EntrySet& outer) {
-  for (const auto& [path, f] : outer.entries()) {
-    bool dir = f.kind == EntryKind::dir && (path == "blobs" || path == "blobs/sha256");
-    bool meta = f.kind == EntryKind::file && (path == "oci-layout" || path == "index.json" || path == "manifest.json");
-    bool blob = f.kind == EntryKind::file && path.rfind("blobs/sha256/", 0) == 0 && is_lower_hex(path.substr(13), 64);
-    if (!dir && !meta && !blob) return refuse("unexpected entry '" + path.substr(0, 200) + "' in an OCI layout");
+using ContentReader = std::function<Status(EntrySet&)>;
+
+// Pass 1 over the layers (the lock is in one of them), and the reader for pass 2.
+Result<ContentReader> scan_layers(const std::vector<std::string>& layers, LockFinder& finder) {
+  for (const auto& l : layers) MB_TRY(finder.scan_archive(l));
+  return ContentReader([layers](EntrySet& set) -> Status {
+    for (const auto& l : layers) MB_TRY(set.add_archive(l));
+    return {};
+  });
+}
+
+// An OCI layout packed in a tar (skopeo's oci-archive): its files are copied out first, names
+// checked before copying. It must be uncompressed, so that copy is never larger than the
+// archive itself; the layers' content is then bounded by the lock like any bundle's.
+Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, LockFinder& finder) {
+  if (finder.compressed()) {
+    return fail(ErrorCategory::usage, "an OCI layout in a compressed tar is not imported (it could expand without bound)",
+                "decompress it first, or import the layout directory");
   }
-  return {};
+  outer.restrict_to([](const std::string& path, EntryKind kind, uint64_t) { return admit_oci_tar_entry(path, kind); },
+                    UINT64_MAX);
+  MB_TRY(outer.add_archive(bundle));
+  MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+    const BundleFile* f = outer.find(rel);
+    if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
+    return f->temp;
+  }));
+  return scan_layers(layers, finder);
+}
+
+// Pass 1 for each kind of bundle: finds the lock and returns the reader of pass 2. `outer`
+// receives the files of an OCI layout packed in a tar.
+Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder, EntrySet& outer,
+                                 std::string& format) {
+  if (is_dir && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
+    format = "oci";
+    MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+      std::string p = bundle + "/" + rel;
+      struct stat ls {};
+      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
+      return p;
+    }));
+    return scan_layers(layers, finder);
+  }
+  if (is_dir) {
+    format = "dir";
+    MB_TRY(finder.scan_directory(bundle));
+    return ContentReader([bundle](EntrySet& set) { return set.add_directory(bundle); });
+  }
+  MB_TRY(finder.scan_archive(bundle));
+  if (!finder.found() && finder.saw_oci_layout()) {
+    format = "oci-tar";
+    return read_oci_tar(bundle, outer, finder);
+  }
+  format = "tar";
+  return ContentReader([bundle](EntrySet& set) { return set.add_archive(bundle); });
 }
 
 // ---- checking entries against the bundled lock -------------------------------------------
@@ -97,47 +163,28 @@ Status check_oci_tar_names(const EntrySet& outer) {
 struct Located {
   std::string root;
   Lockfile lock;
+  std::string sha256;  // of the bundled lock's bytes, to recognise them in pass 2
+  uint64_t size = 0;
 };
 
-Result<Located> locate_lock(const EntrySet& set) {
-  const std::string* best = nullptr;
-  for (const auto& [path, f] : set.entries()) {
-    bool named = path == k_lock_name || (path.size() > k_lock_name.size() &&
-                                         path.compare(path.size() - k_lock_name.size() - 1, std::string::npos,
-                                                      "/" + std::string(k_lock_name)) == 0);
-    if (named && f.kind == EntryKind::file && (!best || path.size() < best->size())) best = &path;
-  }
-  if (!best) {
+Result<Located> locate_lock(const LockFinder& finder) {
+  if (!finder.found()) {
     return fail(ErrorCategory::usage, "not a modelbake bundle: no modelbake.lock inside",
                 "export bundles with 'modelbake export'");
   }
+  const FoundLock& found = *finder.found();
   Located out;
-  out.root = best->size() == k_lock_name.size() ? "" : best->substr(0, best->size() - k_lock_name.size() - 1);
-  auto text = read_file(set.find(*best)->temp, 64 << 20);
-  if (!text.ok()) return text.take_error();
-  auto lock = parse_lock(*text, "bundled " + std::string(k_lock_name));
+  out.root = found.path.size() == k_lock_name.size() ? "" : found.path.substr(0, found.path.size() - k_lock_name.size() - 1);
+  auto lock = parse_lock(found.text, "bundled " + std::string(k_lock_name));
   if (!lock.ok()) return refuse(lock.error().message);
   out.lock = std::move(*lock);
+  out.sha256 = sha256_hex(found.text);
+  out.size = found.text.size();
   return out;
 }
 
-using Plan = std::map<std::string, Entry>;
-
-Result<Plan> plan_for(const Lockfile& lock, const CacheLayout& cache, Layout layout, const std::string& root) {
-  MB_ASSIGN(auto entries, bundle_entries(lock, cache, layout, root, false));
-  Plan plan;
-  for (auto& e : entries) plan.emplace(e.path, std::move(e));
-  return plan;
-}
-
-std::string first_unplanned(const EntrySet& set, const Plan& plan) {
-  for (const auto& [path, f] : set.entries()) {
-    if (!plan.count(path)) return path;
-  }
-  return {};
-}
-
-Status check_entry(const std::string& path, const BundleFile& f, const Entry& want, const std::string& lock_path) {
+Status check_entry(const std::string& path, const BundleFile& f, const Entry& want, const std::string& lock_path,
+                   const std::string& lock_sha256) {
   std::string p = "'" + path.substr(0, 200) + "'";
   switch (want.kind) {
     case EntryKind::dir:
@@ -153,7 +200,10 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
       break;
   }
   if (f.kind != EntryKind::file) return refuse(p + " should be a regular file");
-  if (path == lock_path) return {};
+  if (path == lock_path) {
+    if (f.sha256 != lock_sha256) return refuse(p + " changed while the bundle was read");
+    return {};
+  }
   if (f.size != want.size) {
     return refuse(p + " has " + std::to_string(f.size) + " bytes, the bundled lock says " + std::to_string(want.size));
   }
@@ -200,31 +250,19 @@ Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& 
   return {};
 }
 
-Result<Layout> check_against_lock(const EntrySet& set, const Located& loc, const CacheLayout& cache) {
-  MB_ASSIGN(Plan hub, plan_for(loc.lock, cache, Layout::hub, loc.root));
-  MB_ASSIGN(Plan flat, plan_for(loc.lock, cache, Layout::flat, loc.root));
-  std::string hub_extra = first_unplanned(set, hub), flat_extra = first_unplanned(set, flat);
-  Layout layout = Layout::hub;
-  if (!hub_extra.empty() && flat_extra.empty()) {
-    layout = Layout::flat;
-  } else if (!hub_extra.empty()) {
-    bool looks_hub = false;
-    for (const auto& [path, f] : set.entries()) {
-      std::string rel = loc.root.empty() ? path : path.substr(std::min(path.size(), loc.root.size() + 1));
-      looks_hub = looks_hub || rel.rfind("models--", 0) == 0 || rel.rfind("datasets--", 0) == 0;
-    }
-    return refuse("'" + (looks_hub ? hub_extra : flat_extra).substr(0, 200) + "' is not in the bundled lock");
-  }
-  const Plan& plan = layout == Layout::hub ? hub : flat;
+// Every entry was admitted (it is in the plan, files with their planned size); now the kinds,
+// links and content, and that nothing locked is missing.
+Status check_against_lock(const EntrySet& set, const Located& loc, const Admission& admission) {
+  const Plan& plan = admission.plan();
   std::string lock_path = join_prefix(loc.root, k_lock_name);
-  for (const auto& [path, f] : set.entries()) MB_TRY(check_entry(path, f, plan.at(path), lock_path));
+  for (const auto& [path, f] : set.entries()) MB_TRY(check_entry(path, f, plan.at(path), lock_path, loc.sha256));
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) {
-      MB_ASSIGN(const BundleFile* e, content_of(set, m, f, layout, loc.root));
+      MB_ASSIGN(const BundleFile* e, content_of(set, m, f, admission.layout(), loc.root));
       MB_TRY(verify_file(*e, m, f));
     }
   }
-  return layout;
+  return {};
 }
 
 Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, const Store& store, int64_t now) {
@@ -263,38 +301,19 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   MB_TRY(make_dirs(tmp + "/outer"));
   MB_TRY(make_dirs(tmp + "/content"));
 
+  // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;
+  LockFinder finder;
+  EntrySet outer(tmp + "/outer");
+  MB_ASSIGN(ContentReader read_content, first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
+  MB_ASSIGN(Located loc, locate_lock(finder));
+  MB_ASSIGN(Admission admission, Admission::create(loc.lock, store.layout(), loc.root, loc.size));
   EntrySet content(tmp + "/content");
-  if (S_ISDIR(st.st_mode) && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
-    result.format = "oci";
-    MB_TRY(read_oci([&](const std::string& rel) -> Result<std::string> {
-      std::string p = bundle + "/" + rel;
-      struct stat ls {};
-      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
-      return p;
-    }, content));
-  } else if (S_ISDIR(st.st_mode)) {
-    result.format = "dir";
-    MB_TRY(content.add_directory(bundle));
-  } else {
-    EntrySet outer(tmp + "/outer");
-    MB_TRY(outer.add_archive(bundle));
-    const BundleFile* marker = outer.find("oci-layout");
-    if (marker && marker->kind == EntryKind::file && outer.find("index.json") && !outer.find(std::string(k_lock_name))) {
-      result.format = "oci-tar";
-      MB_TRY(check_oci_tar_names(outer));
-      MB_TRY(read_oci([&](const std::string& rel) -> Result<std::string> {
-        const BundleFile* f = outer.find(rel);
-        if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
-        return f->temp;
-      }, content));
-    } else {
-      result.format = "tar";
-      content = std::move(outer);
-    }
-  }
-  MB_ASSIGN(Located loc, locate_lock(content));
-  MB_ASSIGN(result.layout, check_against_lock(content, loc, store.layout()));
+  content.restrict_to([&](const std::string& path, EntryKind kind, uint64_t size) { return admission.admit(path, kind, size); },
+                      admission.budget());
+  MB_TRY(read_content(content));
+  result.layout = admission.layout();
+  MB_TRY(check_against_lock(content, loc, admission));
   MB_ASSIGN(result.objects_added, adopt(content, loc, result.layout, store, opts.unix_now));
   for (const auto& m : loc.lock.models) {
     result.files += m.files.size();

@@ -38,10 +38,46 @@ std::string shown(std::string_view s) {
 
 struct ReadArchive {
   struct archive* a = archive_read_new();
+  ReadArchive() = default;
+  ReadArchive(const ReadArchive&) = delete;
+  ReadArchive& operator=(const ReadArchive&) = delete;
   ~ReadArchive() {
     if (a) archive_read_free(a);
   }
 };
+
+const char* archive_text(::archive* a, const char* fallback) {
+  return archive_error_string(a) ? archive_error_string(a) : fallback;
+}
+
+Status open_archive(ReadArchive& ra, const std::string& path) {
+  if (!ra.a) return fail(ErrorCategory::io, "cannot allocate an archive reader");
+  // Only in-process decompressors: never let a bundle choose an external program.
+  archive_read_support_format_tar(ra.a);
+  archive_read_support_filter_zstd(ra.a);
+  archive_read_support_filter_gzip(ra.a);
+  archive_read_support_filter_xz(ra.a);
+  if (archive_read_open_filename(ra.a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+    return fail(ErrorCategory::usage, "cannot read " + path + " as a tar: " + archive_text(ra.a, "unknown format"),
+                "import takes a directory, a tar, tar.zst, or an OCI layout (directory or tar)");
+  }
+  return {};
+}
+
+// The next entry (with a name), or nullptr at the end of the archive.
+Result<archive_entry*> next_header(ReadArchive& ra) {
+  archive_entry* e = nullptr;
+  int r = archive_read_next_header(ra.a, &e);
+  if (r == ARCHIVE_EOF) return nullptr;
+  if (r < ARCHIVE_WARN) return hostile(std::string("damaged archive: ") + archive_text(ra.a, "bad header"));
+  if (archive_entry_pathname(e) == nullptr) return hostile("entry without a name");
+  return e;
+}
+
+bool named_lock(const std::string& path) {
+  return path == k_lock_name || (path.size() > k_lock_name.size() && path.compare(path.size() - k_lock_name.size() - 1,
+                                                                               std::string::npos, "/" + std::string(k_lock_name)) == 0);
+}
 
 }  // namespace
 
@@ -95,13 +131,29 @@ const BundleFile* EntrySet::find(const std::string& path) const {
 
 std::string EntrySet::next_temp() { return m_temp_dir + "/f" + std::to_string(m_counter++); }
 
-Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const std::string& what) {
+Result<bool> EntrySet::precheck(const std::string& path, EntryKind kind, uint64_t size) {
+  if (path.empty()) return false;  // the root: add() checks it
+  auto it = m_scope_of.find(path);
+  if (it != m_scope_of.end() && it->second == m_scope) return hostile("duplicate entry '" + shown(path) + "'");
+  if (m_admit) MB_TRY(m_admit(path, kind, size));
+  return it != m_scope_of.end();
+}
+
+Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const std::string& what, bool keep) {
   BundleFile f;
   f.kind = EntryKind::file;
   f.size = size;
-  f.temp = next_temp();
-  UniqueFd out(::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!out.valid()) return errno_error("creating " + f.temp, errno);
+  UniqueFd out;
+  if (keep) {
+    if (size > m_budget - m_written) {
+      return hostile("'" + shown(what) + "' (" + std::to_string(size) + " bytes) would make the bundle larger than its lock says (" +
+                     std::to_string(m_budget) + " bytes)");
+    }
+    m_written += size;
+    f.temp = next_temp();
+    out = UniqueFd(::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!out.valid()) return errno_error("creating " + f.temp, errno);
+  }
   AsyncHasher sha(HashAlgo::sha256);  // overlaps the unpacking and writing
   std::optional<GitBlobHasher> git;
   if (size <= k_git_sha1_limit) git.emplace(size);
@@ -123,12 +175,15 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
     if (total > size) return hostile("'" + shown(what) + "' is larger than its header says");
     sha.update(buf.data(), static_cast<size_t>(n));
     if (git) git->update(buf.data(), static_cast<size_t>(n));
+    if (!keep) continue;
     MB_TRY(write_all(out.get(), buf.data(), static_cast<size_t>(n), f.temp));
     writeback.wrote(static_cast<uint64_t>(n));
   }
   if (total != size) return hostile("'" + shown(what) + "' is truncated");
-  MB_TRY(fsync_fd(out.get(), f.temp));
-  MB_TRY(out.close_checked(f.temp));
+  if (keep) {
+    MB_TRY(fsync_fd(out.get(), f.temp));
+    MB_TRY(out.close_checked(f.temp));
+  }
   f.sha256 = sha.finish_hex();
   if (git) f.git_sha1 = git->finish_hex();
   return f;
@@ -158,28 +213,13 @@ Status EntrySet::add(const std::string& raw_path, BundleFile f) {
 Status EntrySet::add_archive(const std::string& path) {
   ++m_scope;
   ReadArchive ra;
-  if (!ra.a) return fail(ErrorCategory::io, "cannot allocate an archive reader");
-  // Only in-process decompressors: never let a bundle choose an external program.
-  archive_read_support_format_tar(ra.a);
-  archive_read_support_filter_zstd(ra.a);
-  archive_read_support_filter_gzip(ra.a);
-  archive_read_support_filter_xz(ra.a);
-  if (archive_read_open_filename(ra.a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
-    return fail(ErrorCategory::usage, "cannot read " + path + " as a tar: " +
-                (archive_error_string(ra.a) ? archive_error_string(ra.a) : "unknown format"),
-                "import takes a directory, a tar, tar.zst, or an OCI layout (directory or tar)");
-  }
+  MB_TRY(open_archive(ra, path));
   std::set<std::string> files_here;  // regular files of this archive, for hardlinks
   for (;;) {
-    archive_entry* e = nullptr;
-    int r = archive_read_next_header(ra.a, &e);
-    if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) {
-      return hostile(std::string("damaged archive: ") + (archive_error_string(ra.a) ? archive_error_string(ra.a) : "bad header"));
-    }
-    const char* name = archive_entry_pathname(e);
-    if (name == nullptr) return hostile("entry without a name");
-    std::string raw = name;
+    MB_ASSIGN(archive_entry * e, next_header(ra));
+    if (e == nullptr) break;
+    std::string raw = archive_entry_pathname(e);
+    MB_ASSIGN(std::string norm, normalize_entry_path(raw));
     BundleFile f;
     if (const char* hl = archive_entry_hardlink(e)) {
       auto norm_target = normalize_entry_path(hl);
@@ -191,21 +231,28 @@ Status EntrySet::add_archive(const std::string& path) {
       if (t == nullptr || t->kind != EntryKind::file) {
         return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' does not point at an earlier file of this archive");
       }
+      MB_TRY(precheck(norm, EntryKind::file, t->size));
       MB_TRY(add(raw, *t));
       continue;
     }
     switch (archive_entry_filetype(e)) {
       case AE_IFDIR:
         f.kind = EntryKind::dir;
+        MB_TRY(precheck(norm, f.kind, 0));
         break;
       case AE_IFLNK:
         f.kind = EntryKind::symlink;
         f.link = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
+        if (!norm.empty()) MB_TRY(resolve_link(norm, f.link));  // an escape is named as such, not as unplanned
+        MB_TRY(precheck(norm, f.kind, 0));
         break;
       case AE_IFREG: {
         if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) return hostile("file without a size");
-        MB_ASSIGN(f, copy_in(-1, ra.a, static_cast<uint64_t>(archive_entry_size(e)), raw));
-        MB_ASSIGN(std::string norm, normalize_entry_path(raw));
+        // The size libarchive will deliver (a PAX 'size' record wins over the ustar field) is
+        // the one checked against the lock before a byte is read.
+        auto size = static_cast<uint64_t>(archive_entry_size(e));
+        MB_ASSIGN(bool repeat, precheck(norm, EntryKind::file, size));
+        MB_ASSIGN(f, copy_in(-1, ra.a, size, raw, !repeat));
         files_here.insert(norm);
         break;
       }
@@ -240,11 +287,68 @@ Status EntrySet::add_directory(const std::string& root) {
     } else if (S_ISREG(st.st_mode)) {
       UniqueFd in(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
       if (!in.valid()) return errno_error("opening " + full, errno);
+      MB_ASSIGN(std::string norm, normalize_entry_path(rel));
+      MB_TRY(precheck(norm, EntryKind::file, static_cast<uint64_t>(st.st_size)));
       MB_ASSIGN(f, copy_in(in.get(), nullptr, static_cast<uint64_t>(st.st_size), rel));
     } else {
       return hostile("'" + shown(rel) + "' is a device, fifo or socket");
     }
+    if (f.kind != EntryKind::file) {
+      MB_ASSIGN(std::string norm, normalize_entry_path(rel));
+      if (f.kind == EntryKind::symlink && !norm.empty()) MB_TRY(resolve_link(norm, f.link));
+      MB_TRY(precheck(norm, f.kind, 0));
+    }
     MB_TRY(add(rel, std::move(f)));
+  }
+  return {};
+}
+
+bool LockFinder::better(const std::string& path) const {
+  return named_lock(path) && (!m_found || path.size() < m_found->path.size());
+}
+
+Status LockFinder::scan_archive(const std::string& path) {
+  ReadArchive ra;
+  MB_TRY(open_archive(ra, path));
+  for (bool first_file = true;; ) {
+    MB_ASSIGN(archive_entry * e, next_header(ra));
+    if (e == nullptr) break;
+    MB_ASSIGN(std::string norm, normalize_entry_path(archive_entry_pathname(e)));
+    m_compressed = m_compressed || archive_filter_code(ra.a, 0) != ARCHIVE_FILTER_NONE;
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) continue;
+    m_saw_oci_layout = m_saw_oci_layout || norm == "oci-layout";
+    bool stop = first_file && named_lock(norm);
+    first_file = false;
+    if (!better(norm)) continue;  // its data is skipped by the next header read (a seek when uncompressed)
+    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) return hostile("file without a size");
+    auto size = static_cast<uint64_t>(archive_entry_size(e));
+    if (size > k_lock_limit) return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
+    std::string text(size, '\0');
+    size_t got = 0;
+    while (got < size) {
+      la_ssize_t n = archive_read_data(ra.a, text.data() + got, size - got);
+      if (n < 0) return hostile("cannot read '" + shown(norm) + "': " + archive_text(ra.a, "damaged archive"));
+      if (n == 0) return hostile("'" + shown(norm) + "' is truncated");
+      got += static_cast<size_t>(n);
+    }
+    m_found = FoundLock{norm, std::move(text)};
+    if (stop) break;
+  }
+  return {};
+}
+
+Status LockFinder::scan_directory(const std::string& root) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
+  if (ec) return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
+    MB_ASSIGN(std::string norm, normalize_entry_path(it->path().lexically_relative(root).generic_string()));
+    struct stat st {};
+    if (!better(norm) || ::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (static_cast<uint64_t>(st.st_size) > k_lock_limit) return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
+    MB_ASSIGN(std::string text, read_file(it->path().string(), k_lock_limit));
+    m_found = FoundLock{norm, std::move(text)};
   }
   return {};
 }

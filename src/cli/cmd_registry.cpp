@@ -51,7 +51,8 @@ Result<Session> open_session(Context& ctx, const RegistryArgs& a) {
   MB_ASSIGN(s.ref, oci::parse_reference(a.reference));
   if (a.parallel < 1 || a.parallel > 32) return fail(ErrorCategory::usage, "--parallel must be between 1 and 32");
   if (a.chunk_mib < 1) return fail(ErrorCategory::usage, "--chunk-size must be at least 1 MiB");
-  MB_ASSIGN(auto creds, oci::lookup_credentials(ctx.env, s.ref.registry));
+  PosixProcessRunner helpers;  // docker-credential-<name> programs
+  MB_ASSIGN(auto creds, oci::lookup_credentials(ctx.env, s.ref.registry, helpers));
   MB_ASSIGN(s.transport, net::CurlTransport::create());
   oci::ClientOptions o;
   o.plain_http = a.plain_http;

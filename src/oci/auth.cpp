@@ -169,7 +169,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
 
 void register_secret(const Credentials& creds) {
   log::add_secret(creds.password);
-  log::add_secret(base64_encode(creds.username + ":" + creds.password));
+  log::add_secret(creds.identity_token);
+  if (!creds.password.empty()) log::add_secret(base64_encode(creds.username + ":" + creds.password));
 }
 
 Result<std::optional<Credentials>> credentials_from_docker_config(std::string_view json_text,
@@ -186,6 +187,9 @@ Result<std::optional<Credentials>> credentials_from_docker_config(std::string_vi
   for (auto it = auths->begin(); it != auths->end(); ++it) {
     if (normalise_registry_key(it.key()) != want || !it.value().is_object()) continue;
     const auto& entry = it.value();
+    if (auto t = entry.find("identitytoken"); t != entry.end() && t->is_string() && !t->get<std::string>().empty()) {
+      return std::optional<Credentials>(Credentials{"", "", t->get<std::string>()});
+    }
     if (auto a = entry.find("auth"); a != entry.end() && a->is_string() && !a->get<std::string>().empty()) {
       auto decoded = base64_decode(a->get<std::string>());
       size_t colon = decoded ? decoded->find(':') : std::string::npos;
@@ -206,34 +210,20 @@ Result<std::optional<Credentials>> credentials_from_docker_config(std::string_vi
   return std::optional<Credentials>();
 }
 
-Result<std::optional<Credentials>> lookup_credentials(const Env& env, std::string_view registry) {
-  auto user = env.get("MODELBAKE_REGISTRY_USER");
-  auto password = env.get("MODELBAKE_REGISTRY_PASSWORD");
-  if (user && password) {
-    Credentials c{*user, *password};
-    register_secret(c);
-    return std::optional<Credentials>(c);
+Result<AuthFileAnswer> parse_auth_file(std::string_view json_text, std::string_view registry, std::string_view source) {
+  AuthFileAnswer answer;
+  MB_ASSIGN(answer.stored, credentials_from_docker_config(json_text, registry, source));
+  auto doc = nlohmann::json::parse(json_text, nullptr, false);  // valid: checked above
+  std::string want = normalise_registry_key(registry);
+  if (auto helpers = doc.find("credHelpers"); helpers != doc.end() && helpers->is_object()) {
+    for (auto it = helpers->begin(); it != helpers->end(); ++it) {
+      if (normalise_registry_key(it.key()) == want && it.value().is_string()) answer.helper = it.value().get<std::string>();
+    }
   }
-  if (user || password) {
-    return fail(ErrorCategory::usage, "only one of MODELBAKE_REGISTRY_USER and MODELBAKE_REGISTRY_PASSWORD is set",
-                "set both, or neither to use ~/.docker/config.json");
+  if (auto store = doc.find("credsStore"); answer.helper.empty() && store != doc.end() && store->is_string()) {
+    answer.helper = store->get<std::string>();
   }
-  std::string path;
-  if (auto dir = env.get("DOCKER_CONFIG")) {
-    path = *dir + "/config.json";
-  } else if (auto home = env.get("HOME")) {
-    path = *home + "/.docker/config.json";
-  } else {
-    return std::optional<Credentials>();
-  }
-  auto text = read_file(path, 4u << 20);
-  if (!text.ok()) return std::optional<Credentials>();  // no docker config: anonymous
-  MB_ASSIGN(auto creds, credentials_from_docker_config(*text, registry, path));
-  if (creds) {
-    register_secret(*creds);
-    log::debug("using credentials for " + std::string(registry) + " from " + path);
-  }
-  return creds;
+  return answer;
 }
 
 }  // namespace mb::oci

@@ -147,7 +147,21 @@ Result<std::string> RegistryClient::fetch_token(const Challenge& ch, const std::
   req.url = url;
   req.verify_tls = !m_options.insecure;
   // Credentials go to the realm only over https or when it is the registry itself.
-  if (m_credentials && (realm_url->scheme == "https" || realm_url->authority() == m_authority)) {
+  bool trusted_realm = realm_url->scheme == "https" || realm_url->authority() == m_authority;
+  if (m_credentials && trusted_realm && !m_credentials->identity_token.empty()) {
+    // An identity token (OAuth2 refresh token) is traded with a POST, as docker does.
+    req.url = realm;
+    req.method = net::Method::post;
+    req.headers.set("Content-Type", "application/x-www-form-urlencoded");
+    req.body = "grant_type=refresh_token&client_id=modelbake&refresh_token=" +
+               net::percent_encode(m_credentials->identity_token, "");
+    if (!ch.param("service").empty()) req.body += "&service=" + net::percent_encode(ch.param("service"), "");
+    if (!wanted.empty()) {
+      std::string joined;
+      for (const auto& s : wanted) joined += (joined.empty() ? "" : " ") + s;
+      req.body += "&scope=" + net::percent_encode(joined, "");
+    }
+  } else if (m_credentials && trusted_realm) {
     req.bearer = net::BearerToken{base64_encode(m_credentials->username + ":" + m_credentials->password),
                                   realm_url->authority(), "Basic"};
   }
@@ -192,7 +206,7 @@ Status RegistryClient::authenticate(const net::Response& unauthorized, const std
     m_tokens[scope_key(scopes)] = token;
     return {};
   }
-  if (!m_credentials) {
+  if (!m_credentials || m_credentials->password.empty()) {  // an identity token is no Basic password
     return fail(ErrorCategory::auth, "registry " + m_registry + " requires credentials (Basic auth)",
                 "set MODELBAKE_REGISTRY_USER and MODELBAKE_REGISTRY_PASSWORD or run 'docker login " + m_registry + "'");
   }

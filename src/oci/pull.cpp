@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bundle/admission.hpp"
 #include "bundle/import.hpp"
+#include "bundle/reader.hpp"
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
@@ -112,6 +114,44 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
   return publish_lock(lock, store, opts.unix_now);
 }
 
+// A hostile registry must not make us download more than the image's own lock explains. Our
+// images carry the lock in a small layer annotated io.modelbake.model=modelbake.lock: that
+// one is fetched first (bounded), and the other layers' declared sizes must fit the lock.
+// Images without such a layer (built by other tools) are bounded only by the import.
+Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& blobs,
+                         std::set<std::string>& fetched, TransferSummary& summary) {
+  const Descriptor* lock_layer = nullptr;
+  for (const auto& l : m.layers) {
+    auto it = l.annotations.find("io.modelbake.model");
+    if (it != l.annotations.end() && it->second == "modelbake.lock") lock_layer = &l;
+  }
+  if (!lock_layer) return {};
+  if (lock_layer->size > bundle::LockFinder::k_lock_limit + (1 << 20)) {
+    return fail(ErrorCategory::integrity, "the lock layer of " + ref.str() + " declares " +
+                                              std::to_string(lock_layer->size) + " bytes, more than a lock may be");
+  }
+  std::string path = blobs + "/" + digest_hex(lock_layer->digest);
+  MB_TRY(client.download_blob(ref.repository, lock_layer->digest, lock_layer->size, path));
+  fetched.insert(lock_layer->digest);
+  ++summary.blobs_transferred;
+  summary.bytes_transferred += lock_layer->size;
+  MB_ASSIGN(auto lock, bundle::lock_in_tar(path));
+  if (!lock) return fail(ErrorCategory::integrity, "the lock layer of " + ref.str() + " holds no modelbake.lock");
+  uint64_t declared = m.config.size;
+  std::set<std::string> distinct;
+  for (const auto& l : m.layers) {
+    if (distinct.insert(l.digest).second) declared += l.size;
+  }
+  uint64_t limit = bundle::max_image_layer_bytes(*lock) + lock_layer->size + (4 << 20);  // + the config
+  if (declared > limit) {
+    return fail(ErrorCategory::integrity, ref.str() + " declares " + std::to_string(declared) +
+                                              " bytes of layers, more than its lock's files can take (" +
+                                              std::to_string(limit) + ")",
+                "the registry serves something else than a modelbake image; nothing was downloaded but the lock");
+  }
+  return {};
+}
+
 // An image: its blobs become a private OCI layout in the cache's tmp dir, which then goes
 // through the same verified import as `modelbake import`.
 Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& manifest_bytes,
@@ -121,6 +161,7 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   MB_TRY(make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> seen;
+  MB_TRY(check_layer_sizes(client, ref, m, blobs, seen, summary));
   std::mutex mutex;
   std::vector<const Descriptor*> all{&m.config};
   for (const auto& l : m.layers) all.push_back(&l);

@@ -6,10 +6,12 @@ import hashlib
 import io
 import json
 import os
+import resource
+import subprocess
 import tarfile
 import unittest
 
-from mbtest import MbTestCase, lock_document, run_modelbake, serialize_lock
+from mbtest import MbTestCase, lock_document, modelbake_bin, run_modelbake, serialize_lock, tool_env
 
 CONFIG = b'{"hidden_size": 8}\n'
 WEIGHTS = bytes(range(256)) * 64
@@ -192,6 +194,160 @@ class TestTarSlip(MbTestCase):
                 proc = run_modelbake(["import", self.write_tar("oci-" + case + ".tar", members), "--cache", target])
                 self.assertExit(proc, 1)
                 self.assert_nothing_visible(target)
+
+
+class ZeroStream(io.RawIOBase):
+    """`size` zero bytes, produced on demand (a bomb's content without holding it in memory)."""
+
+    def __init__(self, size):
+        self.left = size
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        n = min(len(buf), self.left)
+        buf[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+FILE_LIMIT = 1 << 20        # RLIMIT_FSIZE of the import: no file it writes may reach this
+BOMB_SIZE = 64 << 20        # what a bomb entry expands to (the 17 KB .tar.zst of issue 10 held 512 MiB)
+
+
+class TestBombs(MbTestCase):
+    """A bundle's entries are checked against its lock (name, kind, declared size) before a
+    byte is copied, and the bytes written are capped by the locked sizes. The import runs
+    with RLIMIT_FSIZE = 1 MiB: writing any bomb entry would kill it with SIGXFSZ instead of
+    letting it exit 1 with a clear message."""
+
+    def setUp(self):
+        super().setUp()
+        self.work = self.tmp.join("work")
+        os.makedirs(self.work)
+
+    def write_zst(self, name, members):
+        """members: (TarInfo, fileobj or None); streams the tar through the zstd CLI."""
+        path = os.path.join(self.work, name)
+        with open(path, "wb") as out:
+            zstd = subprocess.Popen(["zstd", "-q", "-c", "-3"], stdin=subprocess.PIPE, stdout=out)
+            with tarfile.open(fileobj=zstd.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                for ti, data in members:
+                    tf.addfile(ti, data)
+            zstd.stdin.close()
+            self.assertEqual(zstd.wait(), 0)
+        self.assertLess(os.path.getsize(path), FILE_LIMIT // 4, "the bomb should be small")
+        return path
+
+    def run_import_limited(self, bundle, target, *extra):
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+        return subprocess.run([modelbake_bin(), "import", bundle, "--cache", target] + list(extra),
+                              env=tool_env(), capture_output=True, text=True, timeout=300, preexec_fn=limit)
+
+    def assert_refused_small(self, proc, target, message):
+        self.assertEqual(proc.returncode, 1, "exit %s (-25 = killed writing past 1 MiB)\n%s" % (proc.returncode, proc.stderr))
+        self.assertIn(message, proc.stderr)
+        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
+
+    def bomb(self, name, size=BOMB_SIZE):
+        ti = tarfile.TarInfo(name)
+        ti.size = size
+        ti.mode = 0o644
+        return ti, ZeroStream(size)
+
+    def test_entry_not_in_lock_is_refused_before_copy(self):
+        bundle = self.write_zst("bomb.tar.zst", good_members() + [self.bomb("bert/zeros.bin")])
+        target = os.path.join(self.work, "t-extra")
+        self.assert_refused_small(self.run_import_limited(bundle, target), target, "not in the bundled lock")
+
+    def test_bomb_before_the_lock_is_refused_before_copy(self):
+        # The lock comes last: import finds it by reading headers only, then refuses the bomb.
+        members = [self.bomb("bert/zeros.bin")] + good_members()
+        bundle = self.write_zst("bomb-first.tar.zst", members)
+        target = os.path.join(self.work, "t-first")
+        self.assert_refused_small(self.run_import_limited(bundle, target), target, "not in the bundled lock")
+
+    def test_locked_name_with_a_larger_size_is_refused_before_copy(self):
+        members = [good_members()[0], good_members()[1], self.bomb("bert/model.safetensors")]
+        bundle = self.write_zst("size.tar.zst", members)
+        target = os.path.join(self.work, "t-size")
+        proc = self.run_import_limited(bundle, target)
+        self.assert_refused_small(proc, target, "the bundled lock says %d" % len(WEIGHTS))
+
+    def test_pax_size_larger_than_the_header_is_refused_before_copy(self):
+        # ustar size = the locked size, a PAX 'size' record (which wins) says 64 MiB.
+        ti = tarfile.TarInfo("bert/model.safetensors")
+        ti.size = BOMB_SIZE
+        ti.mode = 0o644
+        ti.pax_headers = {"size": str(BOMB_SIZE)}
+        members = [good_members()[0], good_members()[1], (ti, ZeroStream(BOMB_SIZE))]
+        bundle = self.write_zst("pax.tar.zst", members)
+        target = os.path.join(self.work, "t-pax")
+        self.assert_refused_small(self.run_import_limited(bundle, target), target, "the bundled lock says")
+
+    def test_lock_last_still_imports(self):
+        members = good_members()[1:] + good_members()[:1]
+        bundle = self.write_zst("lock-last.tar.zst", members)
+        target = os.path.join(self.work, "t-last")
+        proc = self.run_import_limited(bundle, target)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        snap = os.path.join(target, "models--org--bert", "snapshots", "a" * 40, "model.safetensors")
+        with open(snap, "rb") as f:
+            self.assertEqual(f.read(), WEIGHTS)
+
+    def oci_layout(self, repeats=1):
+        """An OCI layout directory whose image lists one layer (the good members) `repeats` times."""
+        layer = io.BytesIO()
+        with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            for ti, data in good_members():
+                tf.addfile(ti, data)
+        layout = os.path.join(self.work, "oci")
+        blobs = os.path.join(layout, "blobs", "sha256")
+        os.makedirs(blobs)
+
+        def blob(data):
+            digest = hashlib.sha256(data).hexdigest()
+            with open(os.path.join(blobs, digest), "wb") as f:
+                f.write(data)
+            return {"digest": "sha256:" + digest, "size": len(data)}
+
+        layer_desc = dict(blob(layer.getvalue()), mediaType="application/vnd.oci.image.layer.v1.tar")
+        config = dict(blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+            "type": "layers", "diff_ids": [layer_desc["digest"]] * repeats}}).encode()),
+            mediaType="application/vnd.oci.image.config.v1+json")
+        manifest = dict(blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                         "config": config, "layers": [layer_desc] * repeats}).encode()),
+                        mediaType="application/vnd.oci.image.manifest.v1+json")
+        with open(os.path.join(layout, "oci-layout"), "w") as f:
+            f.write('{"imageLayoutVersion":"1.0.0"}')
+        with open(os.path.join(layout, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+        return layout, layer_desc["digest"]
+
+    def test_repeated_oci_layer_is_read_once(self):
+        layout, digest = self.oci_layout(repeats=2000)
+        target = os.path.join(self.work, "t-oci")
+        proc = self.run_import_limited(layout, target, "-v")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stderr.count("reading layer " + digest), 1, proc.stderr[-2000:])
+
+    def test_oci_layout_in_a_compressed_tar_is_refused(self):
+        # Its blobs would be copied out before the lock inside a layer is known.
+        layout, _ = self.oci_layout()
+        members = []
+        for root, _dirs, files in os.walk(layout):
+            for n in sorted(files):
+                path = os.path.join(root, n)
+                with open(path, "rb") as f:
+                    members.append(file_info(os.path.relpath(path, layout), f.read()))
+        bundle = self.write_zst("oci.tar.zst", members)
+        target = os.path.join(self.work, "t-oci-zst")
+        proc = self.run_import_limited(bundle, target)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("compressed tar", proc.stderr)
+        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
 
 
 if __name__ == "__main__":

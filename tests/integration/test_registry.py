@@ -179,9 +179,53 @@ class TestAuthRegistry(MbTestCase):
         self.lock = mbcache.make_cache(self.cache, [MODEL_A], lock_path=os.path.join(self.project, "modelbake.lock"))
         self.ref = self.registry.host + "/secure/models:v1"
 
+    # Credentials come only from what a test sets: no auth file of the machine running the tests.
+    NO_AUTH_FILES = {"DOCKER_CONFIG": None, "REGISTRY_AUTH_FILE": None, "XDG_RUNTIME_DIR": None}
+
     def run_mb(self, *args, env=None):
         return run_json(["--cache", self.cache, "-f", os.path.join(self.project, "modelbake.yaml")] + list(args),
-                        env=dict({"HOME": self.tmp.join("home")}, **(env or {})))
+                        env=dict(self.NO_AUTH_FILES, HOME=self.tmp.join("home"), **(env or {})))
+
+    def credential_helper(self, name, script):
+        """docker-credential-NAME on a private PATH dir; it logs each call's stdin to NAME.log."""
+        bindir = self.tmp.join("helpers")
+        os.makedirs(bindir, exist_ok=True)
+        log = os.path.join(bindir, name + ".log")
+        path = os.path.join(bindir, "docker-credential-" + name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n[ \"$1\" = get ] || exit 9\nread url\necho \"$url\" >> %s\n%s\n" % (log, script))
+        os.chmod(path, 0o755)
+        return {"PATH": bindir + os.pathsep + os.environ["PATH"]}, log
+
+    def test_credential_helper_push_and_pull(self):
+        answer = 'printf \'{"ServerURL":"%%s","Username":"%s","Secret":"%s"}\' "$url"' % (self.USER, self.PASSWORD)
+        env, log = self.credential_helper("test", answer)
+        config = self.tmp.join("dockercfg")
+        os.makedirs(config)
+        with open(os.path.join(config, "config.json"), "w") as f:
+            json.dump({"credsStore": "other-unused", "credHelpers": {self.registry.host: "test"}}, f)
+        proc, _ = self.run_mb("-v", "push", self.ref, "--plain-http", env=dict(env, DOCKER_CONFIG=config))
+        self.assertExit(proc, 0)
+        self.assertNotIn(self.PASSWORD, proc.stdout + proc.stderr)
+        with open(log) as f:
+            self.assertEqual(f.read().split(), [self.registry.host])
+        # podman's auth file with a credsStore serves pull.
+        auth_file = self.tmp.join("auth.json")
+        with open(auth_file, "w") as f:
+            json.dump({"credsStore": "test"}, f)
+        proc = run_modelbake(["-v", "--cache", self.tmp.join("empty"), "pull", self.ref, "--plain-http"],
+                             env=dict(self.NO_AUTH_FILES, HOME=self.tmp.join("home"), REGISTRY_AUTH_FILE=auth_file, **env))
+        self.assertExit(proc, 0)
+        self.assertNotIn(self.PASSWORD, proc.stdout + proc.stderr)
+
+    def test_failing_credential_helper_is_an_auth_error(self):
+        env, _ = self.credential_helper("test", "echo 'keychain is locked' >&2; exit 2")
+        auth_file = self.tmp.join("auth.json")
+        with open(auth_file, "w") as f:
+            json.dump({"credHelpers": {self.registry.host: "test"}}, f)
+        proc, doc = self.run_mb("push", self.ref, "--plain-http", env=dict(env, REGISTRY_AUTH_FILE=auth_file))
+        self.assertExit(proc, 4)
+        self.assertIn("keychain is locked", doc["error"]["message"])
 
     def test_without_credentials_is_an_auth_error(self):
         proc, doc = self.run_mb("push", self.ref, "--plain-http")

@@ -2,8 +2,11 @@
 with a clean error, the right exit code, and nothing visible in the cache."""
 
 import base64
+import hashlib
+import io
 import json
 import os
+import tarfile
 
 import mbcache
 from mbregistry import FakeRegistry
@@ -93,6 +96,38 @@ class TestHostileRegistry(MbTestCase):
         want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
         self.assertTrue(any(a == want for h, _, p, a in reg.requests if p.startswith("/v2/models")))
         self.assertNotIn(password, proc.stdout + proc.stderr)
+
+
+    def test_image_layers_larger_than_the_lock_allows_are_not_downloaded(self):
+        # An image whose lock layer names a 300 KB model but whose model layer declares 1 GiB.
+        reg = self.serve()
+        lock_tar = io.BytesIO()
+        with tarfile.open(fileobj=lock_tar, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            ti = tarfile.TarInfo("models/modelbake.lock")
+            ti.size = len(self.lock_bytes)
+            tf.addfile(ti, io.BytesIO(self.lock_bytes))
+        lock_layer = lock_tar.getvalue()
+
+        def sha(data):
+            return "sha256:" + hashlib.sha256(data).hexdigest()
+        huge = "sha256:" + "e" * 64
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [huge, sha(lock_layer)]}}).encode()
+        tar = "application/vnd.oci.image.layer.v1.tar"
+        reg.blobs = {sha(lock_layer): lock_layer, sha(config): config}
+        reg.manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
+                       "size": len(config)},
+            "layers": [{"mediaType": tar, "digest": huge, "size": 1 << 30,
+                        "annotations": {"io.modelbake.model": "alpha"}},
+                       {"mediaType": tar, "digest": sha(lock_layer), "size": len(lock_layer),
+                        "annotations": {"io.modelbake.model": "modelbake.lock"}}]}).encode()
+        proc, doc = self.pull(reg)
+        self.assertExit(proc, 1)
+        self.assertIn("more than its lock's files can take", doc["error"]["message"])
+        self.assertEqual([r for r in reg.requests if huge in r[2]], [], "the oversized layer was requested")
+        self.assert_nothing_visible()
 
 
 if __name__ == "__main__":

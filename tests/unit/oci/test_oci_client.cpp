@@ -101,6 +101,37 @@ TEST(OciClient, BearerChallengeFetchesTokenPerScope) {
   EXPECT_EQ(reqs[3].authorization.value_or(""), "Bearer tok-123456");
 }
 
+TEST(OciClient, IdentityTokenIsTradedWithARefreshTokenPost) {
+  net::FakeTransport t;
+  FakeClock clock;
+  std::string d = "sha256:" + std::string(64, 'a');
+  t.add(Method::head, blob_url(d), 401,
+        {{"WWW-Authenticate", R"(Bearer realm="https://auth.test/token",service="reg")"}});
+  t.add(Method::head, blob_url(d), 200, {{"Content-Length", "1"}});
+  t.add(Method::post, "https://auth.test/token", 200, {}, R"({"access_token":"acc-654321"})");
+  RegistryClient c(t, clock, "reg.test:5000", Credentials{"", "", "refresh/tok+1"}, options());
+  ASSERT_TRUE(c.blob_size("team/m", d).ok());
+  auto reqs = t.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_FALSE(reqs[1].authorization.has_value());  // the token is in the form, never Basic
+  EXPECT_EQ(reqs[1].request.body,
+            "grant_type=refresh_token&client_id=modelbake&refresh_token=refresh%2Ftok%2B1&service=reg"
+            "&scope=repository%3Ateam%2Fm%3Apull%2Cpush");
+  EXPECT_EQ(reqs[1].request.headers.get("Content-Type").value_or(""), "application/x-www-form-urlencoded");
+  EXPECT_EQ(reqs[2].authorization.value_or(""), "Bearer acc-654321");
+}
+
+TEST(OciClient, IdentityTokenIsNoBasicPassword) {
+  net::FakeTransport t;
+  FakeClock clock;
+  std::string d = "sha256:" + std::string(64, 'a');
+  t.add(Method::head, blob_url(d), 401, {{"WWW-Authenticate", R"(Basic realm="r")"}});
+  RegistryClient c(t, clock, "reg.test:5000", Credentials{"", "", "idtoken-basic-1"}, options());
+  auto r = c.blob_size("team/m", d);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category, ErrorCategory::auth);
+}
+
 TEST(OciClient, MonolithicUploadUsesLocationVerbatim) {
   net::FakeTransport t;
   FakeClock clock;

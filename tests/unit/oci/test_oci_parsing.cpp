@@ -99,15 +99,16 @@ TEST(OciAuth, DockerConfigMatchesHostWithOrWithoutScheme) {
 
 TEST(OciAuth, EnvironmentCredentialsWinAndNeedBoth) {
   MapEnv env({{"MODELBAKE_REGISTRY_USER", "me"}, {"MODELBAKE_REGISTRY_PASSWORD", "pw-1234"}});
-  auto c = lookup_credentials(env, "h");
+  PosixProcessRunner runner;  // never started: no helper is configured
+  auto c = lookup_credentials(env, "h", runner);
   ASSERT_TRUE(c.ok() && c->has_value());
   EXPECT_EQ((*c)->username, "me");
   MapEnv half;
   half.set("MODELBAKE_REGISTRY_USER", "me");
-  EXPECT_FALSE(lookup_credentials(half, "h").ok());
+  EXPECT_FALSE(lookup_credentials(half, "h", runner).ok());
   MapEnv nothing;
   nothing.set("HOME", "/nonexistent-home");
-  auto n = lookup_credentials(nothing, "h");
+  auto n = lookup_credentials(nothing, "h", runner);
   ASSERT_TRUE(n.ok());
   EXPECT_FALSE(n->has_value());
 }
