@@ -1,4 +1,5 @@
 // `modelbake lock` and `modelbake fetch` (docs/fetch.md).
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -84,12 +85,36 @@ fetch::FetchOptions engine_options(const FetchFlags& f) {
   return o;
 }
 
-nlohmann::ordered_json models_json(const Lockfile& lock) {
+bool listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+nlohmann::ordered_json models_json(const Lockfile& lock, const fetch::FetchReport& r) {
   auto out = nlohmann::ordered_json::array();
   for (const LockedModel& m : lock.models) {
     out.push_back({{"name", m.name}, {"repo", m.repo}, {"type", to_string(m.type)},
                    {"revision", m.revision}, {"commit", m.commit}, {"files", m.files.size()},
-                   {"bytes", m.total_bytes()}});
+                   {"bytes", m.total_bytes()}, {"complete", !listed(r.incomplete_models, m.name)}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json failures_json(const fetch::FetchReport& r) {
+  auto out = nlohmann::ordered_json::array();
+  for (const fetch::FileFailure& f : r.errors) {
+    out.push_back({{"model", f.model}, {"repo", f.repo}, {"path", f.path},
+                   {"category", to_string(f.error.category)},
+                   {"message", log::redact(f.error.message)}, {"hint", log::redact(f.error.hint)},
+                   {"exit_code", exit_code_for(f.error.category)}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json retries_json(const fetch::FetchReport& r) {
+  auto out = nlohmann::ordered_json::array();
+  for (const fetch::RetryNote& n : r.retries) {
+    out.push_back({{"model", n.model}, {"repo", n.repo}, {"path", n.path}, {"kind", "digest_mismatch"},
+                   {"attempt", n.attempt}, {"message", log::redact(n.reason)}});
   }
   return out;
 }
@@ -98,16 +123,17 @@ nlohmann::ordered_json result_json(const char* command, const std::string& lock_
                                    const Lockfile& lock, bool relocked,
                                    const fetch::FetchReport& r, double seconds) {
   nlohmann::ordered_json doc;
-  doc["ok"] = true;
+  doc["ok"] = r.errors.empty();
   doc["command"] = command;
   doc["lock"] = lock_path;
   doc["locked"] = relocked;
-  doc["models"] = models_json(lock);
+  doc["models"] = models_json(lock, r);
   doc["files"] = {{"total", r.files_total}, {"downloaded", r.files_downloaded}, {"reused", r.files_reused}};
   doc["bytes"] = {{"downloaded", r.bytes_downloaded}, {"reused", r.bytes_reused},
                   {"network", r.network_bytes}, {"resumed", r.resumed_bytes}};
   doc["duration_seconds"] = seconds;
-  doc["errors"] = nlohmann::ordered_json::array();
+  doc["errors"] = failures_json(r);
+  doc["retries"] = retries_json(r);
   return doc;
 }
 
@@ -271,8 +297,24 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   report.bytes_reused -= moved_bytes;
   report.network_bytes += locking.network_bytes;
   report.resumed_bytes += locking.resumed_bytes;
+  report.retries.insert(report.retries.begin(), locking.retries.begin(), locking.retries.end());
   display.stop();
-  if (!st.ok()) return report_error(ctx, st.error());
+  if (!st.ok()) {
+    if (report.errors.empty()) return report_error(ctx, st.error());
+    // Some files failed: the models that are complete were completed; say which is which.
+    if (!ctx.opts.json) {
+      for (const fetch::FileFailure& f : report.errors) {
+        std::string label = f.repo + ": " + f.path;
+        bool named = f.error.message.find(label) != std::string::npos;
+        log::error("failed: " + (named ? f.error.message : label + ": " + f.error.message));
+      }
+      for (const LockedModel& m : lock.models) {
+        if (!listed(report.incomplete_models, m.name)) say(ctx, m.name + ": complete");
+      }
+    }
+    return report_error(ctx, st.error(),
+                        result_json("fetch", ctx.lock_path(), lock, need_lock, report, seconds_since(ctx, start)));
+  }
   if (ctx.opts.json) {
     print_json(result_json("fetch", ctx.lock_path(), lock, need_lock, report, seconds_since(ctx, start)));
   } else {
