@@ -248,6 +248,11 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   } else {
     need_lock = !s.lock || !lock_matches_manifest(s.manifest, *s.lock).ok();
   }
+  // Refused before anything reads the lock's claims (registry prefill included); the engine
+  // checks again whatever lock it is given.
+  if (!need_lock) {
+    if (Status st = fetch::check_lock_consistency(*s.lock); !st.ok()) return report_error(ctx, st.error());
+  }
   if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
   fetch::FetchReport report;
   Lockfile lock;

@@ -114,6 +114,16 @@ struct Rig {
   }
 
   std::string read(const std::string& path) { return *read_file(path, 1ull << 30); }
+
+  // What a killed run leaves: the partial with the first `done` bytes and its sidecar.
+  void leave_partial(uint64_t done) {
+    std::string on_disk(data.size(), '\0');
+    on_disk.replace(0, done, data.substr(0, done));
+    std::ofstream(partial_path(dir.path(), sha), std::ios::binary) << on_disk;
+    ResumeState st{sha, data.size(), {}};
+    st.done.add(0, done);
+    ASSERT_TRUE(save_resume_state(partial_state_path(dir.path(), sha), st).ok());
+  }
 };
 
 DownloadOptions ranged() {
@@ -217,15 +227,7 @@ TEST(FetchDownload, MidSizeFileIsOneRangedStreamIntoAResumablePartial) {
 
 TEST(FetchDownload, MidSizeFileResumesFromWhatWasRecorded) {
   Rig rig(50'000);
-  std::string partial = partial_path(rig.dir.path(), rig.sha);
-  {
-    std::string on_disk(rig.data.size(), '\0');
-    on_disk.replace(0, 30'000, rig.data.substr(0, 30'000));
-    std::ofstream(partial, std::ios::binary) << on_disk;
-  }
-  ResumeState st{rig.sha, rig.data.size(), {}};
-  st.done.add(0, 30'000);
-  ASSERT_TRUE(save_resume_state(partial_state_path(rig.dir.path(), rig.sha), st).ok());
+  rig.leave_partial(30'000);
   DownloadOptions o;
   o.resume_threshold = 10'000;
   auto r = rig.run(o);
@@ -260,15 +262,7 @@ TEST(FetchDownload, IgnoredRangeFallsBackToOneStream) {
 
 TEST(FetchDownload, ResumesOnlyTheGaps) {
   Rig rig(50'000);
-  std::string partial = partial_path(rig.dir.path(), rig.sha);
-  {
-    std::string on_disk(rig.data.size(), '\0');
-    on_disk.replace(0, 20'000, rig.data.substr(0, 20'000));
-    std::ofstream(partial, std::ios::binary) << on_disk;
-  }
-  ResumeState st{rig.sha, rig.data.size(), {}};
-  st.done.add(0, 20'000);
-  ASSERT_TRUE(save_resume_state(partial_state_path(rig.dir.path(), rig.sha), st).ok());
+  rig.leave_partial(20'000);
   auto r = rig.run(ranged());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->resumed_bytes, 20'000u);
