@@ -33,13 +33,13 @@ struct DownloadSpec {
 inline constexpr uint64_t k_resume_threshold = 4ull << 20;  // docs/fetch.md "Resume"
 
 struct DownloadOptions {
-  int connections = 8;                       // parallel ranges per big file
-  uint64_t range_threshold = 64ull << 20;    // files larger than this use parallel ranges
+  int connections = 8;                     // parallel ranges per big file
+  uint64_t range_threshold = 64ull << 20;  // files larger than this use parallel ranges
   // Files larger than this go through the resumable partial even below range_threshold
   // (one connection). Smaller ones restart from zero after a kill: a few MiB are cheaper to
   // fetch again than a sidecar and a HEAD per file.
   uint64_t resume_threshold = k_resume_threshold;
-  uint64_t min_chunk = 8ull << 20;           // smallest range piece
+  uint64_t min_chunk = 8ull << 20;  // smallest range piece
   net::RetryPolicy retry;
 };
 

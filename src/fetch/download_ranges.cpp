@@ -26,7 +26,11 @@ namespace {
 struct Shared {
   Shared(int fd_, const DownloadSpec& spec_, FileSource& source_, DownloadEnv& env_,
          std::string state_path_)
-      : fd(fd_), spec(spec_), source(source_), env(env_), state_path(std::move(state_path_)),
+      : fd(fd_),
+        spec(spec_),
+        source(source_),
+        env(env_),
+        state_path(std::move(state_path_)),
         last_save(env_.clock.now()) {}
 
   // Mid-range state saves are rate-limited by time: each one is a file write and a rename on
@@ -141,7 +145,8 @@ class RangeSink final : public net::BodySink {
       return fail(ErrorCategory::cancelled, "server ignored Range for " + m_s.source.label());
     }
     auto cr = parse_content_range(headers.get("Content-Range").value_or(""));
-    if (!cr || cr->first != pos() || cr->last >= m_end || (cr->total && *cr->total != m_s.spec.size)) {
+    if (!cr || cr->first != pos() || cr->last >= m_end ||
+        (cr->total && *cr->total != m_s.spec.size)) {
       return fail(ErrorCategory::permanent,
                   "server answered a different byte range for " + m_s.source.label() + " (" +
                       headers.get("Content-Range").value_or("no Content-Range") + ")");
@@ -287,7 +292,8 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
 
   PrefixHasher hasher;
   std::thread hash_thread([&] { hasher.run(s); });
-  size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
+  size_t workers =
+      std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers; ++i) threads.emplace_back([&] { run_worker(s, options); });
   for (auto& t : threads) t.join();
@@ -361,7 +367,8 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
     return out;
   }
   Error e = *round.error;
-  if (e.category == ErrorCategory::integrity || !load_resume_state(state_path, spec.etag, spec.size)) {
+  if (e.category == ErrorCategory::integrity ||
+      !load_resume_state(state_path, spec.etag, spec.size)) {
     discard(path, state_path);  // bad bytes, or nothing recorded: the partial is worthless
   }
   return e;

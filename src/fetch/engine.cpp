@@ -22,7 +22,9 @@ namespace mb::fetch {
 
 namespace {
 
-std::string label_of(const LockedModel& m, const LockedFile& f) { return m.repo + ": " + f.path; }
+std::string label_of(const LockedModel& m, const LockedFile& f) {
+  return m.repo + ": " + f.path;
+}
 
 bool regular_file_of_size(const std::string& path, uint64_t size) {
   struct stat st {};
@@ -62,8 +64,12 @@ std::vector<const LockedFile*> missing_files(const Store& store, const LockedMod
 
 Engine::Engine(const Store& store, const hub::HubClient* hub, net::Transport* transport,
                Clock& clock, FetchOptions options, Progress* progress)
-    : m_store(store), m_hub(hub), m_transport(transport), m_clock(clock),
-      m_options(std::move(options)), m_progress(progress) {}
+    : m_store(store),
+      m_hub(hub),
+      m_transport(transport),
+      m_clock(clock),
+      m_options(std::move(options)),
+      m_progress(progress) {}
 
 Status check_lock_consistency(const Lockfile& lock) {
   struct Seen {
@@ -72,8 +78,8 @@ Status check_lock_consistency(const Lockfile& lock) {
   };
   std::map<std::string, Seen> by_sha256, by_etag;
   auto where = [](const Seen& s) {
-    return s.model->name + " (" + label_of(*s.model, *s.file) + ", " + std::to_string(s.file->size) +
-           " bytes)";
+    return s.model->name + " (" + label_of(*s.model, *s.file) + ", " +
+           std::to_string(s.file->size) + " bytes)";
   };
   auto conflict = [&](const std::string& what, const Seen& a, const Seen& b) {
     return fail(ErrorCategory::usage,
@@ -93,8 +99,8 @@ Status check_lock_consistency(const Lockfile& lock) {
       }
       auto [it, fresh] = by_etag.emplace(f.etag, here);
       const LockedFile& other = *it->second.file;
-      if (!fresh && (other.size != f.size || (!other.sha256.empty() && !f.sha256.empty() &&
-                                              other.sha256 != f.sha256))) {
+      if (!fresh && (other.size != f.size ||
+                     (!other.sha256.empty() && !f.sha256.empty() && other.sha256 != f.sha256))) {
         return conflict("etag " + f.etag, it->second, here);
       }
     }
@@ -114,7 +120,8 @@ Error summarize(const FetchReport& report, size_t files) {
     if (e.message.find(label) == std::string::npos) e.message = label + ": " + e.message;
   } else {
     std::string names;
-    for (const FileFailure& f : report.errors) names += (names.empty() ? "" : ", ") + f.repo + ": " + f.path;
+    for (const FileFailure& f : report.errors)
+      names += (names.empty() ? "" : ", ") + f.repo + ": " + f.path;
     e.message = std::to_string(report.errors.size()) + " of " + std::to_string(files) +
                 " files failed (" + names + "); first: " + e.message;
   }
@@ -310,7 +317,8 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     report.resumed_bytes += result->resumed_bytes;
   }
   if (m_progress) {
-    m_progress->finish_file(pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
+    m_progress->finish_file(
+        pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
   }
   return {};
 }

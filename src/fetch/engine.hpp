@@ -46,11 +46,11 @@ struct RetryNote {
 struct FetchReport {
   uint64_t files_total = 0;
   uint64_t files_downloaded = 0;
-  uint64_t files_reused = 0;     // already in the object store (or adopted from a blob)
-  uint64_t bytes_downloaded = 0; // content bytes of downloaded files
+  uint64_t files_reused = 0;      // already in the object store (or adopted from a blob)
+  uint64_t bytes_downloaded = 0;  // content bytes of downloaded files
   uint64_t bytes_reused = 0;
-  uint64_t network_bytes = 0;    // body bytes received (includes retried/discarded bytes)
-  uint64_t resumed_bytes = 0;    // taken over from partials of earlier runs
+  uint64_t network_bytes = 0;       // body bytes received (includes retried/discarded bytes)
+  uint64_t resumed_bytes = 0;       // taken over from partials of earlier runs
   std::vector<FileFailure> errors;  // every file that failed, in lock order
   std::vector<RetryNote> retries;   // digest mismatches that were downloaded again
   std::vector<std::string> incomplete_models;  // names of models not completed (fetch only)

@@ -43,14 +43,15 @@ struct Rig {
   std::mutex mutex;
   std::vector<std::optional<net::ByteRange>> ranges;  // CDN requests in order
   bool ignore_range = false;
-  int fail_first_cdn = 0;    // answer 503 to this many CDN requests
-  int short_first_cdn = 0;   // cut this many CDN bodies in half
+  int fail_first_cdn = 0;   // answer 503 to this many CDN requests
+  int short_first_cdn = 0;  // cut this many CDN bodies in half
   bool corrupt = false;
-  int corrupt_first_cdn = 0;  // flip a byte in this many CDN bodies
+  int corrupt_first_cdn = 0;           // flip a byte in this many CDN bodies
   std::vector<int> integrity_retries;  // next_attempt of every on_integrity_retry call
 
   explicit Rig(size_t size)
-      : data(content_of(size)), sha(sha256_hex(data)),
+      : data(content_of(size)),
+        sha(sha256_hex(data)),
         hub(transport, clock, hub::ClientOptions{"http://hub.test", std::nullopt, fast_retry()}) {
     transport.set_fallback([this](const net::Request& r) { return answer(r); });
   }
@@ -85,7 +86,8 @@ struct Rig {
       body = data.substr(r.range->first, last - r.range->first + 1);
       resp.status = 206;
       resp.headers.add("Content-Range", "bytes " + std::to_string(r.range->first) + "-" +
-                                            std::to_string(last) + "/" + std::to_string(data.size()));
+                                            std::to_string(last) + "/" +
+                                            std::to_string(data.size()));
     } else {
       resp.status = 200;
     }
@@ -107,7 +109,8 @@ struct Rig {
   Result<Downloaded> run(DownloadOptions o, int max_attempts = 4) {
     o.retry = fast_retry();
     o.retry.max_attempts = max_attempts;
-    FileSource source(hub, hub::RepoType::model, "org/m", k_commit, "model.bin", "org/m: model.bin");
+    FileSource source(hub, hub::RepoType::model, "org/m", k_commit, "model.bin",
+                      "org/m: model.bin");
     DownloadEnv env{transport, clock, dir.path(), nullptr, 0};
     env.on_integrity_retry = [this](const Error&, int next) { integrity_retries.push_back(next); };
     return download_file(source, DownloadSpec{sha, sha, data.size()}, o, env);
