@@ -209,7 +209,7 @@ void Engine::run_tasks(std::vector<Task>& tasks, bool keep_going, std::vector<ch
         failed[i] = 0;  // each index is written by one worker only
         continue;
       }
-      // An interrupted run stops; any other failure is one file's problem.
+      // A cancelled run (transport shut down) stops; any other failure is one file's problem.
       if (!keep_going || st.error().category == ErrorCategory::cancelled) stop = true;
       errors[i] = st.take_error();
     }
