@@ -34,10 +34,10 @@ void say(const Context& ctx, const std::string& line) {
   if (!ctx.opts.json && !ctx.opts.quiet) std::cout << line << "\n";
 }
 
-int report_error(const Context& ctx, const Error& error) {
+int report_error(const Context& ctx, const Error& error, nlohmann::ordered_json doc) {
   int code = exit_code_for(error.category);
   if (ctx.opts.json) {
-    nlohmann::ordered_json doc;
+    if (!doc.is_object()) doc = nlohmann::ordered_json::object();
     doc["ok"] = false;
     doc["error"] = {{"category", to_string(error.category)},
                     {"message", log::redact(error.message)},

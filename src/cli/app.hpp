@@ -39,8 +39,9 @@ struct Context {
 // Adds a subcommand that accepts the global options after its name too.
 CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description);
 
-// Prints an error (human or JSON) and returns its exit code.
-int report_error(const Context& ctx, const Error& error);
+// Prints an error (human or JSON) and returns its exit code. With --json, a non-null `doc`
+// (an object) is the document printed, with "ok": false and "error" set in it.
+int report_error(const Context& ctx, const Error& error, nlohmann::ordered_json doc = nullptr);
 // Prints a JSON document to stdout.
 void print_json(const nlohmann::ordered_json& doc);
 // Human output to stdout unless --json or -q.

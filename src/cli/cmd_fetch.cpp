@@ -1,4 +1,5 @@
 // `modelbake lock` and `modelbake fetch` (docs/fetch.md).
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -84,30 +85,70 @@ fetch::FetchOptions engine_options(const FetchFlags& f) {
   return o;
 }
 
-nlohmann::ordered_json models_json(const Lockfile& lock) {
+bool listed(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+nlohmann::ordered_json models_json(const Lockfile& lock, const fetch::FetchReport& r) {
   auto out = nlohmann::ordered_json::array();
   for (const LockedModel& m : lock.models) {
-    out.push_back({{"name", m.name}, {"repo", m.repo}, {"type", to_string(m.type)},
-                   {"revision", m.revision}, {"commit", m.commit}, {"files", m.files.size()},
-                   {"bytes", m.total_bytes()}});
+    out.push_back({{"name", m.name},
+                   {"repo", m.repo},
+                   {"type", to_string(m.type)},
+                   {"revision", m.revision},
+                   {"commit", m.commit},
+                   {"files", m.files.size()},
+                   {"bytes", m.total_bytes()},
+                   {"complete", !listed(r.incomplete_models, m.name)}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json failures_json(const fetch::FetchReport& r) {
+  auto out = nlohmann::ordered_json::array();
+  for (const fetch::FileFailure& f : r.errors) {
+    out.push_back({{"model", f.model},
+                   {"repo", f.repo},
+                   {"path", f.path},
+                   {"category", to_string(f.error.category)},
+                   {"message", log::redact(f.error.message)},
+                   {"hint", log::redact(f.error.hint)},
+                   {"exit_code", exit_code_for(f.error.category)}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json retries_json(const fetch::FetchReport& r) {
+  auto out = nlohmann::ordered_json::array();
+  for (const fetch::RetryNote& n : r.retries) {
+    out.push_back({{"model", n.model},
+                   {"repo", n.repo},
+                   {"path", n.path},
+                   {"kind", "digest_mismatch"},
+                   {"attempt", n.attempt},
+                   {"message", log::redact(n.reason)}});
   }
   return out;
 }
 
 nlohmann::ordered_json result_json(const char* command, const std::string& lock_path,
-                                   const Lockfile& lock, bool relocked,
-                                   const fetch::FetchReport& r, double seconds) {
+                                   const Lockfile& lock, bool relocked, const fetch::FetchReport& r,
+                                   double seconds) {
   nlohmann::ordered_json doc;
-  doc["ok"] = true;
+  doc["ok"] = r.errors.empty();
   doc["command"] = command;
   doc["lock"] = lock_path;
   doc["locked"] = relocked;
-  doc["models"] = models_json(lock);
-  doc["files"] = {{"total", r.files_total}, {"downloaded", r.files_downloaded}, {"reused", r.files_reused}};
-  doc["bytes"] = {{"downloaded", r.bytes_downloaded}, {"reused", r.bytes_reused},
-                  {"network", r.network_bytes}, {"resumed", r.resumed_bytes}};
+  doc["models"] = models_json(lock, r);
+  doc["files"] = {
+      {"total", r.files_total}, {"downloaded", r.files_downloaded}, {"reused", r.files_reused}};
+  doc["bytes"] = {{"downloaded", r.bytes_downloaded},
+                  {"reused", r.bytes_reused},
+                  {"network", r.network_bytes},
+                  {"resumed", r.resumed_bytes}};
   doc["duration_seconds"] = seconds;
-  doc["errors"] = nlohmann::ordered_json::array();
+  doc["errors"] = failures_json(r);
+  doc["retries"] = retries_json(r);
   return doc;
 }
 
@@ -198,6 +239,54 @@ bool cache_complete(const Store& store, const Lockfile& lock) {
   return true;
 }
 
+// Counts the regular files downloaded while locking (then reused by the fetch) once, as
+// downloaded.
+void merge_locking(const fetch::FetchReport& locking, fetch::FetchReport& report) {
+  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
+  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
+  report.files_downloaded += moved_files;
+  report.files_reused -= moved_files;
+  report.bytes_downloaded += moved_bytes;
+  report.bytes_reused -= moved_bytes;
+  report.network_bytes += locking.network_bytes;
+  report.resumed_bytes += locking.resumed_bytes;
+  report.retries.insert(report.retries.begin(), locking.retries.begin(), locking.retries.end());
+}
+
+int print_outcome(Context& ctx, const Lockfile& lock, bool relocked,
+                  const fetch::FetchReport& report, const Status& st, double seconds) {
+  auto doc = [&] { return result_json("fetch", ctx.lock_path(), lock, relocked, report, seconds); };
+  if (!st.ok()) {
+    if (report.errors.empty()) return report_error(ctx, st.error());
+    // Some files failed: the models that are complete were completed; say which is which.
+    if (!ctx.opts.json) {
+      for (const fetch::FileFailure& f : report.errors) {
+        std::string label = f.repo + ": " + f.path;
+        bool named = f.error.message.find(label) != std::string::npos;
+        log::error("failed: " + (named ? f.error.message : label + ": " + f.error.message));
+      }
+      for (const LockedModel& m : lock.models) {
+        if (!listed(report.incomplete_models, m.name)) say(ctx, m.name + ": complete");
+      }
+    }
+    return report_error(ctx, st.error(), doc());
+  }
+  if (ctx.opts.json) {
+    print_json(doc());
+    return 0;
+  }
+  for (const LockedModel& m : lock.models) {
+    say(ctx, m.name + ": " + m.repo + "@" + m.commit.substr(0, 12) + ", " +
+                 std::to_string(m.files.size()) + " files, " +
+                 fetch::format_bytes(m.total_bytes()));
+  }
+  say(ctx, "fetched " + std::to_string(report.files_total) +
+               " files: " + std::to_string(report.files_downloaded) + " downloaded (" +
+               fetch::format_bytes(report.bytes_downloaded) + "), " +
+               std::to_string(report.files_reused) + " already cached; cache " + ctx.cache_dir());
+  return 0;
+}
+
 int run_fetch(Context& ctx, const FetchFlags& flags) {
   auto start = ctx.clock.now();
   Session s{ctx, {}, {}, {}, {}, {}, {}, flags};
@@ -221,6 +310,11 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
     }
   } else {
     need_lock = !s.lock || !lock_matches_manifest(s.manifest, *s.lock).ok();
+  }
+  // Refused before anything reads the lock's claims (registry prefill included); the engine
+  // checks again whatever lock it is given.
+  if (!need_lock) {
+    if (Status st = fetch::check_lock_consistency(*s.lock); !st.ok()) return report_error(ctx, st.error());
   }
   if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
   fetch::FetchReport report;
@@ -258,34 +352,13 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   } else {
     lock = *s.lock;
   }
-  // Regular files fetched while locking are found in the store by the fetch below; count
-  // them once, as downloaded.
+  // Regular files fetched while locking are found in the store by the fetch below.
   fetch::FetchReport locking = report;
   report = {};
   Status st = engine.fetch(lock, report);
-  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
-  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
-  report.files_downloaded += moved_files;
-  report.files_reused -= moved_files;
-  report.bytes_downloaded += moved_bytes;
-  report.bytes_reused -= moved_bytes;
-  report.network_bytes += locking.network_bytes;
-  report.resumed_bytes += locking.resumed_bytes;
+  merge_locking(locking, report);
   display.stop();
-  if (!st.ok()) return report_error(ctx, st.error());
-  if (ctx.opts.json) {
-    print_json(result_json("fetch", ctx.lock_path(), lock, need_lock, report, seconds_since(ctx, start)));
-  } else {
-    for (const LockedModel& m : lock.models) {
-      say(ctx, m.name + ": " + m.repo + "@" + m.commit.substr(0, 12) + ", " +
-                   std::to_string(m.files.size()) + " files, " + fetch::format_bytes(m.total_bytes()));
-    }
-    say(ctx, "fetched " + std::to_string(report.files_total) + " files: " +
-                 std::to_string(report.files_downloaded) + " downloaded (" +
-                 fetch::format_bytes(report.bytes_downloaded) + "), " +
-                 std::to_string(report.files_reused) + " already cached; cache " + ctx.cache_dir());
-  }
-  return 0;
+  return print_outcome(ctx, lock, need_lock, report, st, seconds_since(ctx, start));
 }
 
 }  // namespace

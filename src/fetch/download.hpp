@@ -1,13 +1,18 @@
 // Downloads one file into a temp file inside the cache's tmp/ and verifies it; the caller
 // (engine) holds the content lock for the etag and adopts the verified temp into the store.
 //
-// Two ways: files below the range threshold stream in one request with the digests computed
-// on the fly; bigger files are fetched as parallel byte ranges written in place into a
-// preallocated tmp/<etag>.partial, while a hasher thread digests the contiguous prefix, and
-// progress is recorded in tmp/<etag>.partial.json so a killed run resumes (docs/fetch.md).
+// Two ways: small files stream in one request with the digests computed on the fly; files
+// above the resume threshold are written in place into a preallocated tmp/<etag>.partial
+// (above the range threshold as parallel byte ranges, else as one ranged stream), while a
+// hasher thread digests the contiguous prefix, and progress is recorded in
+// tmp/<etag>.partial.json so a killed run resumes (docs/fetch.md).
+//
+// A digest mismatch (a flipped byte from a flaky proxy) discards the file and downloads it
+// again from scratch, up to the retry policy's attempts; only a persistent mismatch fails.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/env.hpp"
@@ -25,10 +30,16 @@ struct DownloadSpec {
   uint64_t size = 0;
 };
 
+inline constexpr uint64_t k_resume_threshold = 4ull << 20;  // docs/fetch.md "Resume"
+
 struct DownloadOptions {
-  int connections = 8;                       // parallel ranges per big file
-  uint64_t range_threshold = 64ull << 20;    // files larger than this use ranges
-  uint64_t min_chunk = 8ull << 20;           // smallest range piece
+  int connections = 8;                     // parallel ranges per big file
+  uint64_t range_threshold = 64ull << 20;  // files larger than this use parallel ranges
+  // Files larger than this go through the resumable partial even below range_threshold
+  // (one connection). Smaller ones restart from zero after a kill: a few MiB are cheaper to
+  // fetch again than a sidecar and a HEAD per file.
+  uint64_t resume_threshold = k_resume_threshold;
+  uint64_t min_chunk = 8ull << 20;  // smallest range piece
   net::RetryPolicy retry;
 };
 
@@ -38,17 +49,24 @@ struct DownloadEnv {
   std::string tmp_dir;
   Progress* progress = nullptr;
   int progress_id = 0;
+  // Called when a whole-file download is discarded after a digest mismatch and started
+  // again; `next_attempt` is the number of the download about to start (2 = first retry).
+  std::function<void(const Error& mismatch, int next_attempt)> on_integrity_retry;
 };
 
 struct Downloaded {
   std::string temp_path;  // verified, fsynced; inside tmp_dir
   std::string sha256;
-  uint64_t network_bytes = 0;  // received in this run
+  std::string git_sha1;        // filled by the download ways when the etag is a git sha1
+  uint64_t network_bytes = 0;  // received in this run (all attempts)
   uint64_t resumed_bytes = 0;  // taken over from an earlier run's partial
 };
 
 Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
                                  const DownloadOptions& options, DownloadEnv& env);
+
+// Whether `size` goes through the resumable partial (download_ranges) with these options.
+bool uses_partial(uint64_t size, const DownloadOptions& options);
 
 // Resumable download names (the etag makes a partial belong to exactly one content).
 std::string partial_path(const std::string& tmp_dir, const std::string& etag);
@@ -66,13 +84,15 @@ Status check_digests(const DownloadSpec& spec, const std::string& sha256,
 
 // One full-file stream into `fd` from offset 0 with inline hashing, resuming with Range
 // after a dropped connection (restarting when the server answers 200). Used for small files
-// and as the fallback when a server ignores Range. Fills out.sha256 and out.network_bytes.
+// and as the fallback when a server ignores Range. Fills out.sha256, out.git_sha1 and
+// out.network_bytes, fsyncs; the caller checks the digests (check_digests).
 Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
                          const DownloadOptions& options, DownloadEnv& env, Downloaded& out);
 
-// Parallel ranges into tmp/<etag>.partial (see above). Returns the unverified-free result:
-// digests are checked inside. On a server that ignores Range it falls back to
-// stream_whole_file over the same partial.
+// Ranges (options.connections at once) into tmp/<etag>.partial (see above). Returns the
+// closed, fsynced partial with its digests, NOT yet checked (download_file does that and
+// discards on mismatch). On a server that ignores Range it falls back to stream_whole_file
+// over the same partial.
 Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
                                    const DownloadOptions& options, DownloadEnv& env);
 

@@ -26,7 +26,11 @@ namespace {
 struct Shared {
   Shared(int fd_, const DownloadSpec& spec_, FileSource& source_, DownloadEnv& env_,
          std::string state_path_)
-      : fd(fd_), spec(spec_), source(source_), env(env_), state_path(std::move(state_path_)),
+      : fd(fd_),
+        spec(spec_),
+        source(source_),
+        env(env_),
+        state_path(std::move(state_path_)),
         last_save(env_.clock.now()) {}
 
   // Mid-range state saves are rate-limited by time: each one is a file write and a rename on
@@ -141,7 +145,8 @@ class RangeSink final : public net::BodySink {
       return fail(ErrorCategory::cancelled, "server ignored Range for " + m_s.source.label());
     }
     auto cr = parse_content_range(headers.get("Content-Range").value_or(""));
-    if (!cr || cr->first != pos() || cr->last >= m_end || (cr->total && *cr->total != m_s.spec.size)) {
+    if (!cr || cr->first != pos() || cr->last >= m_end ||
+        (cr->total && *cr->total != m_s.spec.size)) {
       return fail(ErrorCategory::permanent,
                   "server answered a different byte range for " + m_s.source.label() + " (" +
                       headers.get("Content-Range").value_or("no Content-Range") + ")");
@@ -287,7 +292,8 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
 
   PrefixHasher hasher;
   std::thread hash_thread([&] { hasher.run(s); });
-  size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
+  size_t workers =
+      std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers; ++i) threads.emplace_back([&] { run_worker(s, options); });
   for (auto& t : threads) t.join();
@@ -308,12 +314,9 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
     round.error = *s.error;
     return round;
   }
+  // Digests are checked by download_file, which discards the partial on a mismatch.
   out.sha256 = hasher.sha256.finish_hex();
-  std::string git = hasher.git ? hasher.git->finish_hex() : std::string();
-  if (Status c = check_digests(spec, out.sha256, git, label); !c.ok()) {
-    round.error = c.take_error();
-    return round;
-  }
+  out.git_sha1 = hasher.git ? hasher.git->finish_hex() : std::string();
   if (Status f = fsync_fd(fd, label); !f.ok()) {
     round.error = f.take_error();
     return round;
@@ -340,44 +343,35 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
   }
   Downloaded out;
   out.temp_path = path;
-  for (int attempt = 0;; ++attempt) {
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd.valid()) return errno_error("opening " + path, errno);
-    Round round = run_round(source, spec, options, env, fd.get(), state_path, out);
-    if (round.outcome == Outcome::range_ignored) {
-      log::info("server ignores Range for " + source.label() + "; downloading in one stream");
-      ::unlink(state_path.c_str());
-      out.sha256.clear();
-      Downloaded single;
-      Status st = stream_whole_file(source, spec, fd.get(), options, env, single);
-      out.network_bytes += single.network_bytes;
-      out.sha256 = single.sha256;
-      if (st.ok()) st = fd.close_checked(path);
-      if (!st.ok()) {
-        if (st.error().category == ErrorCategory::integrity) discard(path, state_path);
-        return st.take_error();
-      }
-      return out;
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return errno_error("opening " + path, errno);
+  Round round = run_round(source, spec, options, env, fd.get(), state_path, out);
+  if (round.outcome == Outcome::range_ignored) {
+    log::info("server ignores Range for " + source.label() + "; downloading in one stream");
+    ::unlink(state_path.c_str());
+    Downloaded single;
+    Status st = stream_whole_file(source, spec, fd.get(), options, env, single);
+    out.network_bytes += single.network_bytes;
+    out.sha256 = single.sha256;
+    out.git_sha1 = single.git_sha1;
+    if (st.ok()) st = fd.close_checked(path);
+    if (!st.ok()) {
+      if (st.error().category == ErrorCategory::integrity) discard(path, state_path);
+      return st.take_error();
     }
-    if (round.outcome == Outcome::ok) {
-      MB_TRY(fd.close_checked(path));
-      out.resumed_bytes = round.resumed;
-      return out;
-    }
-    Error e = *round.error;
-    if (!load_resume_state(state_path, spec.etag, spec.size)) {
-      ::unlink(path.c_str());  // nothing recorded: the partial is worthless
-    }
-    if (e.category == ErrorCategory::integrity) {
-      discard(path, state_path);
-      if (attempt == 0 && round.resumed > 0) {
-        // The earlier run's bytes may be stale (e.g. lost in a power cut): start over once.
-        log::warn("discarding the resumed partial of " + source.label() + " (" + e.message + ")");
-        continue;
-      }
-    }
-    return e;
+    return out;
   }
+  if (round.outcome == Outcome::ok) {
+    MB_TRY(fd.close_checked(path));
+    out.resumed_bytes = round.resumed;
+    return out;
+  }
+  Error e = *round.error;
+  if (e.category == ErrorCategory::integrity ||
+      !load_resume_state(state_path, spec.etag, spec.size)) {
+    discard(path, state_path);  // bad bytes, or nothing recorded: the partial is worthless
+  }
+  return e;
 }
 
 }  // namespace mb::fetch

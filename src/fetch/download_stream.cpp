@@ -149,37 +149,10 @@ Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
     if (!loop.retry_after_failure(st.error(), attempt)) return loop.give_up(st.take_error(), attempt);
   }
   out.network_bytes = sink.network_bytes();
-  std::string git = sink.git_sha1();
+  out.git_sha1 = sink.git_sha1();
   out.sha256 = sink.sha256();
   if (::ftruncate(fd, static_cast<off_t>(spec.size)) != 0) return errno_error("truncating temp", errno);
-  MB_TRY(check_digests(spec, out.sha256, git, source.label()));
   return fsync_fd(fd, source.label());
-}
-
-Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
-                                 const DownloadOptions& options, DownloadEnv& env) {
-  if (spec.size > options.range_threshold && options.connections > 1) {
-    return download_ranges(source, spec, options, env);
-  }
-  MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));
-  Downloaded out;
-  out.temp_path = env.tmp_dir + "/" + spec.etag + "." + random_suffix() + ".tmp";
-  UniqueFd fd(::open(out.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return errno_error("creating " + out.temp_path, errno);
-  Status st;
-  if (spec.size == 0) {
-    // Nothing to transfer: the digests of empty content decide alone.
-    out.sha256 = sha256_hex("");
-    st = check_digests(spec, out.sha256, git_blob_sha1_hex(""), source.label());
-  } else {
-    st = stream_whole_file(source, spec, fd.get(), options, env, out);
-  }
-  if (st.ok()) st = fd.close_checked(out.temp_path);
-  if (!st.ok()) {
-    ::unlink(out.temp_path.c_str());
-    return st.take_error();
-  }
-  return out;
 }
 
 }  // namespace mb::fetch

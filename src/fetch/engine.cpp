@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/file.hpp"
@@ -20,7 +22,9 @@ namespace mb::fetch {
 
 namespace {
 
-std::string label_of(const LockedModel& m, const LockedFile& f) { return m.repo + ": " + f.path; }
+std::string label_of(const LockedModel& m, const LockedFile& f) {
+  return m.repo + ": " + f.path;
+}
 
 bool regular_file_of_size(const std::string& path, uint64_t size) {
   struct stat st {};
@@ -60,10 +64,79 @@ std::vector<const LockedFile*> missing_files(const Store& store, const LockedMod
 
 Engine::Engine(const Store& store, const hub::HubClient* hub, net::Transport* transport,
                Clock& clock, FetchOptions options, Progress* progress)
-    : m_store(store), m_hub(hub), m_transport(transport), m_clock(clock),
-      m_options(std::move(options)), m_progress(progress) {}
+    : m_store(store),
+      m_hub(hub),
+      m_transport(transport),
+      m_clock(clock),
+      m_options(std::move(options)),
+      m_progress(progress) {}
+
+Status check_lock_consistency(const Lockfile& lock) {
+  struct Seen {
+    const LockedModel* model;
+    const LockedFile* file;
+  };
+  std::map<std::string, Seen> by_sha256, by_etag;
+  auto where = [](const Seen& s) {
+    return s.model->name + " (" + label_of(*s.model, *s.file) + ", " +
+           std::to_string(s.file->size) + " bytes)";
+  };
+  auto conflict = [&](const std::string& what, const Seen& a, const Seen& b) {
+    return fail(ErrorCategory::usage,
+                "the lock is inconsistent: " + what + " is listed as different content by " +
+                    where(a) + " and " + where(b),
+                "one digest is one content of one size: the lock was edited by hand or written "
+                "from a hostile hub. Run `modelbake lock` and review the diff");
+  };
+  for (const LockedModel& m : lock.models) {
+    for (const LockedFile& f : m.files) {
+      Seen here{&m, &f};
+      if (!f.sha256.empty()) {
+        auto [it, fresh] = by_sha256.emplace(f.sha256, here);
+        if (!fresh && it->second.file->size != f.size) {
+          return conflict("sha256 " + f.sha256, it->second, here);
+        }
+      }
+      auto [it, fresh] = by_etag.emplace(f.etag, here);
+      const LockedFile& other = *it->second.file;
+      if (!fresh && (other.size != f.size ||
+                     (!other.sha256.empty() && !f.sha256.empty() && other.sha256 != f.sha256))) {
+        return conflict("etag " + f.etag, it->second, here);
+      }
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// The error fetch() returns when files failed: names every one of them, keeps the first
+// failure's category (exit code) and hint.
+Error summarize(const FetchReport& report, size_t files) {
+  const FileFailure& first = report.errors.front();
+  std::string label = first.repo + ": " + first.path;
+  Error e = first.error;
+  if (report.errors.size() == 1) {
+    if (e.message.find(label) == std::string::npos) e.message = label + ": " + e.message;
+  } else {
+    std::string names;
+    for (const FileFailure& f : report.errors)
+      names += (names.empty() ? "" : ", ") + f.repo + ": " + f.path;
+    e.message = std::to_string(report.errors.size()) + " of " + std::to_string(files) +
+                " files failed (" + names + "); first: " + e.message;
+  }
+  std::string models;
+  for (const std::string& m : report.incomplete_models) models += (models.empty() ? "" : ", ") + m;
+  e.message += " [not completed: " + models + "]";
+  std::string rerun = "run fetch again: only what is missing is downloaded";
+  e.hint = e.hint.empty() ? rerun : e.hint + "; " + rerun;
+  return e;
+}
+
+}  // namespace
 
 Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
+  MB_TRY(check_lock_consistency(lock));
   // Work on copies: the tasks hold mutable file records (shared by learn_sha256).
   std::vector<LockedModel> models = lock.models;
   std::vector<Task> tasks;
@@ -82,13 +155,25 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
   }
   report.files_total += tasks.size();
   if (m_progress) m_progress->add_planned(planned_files, planned_bytes);
-  MB_TRY(run_tasks(tasks, report));
+  std::vector<char> failed;
+  size_t errors_before = report.errors.size();
+  run_tasks(tasks, true, failed, report);
+  // A model is completed (ref + meta) only when every one of its files arrived; the others
+  // keep whatever links their finished files got, and no ref points at them.
+  size_t t = 0;
   for (const LockedModel& m : models) {
+    bool complete = true;
+    for (size_t i = 0; i < m.files.size(); ++i) complete = complete && !failed[t++];
+    if (!complete) {
+      report.incomplete_models.push_back(m.name);
+      continue;
+    }
     MB_TRY(m_store.write_ref(m));
     if (Status st = m_store.record_snapshot_use(m, m_clock.unix_seconds(), true); !st.ok()) {
       log::debug("could not record snapshot use: " + st.error().message);
     }
   }
+  if (report.errors.size() > errors_before) return summarize(report, tasks.size());
   return {};
 }
 
@@ -101,22 +186,32 @@ Status Engine::learn_sha256(const LockedModel& model, const std::vector<LockedFi
     bytes += f->size;
   }
   if (m_progress) m_progress->add_planned(files.size(), bytes);
-  return run_tasks(tasks, report);
+  std::vector<char> failed;
+  size_t errors_before = report.errors.size();
+  // Lock time: one failure means no lock, so there is no point in going on.
+  run_tasks(tasks, false, failed, report);
+  if (report.errors.size() > errors_before) return report.errors[errors_before].error;
+  return {};
 }
 
-Status Engine::run_tasks(std::vector<Task>& tasks, FetchReport& report) {
+void Engine::run_tasks(std::vector<Task>& tasks, bool keep_going, std::vector<char>& failed,
+                       FetchReport& report) {
+  failed.assign(tasks.size(), 1);  // a task never run (stopped) counts as failed
+  std::vector<std::optional<Error>> errors(tasks.size());
   std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
+  std::atomic<bool> stop{false};
   auto worker = [&] {
     for (;;) {
       size_t i = next++;
-      if (i >= tasks.size() || failed) return;
+      if (i >= tasks.size() || stop) return;
       Status st = ensure_object(tasks[i], report);
-      if (!st.ok()) {
-        std::lock_guard lock(m_report_mutex);
-        report.errors.push_back(st.error());
-        failed = true;
+      if (st.ok()) {
+        failed[i] = 0;  // each index is written by one worker only
+        continue;
       }
+      // A cancelled run (transport shut down) stops; any other failure is one file's problem.
+      if (!keep_going || st.error().category == ErrorCategory::cancelled) stop = true;
+      errors[i] = st.take_error();
     }
   };
   size_t n = std::min<size_t>(static_cast<size_t>(std::max(1, m_options.jobs)), tasks.size());
@@ -124,8 +219,11 @@ Status Engine::run_tasks(std::vector<Task>& tasks, FetchReport& report) {
   for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
   if (n > 0) worker();
   for (auto& t : threads) t.join();
-  if (!report.errors.empty()) return report.errors.front();
-  return {};
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!errors[i]) continue;
+    const Task& task = tasks[i];
+    report.errors.push_back({task.model->name, task.model->repo, task.file->path, *errors[i]});
+  }
 }
 
 Status Engine::ensure_object(const Task& task, FetchReport& report) {
@@ -193,6 +291,10 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
   int pid = m_progress ? m_progress->start_file(label, f.size) : 0;
   FileSource source(*m_hub, to_hub_type(m.type), m.repo, m.commit, f.path, label);
   DownloadEnv env{*m_transport, m_clock, m_store.layout().tmp_dir(), m_progress, pid};
+  env.on_integrity_retry = [&](const Error& mismatch, int next_attempt) {
+    std::lock_guard lock(m_report_mutex);
+    report.retries.push_back({m.name, m.repo, f.path, mismatch.message, next_attempt});
+  };
   DownloadSpec spec{f.etag, f.sha256, f.size};
   auto result = download_file(source, spec, m_options.download, env);
   if (!result.ok()) {
@@ -215,7 +317,8 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     report.resumed_bytes += result->resumed_bytes;
   }
   if (m_progress) {
-    m_progress->finish_file(pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
+    m_progress->finish_file(
+        pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
   }
   return {};
 }

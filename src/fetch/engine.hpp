@@ -26,16 +26,40 @@ struct FetchOptions {
   DownloadOptions download;
 };
 
+// A file that could not be made present (its model stays incomplete: no ref, no meta).
+struct FileFailure {
+  std::string model;  // manifest name
+  std::string repo;
+  std::string path;
+  Error error;
+};
+
+// A whole-file download discarded after a digest mismatch and started again.
+struct RetryNote {
+  std::string model;
+  std::string repo;
+  std::string path;
+  std::string reason;  // the mismatch message
+  int attempt = 0;     // number of the download that followed (2 = first retry)
+};
+
 struct FetchReport {
   uint64_t files_total = 0;
   uint64_t files_downloaded = 0;
-  uint64_t files_reused = 0;     // already in the object store (or adopted from a blob)
-  uint64_t bytes_downloaded = 0; // content bytes of downloaded files
+  uint64_t files_reused = 0;      // already in the object store (or adopted from a blob)
+  uint64_t bytes_downloaded = 0;  // content bytes of downloaded files
   uint64_t bytes_reused = 0;
-  uint64_t network_bytes = 0;    // body bytes received (includes retried/discarded bytes)
-  uint64_t resumed_bytes = 0;    // taken over from partials of earlier runs
-  std::vector<Error> errors;     // every file that failed (the first one is returned)
+  uint64_t network_bytes = 0;       // body bytes received (includes retried/discarded bytes)
+  uint64_t resumed_bytes = 0;       // taken over from partials of earlier runs
+  std::vector<FileFailure> errors;  // every file that failed, in lock order
+  std::vector<RetryNote> retries;   // digest mismatches that were downloaded again
+  std::vector<std::string> incomplete_models;  // names of models not completed (fetch only)
 };
+
+// A lock can name one content (sha256, or etag) in several places, but never with different
+// sizes or digests: such a lock was edited or written from a hostile hub, and fetching it
+// would let one entry's verified bytes vouch for another's claim. Usage error (exit 2).
+Status check_lock_consistency(const Lockfile& lock);
 
 hub::RepoType to_hub_type(RepoType type);
 
@@ -49,7 +73,10 @@ class Engine {
   Engine(const Store& store, const hub::HubClient* hub, net::Transport* transport, Clock& clock,
          FetchOptions options, Progress* progress);
 
-  // Every file of every model present and linked; refs and snapshot metadata written.
+  // Every file of every model present and linked; refs and snapshot metadata written. A file
+  // that fails does not stop the others: every model whose files all arrived is completed
+  // (refs + meta), the failures are in report.errors, and the returned error names them
+  // (category of the first failure in lock order).
   Status fetch(const Lockfile& lock, FetchReport& report);
 
   // Lock time: `files` are regular files (etag = git blob sha1) of `model` with an unknown
@@ -64,7 +91,10 @@ class Engine {
     LockedFile* file;
     bool publish;
   };
-  Status run_tasks(std::vector<Task>& tasks, FetchReport& report);
+  // Runs every task (keep_going) or stops at the first failure (lock time). Fills `failed`
+  // (one flag per task) and report.errors in task order.
+  void run_tasks(std::vector<Task>& tasks, bool keep_going, std::vector<char>& failed,
+                 FetchReport& report);
   Status ensure_object(const Task& task, FetchReport& report);
   Result<bool> adopt_existing_blob(const LockedModel& m, LockedFile& f);
   Status download_and_adopt(const LockedModel& m, LockedFile& f, FetchReport& report);

@@ -66,9 +66,15 @@ class FetchFaults(MbTestCase):
         self.assertExit(self.fetch(), 0)
         self.assert_complete()
 
-    def test_corrupt_range_of_big_file_is_caught(self):
+    def test_corrupt_range_of_big_file_is_downloaded_again(self):
         big = self.repo.files_at()["big.bin"]
         self.hub.set_faults([{"type": "corrupt", "match": "^/cdn/" + big.sha256, "skip": 3}])
+        self.assertExit(self.fetch(), 0)
+        self.assert_complete()
+
+    def test_persistently_corrupt_ranges_of_big_file_are_caught(self):
+        big = self.repo.files_at()["big.bin"]
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cdn/" + big.sha256, "count": -1}])
         p = self.fetch()
         self.assertExit(p, 1)
         self.assertIn("big.bin", p.stderr)

@@ -43,12 +43,15 @@ struct Rig {
   std::mutex mutex;
   std::vector<std::optional<net::ByteRange>> ranges;  // CDN requests in order
   bool ignore_range = false;
-  int fail_first_cdn = 0;    // answer 503 to this many CDN requests
-  int short_first_cdn = 0;   // cut this many CDN bodies in half
+  int fail_first_cdn = 0;   // answer 503 to this many CDN requests
+  int short_first_cdn = 0;  // cut this many CDN bodies in half
   bool corrupt = false;
+  int corrupt_first_cdn = 0;           // flip a byte in this many CDN bodies
+  std::vector<int> integrity_retries;  // next_attempt of every on_integrity_retry call
 
   explicit Rig(size_t size)
-      : data(content_of(size)), sha(sha256_hex(data)),
+      : data(content_of(size)),
+        sha(sha256_hex(data)),
         hub(transport, clock, hub::ClientOptions{"http://hub.test", std::nullopt, fast_retry()}) {
     transport.set_fallback([this](const net::Request& r) { return answer(r); });
   }
@@ -83,7 +86,8 @@ struct Rig {
       body = data.substr(r.range->first, last - r.range->first + 1);
       resp.status = 206;
       resp.headers.add("Content-Range", "bytes " + std::to_string(r.range->first) + "-" +
-                                            std::to_string(last) + "/" + std::to_string(data.size()));
+                                            std::to_string(last) + "/" +
+                                            std::to_string(data.size()));
     } else {
       resp.status = 200;
     }
@@ -93,19 +97,36 @@ struct Rig {
     } else {
       resp.headers.add("Content-Length", std::to_string(body.size()));
     }
+    if (corrupt_first_cdn > 0) {
+      corrupt_first_cdn--;
+      body[body.size() / 2] ^= 0x5a;
+    }
     if (corrupt) body[body.size() / 2] ^= 0x5a;
     resp.body = body;
     return resp;
   }
 
-  Result<Downloaded> run(DownloadOptions o) {
+  Result<Downloaded> run(DownloadOptions o, int max_attempts = 4) {
     o.retry = fast_retry();
-    FileSource source(hub, hub::RepoType::model, "org/m", k_commit, "model.bin", "org/m: model.bin");
+    o.retry.max_attempts = max_attempts;
+    FileSource source(hub, hub::RepoType::model, "org/m", k_commit, "model.bin",
+                      "org/m: model.bin");
     DownloadEnv env{transport, clock, dir.path(), nullptr, 0};
+    env.on_integrity_retry = [this](const Error&, int next) { integrity_retries.push_back(next); };
     return download_file(source, DownloadSpec{sha, sha, data.size()}, o, env);
   }
 
   std::string read(const std::string& path) { return *read_file(path, 1ull << 30); }
+
+  // What a killed run leaves: the partial with the first `done` bytes and its sidecar.
+  void leave_partial(uint64_t done) {
+    std::string on_disk(data.size(), '\0');
+    on_disk.replace(0, done, data.substr(0, done));
+    std::ofstream(partial_path(dir.path(), sha), std::ios::binary) << on_disk;
+    ResumeState st{sha, data.size(), {}};
+    st.done.add(0, done);
+    ASSERT_TRUE(save_resume_state(partial_state_path(dir.path(), sha), st).ok());
+  }
 };
 
 DownloadOptions ranged() {
@@ -146,6 +167,81 @@ TEST(FetchDownload, CorruptContentIsIntegrityErrorAndTempRemoved) {
   EXPECT_TRUE(std::filesystem::is_empty(rig.dir.path()));
 }
 
+TEST(FetchDownload, CorruptTransferIsDiscardedAndDownloadedAgain) {
+  Rig rig(5000);
+  rig.corrupt_first_cdn = 1;
+  auto r = rig.run(DownloadOptions{});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(rig.read(r->temp_path), rig.data);
+  ASSERT_EQ(rig.ranges.size(), 2u);
+  EXPECT_FALSE(rig.ranges[1].has_value());  // from scratch, not resumed
+  EXPECT_EQ(rig.integrity_retries, std::vector<int>{2});
+  EXPECT_EQ(rig.clock.sleeps().size(), 1u);
+  EXPECT_EQ(r->network_bytes, 10'000u);  // both transfers count
+}
+
+TEST(FetchDownload, PersistentCorruptionFailsAfterEveryAttemptWithNothingLeft) {
+  Rig rig(5000);
+  rig.corrupt = true;
+  auto r = rig.run(DownloadOptions{}, 3);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category, ErrorCategory::integrity);
+  EXPECT_NE(r.error().message.find("3 downloads"), std::string::npos) << r.error().message;
+  EXPECT_EQ(rig.ranges.size(), 3u);
+  EXPECT_EQ(rig.integrity_retries, (std::vector<int>{2, 3}));
+  EXPECT_TRUE(std::filesystem::is_empty(rig.dir.path()));
+}
+
+TEST(FetchDownload, NoRetriesMeansOneDownloadOnMismatch) {
+  Rig rig(5000);
+  rig.corrupt_first_cdn = 1;
+  auto r = rig.run(DownloadOptions{}, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category, ErrorCategory::integrity);
+  EXPECT_EQ(rig.ranges.size(), 1u);
+  EXPECT_TRUE(rig.clock.sleeps().empty());
+}
+
+TEST(FetchDownload, CorruptRangeDiscardsThePartialAndStartsOver) {
+  Rig rig(50'000);
+  rig.corrupt_first_cdn = 1;
+  auto r = rig.run(ranged());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(rig.read(r->temp_path), rig.data);
+  EXPECT_EQ(rig.integrity_retries, std::vector<int>{2});
+  EXPECT_EQ(r->resumed_bytes, 0u);
+  EXPECT_EQ(r->network_bytes, 100'000u);
+}
+
+TEST(FetchDownload, MidSizeFileIsOneRangedStreamIntoAResumablePartial) {
+  Rig rig(50'000);
+  DownloadOptions o;
+  o.resume_threshold = 10'000;  // 50'000 is above it, far below the range threshold
+  ASSERT_TRUE(uses_partial(50'000, o));
+  ASSERT_FALSE(uses_partial(10'000, o));
+  auto r = rig.run(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->temp_path, partial_path(rig.dir.path(), rig.sha));
+  ASSERT_EQ(rig.ranges.size(), 1u);
+  ASSERT_TRUE(rig.ranges[0].has_value());
+  EXPECT_EQ(rig.ranges[0]->first, 0u);
+  EXPECT_EQ(rig.read(r->temp_path), rig.data);
+}
+
+TEST(FetchDownload, MidSizeFileResumesFromWhatWasRecorded) {
+  Rig rig(50'000);
+  rig.leave_partial(30'000);
+  DownloadOptions o;
+  o.resume_threshold = 10'000;
+  auto r = rig.run(o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->resumed_bytes, 30'000u);
+  EXPECT_EQ(r->network_bytes, 20'000u);
+  ASSERT_EQ(rig.ranges.size(), 1u);
+  EXPECT_EQ(rig.ranges[0]->first, 30'000u);
+  EXPECT_EQ(rig.read(r->temp_path), rig.data);
+}
+
 TEST(FetchDownload, RangesCoverTheFileAndRetry5xx) {
   Rig rig(50'000);
   rig.fail_first_cdn = 2;
@@ -169,15 +265,7 @@ TEST(FetchDownload, IgnoredRangeFallsBackToOneStream) {
 
 TEST(FetchDownload, ResumesOnlyTheGaps) {
   Rig rig(50'000);
-  std::string partial = partial_path(rig.dir.path(), rig.sha);
-  {
-    std::string on_disk(rig.data.size(), '\0');
-    on_disk.replace(0, 20'000, rig.data.substr(0, 20'000));
-    std::ofstream(partial, std::ios::binary) << on_disk;
-  }
-  ResumeState st{rig.sha, rig.data.size(), {}};
-  st.done.add(0, 20'000);
-  ASSERT_TRUE(save_resume_state(partial_state_path(rig.dir.path(), rig.sha), st).ok());
+  rig.leave_partial(20'000);
   auto r = rig.run(ranged());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->resumed_bytes, 20'000u);
