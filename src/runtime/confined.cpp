@@ -40,6 +40,12 @@ Result<UniqueFd> open_regular(const std::string& path, const std::string& shown)
   return out;
 }
 
+Status regular_or_absent(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return {};
+  return not_regular(path, st.st_mode);
+}
+
 Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name) {
   MB_ASSIGN(uint64_t size, file_size(fd, name));
   if (size > max_bytes) {

@@ -17,6 +17,10 @@ namespace mb::runtime {
 // opened), then open with O_NONBLOCK and check again with fstat (the path may have changed).
 // `shown` names the file in errors (default: `path`).
 Result<UniqueFd> open_regular(const std::string& path, const std::string& shown = {});
+// Ok when nothing is at `path` or a regular file is (following links); the error of
+// open_regular otherwise. For files another layer opens with plain blocking reads.
+Status regular_or_absent(const std::string& path);
+
 // Reads an open file whole; `name` for errors. Fails when it holds more than max_bytes.
 Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name);
 Result<std::string> read_regular(const std::string& path, uint64_t max_bytes = 64ull << 20,

@@ -133,7 +133,7 @@ Status write_stamp(const VerifyRoot& root, const std::string& stamp_path, bool i
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) return errno_error("stat " + dir, errno);
     json jm = {{"name", m.name},
-               {"dir", dir.substr(root.path.size() + 1)},
+               {"dir", dir.substr(root.path.size() + (root.path == "/" ? 0 : 1))},
                {"dir_id", id_json(id_of(st))}};
     jm["files"] = json::array();
     for (const auto& f : m.files) {
@@ -241,6 +241,11 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
     return rep;
   }
   rep.stamped_at = doc.value("created", "");
+  auto conf = Confinement::of(root);
+  if (!conf.ok()) {
+    cmp.failed(conf.error().message, "pass the ROOT that was stamped");
+    return rep;
+  }
   for (const auto& m : doc["models"]) {
     if (!m.is_object() || !m.contains("dir") || !m["dir"].is_string() || !m.contains("files") ||
         !m["files"].is_array() ||
@@ -267,7 +272,18 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
         cmp.failed(stamp_path + " has a malformed file entry", "stamp again with --stamp");
         return rep;
       }
-      if (!cmp.file(join_path(dir, rel), name + ": " + rel, f, strict)) return rep;
+      const std::string path = join_path(dir, rel);
+      // Like the full check: a file must still resolve inside ROOT (a relinked snapshot
+      // entry would otherwise pass on size and mtime alone in a copied bundle). A missing
+      // file is reported by cmp.file.
+      if (::lstat(path.c_str(), &st) == 0) {
+        if (auto real = conf->resolve(path); !real.ok()) {
+          cmp.failed(name + ": " + real.error().message,
+                     "restore the files: rebuild the image or the bundle");
+          return rep;
+        }
+      }
+      if (!cmp.file(path, name + ": " + rel, f, strict)) return rep;
       rep.files++;
     }
   }

@@ -134,10 +134,26 @@ bool check_inside(const Confinement& conf, ModelReport& r) {
   return true;
 }
 
+// The integrity engine (src/verify, shared with `modelbake verify`) reads refs/<revision> and
+// the trees file with blocking reads: a FIFO planted there would hang the verifier.
+bool check_hub_metadata(const VerifyRoot& root, const LockedModel& m, ModelReport& r) {
+  if (root.kind == RootKind::flat_bundle) return true;
+  CacheLayout cache(root.path);
+  std::vector<std::string> paths = {cache.trees_file(m.type, m.repo, m.commit)};
+  if (m.revision != m.commit) paths.push_back(cache.ref_path(m.type, m.repo, m.revision));
+  for (const auto& p : paths) {
+    if (Status s = regular_or_absent(p); !s.ok()) {
+      set_error(r, "integrity", s.error());
+      return false;
+    }
+  }
+  return true;
+}
+
 void run_checks(const VerifyRoot& root, const LockedModel& m, const VerifierOptions& opts,
                 const Clock& clock, const ProbeFn& probe, const infer::ModelFiles& files,
                 ModelReport& r) {
-  if (!check_integrity(root, m, opts, r)) return;
+  if (!check_hub_metadata(root, m, r) || !check_integrity(root, m, opts, r)) return;
 
   auto start = clock.now();
   auto scan = scan_model(files, m);

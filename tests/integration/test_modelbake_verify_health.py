@@ -176,6 +176,21 @@ class Health(VerifyBase):
             f.write(b" ")
         self.assert_unhealthy(copy, "config.json", "size")
 
+    def test_copied_hub_bundle_with_a_link_out_of_root_fails(self):
+        root = self.tmp.join("hub")
+        os.makedirs(root)
+        doc = write_hub_bundle(root, [spec()])
+        self.assertExit(mbtest.run_verify(["--stamp", root]), 0)
+        copy = self.tmp.join("copy")
+        shutil.copytree(root, copy, symlinks=True)
+        snap = os.path.join(copy, "models--org--tiny-bert", "snapshots", doc["models"][0]["commit"])
+        # Same size and mtime, but outside ROOT: the copy's link now points at the original.
+        link = os.path.join(snap, "config.json")
+        target = os.path.realpath(os.path.join(root, os.path.relpath(link, copy)))
+        os.unlink(link)
+        os.symlink(target, link)
+        self.assert_unhealthy(copy, "config.json", "resolves outside")
+
     def test_health_reads_no_content_bytes(self):
         root = self.stamped()
         log = self.tmp.join("strace.log")

@@ -115,6 +115,30 @@ class PlantedFiles(VerifyBase):
         self.assertEqual(doc["models"][0]["status"], "failed")
         self.assertIn("outside", doc["models"][0]["error"]["message"])
 
+    def test_fifo_as_hub_ref_or_trees_file_does_not_hang(self):
+        root = self.tmp.join("hub")
+        os.makedirs(root)
+        doc = write_hub_bundle(root, [spec()])
+        repo = os.path.join(root, "models--org--tiny-bert")
+        trees = os.path.join(repo, "trees", doc["models"][0]["commit"] + ".json")
+        os.makedirs(os.path.dirname(trees), exist_ok=True)
+        for planted in (os.path.join(repo, "refs", "main"), trees):
+            saved = None
+            if os.path.exists(planted):
+                with open(planted, "rb") as f:
+                    saved = f.read()
+                os.unlink(planted)
+            os.mkfifo(planted)
+            proc = self.run_guarded(["--json", root])
+            self.assertExit(proc, 1)
+            m = json.loads(proc.stdout)["models"][0]
+            self.assertIn(os.path.basename(planted), m["error"]["message"])
+            self.assertIn("not a regular file", m["error"]["message"])
+            os.unlink(planted)
+            if saved is not None:
+                with open(planted, "wb") as f:
+                    f.write(saved)
+
     def test_hub_bundle_links_into_blobs_stay_ready(self):
         root = self.tmp.join("hub")
         os.makedirs(root)
