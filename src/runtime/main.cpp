@@ -200,32 +200,36 @@ int run_full(const Args& args) {
   mb::SystemClock clock;
   mb::runtime::RunReport report = mb::runtime::run_verifier(*root, opts, clock);
   std::string stamp;
+  std::optional<mb::Error> stamp_error;
   if (args.stamp) {
     stamp = args.stamp_file.empty() ? mb::runtime::default_stamp_path(root->path) : args.stamp_file;
     if (!report.all_ready()) {
       if (::unlink(stamp.c_str()) == 0)
         std::fprintf(stderr, "modelbake-verify: removed the stale stamp %s\n", stamp.c_str());
     } else if (mb::Status s = mb::runtime::write_stamp(*root, stamp, args.infer); !s.ok()) {
-      std::fprintf(stderr, "modelbake-verify: error: cannot write the stamp %s: %s\n",
-                   stamp.c_str(), s.error().message.c_str());
-      std::fprintf(stderr,
-                   "  hint: ROOT must be writable at build time, or pass --stamp-file PATH "
-                   "(and the same --stamp-file to --health)\n");
-      return k_exit_not_ready;
+      stamp_error = s.error();
     }
   }
+  const bool stamped = args.stamp && report.all_ready() && !stamp_error;
   std::string text;
   if (args.json) {
     auto j = mb::runtime::to_json(report);
     if (args.stamp)
-      j["stamp"] =
-          report.all_ready() ? nlohmann::ordered_json(stamp) : nlohmann::ordered_json(nullptr);
+      j["stamp"] = stamped ? nlohmann::ordered_json(stamp) : nlohmann::ordered_json(nullptr);
     text = dump(j);
   } else {
     text = mb::runtime::render_human(report);
-    if (args.stamp && report.all_ready()) text += "stamp written to " + stamp + "\n";
+    if (stamped) text += "stamp written to " + stamp + "\n";
   }
   if (print(text) != k_exit_ready) return k_exit_not_ready;
+  if (stamp_error) {
+    std::fprintf(stderr, "modelbake-verify: error: cannot write the stamp %s: %s\n", stamp.c_str(),
+                 stamp_error->message.c_str());
+    std::fprintf(stderr,
+                 "  hint: ROOT must be writable at build time, or pass --stamp-file PATH "
+                 "(and the same --stamp-file to --health)\n");
+    return k_exit_not_ready;
+  }
   return report.all_ready() ? k_exit_ready : k_exit_not_ready;
 }
 

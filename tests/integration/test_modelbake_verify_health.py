@@ -164,6 +164,17 @@ class Health(VerifyBase):
         self.assertExit(proc, 0)
         self.assert_unhealthy(root, "no stamp")
 
+    def test_unwritable_stamp_location_fails_after_the_report(self):
+        root = self.flat()
+        blocker = self.tmp.join("not-a-dir")
+        with open(blocker, "w") as f:
+            f.write("x")
+        proc = mbtest.run_verify(["--stamp", "--stamp-file", os.path.join(blocker, "s"), root])
+        self.assertExit(proc, 1)
+        self.assertIn("1 of 1 models ready", proc.stdout)
+        self.assertIn("cannot write the stamp", proc.stderr)
+        self.assertIn("--stamp-file", proc.stderr)
+
     def test_copied_bundle_is_compared_by_size_and_mtime(self):
         root = self.stamped()
         copy = self.tmp.join("copy")
