@@ -1,17 +1,23 @@
 // modelbake-verify: the small offline verifier that goes into the runtime image. It links
 // only mb_runtime -> mb_base (C++ runtime and libcrypto): no libcurl, no libarchive, no
 // yaml-cpp. Arguments are parsed by hand to keep the binary small. See docs/modelbake-verify.md.
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/env.hpp"
+#include "runtime/health.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/report.hpp"
 #include "runtime/root.hpp"
 #include "runtime/verifier.hpp"
+#include "runtime/watchdog.hpp"
 
 namespace {
 
@@ -20,7 +26,9 @@ constexpr int k_exit_not_ready = 1;
 constexpr int k_exit_usage = 2;
 
 const char* const k_usage =
-    "usage: modelbake-verify [--lock FILE] [--infer] [--json] [--max-memory SIZE] [--threads N] ROOT\n"
+    "usage: modelbake-verify [--lock FILE] [--infer] [--json] [--max-memory SIZE] [--threads N]\n"
+    "                        [--stamp] [--stamp-file PATH] [--timeout DURATION] ROOT\n"
+    "       modelbake-verify --health [--stamp-file PATH] [--timeout DURATION] [--json] ROOT\n"
     "\n"
     "Checks, offline, that every model of a bundle (hub or flat layout) or cache is intact,\n"
     "consistent, within the memory budget and (with --infer) computes.\n"
@@ -31,8 +39,18 @@ const char* const k_usage =
     "  --json             print a JSON report on stdout\n"
     "  --max-memory SIZE  fail a model that needs more than SIZE to load (e.g. 4G)\n"
     "  --threads N        hashing threads (default: all cores)\n"
+    "  --stamp            after a full check with every model ready, write the stamp that\n"
+    "                     --health compares against (image build: RUN ... --stamp /models)\n"
+    "  --health           cheap check for HEALTHCHECK: stats every file and reads only\n"
+    "                     structure headers; fails if anything changed since the stamp\n"
+    "  --stamp-file PATH  where the stamp is (default ROOT/.modelbake-verify.stamp)\n"
+    "  --timeout DURATION give up after DURATION (250ms, 10s, 2m) with exit 1; default 10s\n"
+    "                     for --health, no limit otherwise\n"
     "\n"
-    "Exit status: 0 every model ready, 1 a model failed a check, 2 usage error.\n";
+    "Exit status: 0 every model ready, 1 a model failed a check (or the health check, or the\n"
+    "time limit), 2 usage error.\n";
+
+constexpr std::chrono::milliseconds k_default_health_timeout{10'000};
 
 struct Args {
   std::string root;
@@ -42,8 +60,11 @@ struct Args {
   bool help = false;
   std::string max_memory;
   std::string threads;
+  bool stamp = false;
+  bool health = false;
+  std::string stamp_file;
+  std::string timeout;
 };
-
 
 // Parses argv; returns a message on error. Accepts "--opt value" and "--opt=value".
 std::string parse_args(int argc, char** argv, Args& a) {
@@ -51,7 +72,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (positional_only || arg.empty() || arg[0] != '-' || arg == "-") {
-      if (!a.root.empty()) return "more than one ROOT given ('" + a.root + "' and '" + std::string(arg) + "')";
+      if (!a.root.empty())
+        return "more than one ROOT given ('" + a.root + "' and '" + std::string(arg) + "')";
       a.root = arg;
       continue;
     }
@@ -84,6 +106,16 @@ std::string parse_args(int argc, char** argv, Args& a) {
       err = take(a.max_memory);
     } else if (name == "--threads") {
       err = take(a.threads);
+    } else if (name == "--stamp-file") {
+      err = take(a.stamp_file);
+    } else if (name == "--timeout") {
+      err = take(a.timeout);
+    } else if (name == "--stamp") {
+      if (inline_value) return "option " + name + " takes no value";
+      a.stamp = true;
+    } else if (name == "--health") {
+      if (inline_value) return "option " + name + " takes no value";
+      a.health = true;
     } else if (inline_value) {
       return "option " + name + " takes no value";
     } else if (name == "--infer") {
@@ -98,6 +130,14 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (!err.empty()) return err;
   }
   if (a.root.empty() && !a.help) return "ROOT is required";
+  if (a.stamp && a.health)
+    return "--stamp and --health are different runs: stamp at build time, --health later";
+  if (a.health && (a.infer || !a.lock.empty() || !a.max_memory.empty() || !a.threads.empty())) {
+    return "--health takes only --stamp-file, --timeout and --json (the full check ran at --stamp "
+           "time)";
+  }
+  if (!a.stamp_file.empty() && !a.stamp && !a.health)
+    return "--stamp-file needs --stamp or --health";
   return "";
 }
 
@@ -108,13 +148,35 @@ int usage_error(const std::string& message, const std::string& hint = "") {
   return k_exit_usage;
 }
 
-int run(int argc, char** argv) {
-  Args args;
-  if (std::string err = parse_args(argc, argv, args); !err.empty()) return usage_error(err);
-  if (args.help) {
-    std::fputs(k_usage, stdout);
-    return k_exit_ready;
+int print(const std::string& text) {
+  std::fputs(text.c_str(), stdout);
+  return std::fflush(stdout) == 0 ? k_exit_ready : k_exit_not_ready;
+}
+
+std::string dump(const nlohmann::ordered_json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string trimmed(std::string root) {
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  return root;
+}
+
+int run_health(const Args& args) {
+  const std::string root = trimmed(args.root);
+  const std::string stamp =
+      args.stamp_file.empty() ? mb::runtime::default_stamp_path(root) : args.stamp_file;
+  mb::runtime::HealthReport rep = mb::runtime::check_health(root, stamp);
+  if (print(args.json ? dump(mb::runtime::to_json(rep)) : mb::runtime::render_human(rep)) !=
+      k_exit_ready) {
+    return k_exit_not_ready;
   }
+  return rep.ok() ? k_exit_ready : k_exit_not_ready;
+}
+
+// The full check; with --stamp, records the stamp when every model is ready and removes a
+// stale one otherwise (a later --health must not pass on an old stamp).
+int run_full(const Args& args) {
   mb::runtime::VerifierOptions opts;
   opts.infer = args.infer;
   if (!args.max_memory.empty()) {
@@ -125,7 +187,8 @@ int run(int argc, char** argv) {
   if (!args.threads.empty()) {
     char* end = nullptr;
     unsigned long n = std::strtoul(args.threads.c_str(), &end, 10);
-    if (*end != '\0' || n == 0 || n > 1024) return usage_error("--threads must be between 1 and 1024");
+    if (*end != '\0' || n == 0 || n > 1024)
+      return usage_error("--threads must be between 1 and 1024");
     opts.threads = static_cast<unsigned>(n);
   }
   // Test hook: read /proc and /sys below another root (fake cgroup limits).
@@ -136,15 +199,66 @@ int run(int argc, char** argv) {
   if (!root.ok()) return usage_error(root.error().message, root.error().hint);
   mb::SystemClock clock;
   mb::runtime::RunReport report = mb::runtime::run_verifier(*root, opts, clock);
-  if (args.json) {
-    std::string text = mb::runtime::to_json(report).dump(2, ' ', false,
-                                                         nlohmann::json::error_handler_t::replace);
-    std::fputs((text + "\n").c_str(), stdout);
-  } else {
-    std::fputs(mb::runtime::render_human(report).c_str(), stdout);
+  std::string stamp;
+  std::optional<mb::Error> stamp_error;
+  if (args.stamp) {
+    stamp = args.stamp_file.empty() ? mb::runtime::default_stamp_path(root->path) : args.stamp_file;
+    if (!report.all_ready()) {
+      if (::unlink(stamp.c_str()) == 0)
+        std::fprintf(stderr, "modelbake-verify: removed the stale stamp %s\n", stamp.c_str());
+    } else if (mb::Status s = mb::runtime::write_stamp(*root, stamp, args.infer); !s.ok()) {
+      stamp_error = s.error();
+    }
   }
-  if (std::fflush(stdout) != 0) return k_exit_not_ready;
+  const bool stamped = args.stamp && report.all_ready() && !stamp_error;
+  std::string text;
+  if (args.json) {
+    auto j = mb::runtime::to_json(report);
+    if (args.stamp)
+      j["stamp"] = stamped ? nlohmann::ordered_json(stamp) : nlohmann::ordered_json(nullptr);
+    text = dump(j);
+  } else {
+    text = mb::runtime::render_human(report);
+    if (stamped) text += "stamp written to " + stamp + "\n";
+  }
+  if (print(text) != k_exit_ready) return k_exit_not_ready;
+  if (stamp_error) {
+    std::fprintf(stderr, "modelbake-verify: error: cannot write the stamp %s: %s\n", stamp.c_str(),
+                 stamp_error->message.c_str());
+    std::fprintf(stderr,
+                 "  hint: ROOT must be writable at build time, or pass --stamp-file PATH "
+                 "(and the same --stamp-file to --health)\n");
+    return k_exit_not_ready;
+  }
   return report.all_ready() ? k_exit_ready : k_exit_not_ready;
+}
+
+int run(int argc, char** argv) {
+  Args args;
+  if (std::string err = parse_args(argc, argv, args); !err.empty()) return usage_error(err);
+  if (args.help) return print(k_usage);
+  std::optional<std::chrono::milliseconds> limit;
+  if (!args.timeout.empty()) {
+    limit = mb::runtime::parse_duration(args.timeout);
+    if (!limit)
+      return usage_error("--timeout: '" + args.timeout + "' is not a duration",
+                         "e.g. 500ms, 10s, 2m");
+  } else if (args.health) {
+    limit = k_default_health_timeout;
+  }
+  std::optional<mb::runtime::Watchdog> watchdog;
+  if (limit) {
+    watchdog.emplace(
+        *limit,
+        "modelbake-verify: error: gave up after " +
+            (args.timeout.empty() ? std::to_string(k_default_health_timeout.count() / 1000) + "s"
+                                  : args.timeout) +
+            " (--timeout): reading " + args.root +
+            " did not finish\n"
+            "  hint: the filesystem may be hung or very slow; check the mount\n",
+        k_exit_not_ready);
+  }
+  return args.health ? run_health(args) : run_full(args);
 }
 
 }  // namespace

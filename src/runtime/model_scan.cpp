@@ -65,7 +65,7 @@ Status scan_json(ByteSpan bytes, const std::string& rel, ModelScan& scan) {
   return {};
 }
 
-Result<WeightFile> scan_weights(Kind kind, const std::string& dir, const std::string& rel,
+Result<WeightFile> scan_weights(Kind kind, const infer::ModelFiles& files, const std::string& rel,
                                 ByteSpan bytes) {
   WeightFile w;
   w.path = rel;
@@ -79,14 +79,14 @@ Result<WeightFile> scan_weights(Kind kind, const std::string& dir, const std::st
     w.tensors = std::move(g.tensors);
     w.gguf_metadata = std::move(g.metadata);
   } else if (kind == Kind::onnx) {
-    std::string base = parent_dir(join_path(dir, rel));
+    const std::string base = parent_dir(rel);
     ExternalSize ext = [&](const std::string& p) -> Result<uint64_t> {
-      struct stat st {};
-      if (::stat(join_path(base, p).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      const std::string ext_rel = base.empty() ? p : base + "/" + p;
+      if (!files.exists(ext_rel)) {
         return fail(ErrorCategory::integrity, "onnx: external data file '" + p + "' is missing",
                     "add it to the manifest's include patterns");
       }
-      return static_cast<uint64_t>(st.st_size);
+      return files.size(ext_rel);
     };
     MB_ASSIGN(OnnxInfo o, parse_onnx(bytes, ext));
     w.format = "onnx";
@@ -133,15 +133,18 @@ const nlohmann::json* ModelScan::find_json(const std::string& path) const {
 }
 
 Result<ModelScan> scan_model(const std::string& dir, const LockedModel& model) {
+  return scan_model(infer::ModelFiles(dir), model);
+}
+
+Result<ModelScan> scan_model(const infer::ModelFiles& files, const LockedModel& model) {
   ModelScan scan;
   for (const auto& f : model.files) {
-    const std::string file = join_path(dir, f.path);
     auto in_file = [&](Error e) {
       e.message = f.path + ": " + e.message;
       return e;
     };
-    auto mapped = infer::MappedFile::open(file);
-    if (!mapped.ok()) return in_file(mapped.take_error());
+    auto mapped = files.map(f.path);
+    if (!mapped.ok()) return mapped.take_error();  // names the file already
     ByteSpan bytes{mapped->data(), mapped->size()};
     Kind kind = kind_of(f.path, bytes);
     if (kind == Kind::none) {
@@ -154,7 +157,7 @@ Result<ModelScan> scan_model(const std::string& dir, const LockedModel& model) {
       if (!s.ok()) return in_file(s.take_error());
       continue;
     }
-    auto w = scan_weights(kind, dir, f.path, bytes);
+    auto w = scan_weights(kind, files, f.path, bytes);
     if (!w.ok()) return in_file(w.take_error());
     scan.weights.push_back(std::move(*w));
   }
@@ -183,10 +186,14 @@ int64_t first_non_finite(const uint8_t* p, const std::string& dtype, uint64_t be
 }  // namespace
 
 Status check_finite(const std::string& dir, const ModelScan& scan, FiniteScan mode) {
+  return check_finite(infer::ModelFiles(dir), scan, mode);
+}
+
+Status check_finite(const infer::ModelFiles& files, const ModelScan& scan, FiniteScan mode) {
   constexpr uint64_t k_sample = 256;
   for (const WeightFile* w : scan.primary()) {
     if (w->format != "safetensors") continue;
-    MB_ASSIGN(infer::MappedFile file, infer::MappedFile::open(join_path(dir, w->path)));
+    MB_ASSIGN(infer::MappedFile file, files.map(w->path));
     for (const auto& t : w->tensors) {
       if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16") continue;
       const uint64_t elem = t.dtype == "F32" ? 4 : 2;

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "lock/lockfile.hpp"
 #include "runtime/formats/tensors.hpp"
+#include "runtime/infer/model_files.hpp"
 
 namespace mb::runtime {
 
@@ -35,13 +36,15 @@ struct ModelScan {
   const nlohmann::json* find_json(const std::string& path) const;
 };
 
-// `dir` is the model folder (a snapshot or a flat bundle folder). Errors are integrity
-// failures naming the file.
+// `files` is the model folder (a snapshot or a flat bundle folder). Errors are integrity
+// failures naming the file. The `dir` overloads read unconfined (tests).
+Result<ModelScan> scan_model(const infer::ModelFiles& files, const LockedModel& model);
 Result<ModelScan> scan_model(const std::string& dir, const LockedModel& model);
 
 enum class FiniteScan { sampled, full };
 // Checks that F32/F16/BF16 tensors of the safetensors weights hold no NaN or Inf: every
 // element (full) or the first and last 256 of each tensor (sampled, a few pages per tensor).
+Status check_finite(const infer::ModelFiles& files, const ModelScan& scan, FiniteScan mode);
 Status check_finite(const std::string& dir, const ModelScan& scan, FiniteScan mode);
 
 }  // namespace mb::runtime

@@ -67,6 +67,7 @@ ordered_json model_json(const ModelReport& m) {
   }
   j["checked"] = m.checked;
   j["unchecked_files"] = m.unchecked_files;
+  j["unverified_files"] = m.unverified_files;
   if (m.error) {
     j["error"] = {{"check", m.error->check}, {"message", m.error->message}, {"hint", m.error->hint}};
   } else {
@@ -115,6 +116,11 @@ std::string render_human(const RunReport& r) {
     out += "    inference: " + m.inference;
     if (m.probe && !m.probe->top_label.empty()) out += " (top label " + m.probe->top_label + ")";
     out += "\n";
+    if (!m.unverified_files.empty()) {
+      out += "    unverified (not in the lock):";
+      for (size_t i = 0; i < m.unverified_files.size(); ++i) out += (i ? ", " : " ") + m.unverified_files[i];
+      out += "\n";
+    }
     if (m.error) {
       out += "    error: " + m.error->check + ": " + m.error->message + "\n";
       if (!m.error->hint.empty()) out += "    fix: " + m.error->hint + "\n";

@@ -56,6 +56,7 @@ struct ModelReport {
   std::optional<ProbeReport> probe;
   std::vector<std::string> checked;  // consistency comparisons made
   std::vector<std::string> unchecked_files;  // integrity only: no structural reader applies
+  std::vector<std::string> unverified_files;  // read by a fixed name but not in the lock
   std::optional<ModelError> error;   // the first failed check
 };
 

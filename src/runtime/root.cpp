@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "core/paths.hpp"
+#include "runtime/confined.hpp"
 #include "store/layout.hpp"
 
 namespace mb::runtime {
@@ -17,6 +18,11 @@ bool is_dir(const std::string& p) {
 bool exists(const std::string& p) {
   struct stat st {};
   return ::lstat(p.c_str(), &st) == 0;
+}
+
+Result<std::string> read_inside(const std::string& root, const std::string& path) {
+  MB_ASSIGN(Confinement conf, Confinement::of(root));
+  return conf.read(path);
 }
 
 }  // namespace
@@ -50,7 +56,14 @@ Result<VerifyRoot> open_root(const std::string& root, const std::string& lock_fl
     return fail(ErrorCategory::usage, root + " has no modelbake.lock at its root",
                 "a cache carries no lock: pass --lock FILE");
   }
-  MB_ASSIGN(r.lock, read_lock(r.lock_path));
+  // The lock is read like every other file: a FIFO would block forever (a hung HEALTHCHECK),
+  // and a bundled lock must not be a link out of ROOT.
+  auto text = lock_flag.empty() ? read_inside(r.path, r.lock_path) : read_regular(r.lock_path);
+  if (!text.ok()) {
+    return fail(ErrorCategory::usage, "cannot read lock " + r.lock_path + ": " + text.error().message,
+                text.error().hint.empty() ? "create it with 'modelbake lock'" : text.error().hint);
+  }
+  MB_ASSIGN(r.lock, parse_lock(*text, r.lock_path));
   if (r.lock.models.empty()) {
     return fail(ErrorCategory::usage, r.lock_path + " lists no models", "nothing to verify");
   }

@@ -1,8 +1,12 @@
 #include "runtime/verifier.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cmath>
+#include <set>
 
+#include "runtime/confined.hpp"
 #include "runtime/consistency.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/model_scan.hpp"
@@ -64,17 +68,19 @@ bool check_memory(const ModelScan& scan, const VerifierOptions& opts, ModelRepor
     by_dtype += (by_dtype.empty() ? "" : ", ") + dtype + " " + format_size(n);
   }
   const std::string needed = "loading needs " + std::to_string(r.memory.needed) + " bytes (" +
-                             format_size(r.memory.needed) + (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
+                             format_size(r.memory.needed) +
+                             (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
   if (opts.max_memory && r.memory.needed > *opts.max_memory) {
-    r.error = ModelError{"memory", needed + " but --max-memory is " + std::to_string(*opts.max_memory) +
-                                       " bytes (" + format_size(*opts.max_memory) + ")",
+    r.error = ModelError{"memory",
+                         needed + " but --max-memory is " + std::to_string(*opts.max_memory) +
+                             " bytes (" + format_size(*opts.max_memory) + ")",
                          "raise --max-memory or use smaller (quantized) weights"};
     return false;
   }
   if (avail.available && r.memory.needed > *avail.available) {
-    r.error = ModelError{"memory", needed + " but only " + std::to_string(*avail.available) +
-                                       " bytes (" + format_size(*avail.available) +
-                                       ") are available: " + avail.source,
+    r.error = ModelError{"memory",
+                         needed + " but only " + std::to_string(*avail.available) + " bytes (" +
+                             format_size(*avail.available) + ") are available: " + avail.source,
                          "give the container more memory or use smaller weights"};
     return false;
   }
@@ -90,31 +96,110 @@ void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
     return;
   }
   r.infer_ms = p.infer_ms;
-  r.probe = ProbeReport{p.probe_text, p.token_ids, p.output_kind, p.output,
+  r.probe = ProbeReport{p.probe_text, p.token_ids,  p.output_kind, p.output,
                         p.pooling,    p.normalized, p.top_label};
   std::string problem;
   if (!p.expectation_failures.empty()) problem = p.expectation_failures.front();
   for (size_t i = 0; problem.empty() && i < p.output.size(); ++i) {
-    if (!std::isfinite(p.output[i])) problem = "output element " + std::to_string(i) + " is not finite";
+    if (!std::isfinite(p.output[i]))
+      problem = "output element " + std::to_string(i) + " is not finite";
   }
   if (problem.empty() && p.output.empty()) problem = "the probe produced no output";
   if (p.output_kind == "embedding") {
     if (problem.empty() && r.embedding_dimension && *r.embedding_dimension != p.output.size()) {
-      problem = "embedding has " + std::to_string(p.output.size()) + " values but the model declares " +
-                std::to_string(*r.embedding_dimension);
+      problem = "embedding has " + std::to_string(p.output.size()) +
+                " values but the model declares " + std::to_string(*r.embedding_dimension);
     }
     r.embedding_dimension = p.output.size();
   }
   if (!problem.empty()) {
     r.inference = "failed";
-    r.error = ModelError{"inference", problem, "the weights or the model's expect: block are wrong"};
+    r.error =
+        ModelError{"inference", problem, "the weights or the model's expect: block are wrong"};
     return;
   }
   r.inference = "ok";
 }
 
-ModelReport verify_model(const VerifyRoot& root, const LockedModel& m, const VerifierOptions& opts,
-                         const Clock& clock, const ProbeFn& probe) {
+// A model folder that resolves out of ROOT (a planted link) is not this bundle's model, even
+// when its files match the lock. A missing folder is left to the integrity check.
+bool check_inside(const Confinement& conf, ModelReport& r) {
+  struct stat st {};
+  if (::lstat(r.dir.c_str(), &st) != 0) return true;
+  auto real = conf.resolve(r.dir);
+  if (!real.ok()) {
+    set_error(r, "integrity", real.error());
+    return false;
+  }
+  return true;
+}
+
+// The integrity engine (src/verify, shared with `modelbake verify`) reads refs/<revision> and
+// the trees file with blocking reads: a FIFO planted there would hang the verifier.
+bool check_hub_metadata(const VerifyRoot& root, const LockedModel& m, ModelReport& r) {
+  if (root.kind == RootKind::flat_bundle) return true;
+  CacheLayout cache(root.path);
+  std::vector<std::string> paths = {cache.trees_file(m.type, m.repo, m.commit)};
+  if (m.revision != m.commit) paths.push_back(cache.ref_path(m.type, m.repo, m.revision));
+  for (const auto& p : paths) {
+    if (Status s = regular_or_absent(p); !s.ok()) {
+      set_error(r, "integrity", s.error());
+      return false;
+    }
+  }
+  return true;
+}
+
+void run_checks(const VerifyRoot& root, const LockedModel& m, const VerifierOptions& opts,
+                const Clock& clock, const ProbeFn& probe, const infer::ModelFiles& files,
+                ModelReport& r) {
+  if (!check_hub_metadata(root, m, r) || !check_integrity(root, m, opts, r)) return;
+
+  auto start = clock.now();
+  auto scan = scan_model(files, m);
+  if (!scan.ok()) {
+    set_error(r, "structure", scan.error());
+    return;
+  }
+  r.unchecked_files = scan->unchecked;
+  if (Status s = check_finite(files, *scan, FiniteScan::sampled); !s.ok()) {
+    set_error(r, "weights", s.error());
+    return;
+  }
+  auto cons = check_consistency(r.dir, *scan);
+  if (!cons.ok()) {
+    set_error(r, "consistency", cons.error());
+    return;
+  }
+  r.architecture = cons->architecture;
+  r.checked = cons->checked;
+  r.embedding_dimension = cons->embedding_dimension;
+  const std::string cls = "ForSequenceClassification";
+  if (r.architecture.size() > cls.size() && r.architecture.ends_with(cls))
+    r.embedding_dimension.reset();
+  r.load_ms = ms_since(clock, start);
+  if (!check_memory(*scan, opts, r)) return;
+  if (opts.infer) {
+    start = clock.now();
+    if (Status s = check_finite(files, *scan, FiniteScan::full); !s.ok()) {
+      set_error(r, "weights", s.error());
+      return;
+    }
+    r.load_ms += ms_since(clock, start);
+    auto res = probe(files, m.expect_json);
+    if (!res.ok()) {
+      r.inference = "failed";
+      set_error(r, "inference", res.error());
+      return;
+    }
+    apply_probe(*res, r);
+    if (r.error) return;
+  }
+  r.ready = true;
+}
+
+ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const LockedModel& m,
+                         const VerifierOptions& opts, const Clock& clock, const ProbeFn& probe) {
   ModelReport r;
   r.name = m.name;
   r.repo = m.repo;
@@ -123,48 +208,12 @@ ModelReport verify_model(const VerifyRoot& root, const LockedModel& m, const Ver
   r.dir = root.model_dir(m);
   r.bytes = m.total_bytes();
   r.inference = opts.infer ? "not run" : "not requested";
-  if (!check_integrity(root, m, opts, r)) return r;
-
-  auto start = clock.now();
-  auto scan = scan_model(r.dir, m);
-  if (!scan.ok()) {
-    set_error(r, "structure", scan.error());
-    return r;
-  }
-  r.unchecked_files = scan->unchecked;
-  if (Status s = check_finite(r.dir, *scan, FiniteScan::sampled); !s.ok()) {
-    set_error(r, "weights", s.error());
-    return r;
-  }
-  auto cons = check_consistency(r.dir, *scan);
-  if (!cons.ok()) {
-    set_error(r, "consistency", cons.error());
-    return r;
-  }
-  r.architecture = cons->architecture;
-  r.checked = cons->checked;
-  r.embedding_dimension = cons->embedding_dimension;
-  const std::string cls = "ForSequenceClassification";
-  if (r.architecture.size() > cls.size() && r.architecture.ends_with(cls)) r.embedding_dimension.reset();
-  r.load_ms = ms_since(clock, start);
-  if (!check_memory(*scan, opts, r)) return r;
-  if (opts.infer) {
-    start = clock.now();
-    if (Status s = check_finite(r.dir, *scan, FiniteScan::full); !s.ok()) {
-      set_error(r, "weights", s.error());
-      return r;
-    }
-    r.load_ms += ms_since(clock, start);
-    auto res = probe(r.dir, m.expect_json);
-    if (!res.ok()) {
-      r.inference = "failed";
-      set_error(r, "inference", res.error());
-      return r;
-    }
-    apply_probe(*res, r);
-    if (r.error) return r;
-  }
-  r.ready = true;
+  if (!check_inside(conf, r)) return r;
+  std::set<std::string> locked;
+  for (const auto& f : m.files) locked.insert(f.path);
+  infer::ModelFiles files(r.dir, conf, std::move(locked));
+  run_checks(root, m, opts, clock, probe, files, r);
+  r.unverified_files.assign(files.unverified().begin(), files.unverified().end());
   return r;
 }
 
@@ -176,7 +225,17 @@ RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, c
   report.root = root.path;
   report.kind = root.kind;
   report.lock_path = root.lock_path;
-  for (const auto& m : root.lock.models) report.models.push_back(verify_model(root, m, options, clock, probe));
+  auto conf = Confinement::of(root.path);
+  for (const auto& m : root.lock.models) {
+    if (!conf.ok()) {  // ROOT vanished since open_root
+      ModelReport r;
+      r.name = m.name;
+      r.error = ModelError{"integrity", conf.error().message, conf.error().hint};
+      report.models.push_back(std::move(r));
+      continue;
+    }
+    report.models.push_back(verify_model(root, *conf, m, options, clock, probe));
+  }
   return report;
 }
 

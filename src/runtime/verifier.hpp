@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/env.hpp"
+#include "runtime/infer/model_files.hpp"
 #include "runtime/infer/probe.hpp"
 #include "runtime/report.hpp"
 #include "runtime/root.hpp"
@@ -22,10 +23,12 @@ struct VerifierOptions {
   unsigned threads = 0;                // hashing threads; 0 = all cores
 };
 
-using ProbeFn = std::function<Result<infer::ProbeResult>(const std::string& model_dir,
+using ProbeFn = std::function<Result<infer::ProbeResult>(const infer::ModelFiles& files,
                                                          const std::string& expect_json)>;
 
 RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
-                       const ProbeFn& probe = infer::run_probe);
+                       const ProbeFn& probe = [](const infer::ModelFiles& f, const std::string& e) {
+                         return infer::run_probe(f, e);
+                       });
 
 }  // namespace mb::runtime

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +10,7 @@
 #include "core/paths.hpp"
 #include "runtime/infer/encoder.hpp"
 #include "runtime/infer/expect.hpp"
+#include "runtime/infer/model_files.hpp"
 #include "runtime/infer/tokenizer.hpp"
 
 namespace mb::infer {
@@ -36,22 +36,20 @@ Error st_error(const std::string& what) {
 
 // Reads modules.json / <pooling>/config.json / sentence_bert_config.json. `unsupported` is set
 // for module types we cannot apply (e.g. Dense), which would change the output.
-Result<Pooling> read_pooling(const std::string& dir, std::string* unsupported) {
-  namespace fs = std::filesystem;
+Result<Pooling> read_pooling(const ModelFiles& files, std::string* unsupported) {
   Pooling p;
-  std::error_code ec;
-  if (fs::exists(dir + "/sentence_bert_config.json", ec)) {
-    MB_ASSIGN(std::string text, read_file(dir + "/sentence_bert_config.json"));
+  if (files.exists("sentence_bert_config.json")) {
+    MB_ASSIGN(std::string text, files.read("sentence_bert_config.json"));
     json j = json::parse(text, nullptr, false);
     if (!j.is_object()) return st_error("sentence_bert_config.json is not a JSON object");
     if (j.contains("max_seq_length") && j["max_seq_length"].is_number_unsigned())
       p.max_seq_length = j["max_seq_length"].get<size_t>();
   }
-  if (!fs::exists(dir + "/modules.json", ec)) {
+  if (!files.exists("modules.json")) {
     p.modes = {"mean"};
     return p;
   }
-  MB_ASSIGN(std::string text, read_file(dir + "/modules.json"));
+  MB_ASSIGN(std::string text, files.read("modules.json"));
   json mods = json::parse(text, nullptr, false);
   if (!mods.is_array()) return st_error("modules.json is not a JSON array");
   std::string pooling_path;
@@ -75,7 +73,7 @@ Result<Pooling> read_pooling(const std::string& dir, std::string* unsupported) {
     p.modes = {"mean"};
     return p;
   }
-  MB_ASSIGN(std::string ptext, read_file(join_path(dir, pooling_path) + "/config.json"));
+  MB_ASSIGN(std::string ptext, files.read(pooling_path + "/config.json"));
   json pc = json::parse(ptext, nullptr, false);
   if (!pc.is_object()) return st_error(pooling_path + "/config.json is not a JSON object");
   static const char* k_known[][2] = {{"pooling_mode_cls_token", "cls"},
@@ -148,26 +146,26 @@ ProbeResult unsupported_result(const EncoderConfig& c, std::string reason) {
 
 // Loads everything; sets `unsupported` (and returns a partly filled engine) when the model
 // is not one we can run.
-Result<std::unique_ptr<Engine>> load_engine(const std::string& model_dir, std::string* unsupported) {
-  MB_ASSIGN(std::string config_text, read_file(model_dir + "/config.json"));
+Result<std::unique_ptr<Engine>> load_engine(const ModelFiles& files, std::string* unsupported) {
+  MB_ASSIGN(std::string config_text, files.read("config.json"));
   auto e = std::make_unique<Engine>();
   MB_ASSIGN(e->config, parse_encoder_config(config_text, unsupported));
   if (!unsupported->empty()) return e;
-  MB_ASSIGN(std::string tok_text, read_file(model_dir + "/tokenizer.json", 512ull << 20));
+  MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));
   auto tok = Tokenizer::from_json(tok_text);
   if (!tok.ok()) {
-    if (tok.error().category != ErrorCategory::usage) return tok.error().with_context(model_dir + "/tokenizer.json");
+    if (tok.error().category != ErrorCategory::usage) return tok.error().with_context("tokenizer.json");
     *unsupported = tok.error().message;
     return e;
   }
   e->tokenizer = std::move(*tok);
   if (!e->config.classifier) {
-    MB_ASSIGN(e->pooling, read_pooling(model_dir, unsupported));
+    MB_ASSIGN(e->pooling, read_pooling(files, unsupported));
     if (!unsupported->empty()) return e;
   }
   e->max_length = static_cast<size_t>(std::max(1, e->config.max_positions - e->config.position_offset));
   if (e->pooling.max_seq_length > 0) e->max_length = std::min(e->max_length, e->pooling.max_seq_length);
-  MB_ASSIGN(e->weights, Weights::open(model_dir));
+  MB_ASSIGN(e->weights, Weights::open(files));
   // The encoder points into e->weights, which lives on the heap and never moves again.
   MB_ASSIGN(e->encoder, Encoder::load(e->weights, e->config));
   return e;
@@ -177,7 +175,7 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& model_dir, std::s
 
 Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text, int runs) {
   std::string reason;
-  MB_ASSIGN(auto e, load_engine(model_dir, &reason));
+  MB_ASSIGN(auto e, load_engine(ModelFiles(model_dir), &reason));
   if (!reason.empty()) return fail(ErrorCategory::usage, reason);
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
@@ -189,10 +187,14 @@ Result<std::vector<double>> time_forward(const std::string& model_dir, const std
 }
 
 Result<ProbeResult> run_probe(const std::string& model_dir, const std::string& expect_json) {
+  return run_probe(ModelFiles(model_dir), expect_json);
+}
+
+Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect_json) {
   MB_ASSIGN(Expectations expect, parse_expectations(expect_json));
   const auto t_load = Clock::now();
   std::string reason;
-  MB_ASSIGN(auto engine, load_engine(model_dir, &reason));
+  MB_ASSIGN(auto engine, load_engine(files, &reason));
   if (!reason.empty()) return unsupported_result(engine->config, reason);
   const Engine& e = *engine;
 

@@ -14,6 +14,8 @@
 
 namespace mb::infer {
 
+class ModelFiles;
+
 struct ProbeResult {
   // false: the architecture is not a BERT-family encoder we can run. This is not a failure;
   // the caller reports "inference: unsupported architecture X" (reason says X and why).
@@ -50,6 +52,9 @@ inline constexpr const char* k_default_probe_text =
 // `expect_json` (usage). An unsupported architecture is a successful result with
 // supported == false. `expect_json` may be empty.
 Result<ProbeResult> run_probe(const std::string& model_dir, const std::string& expect_json);
+// The same, reading through `files` (modelbake-verify: confined to ROOT, unlocked files
+// recorded as unverified).
+Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect_json);
 
 // For bench/infer.sh: loads the model once, then times `runs` forward passes (tokenize +
 // encoder + pooling/head) of `text`; returns the milliseconds of each run.

@@ -13,6 +13,8 @@
 #include <set>
 
 #include "core/file.hpp"
+#include "runtime/confined.hpp"
+#include "runtime/infer/model_files.hpp"
 
 namespace mb::infer {
 
@@ -23,13 +25,17 @@ constexpr uint64_t k_max_header = 100ull << 20;  // safetensors caps its header 
 // ---- MappedFile -------------------------------------------------------------------------
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
-  MB_ASSIGN(UniqueFd fd, open_read(path));
-  MB_ASSIGN(uint64_t size, file_size(fd.get(), path));
+  MB_ASSIGN(UniqueFd fd, runtime::open_regular(path));
+  return map(fd.get(), path);
+}
+
+Result<MappedFile> MappedFile::map(int fd, const std::string& what) {
+  MB_ASSIGN(uint64_t size, file_size(fd, what));
   MappedFile m;
   m.m_size = size;
   if (size == 0) return m;
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (p == MAP_FAILED) return errno_error("mmap " + path, errno);
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) return errno_error("mmap " + what, errno);
   m.m_data = static_cast<const uint8_t*>(p);
   return m;
 }
@@ -201,17 +207,13 @@ Status Weights::add_file(MappedFile file, const std::string& label) {
   return {};
 }
 
-Result<Weights> Weights::open(const std::string& model_dir) {
-  namespace fs = std::filesystem;
+Result<Weights> Weights::open(const ModelFiles& files) {
   Weights w;
-  std::error_code ec;
-  std::string single = model_dir + "/model.safetensors";
-  std::string index = model_dir + "/model.safetensors.index.json";
   std::vector<std::string> shards;
-  if (fs::exists(single, ec)) {
+  if (files.exists("model.safetensors")) {
     shards.push_back("model.safetensors");
-  } else if (fs::exists(index, ec)) {
-    MB_ASSIGN(std::string text, read_file(index));
+  } else if (files.exists("model.safetensors.index.json")) {
+    MB_ASSIGN(std::string text, files.read("model.safetensors.index.json"));
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       return bad("model.safetensors.index.json", "has no weight_map object");
@@ -226,11 +228,11 @@ Result<Weights> Weights::open(const std::string& model_dir) {
     }
   } else {
     return fail(ErrorCategory::integrity,
-                model_dir + ": no model.safetensors or model.safetensors.index.json",
+                files.dir() + ": no model.safetensors or model.safetensors.index.json",
                 "inference needs safetensors weights");
   }
   for (const auto& s : shards) {
-    MB_ASSIGN(MappedFile f, MappedFile::open(model_dir + "/" + s));
+    MB_ASSIGN(MappedFile f, files.map(s));
     MB_TRY(w.add_file(std::move(f), s));
   }
   return w;

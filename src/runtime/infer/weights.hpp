@@ -15,10 +15,14 @@
 
 namespace mb::infer {
 
+class ModelFiles;
+
 // Read-only private mapping of a whole file; unmapped on destruction.
 class MappedFile {
  public:
+  // Regular files only (runtime::open_regular): a FIFO or device is refused, never opened.
   static Result<MappedFile> open(const std::string& path);
+  static Result<MappedFile> map(int fd, const std::string& what);
   MappedFile() = default;
   ~MappedFile();
   MappedFile(MappedFile&& o) noexcept;
@@ -56,7 +60,7 @@ float bf16_to_f32(uint16_t b);
 // model.safetensors.index.json.
 class Weights {
  public:
-  static Result<Weights> open(const std::string& model_dir);
+  static Result<Weights> open(const ModelFiles& files);
   // Parses one safetensors file already in memory (used by open and by tests).
   Status add_file(MappedFile file, const std::string& label);
 

@@ -1,0 +1,43 @@
+#include "runtime/infer/model_files.hpp"
+
+#include <sys/stat.h>
+
+#include "core/paths.hpp"
+
+namespace mb::infer {
+
+bool ModelFiles::exists(const std::string& rel) const {
+  struct stat st {};
+  return ::lstat(join_path(m_dir, rel).c_str(), &st) == 0;
+}
+
+Result<UniqueFd> ModelFiles::open(const std::string& rel) const {
+  const std::string path = join_path(m_dir, rel);
+  if (!m_root) return runtime::open_regular(path, rel);
+  auto fd = m_root->open(path);
+  if (!fd.ok()) {
+    Error e = fd.take_error();
+    // Name the file as the lock does; the message keeps where it resolved to.
+    if (e.message.rfind(path, 0) == 0) e.message = rel + e.message.substr(path.size());
+    return e;
+  }
+  if (!m_locked.count(rel)) m_unverified.insert(rel);
+  return fd;
+}
+
+Result<std::string> ModelFiles::read(const std::string& rel, uint64_t max_bytes) const {
+  MB_ASSIGN(UniqueFd fd, open(rel));
+  return runtime::read_fd(fd.get(), max_bytes, rel);
+}
+
+Result<MappedFile> ModelFiles::map(const std::string& rel) const {
+  MB_ASSIGN(UniqueFd fd, open(rel));
+  return MappedFile::map(fd.get(), rel);
+}
+
+Result<uint64_t> ModelFiles::size(const std::string& rel) const {
+  MB_ASSIGN(UniqueFd fd, open(rel));
+  return file_size(fd.get(), rel);
+}
+
+}  // namespace mb::infer
