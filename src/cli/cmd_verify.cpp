@@ -149,7 +149,12 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
   if (!manifest.ok()) return report_error(ctx, manifest.error());
   std::string lock_path = lock_flag.empty() ? ctx.lock_path() : lock_flag;
   std::optional<Lockfile> lock;
-  if (auto l = read_lock(lock_path); l.ok()) lock = std::move(*l);
+  // No lock is a state (stale-lock); a lock that exists but cannot be read is an error.
+  if (auto l = read_lock(lock_path); l.ok()) {
+    lock = std::move(*l);
+  } else if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(lock_path, ec))) {
+    return report_error(ctx, l.error());
+  }
   CacheLayout layout(absolute(ctx.cache_dir()));
   auto entries = compute_status(*manifest, lock ? &*lock : nullptr, layout, full);
   if (!entries.ok()) return report_error(ctx, entries.error());

@@ -35,10 +35,32 @@ Status UniqueFd::close_checked(const std::string& what) {
   return {};
 }
 
+namespace {
+const char* kind_of(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+}  // namespace
+
+// Opened non-blocking first: open(2) of a FIFO blocks until a writer appears, and a planted
+// FIFO in a shared cache or bundle (a lock, a ref, a config) must not hang a build or a
+// health check. Everything modelbake reads by path is a regular file (procfs/cgroupfs too).
 Result<UniqueFd> open_read(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error("opening " + path, errno);
-  return UniqueFd(fd);
+  int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (raw < 0) return errno_error("opening " + path, errno);
+  UniqueFd fd(raw);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return fail(ErrorCategory::integrity, path + " is not a regular file (" + kind_of(st.st_mode) + ")",
+                "replace it with the file it should be, or remove it");
+  }
+  int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
 }
 
 Result<uint64_t> file_size(int fd, const std::string& what) {

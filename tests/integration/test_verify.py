@@ -235,5 +235,28 @@ class TestStatus(VerifyCase):
         self.assertEqual(doc["models"][0]["state"], "stale-lock")
 
 
+class TestPlantedFifos(VerifyCase):
+    """A FIFO where a file belongs (a shared cache, a hostile bundle) would block open(2)
+    forever; every command must refuse it at once. The subprocess timeout is only a hang guard."""
+
+    def plant_fifo(self, path):
+        if os.path.lexists(path):
+            os.remove(path)
+        os.mkfifo(path)
+
+    def test_fifo_as_the_lock(self):
+        lock = os.path.join(self.project, "modelbake.lock")
+        self.plant_fifo(lock)
+        for cmd in (["verify"], ["status"], ["fetch", "--locked"]):
+            proc = run_modelbake(["--cache", self.cache] + cmd, cwd=self.project, timeout=60)
+            self.assertNotEqual(proc.returncode, 0, cmd)
+            self.assertIn("not a regular file (a FIFO)", proc.stderr, cmd)
+
+    def test_fifo_as_a_ref_makes_the_cache_not_ready(self):
+        self.plant_fifo(self.ref())
+        proc = run_modelbake(["--cache", self.cache, "verify"], cwd=self.project, timeout=60)
+        self.assertExit(proc, 1)
+
+
 if __name__ == "__main__":
     unittest.main()
