@@ -170,6 +170,30 @@ class InferenceReferenceTest(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("relative_attention_num_buckets", out["error"])
 
+    def test_modelbake_verify_infers_an_mpnet_bundle(self):
+        import test_modelbake_verify as tmv  # its flat-bundle writer (files + modelbake.lock)
+        for classifier in (False, True):
+            with self.subTest(classifier=classifier):
+                d = gen.make_model(os.path.join(self.tmp, f"src{classifier}"), "mpnet", seed=7,
+                                   classifier=classifier)
+                files = {}
+                for dirpath, _, names in os.walk(d):
+                    for n in names:
+                        with open(os.path.join(dirpath, n), "rb") as f:
+                            files[os.path.relpath(os.path.join(dirpath, n), d)] = f.read()
+                root = os.path.join(self.tmp, f"flat{classifier}")
+                os.makedirs(root)
+                tmv.write_flat(root, [tmv.spec(name="mpnet", repo="org/tiny-mpnet", files=files)])
+                proc = subprocess.run([os.environ["MODELBAKE_VERIFY_BIN"], "--json", "--infer", root],
+                                      capture_output=True, text=True, timeout=120)
+                m = json.loads(proc.stdout)["models"][0]
+                self.assertEqual((proc.returncode, m["status"], m["inference"]), (0, "ready", "ok"), m["error"])
+                arch = "MPNetForSequenceClassification" if classifier else "MPNetForMaskedLM"
+                self.assertEqual(m["architecture"], arch)
+                self.assertIn("num_hidden_layers", m["checked"])
+                rc, out = probe(d)
+                self.assertEqual(m["probe"]["output"], out["output"])
+
     def test_bert_token_ids_follow_the_vocabulary(self):
         d = gen.make_model(os.path.join(self.tmp, "bert"), "bert")
         vocab = read_json(os.path.join(d, "tokenizer.json"))["model"]["vocab"]

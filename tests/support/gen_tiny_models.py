@@ -238,7 +238,11 @@ def mpnet_tokenizer(template=False):
                 "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
                                                "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}
     tok = {
-        "version": "1.0", "truncation": None, "padding": None,
+        "version": "1.0",
+        "truncation": {"direction": "Right", "max_length": 384, "strategy": "LongestFirst", "stride": 0},
+        # Padding only matters for batches (pads are masked out of attention and pooling).
+        "padding": {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None,
+                    "pad_id": 1, "pad_type_id": 0, "pad_token": "<pad>"},
         "added_tokens": [{"id": vocab[t], "content": t, "special": True} for t in specials + ["[UNK]", "<mask>"]],
         "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
                        "strip_accents": None, "lowercase": True},
@@ -340,6 +344,8 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
     write_json(os.path.join(out, "tokenizer.json"), tok)
     if not classifier:
         sentence_transformers(out, pooling, normalize, cfg["hidden"])
+        if kind == "mpnet":  # as all-mpnet-base-v2
+            write_json(os.path.join(out, "sentence_bert_config.json"), {"max_seq_length": 384, "do_lower_case": False})
     return out
 
 
