@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 import gen_tiny_models as gen
+import torch
 import torch_reference
 
 BUILD = os.environ.get("MODELBAKE_BUILD_DIR", "")
@@ -75,7 +76,7 @@ class InferenceReferenceTest(unittest.TestCase):
                     self.assertEqual(out["weight_dtype"], dtype)
 
     def test_classification_heads_match_pytorch(self):
-        for kind in ("bert", "roberta", "distilbert"):
+        for kind in ("bert", "roberta", "distilbert", "mpnet"):
             with self.subTest(kind=kind):
                 d = gen.make_model(os.path.join(self.tmp, kind + "cls"), kind, classifier=True, seed=5)
                 out = self.compare(d, F32_TOL)
@@ -83,6 +84,115 @@ class InferenceReferenceTest(unittest.TestCase):
                 self.assertEqual(out["dimension"], 3)
                 best = max(range(3), key=lambda i: out["output"][i])
                 self.assertEqual(out["top_label"], ["NEGATIVE", "NEUTRAL", "POSITIVE"][best])
+
+    def test_mpnet_embeddings_match_pytorch(self):
+        # all-mpnet-base-v2's layout: MPNetForMaskedLM config, mean pooling + Normalize. The long
+        # text puts query/key distances past max_distance 128 into the clamped last bucket.
+        long_text = " ".join(["the cat sat on the mat"] * 30)
+        for dtype, tol in (("F32", F32_TOL), ("F16", HALF_TOL), ("BF16", HALF_TOL)):
+            for text in (gen.PROBE_TEXT, long_text):
+                with self.subTest(dtype=dtype, long=text == long_text):
+                    d = gen.make_model(os.path.join(self.tmp, "mpnet" + dtype), "mpnet", dtype=dtype, seed=7)
+                    out = self.compare(d, tol, {"probe_text": text})
+                    self.assertEqual(out["architecture"], "MPNetForMaskedLM")
+                    self.assertEqual(out["model_type"], "mpnet")
+                    self.assertEqual((out["pooling"], out["normalized"]), ("mean", True))
+                    self.assertEqual(out["weight_dtype"], dtype)
+                    self.assertEqual(out["expectation_failures"], [])
+                    self.assertAlmostEqual(sum(v * v for v in out["output"]), 1.0, places=5)
+                    self.assertEqual((out["token_ids"][0], out["token_ids"][-1]), (0, 2))
+                    if text == long_text:  # max_position_embeddings - 2, as for RoBERTa
+                        self.assertEqual(len(out["token_ids"]), 160)
+
+    def test_mpnet_relative_bias_mistakes_would_be_caught(self):
+        # The engine agrees with the reference; references with a plausible bucketing mistake do
+        # not, by far more than the tolerance: the test above would catch each of them.
+        d = gen.make_model(os.path.join(self.tmp, "mpnet"), "mpnet", seed=7)
+        rc, out = probe(d, {"probe_text": " ".join(["the cat sat on the mat"] * 30)})
+        self.assertEqual(rc, 0, out)
+        right = torch_reference.relative_position_bucket
+        mistakes = {
+            "unidirectional": lambda rp, **kw: right(rp.abs(), **kw),
+            "sign flipped": lambda rp, **kw: right(-rp, **kw),
+            "max_distance 64": lambda rp, **kw: right(rp, num_buckets=32, max_distance=64),
+            "no bias": right,  # and a zero table
+        }
+        for name, bucket in mistakes.items():
+            with self.subTest(mistake=name):
+                try:
+                    torch_reference.relative_position_bucket = bucket
+                    if name == "no bias":
+                        model = torch_reference.Reference(d)
+                        model.rel_bias = model.rel_bias * 0
+                        ref = model(out["token_ids"]).tolist()
+                    else:
+                        ref = torch_reference.reference_output(d, out["token_ids"])
+                finally:
+                    torch_reference.relative_position_bucket = right
+                diff = max(abs(a - b) for a, b in zip(out["output"], ref))
+                self.assertGreater(diff, 20 * F32_TOL, name)
+
+    def test_mpnet_tokenizer_wraps_in_s_and_end_s(self):
+        for template in (False, True):
+            with self.subTest(template=template):
+                d = gen.make_model(os.path.join(self.tmp, f"mpnet{template}"), "mpnet")
+                tok, vocab = gen.mpnet_tokenizer(template=template)
+                gen.write_json(os.path.join(d, "tokenizer.json"), tok)
+                rc, out = probe(d, {"probe_text": "The cat sat on the mat, \u03bbx."})
+                self.assertEqual(rc, 0, out)
+                words = ["the", "cat", "sat", "on", "the", "mat", ",", "[UNK]", "."]
+                self.assertEqual(out["token_ids"], [vocab["<s>"]] + [vocab[w] for w in words] + [vocab["</s>"]])
+
+    def test_mpnet_hostile_weights_fail_cleanly(self):
+        d = gen.make_model(os.path.join(self.tmp, "mpnet"), "mpnet")
+        path = os.path.join(d, "model.safetensors")
+        good = torch_reference.load_safetensors(path)
+        name = "encoder.relative_attention_bias.weight"
+        cases = {
+            "missing": ({k: v for k, v in good.items() if k != name}, "encoder.relative_attention_bias.weight' is missing"),
+            "too few buckets": (dict(good, **{name: good[name][:16]}), "has shape 16x4, config.json implies 32x4"),
+            "wrong heads": (dict(good, **{name: torch.zeros(32, 5)}), "has shape 32x5, config.json implies 32x4"),
+            "q shape": (dict(good, **{"encoder.layer.1.attention.attn.q.weight": torch.zeros(32, 31)}),
+                        "'encoder.layer.1.attention.attn.q.weight' has shape 32x31"),
+        }
+        for case, (tensors, message) in cases.items():
+            with self.subTest(case=case):
+                gen.write_safetensors(path, tensors)
+                rc, out = probe(d)
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out["category"], "integrity")
+                self.assertIn(message, out["error"])
+        gen.write_safetensors(path, good)
+        cfg = read_json(os.path.join(d, "config.json"))
+        cfg["relative_attention_num_buckets"] = 16  # transformers would index past its table
+        gen.write_json(os.path.join(d, "config.json"), cfg)
+        rc, out = probe(d)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("relative_attention_num_buckets", out["error"])
+
+    def test_modelbake_verify_infers_an_mpnet_bundle(self):
+        import test_modelbake_verify as tmv  # its flat-bundle writer (files + modelbake.lock)
+        for classifier in (False, True):
+            with self.subTest(classifier=classifier):
+                d = gen.make_model(os.path.join(self.tmp, f"src{classifier}"), "mpnet", seed=7,
+                                   classifier=classifier)
+                files = {}
+                for dirpath, _, names in os.walk(d):
+                    for n in names:
+                        with open(os.path.join(dirpath, n), "rb") as f:
+                            files[os.path.relpath(os.path.join(dirpath, n), d)] = f.read()
+                root = os.path.join(self.tmp, f"flat{classifier}")
+                os.makedirs(root)
+                tmv.write_flat(root, [tmv.spec(name="mpnet", repo="org/tiny-mpnet", files=files)])
+                proc = subprocess.run([os.environ["MODELBAKE_VERIFY_BIN"], "--json", "--infer", root],
+                                      capture_output=True, text=True, timeout=120)
+                m = json.loads(proc.stdout)["models"][0]
+                self.assertEqual((proc.returncode, m["status"], m["inference"]), (0, "ready", "ok"), m["error"])
+                arch = "MPNetForSequenceClassification" if classifier else "MPNetForMaskedLM"
+                self.assertEqual(m["architecture"], arch)
+                self.assertIn("num_hidden_layers", m["checked"])
+                rc, out = probe(d)
+                self.assertEqual(m["probe"]["output"], out["output"])
 
     def test_bert_token_ids_follow_the_vocabulary(self):
         d = gen.make_model(os.path.join(self.tmp, "bert"), "bert")

@@ -2,10 +2,11 @@
 
 Each model directory holds what a hub snapshot holds: config.json, tokenizer.json,
 model.safetensors (F32, F16 or BF16), and for sentence-transformers models modules.json +
-1_Pooling/config.json. Safetensors are written by hand (the format is a little-endian u64
+1_Pooling/config.json. MPNet models are laid out as all-mpnet-base-v2 (WordPiece with <s>/</s>,
+RobertaProcessing, `attention.attn.q/k/v/o`, one shared `encoder.relative_attention_bias`). Safetensors are written by hand (the format is a little-endian u64
 header length, a JSON header, then the raw bytes) so the tests need only torch + numpy.
 
-    /usr/bin/python3 gen_tiny_models.py OUT_DIR [bert|roberta|xlmr|distilbert|minilm ...]
+    /usr/bin/python3 gen_tiny_models.py OUT_DIR [bert|roberta|xlmr|distilbert|mpnet|minilm ...]
 """
 import json
 import os
@@ -50,14 +51,22 @@ def rand(gen, *shape, scale=0.2):
     return torch.randn(*shape, generator=gen) * scale
 
 
-def encoder_tensors(gen, cfg, prefix, distil=False, seq_cls=None):
+MPNET_LAYER = {"q": "attention.attn.q", "k": "attention.attn.k", "v": "attention.attn.v",
+               "o": "attention.attn.o", "ln1": "attention.LayerNorm", "i": "intermediate.dense",
+               "out": "output.dense", "ln2": "output.LayerNorm"}
+
+
+def encoder_tensors(gen, cfg, prefix, distil=False, seq_cls=None, mpnet=False):
     h, i, v, p = cfg["hidden"], cfg["intermediate"], cfg["vocab"], cfg["max_pos"]
     t = {}
     e = prefix + "embeddings."
     t[e + "word_embeddings.weight"] = rand(gen, v, h, scale=0.5)
     t[e + "position_embeddings.weight"] = rand(gen, p, h, scale=0.5)
-    if not distil:
+    if not distil and not mpnet:
         t[e + "token_type_embeddings.weight"] = rand(gen, 2, h, scale=0.5)
+    if mpnet:
+        # Large enough that a wrong bucket moves the output far beyond the test tolerance.
+        t[prefix + "encoder.relative_attention_bias.weight"] = rand(gen, cfg["buckets"], cfg["heads"], scale=2.0)
     t[e + "LayerNorm.weight"] = 1 + rand(gen, h, scale=0.1)
     t[e + "LayerNorm.bias"] = rand(gen, h, scale=0.1)
     for n in range(cfg["layers"]):
@@ -66,6 +75,8 @@ def encoder_tensors(gen, cfg, prefix, distil=False, seq_cls=None):
             names = {"q": "attention.q_lin", "k": "attention.k_lin", "v": "attention.v_lin",
                      "o": "attention.out_lin", "ln1": "sa_layer_norm", "i": "ffn.lin1",
                      "out": "ffn.lin2", "ln2": "output_layer_norm"}
+        elif mpnet:
+            lp, names = f"{prefix}encoder.layer.{n}.", MPNET_LAYER
         else:
             lp = f"{prefix}encoder.layer.{n}."
             names = {"q": "attention.self.query", "k": "attention.self.key",
@@ -211,6 +222,39 @@ def xlmr_tokenizer():
     return tok, len(pieces)
 
 
+def mpnet_tokenizer(template=False):
+    """all-mpnet-base-v2's tokenizer.json: BERT normalizer/pre-tokenizer and WordPiece, but the
+    RoBERTa specials <s> </s> (ids 0 and 2) around the sequence and "[UNK]" as the unknown."""
+    bert = bert_vocab()
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials + [t for t in bert if t != "[PAD]"])}
+    vocab["<mask>"] = len(vocab)
+    post = {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0], "trim_offsets": True,
+            "add_prefix_space": False}
+    if template:  # what transformers' MPNetConverter writes
+        post = {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                           {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [0], "tokens": ["<s>"]},
+                                               "</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}
+    tok = {
+        "version": "1.0",
+        "truncation": {"direction": "Right", "max_length": 384, "strategy": "LongestFirst", "stride": 0},
+        # Padding only matters for batches (pads are masked out of attention and pooling).
+        "padding": {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": None,
+                    "pad_id": 1, "pad_type_id": 0, "pad_token": "<pad>"},
+        "added_tokens": [{"id": vocab[t], "content": t, "special": True} for t in specials + ["[UNK]", "<mask>"]],
+        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                       "strip_accents": None, "lowercase": True},
+        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "post_processor": post,
+        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": True},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "max_input_chars_per_word": 100, "vocab": vocab},
+    }
+    return tok, vocab
+
+
 def write_json(path, obj):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -231,10 +275,12 @@ def sentence_transformers(out, pooling, normalize, dimension):
 
 def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean", normalize=True,
                shapes=None, max_len=None):
-    """kind: bert | roberta | xlmr | distilbert. Returns the model directory."""
+    """kind: bert | roberta | xlmr | distilbert | mpnet. Returns the model directory."""
     os.makedirs(out, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
     cfg = {"hidden": 32, "intermediate": 64, "layers": 2, "heads": 4, "max_pos": 40, "labels": 3}
+    if kind == "mpnet":  # long enough for distances past max_distance 128 (the last bucket)
+        cfg.update({"max_pos": 160, "buckets": 32})
     cfg.update(shapes or {})
     labels = {str(i): name for i, name in enumerate(["NEGATIVE", "NEUTRAL", "POSITIVE"][:cfg["labels"]])}
     if kind in ("bert", "distilbert"):
@@ -243,6 +289,9 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
         cfg["vocab"] = len(vocab)
     elif kind == "roberta":
         tok, vocab = roberta_tokenizer()
+        cfg["vocab"] = len(vocab)
+    elif kind == "mpnet":
+        tok, vocab = mpnet_tokenizer()
         cfg["vocab"] = len(vocab)
     else:
         tok, n = xlmr_tokenizer()
@@ -255,6 +304,12 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
         arch = "DistilBertForSequenceClassification" if classifier else "DistilBertModel"
         config = {"model_type": "distilbert", "architectures": [arch], "pad_token_id": 0}
         prefix = "distilbert." if classifier else ""
+    elif kind == "mpnet":
+        arch = "MPNetForSequenceClassification" if classifier else "MPNetForMaskedLM"
+        config = {"model_type": "mpnet", "architectures": [arch], "pad_token_id": 1, "bos_token_id": 0,
+                  "eos_token_id": 2, "relative_attention_num_buckets": cfg["buckets"]}
+        prefix = "mpnet." if classifier else ""
+        cfg["max_pos"] += 2
     else:
         arch = ("RobertaForSequenceClassification" if classifier else "RobertaModel") if kind == "roberta" \
             else ("XLMRobertaForSequenceClassification" if classifier else "XLMRobertaModel")
@@ -272,13 +327,16 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
                        "intermediate_size": cfg["intermediate"], "hidden_act": "gelu",
                        "max_position_embeddings": cfg["max_pos"], "layer_norm_eps": 1e-12,
                        "position_embedding_type": "absolute"})
+        if kind == "mpnet":
+            del config["position_embedding_type"]
+            config["layer_norm_eps"] = 1e-05
     if classifier:
         config["id2label"] = labels
         config["label2id"] = {v: int(k) for k, v in labels.items()}
     tensors = encoder_tensors(gen, cfg, prefix, distil=kind == "distilbert",
                               seq_cls={"bert": "bert", "distilbert": "distilbert"}.get(kind, "roberta")
-                              if classifier else None)
-    if kind == "roberta" and not classifier:
+                              if classifier else None, mpnet=kind == "mpnet")
+    if kind in ("roberta", "mpnet") and not classifier:
         tensors[prefix + "embeddings.word_embeddings.weight"][1].zero_()  # padding row, as HF
     tensors = {k: v.to(torch_dtype(dtype)) for k, v in tensors.items()}
     write_safetensors(os.path.join(out, "model.safetensors"), tensors)
@@ -286,6 +344,8 @@ def make_model(out, kind, dtype="F32", seed=0, classifier=False, pooling="mean",
     write_json(os.path.join(out, "tokenizer.json"), tok)
     if not classifier:
         sentence_transformers(out, pooling, normalize, cfg["hidden"])
+        if kind == "mpnet":  # as all-mpnet-base-v2
+            write_json(os.path.join(out, "sentence_bert_config.json"), {"max_seq_length": 384, "do_lower_case": False})
     return out
 
 
@@ -297,7 +357,7 @@ def make_minilm(out, dtype="F32"):
 
 if __name__ == "__main__":
     root = sys.argv[1]
-    kinds = sys.argv[2:] or ["bert", "roberta", "xlmr", "distilbert"]
+    kinds = sys.argv[2:] or ["bert", "roberta", "xlmr", "distilbert", "mpnet"]
     for k in kinds:
         d = make_minilm(os.path.join(root, k)) if k == "minilm" else make_model(os.path.join(root, k), k)
         print(d)

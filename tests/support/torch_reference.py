@@ -6,9 +6,16 @@ sentence-transformers (mean / cls / max, then torch.nn.functional.normalize), th
 classification heads follow transformers (BERT pooler + classifier, RoBERTa dense + tanh +
 out_proj, DistilBERT pre_classifier + ReLU + classifier). Token ids are an input: the tokenizer is tested separately.
 
+MPNet (transformers' modeling_mpnet, re-derived here): the same post-norm layer, no token
+types, position ids from padding_idx + 1 = 2, and a T5-style relative position bias: bucket
+(32 buckets, bidirectional, max_distance 128) of key position - query position, looked up in
+the one `encoder.relative_attention_bias` table [buckets, heads] shared by all layers and added
+to every layer's scaled attention scores (passed here as the float attention mask).
+
     /usr/bin/python3 torch_reference.py MODEL_DIR ID ID ...   -> JSON list of floats
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -42,6 +49,28 @@ def load_safetensors(path):
     return out
 
 
+def relative_position_bucket(relative_position, num_buckets=32, max_distance=128):
+    """T5's bidirectional bucketing as MPNetEncoder computes it (float32 log, truncation)."""
+    n = -relative_position
+    num_buckets //= 2
+    ret = (n < 0).to(torch.long) * num_buckets
+    n = torch.abs(n)
+    max_exact = num_buckets // 2
+    is_small = n < max_exact
+    val_if_large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                                * (num_buckets - max_exact)).to(torch.long)
+    val_if_large = torch.min(val_if_large, torch.full_like(val_if_large, num_buckets - 1))
+    return ret + torch.where(is_small, n, val_if_large)
+
+
+def mpnet_position_bias(table, t):
+    """[heads, t, t] additive attention bias from the [buckets, heads] table. transformers calls
+    compute_position_bias with its default num_buckets=32 whatever the config says."""
+    pos = torch.arange(t, dtype=torch.long)
+    bucket = relative_position_bucket(pos[None, :] - pos[:, None])
+    return table[bucket].permute(2, 0, 1).contiguous()
+
+
 def find(w, name, prefixes):
     for p in prefixes:
         if p + name in w:
@@ -66,20 +95,24 @@ class Reference(torch.nn.Module):
         w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
         mt = cfg["model_type"]
         self.distil = mt == "distilbert"
+        self.mpnet = mt == "mpnet"
         arch = (cfg.get("architectures") or [""])[0]
         self.classifier = arch.endswith("ForSequenceClassification")
-        pre = ["", "bert.", "roberta.", "distilbert."]
+        pre = ["", "bert.", "roberta.", "distilbert.", "mpnet."]
         h = cfg["dim"] if self.distil else cfg["hidden_size"]
         heads = cfg["n_heads"] if self.distil else cfg["num_attention_heads"]
         inter = cfg["hidden_dim"] if self.distil else cfg["intermediate_size"]
         nlayers = cfg["n_layers"] if self.distil else cfg["num_hidden_layers"]
         eps = cfg.get("layer_norm_eps", 1e-12)
         self.offset = cfg.get("pad_token_id", 1) + 1 if mt in ("roberta", "xlm-roberta") else 0
+        if self.mpnet:
+            self.offset = 2  # MPNetEmbeddings hard-codes padding_idx = 1
+            self.rel_bias = find(w, "encoder.relative_attention_bias.weight", pre)
         word = find(w, "embeddings.word_embeddings.weight", pre)
         self.word = torch.nn.Embedding.from_pretrained(word)
         self.pos = torch.nn.Embedding.from_pretrained(find(w, "embeddings.position_embeddings.weight", pre))
         self.token_type = None
-        if not self.distil:
+        if not self.distil and not self.mpnet:
             self.token_type = torch.nn.Embedding.from_pretrained(find(w, "embeddings.token_type_embeddings.weight", pre))
         self.emb_ln = torch.nn.LayerNorm(h, eps=eps)
         self.emb_ln.weight.data.copy_(find(w, "embeddings.LayerNorm.weight", pre))
@@ -94,6 +127,11 @@ class Reference(torch.nn.Module):
                 n = {"q": "attention.q_lin", "k": "attention.k_lin", "v": "attention.v_lin",
                      "o": "attention.out_lin", "ln1": "sa_layer_norm", "i": "ffn.lin1",
                      "out": "ffn.lin2", "ln2": "output_layer_norm"}
+            elif self.mpnet:
+                p = f"encoder.layer.{i}."
+                n = {"q": "attention.attn.q", "k": "attention.attn.k", "v": "attention.attn.v",
+                     "o": "attention.attn.o", "ln1": "attention.LayerNorm", "i": "intermediate.dense",
+                     "out": "output.dense", "ln2": "output.LayerNorm"}
             else:
                 p = f"encoder.layer.{i}."
                 n = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
@@ -148,8 +186,9 @@ class Reference(torch.nn.Module):
         if self.token_type is not None:
             x = x + self.token_type(torch.zeros_like(ids))
         x = self.emb_ln(x)
+        mask = mpnet_position_bias(self.rel_bias, ids.shape[1]) if self.mpnet else None
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, src_mask=mask)
         if self.classifier:
             return self.head_out(self.head_act(self.head_dense(x[:, 0])))[0]
         parts = []

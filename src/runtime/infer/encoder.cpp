@@ -20,13 +20,15 @@ Result<int> get_int(const json& j, const char* key, int fallback, bool required)
     if (required) return config_error(std::string("missing \"") + key + "\"");
     return fallback;
   }
-  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > (1 << 24))
+  if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 ||
+      j[key].get<int64_t>() > (1 << 24))
     return config_error(std::string("\"") + key + "\" is not a positive integer");
   return static_cast<int>(j[key].get<int64_t>());
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -35,7 +37,8 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
   json j = json::parse(text, nullptr, false);
   if (!j.is_object()) return config_error("not a JSON object");
   EncoderConfig c;
-  if (j.contains("model_type") && j["model_type"].is_string()) c.model_type = j["model_type"].get<std::string>();
+  if (j.contains("model_type") && j["model_type"].is_string())
+    c.model_type = j["model_type"].get<std::string>();
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string())
     c.architecture = j["architectures"][0].get<std::string>();
@@ -46,16 +49,19 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
     c.family = Family::roberta;
   } else if (mt == "distilbert") {
     c.family = Family::distilbert;
+  } else if (mt == "mpnet") {
+    c.family = Family::mpnet;
   } else {
-    *unsupported = "unsupported architecture " +
-                   (c.architecture.empty() ? (mt.empty() ? std::string("(no model_type)") : mt)
-                                           : c.architecture) +
-                   ": inference supports BERT-family encoders (bert, roberta, xlm-roberta, distilbert)";
+    *unsupported =
+        "unsupported architecture " +
+        (c.architecture.empty() ? (mt.empty() ? std::string("(no model_type)") : mt)
+                                : c.architecture) +
+        ": inference supports BERT-family encoders (bert, roberta, xlm-roberta, distilbert, mpnet)";
     return c;
   }
   if (!c.architecture.empty() && !ends_with(c.architecture, "Model") &&
-      !ends_with(c.architecture, "ForSequenceClassification") && !ends_with(c.architecture, "ForMaskedLM") &&
-      !ends_with(c.architecture, "ForPreTraining")) {
+      !ends_with(c.architecture, "ForSequenceClassification") &&
+      !ends_with(c.architecture, "ForMaskedLM") && !ends_with(c.architecture, "ForPreTraining")) {
     *unsupported = "unsupported architecture " + c.architecture +
                    ": inference supports encoders and *ForSequenceClassification heads";
     return c;
@@ -73,7 +79,8 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
   MB_ASSIGN(c.heads, get_int(j, distil ? "n_heads" : "num_attention_heads", 0, true));
   MB_ASSIGN(c.intermediate, get_int(j, distil ? "hidden_dim" : "intermediate_size", 0, true));
   MB_ASSIGN(c.max_positions, get_int(j, "max_position_embeddings", 512, false));
-  if (c.hidden % c.heads != 0) return config_error("hidden size is not a multiple of the head count");
+  if (c.hidden % c.heads != 0)
+    return config_error("hidden size is not a multiple of the head count");
   if (j.contains("layer_norm_eps") && j["layer_norm_eps"].is_number())
     c.eps = j["layer_norm_eps"].get<float>();
   const char* act_key = distil ? "activation" : "hidden_act";
@@ -88,6 +95,15 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
     if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer())
       pad = j["pad_token_id"].get<int>();
     c.position_offset = pad + 1;
+  }
+  if (c.family == Family::mpnet) {
+    // MPNetEmbeddings hard-codes padding_idx = 1, whatever pad_token_id says.
+    c.position_offset = 2;
+    MB_ASSIGN(c.relative_buckets,
+              get_int(j, "relative_attention_num_buckets", k_mpnet_buckets, false));
+    if (c.relative_buckets < k_mpnet_buckets)
+      return config_error("relative_attention_num_buckets " + std::to_string(c.relative_buckets) +
+                          " is below the 32 buckets MPNet's attention looks up");
   }
   c.classifier = ends_with(c.architecture, "ForSequenceClassification");
   if (c.classifier) {
@@ -138,16 +154,18 @@ struct Names {
   Result<const TensorView*> need(const std::string& name, std::vector<int64_t> shape) const {
     const TensorView* t = find(name);
     if (t == nullptr)
-      return fail(ErrorCategory::integrity, "weights: tensor '" + prefixes.back() + name + "' is missing",
+      return fail(ErrorCategory::integrity,
+                  "weights: tensor '" + prefixes.back() + name + "' is missing",
                   "the weights do not match config.json");
     if (t->shape != shape) {
       return fail(ErrorCategory::integrity,
-                  "weights: tensor '" + t->name + "' has shape " + dims(t->shape) + ", config.json implies " +
-                      dims(shape),
+                  "weights: tensor '" + t->name + "' has shape " + dims(t->shape) +
+                      ", config.json implies " + dims(shape),
                   "the weights do not match config.json");
     }
     if (t->dtype == DType::other)
-      return fail(ErrorCategory::integrity, "weights: tensor '" + t->name + "' has dtype " + t->dtype_name,
+      return fail(ErrorCategory::integrity,
+                  "weights: tensor '" + t->name + "' has dtype " + t->dtype_name,
                   "inference needs F32, F16 or BF16 weights");
     return t;
   }
@@ -157,7 +175,8 @@ struct Names {
   }
   // nn.Linear weight [n, k] and bias [n]; several weights are concatenated along n (fused
   // QKV). Rows are converted straight from the mapping into the packed panels.
-  Result<PackedLinear> linear(const std::vector<std::string>& bases, int n, int k, bool bias = true) const {
+  Result<PackedLinear> linear(const std::vector<std::string>& bases, int n, int k,
+                              bool bias = true) const {
     std::vector<const TensorView*> parts;
     std::vector<float> ball;
     for (const auto& b : bases) {
@@ -169,8 +188,8 @@ struct Names {
       }
     }
     const int total = n * static_cast<int>(bases.size());
-    PackedLinear p =
-        pack_linear_rows(total, k, [&](int c, float* out) { w.row_f32(*parts[c / n], c % n, out); }, arena);
+    PackedLinear p = pack_linear_rows(
+        total, k, [&](int c, float* out) { w.row_f32(*parts[c / n], c % n, out); }, arena);
     if (bias) p.bias = std::move(ball);
     return p;
   }
@@ -186,38 +205,78 @@ struct LayerNames {
   std::string ffn_norm;  // LayerNorm after the feed-forward block
 };
 
-const LayerNames k_distilbert_layer{"transformer.layer.", "attention.q_lin", "attention.k_lin", "attention.v_lin",
-                                    "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2",
-                                    "output_layer_norm"};
-const LayerNames k_bert_layer{"encoder.layer.", "attention.self.query", "attention.self.key", "attention.self.value",
-                              "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
-                              "output.dense", "output.LayerNorm"};
+const LayerNames k_distilbert_layer{"transformer.layer.", "attention.q_lin",   "attention.k_lin",
+                                    "attention.v_lin",    "attention.out_lin", "sa_layer_norm",
+                                    "ffn.lin1",           "ffn.lin2",          "output_layer_norm"};
+const LayerNames k_bert_layer{
+    "encoder.layer.",       "attention.self.query",   "attention.self.key",
+    "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+    "intermediate.dense",   "output.dense",           "output.LayerNorm"};
+const LayerNames k_mpnet_layer{"encoder.layer.",     "attention.attn.q", "attention.attn.k",
+                               "attention.attn.v",   "attention.attn.o", "attention.LayerNorm",
+                               "intermediate.dense", "output.dense",     "output.LayerNorm"};
+
+const char* base_prefix(Family f) {
+  switch (f) {
+    case Family::bert:
+      return "bert.";
+    case Family::roberta:
+      return "roberta.";
+    case Family::distilbert:
+      return "distilbert.";
+    case Family::mpnet:
+      return "mpnet.";
+  }
+  return "";
+}
 
 }  // namespace
+
+int relative_position_bucket(int relative_position) {
+  constexpr int half = k_mpnet_buckets / 2, max_exact = half / 2, max_distance = 128;
+  const int ret = relative_position > 0 ? half : 0;  // keys after the query use the upper half
+  const int n = std::abs(relative_position);
+  if (n < max_exact) return ret + n;
+  // float32 in transformers' order of operations, so truncation picks the same bucket
+  // (n = 16, 32, 64 land exactly on a bucket boundary).
+  const float log_ratio =
+      static_cast<float>(std::log(static_cast<double>(max_distance) / max_exact));
+  const float scaled = std::log(static_cast<float>(n) / static_cast<float>(max_exact)) / log_ratio *
+                       static_cast<float>(half - max_exact);
+  return ret + std::min(max_exact + static_cast<int>(scaled), half - 1);
+}
 
 Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
   Encoder e;
   e.m_cfg = c;
   e.m_weights = &weights;
   const int h = c.hidden;
-  const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) + packed_floats(c.intermediate, h) +
-                           packed_floats(h, c.intermediate) + 4 * 16;
-  const size_t head_floats = c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
+  const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) +
+                           packed_floats(c.intermediate, h) + packed_floats(h, c.intermediate) +
+                           4 * 16;
+  const size_t head_floats =
+      c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
   e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head_floats);
   const int64_t pos_rows = c.max_positions;
-  const bool distil = c.family == Family::distilbert;
-  const std::string base = distil ? "distilbert." : c.family == Family::bert ? "bert." : "roberta.";
-  Names nm{weights, {"", base}, &e.m_arena};
+  const bool distil = c.family == Family::distilbert, mpnet = c.family == Family::mpnet;
+  Names nm{weights, {"", base_prefix(c.family)}, &e.m_arena};
   MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
   MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
-  if (const TensorView* t = distil ? nullptr : nm.find("embeddings.token_type_embeddings.weight")) {
+  if (mpnet) {
+    MB_ASSIGN(const TensorView* rb,
+              nm.need("encoder.relative_attention_bias.weight", {c.relative_buckets, c.heads}));
+    MB_ASSIGN(e.m_rel_bias, weights.to_f32(*rb));
+  }
+  if (const TensorView* t =
+          distil || mpnet ? nullptr : nm.find("embeddings.token_type_embeddings.weight")) {
     if (t->shape.size() != 2 || t->shape[1] != h || t->shape[0] < 1 || t->dtype == DType::other)
-      return fail(ErrorCategory::integrity, "weights: tensor '" + t->name + "' has an unexpected shape or dtype");
+      return fail(ErrorCategory::integrity,
+                  "weights: tensor '" + t->name + "' has an unexpected shape or dtype");
     e.m_type = t;
   }
   MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
   MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
-  const LayerNames& n = distil ? k_distilbert_layer : k_bert_layer;
+  const LayerNames& n = distil ? k_distilbert_layer : mpnet ? k_mpnet_layer : k_bert_layer;
   for (int i = 0; i < c.layers; ++i) {
     const std::string p = n.prefix + std::to_string(i) + ".";
     Layer l;
@@ -250,7 +309,20 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
   return e;
 }
 
-void Encoder::attention(const float* qkv, int t, float* ctx) const {
+std::vector<float> Encoder::position_bias(int t) const {
+  if (m_rel_bias.empty()) return {};
+  const int heads = m_cfg.heads, span = 2 * t - 1;
+  std::vector<float> out(static_cast<size_t>(heads) * span);
+  for (int r = -(t - 1); r <= t - 1; ++r) {
+    const int b = relative_position_bucket(r);
+    for (int hd = 0; hd < heads; ++hd)
+      out[static_cast<size_t>(hd) * span + (r + t - 1)] =
+          m_rel_bias[static_cast<size_t>(b) * heads + hd];
+  }
+  return out;
+}
+
+void Encoder::attention(const float* qkv, int t, const float* bias, float* ctx) const {
   const int h = m_cfg.hidden, heads = m_cfg.heads, d = h / heads, ld = 3 * h;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<float> scores(static_cast<size_t>(t));
@@ -258,6 +330,9 @@ void Encoder::attention(const float* qkv, int t, float* ctx) const {
     const float* q = qkv + hd * d;
     const float* k = qkv + h + hd * d;
     const float* v = qkv + 2 * h + hd * d;
+    // Bias of key j for query i is row[j - i]: the relative position key - query.
+    const float* bias_head =
+        bias != nullptr ? bias + static_cast<size_t>(hd) * (2 * t - 1) + (t - 1) : nullptr;
     for (int i = 0; i < t; ++i) {
       const float* qi = q + static_cast<size_t>(i) * ld;
       for (int j = 0; j < t; ++j) {
@@ -266,6 +341,8 @@ void Encoder::attention(const float* qkv, int t, float* ctx) const {
         for (int c = 0; c < d; ++c) s += qi[c] * kj[c];
         scores[j] = s * scale;
       }
+      if (bias_head != nullptr)
+        for (int j = 0; j < t; ++j) scores[j] += bias_head[j - i];
       softmax(scores.data(), t);
       float* out = ctx + static_cast<size_t>(i) * h + hd * d;
       std::fill(out, out + d, 0.0f);
@@ -292,17 +369,22 @@ std::vector<float> Encoder::forward(const std::vector<int32_t>& ids) const {
   layer_norm(x.data(), t, h, m_emb_g.data(), m_emb_b.data(), m_cfg.eps);
 
   std::vector<float> qkv(static_cast<size_t>(t) * 3 * h), ctx(static_cast<size_t>(t) * h);
-  std::vector<float> tmp(static_cast<size_t>(t) * h), inter(static_cast<size_t>(t) * m_cfg.intermediate);
+  std::vector<float> tmp(static_cast<size_t>(t) * h),
+      inter(static_cast<size_t>(t) * m_cfg.intermediate);
+  const std::vector<float> bias = position_bias(t);  // computed once, shared by all layers
   for (const Layer& l : m_layers) {
     linear(x.data(), t, l.qkv, qkv.data());
-    attention(qkv.data(), t, ctx.data());
+    attention(qkv.data(), t, bias.empty() ? nullptr : bias.data(), ctx.data());
     linear(ctx.data(), t, l.attn_out, tmp.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
     layer_norm(x.data(), t, h, l.ln1_g.data(), l.ln1_b.data(), m_cfg.eps);
     linear(x.data(), t, l.inter, inter.data());
-    if (m_cfg.activation == "gelu") gelu_erf(inter.data(), inter.size());
-    else if (m_cfg.activation == "relu") relu(inter.data(), inter.size());
-    else gelu_tanh(inter.data(), inter.size());
+    if (m_cfg.activation == "gelu")
+      gelu_erf(inter.data(), inter.size());
+    else if (m_cfg.activation == "relu")
+      relu(inter.data(), inter.size());
+    else
+      gelu_tanh(inter.data(), inter.size());
     linear(inter.data(), t, l.out, tmp.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
     layer_norm(x.data(), t, h, l.ln2_g.data(), l.ln2_b.data(), m_cfg.eps);
@@ -314,8 +396,10 @@ std::vector<float> Encoder::classify(const std::vector<float>& hidden) const {
   const int h = m_cfg.hidden;
   std::vector<float> first(hidden.begin(), hidden.begin() + h), mid(static_cast<size_t>(h));
   linear(first.data(), 1, m_head_dense, mid.data());
-  if (m_head_act == "relu") relu(mid.data(), mid.size());
-  else for (float& v : mid) v = std::tanh(v);
+  if (m_head_act == "relu")
+    relu(mid.data(), mid.size());
+  else
+    for (float& v : mid) v = std::tanh(v);
   std::vector<float> logits(static_cast<size_t>(m_cfg.num_labels));
   linear(mid.data(), 1, m_head_out, logits.data());
   return logits;

@@ -1,6 +1,7 @@
-// BERT-family encoder (bert, roberta, xlm-roberta, distilbert) on the CPU, post-norm
+// BERT-family encoder (bert, roberta, xlm-roberta, distilbert, mpnet) on the CPU, post-norm
 // layers as in the original BERT: embeddings + LayerNorm, then per layer self-attention,
 // dense + residual + LayerNorm, intermediate activation, dense + residual + LayerNorm.
+// MPNet adds a T5-style relative position bias to every layer's attention scores.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 
 namespace mb::infer {
 
-enum class Family { bert, roberta, distilbert };
+enum class Family { bert, roberta, distilbert, mpnet };
 
 struct EncoderConfig {
   std::string model_type;
@@ -25,7 +26,8 @@ struct EncoderConfig {
   int heads = 0;
   int intermediate = 0;
   int max_positions = 0;
-  int position_offset = 0;  // RoBERTa: position ids start at padding_idx + 1
+  int position_offset = 0;   // RoBERTa, MPNet: position ids start at padding_idx + 1
+  int relative_buckets = 0;  // MPNet: rows of encoder.relative_attention_bias
   float eps = 1e-12f;
   std::string activation = "gelu";
   bool classifier = false;  // *ForSequenceClassification
@@ -35,7 +37,13 @@ struct EncoderConfig {
 
 // Parses config.json. Returns supported == false via `unsupported` (with the reason) for
 // architectures that are not BERT-family encoders; an error only for a malformed config.
-Result<EncoderConfig> parse_encoder_config(const std::string& config_json, std::string* unsupported);
+Result<EncoderConfig> parse_encoder_config(const std::string& config_json,
+                                           std::string* unsupported);
+
+// MPNet's (T5's) bidirectional bucket of key position - query position: 32 buckets, half per
+// direction, exact below 8, log-spaced up to max_distance 128, as transformers computes it.
+int relative_position_bucket(int relative_position);
+inline constexpr int k_mpnet_buckets = 32;  // transformers' compute_position_bias default
 
 class Encoder {
  public:
@@ -54,14 +62,18 @@ class Encoder {
     PackedLinear qkv, attn_out, inter, out;
     std::vector<float> ln1_g, ln1_b, ln2_g, ln2_b;
   };
-  void attention(const float* qkv, int t, float* ctx) const;
+  // `bias`: position_bias(t), or nullptr.
+  void attention(const float* qkv, int t, const float* bias, float* ctx) const;
+  // MPNet: [heads][2t-1] bias by relative position (j - i + t - 1); empty otherwise.
+  std::vector<float> position_bias(int t) const;
 
   EncoderConfig m_cfg;
   Arena m_arena;  // packed weights of all layers and the head
   const Weights* m_weights = nullptr;
   const TensorView* m_word = nullptr;
   const TensorView* m_pos = nullptr;
-  const TensorView* m_type = nullptr;  // absent for DistilBERT
+  const TensorView* m_type = nullptr;  // absent for DistilBERT and MPNet
+  std::vector<float> m_rel_bias;       // MPNet: [buckets, heads], shared by all layers
   std::vector<float> m_emb_g, m_emb_b;
   std::vector<Layer> m_layers;
   // Classification head: BERT pooler(dense+tanh)+classifier, RoBERTa dense+tanh+out_proj,

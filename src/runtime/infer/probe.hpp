@@ -22,7 +22,7 @@ struct ProbeResult {
   bool supported = false;
   std::string unsupported_reason;
   std::string architecture;  // config.json "architectures"[0], else model_type
-  std::string model_type;    // bert | roberta | xlm-roberta | distilbert
+  std::string model_type;    // bert | roberta | xlm-roberta | distilbert | mpnet
 
   std::string probe_text;
   std::vector<int32_t> token_ids;  // including special tokens ([CLS]/[SEP], <s>/</s>)
