@@ -1,0 +1,54 @@
+// modelbake-verify --infer for decoder-only LLMs: tokenize the probe text with the model's
+// tokenizer.json, one forward pass (logits finite), N greedy tokens with the KV cache, decode
+// them, check `expect`. The weights come from a loader chosen by load_decoder_model():
+// safetensors + config.json today; the GGUF loader (decoder_gguf.*) plugs in there.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "runtime/infer/decoder_weights.hpp"
+#include "runtime/infer/expect.hpp"
+#include "runtime/infer/probe.hpp"
+
+namespace mb::infer {
+
+class ModelFiles;
+
+// Prompt tokens beyond this are truncated; the KV cache holds this many positions plus the
+// generated tokens (bounded by max_position_embeddings).
+inline constexpr int k_decoder_prompt_tokens = 256;
+int decoder_context(const DecoderConfig& c, int new_tokens);
+
+// config.json text names a decoder-only architecture this engine runs.
+bool is_decoder_config(const std::string& config_json);
+
+// Turns generated ids back into text from tokenizer.json: byte-level BPE (GPT-2, Qwen2) or
+// the SentencePiece-style BPE of Llama/Mistral (U+2581 for spaces, <0xNN> byte fallback).
+// Special added tokens are skipped.
+class TokenDecoder {
+ public:
+  static Result<TokenDecoder> from_json(const std::string& tokenizer_json);
+  std::string decode(const std::vector<int32_t>& ids) const;
+
+ private:
+  std::vector<std::string> m_tokens;
+  std::vector<bool> m_special;
+  bool m_byte_level = false;
+  bool m_strip_leading_space = false;
+};
+
+// Runs the whole probe on a model whose config.json is a decoder (is_decoder_config).
+Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,
+                                      const std::string& config_json);
+
+// For bench/infer.sh: load once, then time the prompt pass and `new_tokens` greedy steps.
+struct DecoderTiming {
+  double load_ms = 0, first_token_ms = 0, tokens_per_s = 0;
+};
+Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
+                                   int new_tokens);
+
+}  // namespace mb::infer

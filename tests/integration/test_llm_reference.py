@@ -1,0 +1,193 @@
+"""Decoder-only LLM inference (Llama / Qwen2 / Mistral, safetensors) against an independent
+PyTorch implementation (tests/support/torch_reference.py, DecoderReference: float64, full
+causal attention recomputed per step, no KV cache). Tiny random models are generated per test
+(tests/support/gen_tiny_models.py make_llm); the engine runs through the test driver mb_probe.
+
+Tolerances on the logits after the prompt (absolute): both sides widen the same stored
+F32/F16/BF16 values to floating point exactly, so only accumulation order differs:
+F32 1e-4, F16/BF16 2e-4. Greedy ids (8 tokens) must be identical.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import gen_tiny_models as gen
+import torch_reference
+
+BUILD = os.environ.get("MODELBAKE_BUILD_DIR", "")
+PROBE = os.path.join(BUILD, "tests", "mb_probe")
+
+TOL = {"F32": 1e-4, "F16": 2e-4, "BF16": 2e-4}
+EXPECT = {"probe_text": gen.LLM_PROBE_TEXT}
+
+
+def probe(model_dir, expect=None):
+    args = [PROBE, model_dir] + ([json.dumps(expect)] if expect is not None else [])
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    return out.returncode, json.loads(out.stdout)
+
+
+def reference_text(model_dir, ids):
+    """tokenizers' decode(skip_special_tokens=True) for the two decoder pipelines used here."""
+    with open(os.path.join(model_dir, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    inv = {i: t for t, i in tok["model"]["vocab"].items()}
+    special = {a["id"] for a in tok["added_tokens"] if a.get("special")}
+    pieces = [inv[i] for i in ids if i not in special]
+    if tok["decoder"]["type"] == "ByteLevel":
+        u2b = {u: b for b, u in gen.bytes_to_unicode().items()}
+        return bytes(u2b[c] for p in pieces for c in p).decode("utf-8", errors="replace")
+    text, run = "", b""
+
+    def flush(run):
+        try:
+            return run.decode("utf-8")
+        except UnicodeDecodeError:  # ByteFallback: one U+FFFD per byte token
+            return "\ufffd" * len(run)
+    for p in pieces:
+        if len(p) == 6 and p.startswith("<0x") and p.endswith(">"):
+            run += bytes([int(p[3:5], 16)])
+            continue
+        text, run = text + flush(run), b""
+        text += p.replace("\u2581", " ")
+    text += flush(run)
+    return text[1:] if text.startswith(" ") else text
+
+
+class LlmReferenceTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mbllm.")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def compare(self, model_dir, dtype, expect=EXPECT):
+        rc, out = probe(model_dir, expect)
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(out["supported"], out)
+        self.assertEqual(out["output_kind"], "next_token_logits")
+        ref = torch_reference.DecoderReference(model_dir)
+        first, ids = ref.greedy(out["token_ids"], 8, ref.cfg["eos_token_id"])
+        self.assertEqual(len(out["output"]), len(first))
+        diff = max(abs(a - b) for a, b in zip(out["output"], first))
+        self.assertLess(diff, TOL[dtype], f"{model_dir}: max abs logit diff {diff}")
+        self.assertEqual(out["generated_ids"], ids)
+        self.assertEqual(out["generated_text"], reference_text(model_dir, ids))
+        self.assertEqual(out["weight_types"], [dtype])
+        self.assertEqual(out["expectation_failures"], [])
+        return out
+
+    def test_llama_qwen2_mistral_f32(self):
+        for kind in ("llama", "qwen2", "mistral"):
+            with self.subTest(kind=kind):
+                d = gen.make_llm(os.path.join(self.tmp, kind), kind, seed=len(kind))
+                out = self.compare(d, "F32")
+                self.assertEqual(out["architecture"], gen.LLM_ARCHS[kind])
+                # Llama/Mistral's post-processor prepends <s>; Qwen2's does not.
+                self.assertEqual(out["token_ids"][0] == 1, kind != "qwen2")
+
+    def test_half_precision_dtypes(self):
+        for kind in ("llama", "qwen2"):
+            for dtype in ("F16", "BF16"):
+                with self.subTest(kind=kind, dtype=dtype):
+                    d = gen.make_llm(os.path.join(self.tmp, kind + dtype), kind, dtype=dtype, seed=7)
+                    self.compare(d, dtype)
+
+    def test_sharded_tied_and_untied(self):
+        d = gen.make_llm(os.path.join(self.tmp, "sharded"), "llama", dtype="BF16", tied=True, shards=3, seed=3)
+        self.assertFalse(os.path.exists(os.path.join(d, "model.safetensors")))
+        self.compare(d, "BF16")
+        d = gen.make_llm(os.path.join(self.tmp, "untied"), "qwen2", tied=False, shards=2, seed=4)
+        self.compare(d, "F32")
+
+    def test_gqa_and_explicit_head_dim(self):
+        # One KV head for 4 query heads; head_dim 16 != hidden / heads (config.json head_dim).
+        d = gen.make_llm(os.path.join(self.tmp, "gqa"), "mistral", seed=5,
+                         shapes={"kv_heads": 1, "head_dim": 16})
+        self.compare(d, "F32")
+
+    def test_rope_scaling_linear_and_llama3(self):
+        long_text = {"probe_text": " ".join(["hello world the cat is good"] * 4)}
+        d = gen.make_llm(os.path.join(self.tmp, "linear"), "llama", seed=8,
+                         rope_scaling={"type": "linear", "factor": 4.0})
+        out = self.compare(d, "F32", long_text)
+        self.assertGreater(len(out["token_ids"]), 20)
+        # original_max_position_embeddings 64 puts the frequencies of head_dim 8 (wavelengths 6.3,
+        # 63, 628, 6283 against the band edges 16 and 64) in all three
+        # llama3 bands (kept, interpolated, slowed).
+        d = gen.make_llm(os.path.join(self.tmp, "llama3"), "llama", seed=9,
+                         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
+        self.compare(d, "F32", long_text)
+
+    def test_expect_pins_generated_ids_and_text(self):
+        d = gen.make_llm(os.path.join(self.tmp, "pin"), "llama", seed=11)
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 0, out)
+        good = dict(EXPECT, generated_ids=out["generated_ids"], generated_text=out["generated_text"])
+        rc, again = probe(d, good)
+        self.assertEqual(again["expectation_failures"], [])
+        bad = dict(EXPECT, generated_ids=[3, 4], generated_text="nope")
+        rc, wrong = probe(d, bad)
+        self.assertEqual(len(wrong["expectation_failures"]), 2, wrong)
+        self.assertIn("expect.generated_ids is [3, 4]", wrong["expectation_failures"][0])
+        rc, short = probe(d, dict(EXPECT, new_tokens=3))
+        self.assertEqual(short["generated_ids"], out["generated_ids"][:3])
+
+    def test_unsupported_rope_scaling_is_reported_not_guessed(self):
+        d = gen.make_llm(os.path.join(self.tmp, "yarn"), "qwen2",
+                         rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(out["supported"])
+        self.assertIn('rope_scaling type "yarn"', out["unsupported_reason"])
+
+    def hostile(self, name, needle, **kw):
+        d = gen.make_llm(os.path.join(self.tmp, name), "llama", **kw)
+        return d, needle
+
+    def test_hostile_configs_and_weights_exit_1(self):
+        cases = [
+            ("missing", "no tensor 'model.layers.1.mlp.up_proj.weight'",
+             {"drop": ["model.layers.1.mlp.up_proj.weight"]}),
+            ("untied", "no tensor 'lm_head.weight'", {"drop": ["lm_head.weight"]}),
+            ("heads", "not a multiple of num_key_value_heads", {"config_extra": {"num_key_value_heads": 3}}),
+            ("absurd", "hidden_size = 1099511627776 is outside", {"config_extra": {"hidden_size": 1 << 40}}),
+            ("negative", "num_hidden_layers = -2 is outside", {"config_extra": {"num_hidden_layers": -2}}),
+            ("shape", "has shape [331, 32] but config.json implies [331, 64]",
+             {"config_extra": {"hidden_size": 64, "head_dim": 8}}),
+            ("vocab", "but config.json implies [4000000, 32]", {"config_extra": {"vocab_size": 4000000}}),
+            ("layers", "no tensor 'model.layers.2.", {"config_extra": {"num_hidden_layers": 1000}}),
+            ("odd", "head_dim 7 is odd", {"config_extra": {"head_dim": 7}}),
+            ("eps", "rms_norm_eps", {"config_extra": {"rms_norm_eps": "x"}}),
+        ]
+        for name, needle, kw in cases:
+            with self.subTest(case=name):
+                d = gen.make_llm(os.path.join(self.tmp, name), "llama", **kw)
+                rc, out = probe(d, EXPECT)
+                self.assertEqual(rc, 1, out)
+                self.assertIn(needle, out["error"])
+                self.assertEqual(out["category"], "integrity", out)
+
+    def test_hostile_weight_dtype_and_truncated_shard_exit_1(self):
+        d = gen.make_llm(os.path.join(self.tmp, "i64"), "llama")
+        path = os.path.join(d, "model.safetensors")
+        tensors = torch_reference.load_safetensors(path)
+        tensors["model.norm.weight"] = tensors["model.norm.weight"].long()
+        gen.write_safetensors(path, tensors)
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("tensor 'model.norm.weight' has dtype I64", out["error"])
+        d = gen.make_llm(os.path.join(self.tmp, "trunc"), "qwen2", shards=2)
+        shard = os.path.join(d, "model-00002-of-00002.safetensors")
+        os.truncate(shard, os.path.getsize(shard) - 64)
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("outside the file", out["error"])
+
+
+if __name__ == "__main__":
+    unittest.main()
