@@ -16,6 +16,7 @@ import unittest
 
 import gen_tiny_models as gen
 import torch_reference
+from test_modelbake_verify import VerifyBase, spec, write_flat
 
 BUILD = os.environ.get("MODELBAKE_BUILD_DIR", "")
 PROBE = os.path.join(BUILD, "tests", "mb_probe")
@@ -187,6 +188,74 @@ class LlmReferenceTest(unittest.TestCase):
         rc, out = probe(d, EXPECT)
         self.assertEqual(rc, 1, out)
         self.assertIn("outside the file", out["error"])
+
+
+def bundle_files(model_dir):
+    out = {}
+    for name in sorted(os.listdir(model_dir)):
+        with open(os.path.join(model_dir, name), "rb") as f:
+            out[name] = f.read()
+    return out
+
+
+class LlmVerifyEndToEnd(VerifyBase):
+    """The real modelbake-verify --infer --json on a flat bundle holding a tiny LLM."""
+
+    def bundle(self, kind, expect=None, **kw):
+        d = gen.make_llm(self.tmp.join("src-" + kind), kind, **kw)
+        root = self.tmp.join("flat-" + kind)
+        os.makedirs(root)
+        write_flat(root, [spec(name="llm", repo="org/tiny-" + kind, files=bundle_files(d), expect=expect)])
+        return d, root
+
+    def test_infer_json_reports_generation(self):
+        d, root = self.bundle("qwen2", expect=dict(EXPECT), dtype="BF16", shards=2, seed=21)
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 0)
+        self.assertEqual(m["status"], "ready", m["error"])
+        self.assertEqual(m["inference"], "ok")
+        self.assertEqual(m["architecture"], "Qwen2ForCausalLM")
+        p = m["probe"]
+        self.assertEqual(p["output_kind"], "next_token_logits")
+        self.assertEqual(p["weight_types"], ["BF16"])
+        ref = torch_reference.DecoderReference(d)
+        _, ids = ref.greedy(p["token_ids"], 8, ref.cfg["eos_token_id"])
+        self.assertEqual(p["generated_ids"], ids)
+        self.assertEqual(p["generated_text"], reference_text(d, ids))
+        for key in ("first_token_ms", "tokens_per_s", "peak_memory_bytes"):
+            self.assertGreaterEqual(p[key], 0, key)
+        self.assertGreater(p["peak_memory_bytes"], 0)
+        # The budget counts the KV cache and activations beside the weights.
+        self.assertGreater(m["memory"]["by_dtype"]["kv cache + activations"], 0)
+        self.assertEqual(m["memory"]["needed"], sum(m["memory"]["by_dtype"].values()))
+
+    def test_expect_mismatch_fails_with_exit_1(self):
+        _, root = self.bundle("llama", expect=dict(EXPECT, generated_ids=[5, 5, 5]), seed=22)
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertEqual(m["inference"], "failed")
+        self.assertEqual(m["error"]["check"], "inference")
+        self.assertIn("expect.generated_ids is [5, 5, 5]", m["error"]["message"])
+
+    def test_kv_cache_counts_against_max_memory(self):
+        _, root = self.bundle("mistral", seed=23)
+        proc, doc = self.run_json(root)
+        weights_only = doc["models"][0]["memory"]["needed"]
+        proc, doc = self.run_json("--infer", "--max-memory", str(weights_only + 1024), root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertEqual(m["error"]["check"], "memory")
+        self.assertIn("kv cache + activations", m["error"]["message"])
+        self.assertEqual(m["inference"], "not run")
+
+    def test_hostile_config_exits_1(self):
+        _, root = self.bundle("llama", config_extra={"num_key_value_heads": 3}, seed=24)
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertIn("not a multiple of num_key_value_heads", m["error"]["message"])
 
 
 if __name__ == "__main__":

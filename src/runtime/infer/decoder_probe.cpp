@@ -23,6 +23,9 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// Far above any real model's smoke-test KV cache (Llama 3 70B: ~90 MB for 264 positions).
+constexpr uint64_t k_max_runtime_bytes = 4ull << 30;
+
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -239,6 +242,17 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
+uint64_t decoder_probe_bytes(const ModelFiles& files, const std::string& expect_json) {
+  if (!files.exists("config.json")) return 0;
+  auto text = files.read("config.json");
+  if (!text.ok() || !is_decoder_config(*text)) return 0;
+  auto cfg = parse_decoder_config(*text);
+  if (!cfg.ok()) return 0;
+  auto expect = parse_expectations(expect_json);
+  const int new_tokens = expect.ok() ? expect->new_tokens : Expectations{}.new_tokens;
+  return decoder_runtime_bytes(*cfg, decoder_context(*cfg, new_tokens));
+}
+
 Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,
                                       const std::string& config_json) {
   ProbeResult r;
@@ -253,6 +267,11 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
     r.unsupported_reason = cfg.error().message;  // valid, but not implemented (e.g. yarn)
     return r;
   }
+  if (const uint64_t need = decoder_probe_bytes(files, ""); need > k_max_runtime_bytes)
+    return fail(ErrorCategory::integrity,
+                "config.json: the decoder would need " + std::to_string(need) +
+                    " bytes of KV cache and activations",
+                "the configuration is absurd; fetch the model again");
   MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));
   auto tok = Tokenizer::from_json(tok_text);
   if (!tok.ok()) {

@@ -40,6 +40,11 @@ class TokenDecoder {
   bool m_strip_leading_space = false;
 };
 
+// Bytes run_decoder_probe allocates beyond the mapped weights (KV cache, activations, logits)
+// for the model in `files`, so the memory budget can refuse it before loading. 0 when the
+// model is not a decoder or its config.json is unreadable (the probe then reports why).
+uint64_t decoder_probe_bytes(const ModelFiles& files, const std::string& expect_json);
+
 // Runs the whole probe on a model whose config.json is a decoder (is_decoder_config).
 Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,
                                       const std::string& config_json);

@@ -210,8 +210,12 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
   if (!j.contains("head_dim") && c.hidden % c.n_heads != 0)
     return bad_config(
         "hidden_size is not a multiple of num_attention_heads and head_dim is not given");
-  if (static_cast<int64_t>(c.n_heads) * c.head_dim > (1 << 20))
-    return bad_config("num_attention_heads x head_dim is absurd");
+  // Real models keep n_heads x head_dim within 2x hidden_size; the bound keeps a hostile config
+  // from sizing a KV cache far beyond its tensors.
+  if (static_cast<int64_t>(c.n_heads) * c.head_dim > 16ll * c.hidden)
+    return bad_config("num_attention_heads x head_dim (" +
+                      std::to_string(static_cast<int64_t>(c.n_heads) * c.head_dim) +
+                      ") is absurd for hidden_size " + std::to_string(c.hidden));
   MB_TRY(parse_rope_scaling(j, c));
   c.tied_embeddings = j.value("tie_word_embeddings", false);
   c.bos_token = token_id(j, "bos_token_id");
