@@ -396,9 +396,18 @@ def learn_merges(corpus, vocab, rounds):
     return merges
 
 
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
 def qwen2_tokenizer():
-    """Byte-level BPE without BOS (Qwen2's post-processor only adjusts offsets)."""
+    """Byte-level BPE as Qwen2 ships it: NFC, the Split regex then ByteLevel without its own
+    regex, no BOS (the post-processor only adjusts offsets)."""
     tok, vocab = roberta_tokenizer()
+    tok["normalizer"] = {"type": "NFC"}
+    tok["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
     tok["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
                              "use_regex": False}
     return tok, vocab
