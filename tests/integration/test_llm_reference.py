@@ -25,9 +25,10 @@ TOL = {"F32": 1e-4, "F16": 2e-4, "BF16": 2e-4}
 EXPECT = {"probe_text": gen.LLM_PROBE_TEXT}
 
 
-def probe(model_dir, expect=None):
+def probe(model_dir, expect=None, threads=1):
     args = [PROBE, model_dir] + ([json.dumps(expect)] if expect is not None else [])
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, MB_INFER_THREADS=str(threads))
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     return out.returncode, json.loads(out.stdout)
 
 
@@ -123,6 +124,16 @@ class LlmReferenceTest(unittest.TestCase):
                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 64})
         self.compare(d, "F32", long_text)
+
+    def test_threads_give_identical_results(self):
+        # Large enough (2048 x 256 MLP matrices) for parallel_rows to split the rows.
+        d = gen.make_llm(os.path.join(self.tmp, "wide"), "qwen2", dtype="F16", seed=12,
+                         shapes={"hidden": 256, "head_dim": 64, "intermediate": 2048})
+        one = self.compare(d, "F16")
+        rc, two = probe(d, EXPECT, threads=2)
+        self.assertEqual(rc, 0, two)
+        self.assertEqual(two["output"], one["output"])
+        self.assertEqual(two["generated_ids"], one["generated_ids"])
 
     def test_expect_pins_generated_ids_and_text(self):
         d = gen.make_llm(os.path.join(self.tmp, "pin"), "llama", seed=11)

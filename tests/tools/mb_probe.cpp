@@ -2,7 +2,8 @@
 // as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
 //   mb_probe MODEL_DIR [EXPECT_JSON]
 //   mb_probe --time RUNS MODEL_DIR TEXT
-//   mb_probe --decode NEW_TOKENS MODEL_DIR TEXT   (decoder LLMs: load, first-token, tokens/s)
+//   mb_probe --decode NEW_TOKENS MODEL_DIR TEXT   (decoder LLMs: load, first-token, tokens/s;
+//                                                  threads from MB_INFER_THREADS, default 1)
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -10,9 +11,13 @@
 
 #include "runtime/infer/kernels.hpp"
 #include "runtime/infer/decoder_probe.hpp"
+#include "runtime/infer/parallel.hpp"
 #include "runtime/infer/probe.hpp"
 
 int main(int argc, char** argv) {
+  const char* env_threads = std::getenv("MB_INFER_THREADS");
+  const int threads = env_threads != nullptr ? std::atoi(env_threads) : 1;
+  mb::infer::set_infer_threads(threads);
   if (argc >= 5 && std::string(argv[1]) == "--time") {
     auto ms = mb::infer::time_forward(argv[3], argv[4], std::atoi(argv[2]));
     if (!ms.ok()) {
@@ -24,7 +29,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc >= 5 && std::string(argv[1]) == "--decode") {
-    auto t = mb::infer::time_decoder(argv[3], argv[4], std::atoi(argv[2]));
+    auto t = mb::infer::time_decoder(argv[3], argv[4], std::atoi(argv[2]), threads);
     if (!t.ok()) {
       std::fprintf(stderr, "mb_probe: %s\n", t.error().describe().c_str());
       return 1;

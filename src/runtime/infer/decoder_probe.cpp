@@ -13,6 +13,7 @@
 #include "runtime/infer/decoder.hpp"
 #include "runtime/infer/decoder_safetensors.hpp"
 #include "runtime/infer/model_files.hpp"
+#include "runtime/infer/parallel.hpp"
 #include "runtime/infer/tokenizer.hpp"
 #include "runtime/infer/unicode.hpp"
 
@@ -312,7 +313,8 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
 }
 
 Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
-                                   int new_tokens) {
+                                   int new_tokens, int threads) {
+  set_infer_threads(threads);
   ModelFiles files(model_dir);
   MB_ASSIGN(std::string config_json, files.read("config.json"));
   MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));

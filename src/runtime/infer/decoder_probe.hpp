@@ -53,7 +53,8 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
 struct DecoderTiming {
   double load_ms = 0, first_token_ms = 0, tokens_per_s = 0;
 };
+// `threads`: matvec threads (parallel.hpp).
 Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
-                                   int new_tokens);
+                                   int new_tokens, int threads);
 
 }  // namespace mb::infer

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/parallel.hpp"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define MB_X86 1
@@ -96,8 +98,10 @@ class TensorMatrix final : public Matrix {
   void matvec(const float* x, float* y) const override {
     static const DotFn dot = pick_dot();
     const uint64_t stride = static_cast<uint64_t>(cols()) * elem();
-    for (int64_t r = 0; r < rows(); ++r)
-      y[r] = dot(m_dtype, m_data + static_cast<uint64_t>(r) * stride, x, cols());
+    parallel_rows(rows(), cols(), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r)
+        y[r] = dot(m_dtype, m_data + static_cast<uint64_t>(r) * stride, x, cols());
+    });
   }
 
  private:
