@@ -485,7 +485,7 @@ def make_llm(out, kind="llama", dtype="F32", seed=0, tied=False, shards=1, rope_
     tok, vocab = qwen2_tokenizer() if kind == "qwen2" else llama_tokenizer()
     c = {"hidden": 32, "heads": 4, "kv_heads": 2, "head_dim": 8, "intermediate": 48, "layers": 2, "max_pos": 64}
     c.update(shapes or {})
-    c["vocab"] = max(vocab.values()) + 1
+    c["vocab"] = max(c.get("vocab", 0), max(vocab.values()) + 1)  # a bench may pad the embedding
     tensors = llm_tensors(gen, c, kind == "qwen2", tied)
     for name in drop:
         tensors.pop(name)

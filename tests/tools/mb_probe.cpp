@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mb_probe: %s\n", t.error().describe().c_str());
       return 1;
     }
-    nlohmann::json j = {{"load_ms", t->load_ms}, {"first_token_ms", t->first_token_ms}, {"tokens_per_s", t->tokens_per_s}};
+    nlohmann::json j = {{"load_ms", t->load_ms}, {"first_token_ms", t->first_token_ms}, {"tokens_per_s", t->tokens_per_s},
+                        {"prompt_ids", t->prompt_ids},
+                        {"generated_ids", t->generated_ids}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }

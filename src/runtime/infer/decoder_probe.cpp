@@ -328,6 +328,8 @@ Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::stri
   MB_ASSIGN(Generation g, generate_greedy(decoder, ids, new_tokens, -1));
   t.first_token_ms = g.first_token_ms;
   t.tokens_per_s = g.tokens_per_s;
+  t.prompt_ids = ids;
+  t.generated_ids = g.ids;
   return t;
 }
 

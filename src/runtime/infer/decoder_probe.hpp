@@ -52,6 +52,7 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
 // For bench/infer.sh: load once, then time the prompt pass and `new_tokens` greedy steps.
 struct DecoderTiming {
   double load_ms = 0, first_token_ms = 0, tokens_per_s = 0;
+  std::vector<int32_t> prompt_ids, generated_ids;
 };
 // `threads`: matvec threads (parallel.hpp).
 Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
