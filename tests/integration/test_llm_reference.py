@@ -149,6 +149,17 @@ class LlmReferenceTest(unittest.TestCase):
         rc, short = probe(d, dict(EXPECT, new_tokens=3))
         self.assertEqual(short["generated_ids"], out["generated_ids"][:3])
 
+    def test_tiny_context_truncates_prompt_and_generation(self):
+        d = gen.make_llm(os.path.join(self.tmp, "ctx"), "llama", seed=13, shapes={"max_pos": 6})
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 0, out)
+        # Prompt cut to 6 - 8 -> 1 token (<s>), then 6 positions: 6 generated tokens at most.
+        self.assertEqual(out["token_ids"], [1])
+        self.assertLessEqual(len(out["generated_ids"]), 6)
+        ref = torch_reference.DecoderReference(d)
+        _, ids = ref.greedy([1], len(out["generated_ids"]), 2)
+        self.assertEqual(out["generated_ids"], ids)
+
     def test_unsupported_rope_scaling_is_reported_not_guessed(self):
         d = gen.make_llm(os.path.join(self.tmp, "yarn"), "qwen2",
                          rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32})

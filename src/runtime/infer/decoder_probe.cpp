@@ -1,7 +1,5 @@
 #include "runtime/infer/decoder_probe.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -57,10 +55,17 @@ bool mentions_type(const json& j, const std::string& type) {
   return false;
 }
 
+// VmHWM of /proc/self/status: the peak resident set of this program. getrusage's ru_maxrss
+// would carry over the peak of the process image before exec (e.g. a Python parent).
 uint64_t peak_rss() {
-  struct rusage ru {};
-  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  return static_cast<uint64_t>(kib) * 1024;
 }
 
 std::vector<std::string> weight_types(const DecoderWeights& w) {
@@ -297,8 +302,10 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
       tok->encode(r.probe_text, static_cast<size_t>(std::max(1, context - expect.new_tokens)));
   if (r.token_ids.empty())
     return fail(ErrorCategory::usage, "probe text \"" + r.probe_text + "\" produced no tokens");
-  MB_ASSIGN(Generation g,
-            generate_greedy(decoder, r.token_ids, expect.new_tokens, w.config.eos_token));
+  // A model with a tiny max_position_embeddings generates fewer tokens rather than overflow
+  // (the last generated token is never fed back, hence the + 1).
+  const int n = std::min(expect.new_tokens, context - static_cast<int>(r.token_ids.size()) + 1);
+  MB_ASSIGN(Generation g, generate_greedy(decoder, r.token_ids, n, w.config.eos_token));
   r.infer_ms = ms_since(t_infer);
   r.output_kind = "next_token_logits";
   r.output = std::move(g.first_logits);
