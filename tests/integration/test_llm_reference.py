@@ -167,6 +167,14 @@ class LlmReferenceTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertFalse(out["supported"])
         self.assertIn('rope_scaling type "yarn"', out["unsupported_reason"])
+        d = gen.make_llm(os.path.join(self.tmp, "window"), "mistral", config_extra={"sliding_window": 16})
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(out["supported"])
+        self.assertIn("sliding_window 16", out["unsupported_reason"])
+        # A window far beyond the probe's context changes nothing: the model runs.
+        d = gen.make_llm(os.path.join(self.tmp, "window4k"), "mistral", config_extra={"sliding_window": 4096})
+        self.assertTrue(probe(d, EXPECT)[1]["supported"])
 
     def hostile(self, name, needle, **kw):
         d = gen.make_llm(os.path.join(self.tmp, name), "llama", **kw)

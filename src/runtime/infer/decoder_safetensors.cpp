@@ -221,6 +221,13 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
                       std::to_string(static_cast<int64_t>(c.n_heads) * c.head_dim) +
                       ") is absurd for hidden_size " + std::to_string(c.hidden));
   MB_TRY(parse_rope_scaling(j, c));
+  // Sliding-window attention only differs from full attention past the window; the probe's
+  // context (<= 512 positions) stays inside any real window (Mistral 4096, Qwen2 >= 32768).
+  const bool sliding = j.value("use_sliding_window", c.architecture == "MistralForCausalLM");
+  if (sliding && j.contains("sliding_window") && j["sliding_window"].is_number_integer() &&
+      j["sliding_window"].get<int64_t>() < 512)
+    return unsupported("sliding_window " + std::to_string(j["sliding_window"].get<int64_t>()) +
+                       " is shorter than the probe's context (512)");
   c.tied_embeddings = j.value("tie_word_embeddings", false);
   c.bos_token = token_id(j, "bos_token_id");
   c.eos_token = token_id(j, "eos_token_id");
