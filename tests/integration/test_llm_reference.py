@@ -193,6 +193,11 @@ class LlmReferenceTest(unittest.TestCase):
             ("vocab", "but config.json implies [4000000, 32]", {"config_extra": {"vocab_size": 4000000}}),
             ("layers", "no tensor 'model.layers.2.", {"config_extra": {"num_hidden_layers": 1000}}),
             ("odd", "head_dim 7 is odd", {"config_extra": {"head_dim": 7}}),
+            # Plausible per-key values whose KV cache (17.7 GB) is refused before any tensor is read.
+            ("kv", "bytes of KV cache and activations",
+             {"config_extra": {"num_hidden_layers": 1024, "hidden_size": 8192, "num_attention_heads": 128,
+                               "num_key_value_heads": 128, "head_dim": 64}}),
+            ("heads x dim", "is absurd for hidden_size 32", {"config_extra": {"head_dim": 1024}}),
             ("eps", "rms_norm_eps", {"config_extra": {"rms_norm_eps": "x"}}),
         ]
         for name, needle, kw in cases:

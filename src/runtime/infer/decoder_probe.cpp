@@ -288,18 +288,34 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
   }
   MB_ASSIGN(TokenDecoder detok, TokenDecoder::from_json(tok_text));
   MB_ASSIGN(auto loaded, load_decoder_model(files, config_json));
-  const DecoderWeights& w = loaded->model;
+  r.load_ms = ms_since(t_load);
+  const DecoderText text{
+      [&](const std::string& t, size_t max_tokens) { return tok->encode(t, max_tokens); },
+      [&](const std::vector<int32_t>& ids) { return detok.decode(ids); }};
+  MB_TRY(probe_decoder(loaded->model, text, expect, r));
+  return r;
+}
+
+Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Expectations& expect,
+                     ProbeResult& r) {
+  if (decoder_runtime_bytes(w.config, decoder_context(w.config, expect.new_tokens)) >
+      k_max_runtime_bytes)
+    return fail(
+        ErrorCategory::integrity,
+        "the decoder's configuration would need more than 4 GiB of KV cache and activations",
+        "the configuration is absurd; fetch the model again");
+  const auto t_setup = Clock::now();
   Decoder decoder(w, decoder_context(w.config, expect.new_tokens));
+  r.load_ms += ms_since(t_setup);
   r.supported = true;
   r.weight_types = weight_types(w);
   r.weight_dtype = w.embed->type_name();
-  r.load_ms = ms_since(t_load);
 
   const auto t_infer = Clock::now();
   r.probe_text = expect.probe_text.empty() ? k_default_probe_text : expect.probe_text;
   const int context = decoder_context(w.config, expect.new_tokens);
   r.token_ids =
-      tok->encode(r.probe_text, static_cast<size_t>(std::max(1, context - expect.new_tokens)));
+      text.encode(r.probe_text, static_cast<size_t>(std::max(1, context - expect.new_tokens)));
   if (r.token_ids.empty())
     return fail(ErrorCategory::usage, "probe text \"" + r.probe_text + "\" produced no tokens");
   // A model with a tiny max_position_embeddings generates fewer tokens rather than overflow
@@ -311,12 +327,12 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
   r.output = std::move(g.first_logits);
   r.dimension = static_cast<int>(r.output.size());
   r.generated_ids = std::move(g.ids);
-  r.generated_text = detok.decode(r.generated_ids);
+  r.generated_text = text.decode(r.generated_ids);
   r.first_token_ms = g.first_token_ms;
   r.tokens_per_s = g.tokens_per_s;
   r.peak_rss_bytes = peak_rss();
   check_generation(expect, r);
-  return r;
+  return {};
 }
 
 Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,21 @@ uint64_t decoder_probe_bytes(const ModelFiles& files, const std::string& expect_
 // Runs the whole probe on a model whose config.json is a decoder (is_decoder_config).
 Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,
                                       const std::string& config_json);
+
+// How the probe turns text into ids and back, whatever the tokenizer (tokenizer.json here;
+// the GGUF-embedded tokenizer for GGUF files). encode may truncate to max_tokens.
+struct DecoderText {
+  std::function<std::vector<int32_t>(const std::string&, size_t max_tokens)> encode;
+  std::function<std::string(const std::vector<int32_t>&)> decode;
+};
+
+// The format-independent part of the probe, for any loader's DecoderWeights: tokenize the
+// probe text, forward (logits finite), greedy generation, decode, `expect` checks. Fills
+// `r` (supported, weight types, token/generated ids and text, timings, peak memory; adds to
+// r.load_ms the KV cache set-up). A GGUF model runs through here too:
+//   probe_decoder(model.weights, {encode via model.tokenizer, decode via it}, expect, r).
+Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Expectations& expect,
+                     ProbeResult& r);
 
 // For bench/infer.sh: load once, then time the prompt pass and `new_tokens` greedy steps.
 struct DecoderTiming {
