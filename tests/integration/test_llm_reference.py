@@ -251,6 +251,7 @@ class LlmVerifyEndToEnd(VerifyBase):
         self.assertEqual(m["status"], "ready", m["error"])
         self.assertEqual(m["inference"], "ok")
         self.assertEqual(m["architecture"], "Qwen2ForCausalLM")
+        self.assertIsNone(m["embedding_dimension"])  # a causal LM outputs logits
         p = m["probe"]
         self.assertEqual(p["output_kind"], "next_token_logits")
         self.assertEqual(p["weight_types"], ["BF16"])
