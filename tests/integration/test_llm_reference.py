@@ -104,6 +104,15 @@ class LlmReferenceTest(unittest.TestCase):
         self.compare(d, "BF16")
         d = gen.make_llm(os.path.join(self.tmp, "untied"), "qwen2", tied=False, shards=2, seed=4)
         self.compare(d, "F32")
+        # Tied in config.json but an lm_head.weight stored anyway: the embedding is the output.
+        d = gen.make_llm(os.path.join(self.tmp, "tied+head"), "llama", tied=False, seed=6,
+                         config_extra={"tie_word_embeddings": True})
+        ref = torch_reference.DecoderReference(d)
+        ref.lm_head = ref.w["model.embed_tokens.weight"]
+        rc, out = probe(d, EXPECT)
+        first, ids = ref.greedy(out["token_ids"], 8, 2)
+        self.assertLess(max(abs(a - b) for a, b in zip(out["output"], first)), TOL["F32"])
+        self.assertEqual(out["generated_ids"], ids)
 
     def test_gqa_and_explicit_head_dim(self):
         # One KV head for 4 query heads; head_dim 16 != hidden / heads (config.json head_dim).

@@ -322,7 +322,9 @@ Result<DecoderWeights> load_decoder_safetensors(const Weights& weights,
   const DecoderConfig& c = dw.config;
   const Loader l{weights, c};
   MB_ASSIGN(dw.embed, l.matrix("model.embed_tokens.weight", c.vocab, c.hidden));
-  if (weights.find("lm_head.weight") != nullptr) {
+  // As transformers: tied means the output is the embedding, even when a checkpoint also
+  // stores an lm_head.weight (tie_weights() replaces it after loading).
+  if (!c.tied_embeddings && weights.find("lm_head.weight") != nullptr) {
     MB_ASSIGN(dw.lm_head, l.matrix("lm_head.weight", c.vocab, c.hidden));
   } else if (!c.tied_embeddings) {
     return fail(ErrorCategory::integrity,
