@@ -158,6 +158,19 @@ class LlmReferenceTest(unittest.TestCase):
         rc, short = probe(d, dict(EXPECT, new_tokens=3))
         self.assertEqual(short["generated_ids"], out["generated_ids"][:3])
 
+    def test_malformed_expect_is_a_usage_error(self):
+        d = gen.make_llm(os.path.join(self.tmp, "badexpect"), "llama", seed=14)
+        for bad, needle in (({"generated_ids": "5"}, "generated_ids must be a non-empty list"),
+                            ({"generated_ids": [-1]}, "non-negative integers"),
+                            ({"generated_text": 5}, "generated_text must be a string"),
+                            ({"new_tokens": 0}, "new_tokens must be an integer in 1..256"),
+                            ({"new_tokenz": 3}, "unknown key 'new_tokenz'")):
+            with self.subTest(expect=bad):
+                rc, out = probe(d, bad)
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out["category"], "usage")
+                self.assertIn(needle, out["error"])
+
     def test_tiny_context_truncates_prompt_and_generation(self):
         d = gen.make_llm(os.path.join(self.tmp, "ctx"), "llama", seed=13, shapes={"max_pos": 6})
         rc, out = probe(d, EXPECT)
