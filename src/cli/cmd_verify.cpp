@@ -149,7 +149,11 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
   if (!manifest.ok()) return report_error(ctx, manifest.error());
   std::string lock_path = lock_flag.empty() ? ctx.lock_path() : lock_flag;
   std::optional<Lockfile> lock;
-  if (auto l = read_lock(lock_path); l.ok()) lock = std::move(*l);
+  if (auto l = read_lock(lock_path); l.ok()) {
+    lock = std::move(*l);
+  } else if (std::error_code ec; std::filesystem::exists(lock_path, ec)) {
+    return report_error(ctx, l.error());  // an invalid lock is not "no lock file"
+  }
   CacheLayout layout(absolute(ctx.cache_dir()));
   auto entries = compute_status(*manifest, lock ? &*lock : nullptr, layout, full);
   if (!entries.ok()) return report_error(ctx, entries.error());
