@@ -15,7 +15,9 @@ Level level();
 bool enabled(Level level);
 
 // Registers a secret (token, password) to be replaced by "***" in all log output and in
-// redact(). Secrets shorter than 4 characters are ignored (too likely to mask normal text).
+// redact(). Secrets of 4 characters or more are masked wherever they appear; shorter ones
+// where they stand alone, between characters other than [A-Za-z0-9_-] (so "ab" is masked in
+// "Bearer ab" and "?token=ab&", not in "about").
 void add_secret(std::string secret);
 std::string redact(std::string_view text);
 

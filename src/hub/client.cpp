@@ -84,7 +84,7 @@ std::optional<std::string> next_link(const net::Headers& headers) {
 Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   FileEntry f;
   const std::string& path = item["path"].get_ref<const std::string&>();
-  Status valid = validate_relative_path(path, "file name from server");
+  Status valid = validate_repo_file_path(path, "file name from server");
   if (!valid.ok()) {
     Error e = valid.take_error();
     e.category = ErrorCategory::permanent;
@@ -283,7 +283,7 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
                                               const std::string& path) const {
   MB_TRY(validate_repo_id(repo));
   if (!is_commit_hash(revision)) MB_TRY(validate_revision(revision));
-  MB_TRY(validate_relative_path(path, "file path"));
+  MB_TRY(validate_repo_file_path(path, "file path"));
   const std::string what = repo + "@" + revision + ": " + path;
   std::string url = resolve_url(type, repo, revision, path);
   net::Response r;
