@@ -168,6 +168,19 @@ class OfflineMode(Base):
         self.assertNotEqual(self.hub.requests(), [])
 
 
+    def test_repair_that_needs_the_hub_is_refused_offline(self):
+        blob = os.path.realpath(offline_path(self.cache, "org/tiny", "model.safetensors"))
+        os.chmod(blob, 0o644)
+        with open(blob, "r+b") as f:
+            first = f.read(1)
+            f.seek(0)
+            f.write(bytes([first[0] ^ 0xFF]))
+        p = self.mb("verify", "--repair", env={"HF_HUB_OFFLINE": "1"})
+        self.assertExit(p, 3)
+        self.assertIn("HF_HUB_OFFLINE=1", p.stderr)
+        self.assertEqual(self.hub.requests(), [])
+
+
 class TokenAndPaths(Base):
     def test_disable_implicit_token_sends_none(self):
         self.hub = self.start_hub(small_repo("org/gated", gated=True), tokens=[TOKEN])
