@@ -51,7 +51,7 @@ class RenamedRepo(Base):
     def setUp(self):
         super().setUp()
         self.repo = small_repo(NEW, renamed_from=[OLD])
-        self.hub = self.start_hub(self.repo, tokens=[TOKEN])
+        self.hub = self.start_hub(self.repo, tokens=[TOKEN], page_size=1)  # Link pages too
         write_manifest(self.manifest, [{"repo": OLD}])
 
     def test_lock_fetch_and_offline_load_by_the_old_id(self):
