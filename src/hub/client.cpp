@@ -336,6 +336,15 @@ Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::s
   return files;
 }
 
+// A /resolve/ redirect is a hop to follow (a renamed repo), not the download location, when
+// its Location is relative (huggingface_hub's rule), or absolute on the endpoint's origin and
+// without any file metadata (a CDN redirect always carries X-Repo-Commit/X-Linked-Etag).
+bool HubClient::is_rename_hop(const net::Response& r, const std::string& next) const {
+  auto parsed = net::parse_url(next);
+  return parsed.ok() && parsed->origin() == m_endpoint_origin && !r.headers.has("X-Repo-Commit") &&
+         !r.headers.has("X-Linked-Etag") && !r.headers.has("X-Linked-Size");
+}
+
 Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& repo,
                                               const std::string& revision,
                                               const std::string& path) const {
@@ -355,17 +364,15 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
     if (!r.is_redirect()) break;
     auto location = r.headers.get("Location");
     if (!location || location->empty()) return hostile(what, "redirect without a Location");
-    if (!net::is_relative_reference(*location)) {
-      auto absolute = net::resolve_reference(url, *location);
-      if (!absolute.ok()) return hostile(what, "bad redirect Location: " + absolute.error().message);
-      meta.location = *absolute;
+    auto next = net::resolve_reference(url, *location);
+    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
+    if (!net::is_relative_reference(*location) && !is_rename_hop(r, *next)) {
+      meta.location = *next;  // the download location (CDN), described by this response
       meta.redirected = true;
       break;
     }
-    // A relative redirect (renamed repo) stays on the hub: follow it, token included.
+    // A renamed repo: the redirect stays on the hub; follow it, token included.
     if (hops >= m_options.max_redirects) return hostile(what, "too many redirects");
-    auto next = net::resolve_reference(url, *location);
-    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
     if (auto renamed = note_redirect(type, repo, current, url, *next, head)) current = *renamed;
     url = *next;
   }

@@ -129,6 +129,7 @@ class HubClient {
   // up to max_redirects); a redirect to another origin is refused (the token would follow).
   Result<net::Response> get_api(std::string url, RepoType type, const std::string& repo,
                                 std::string_view what) const;
+  bool is_rename_hop(const net::Response& r, const std::string& next) const;
   // After a redirect from `from` to `to` (URLs of the same kind: `head` is what precedes the
   // repo id in their paths, "/api/models/" or "/" or "/datasets/"): when `to` is `from` with
   // only the repo id changed, that is a rename of `original`; it is recorded and the new id

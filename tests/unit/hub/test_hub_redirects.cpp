@@ -80,6 +80,24 @@ TEST(HubRedirects, RenameUnderAnEndpointPathAndOnResolve) {
   EXPECT_EQ(f.client.renamed_to(RepoType::model, "old/name").value(), "new/name");
 }
 
+// An absolute Location on the endpoint without file metadata is a rename hop too; with file
+// metadata (or on another origin) it is the download location, as before.
+TEST(HubRedirects, AbsoluteSameOriginResolveRedirectWithoutMetadataIsFollowed) {
+  Fixture f;
+  f.transport.add(Method::head, k_endpoint + "/old/name/resolve/" + k_commit + "/a.json", 307,
+                  {{"Location", k_endpoint + "/new/name/resolve/" + k_commit + "/a.json"}});
+  f.transport.add(Method::head, k_endpoint + "/new/name/resolve/" + k_commit + "/a.json", 302,
+                  {{"Location", k_endpoint + "/lfs-store/abc"}, {"X-Repo-Commit", k_commit},
+                   {"X-Linked-Etag", "\"" + std::string(64, 'a') + "\""}, {"X-Linked-Size", "9"}});
+  auto m = f.client.file_metadata(RepoType::model, "old/name", k_commit, "a.json");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_TRUE(m->redirected);
+  EXPECT_EQ(m->location, k_endpoint + "/lfs-store/abc");
+  EXPECT_EQ(m->size, 9u);
+  EXPECT_EQ(f.client.renamed_to(RepoType::model, "old/name").value(), "new/name");
+  EXPECT_EQ(f.transport.request_count(), 2u);
+}
+
 TEST(HubRedirects, ApiRedirectToAnotherOriginIsRefused) {
   for (const std::string location : {"https://evil.test/api/models/org/x/revision/main",
                                      "http://hub.test/api/models/org/x/revision/main",
