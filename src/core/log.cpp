@@ -10,6 +10,7 @@ namespace mb::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::info)};
 std::mutex g_mutex;
+std::atomic<uint64_t> g_lines{0};
 std::vector<std::string> g_secrets;  // guarded by g_mutex
 
 const char* prefix(Level l) {
@@ -74,6 +75,9 @@ void write(Level l, std::string_view message) {
   std::lock_guard lock(g_mutex);
   std::string line = std::string("modelbake: ") + prefix(l) + redact_locked(message) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
+  g_lines.fetch_add(1, std::memory_order_relaxed);
 }
+
+uint64_t lines_written() { return g_lines.load(std::memory_order_relaxed); }
 
 }  // namespace mb::log

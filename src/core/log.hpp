@@ -3,6 +3,7 @@
 // token that leaks into a message (e.g. inside a URL) never reaches the terminal.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,9 @@ void add_secret(std::string secret);
 std::string redact(std::string_view text);
 
 void write(Level level, std::string_view message);
+// Lines written by write() so far. A live progress display redraws below lines that appeared
+// since its last frame instead of erasing them (a rate-limit or retry notice stays visible).
+uint64_t lines_written();
 inline void debug(std::string_view m) { if (enabled(Level::debug)) write(Level::debug, m); }
 inline void info(std::string_view m) { if (enabled(Level::info)) write(Level::info, m); }
 inline void warn(std::string_view m) { if (enabled(Level::warn)) write(Level::warn, m); }

@@ -116,6 +116,10 @@ Result<LockedModel> parse_model(const ordered_json& j, const LockError& err) {
   if (j.contains("exclude")) m.exclude = string_list(j.at("exclude"));
   if (j.contains("expect") && !j.at("expect").is_null()) m.expect_json = j.at("expect").dump();
   if (!validate_repo_id(m.repo).ok()) return err("bad repo id '" + m.repo + "'");
+  if (j.contains("renamed_to")) {
+    m.renamed_to = j.at("renamed_to").get<std::string>();
+    if (!validate_repo_id(m.renamed_to).ok()) return err("bad renamed_to '" + m.renamed_to + "'");
+  }
   if (!validate_revision(m.revision).ok()) return err("bad revision for " + m.repo);
   if (!is_lower_hex(m.commit, 40)) return err("commit of " + m.repo + " is not 40 hex");
   if (m.name.empty() || !validate_repo_file_path(m.name, "name").ok() ||
@@ -173,6 +177,7 @@ std::string serialize_lock(Lockfile lock) {
     ordered_json jm;
     jm["name"] = m.name;
     jm["repo"] = m.repo;
+    if (!m.renamed_to.empty()) jm["renamed_to"] = m.renamed_to;
     jm["type"] = to_string(m.type);
     jm["revision"] = m.revision;
     jm["commit"] = m.commit;

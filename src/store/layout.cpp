@@ -75,12 +75,12 @@ std::string CacheLayout::snapshot_meta_path(RepoType type, std::string_view repo
 
 std::string resolve_cache_dir(const std::string& flag_value, const Env& env) {
   if (!flag_value.empty()) return flag_value;
-  if (auto v = env.get("HF_HUB_CACHE")) return *v;
-  if (auto v = env.get("HUGGINGFACE_HUB_CACHE")) return *v;
-  if (auto v = env.get("HF_HOME")) return *v + "/hub";
-  if (auto v = env.get("XDG_CACHE_HOME")) return *v + "/huggingface/hub";
-  std::string home = env.get("HOME").value_or("/root");
-  return home + "/.cache/huggingface/hub";
+  // Expanded like huggingface_hub (expandvars(expanduser(...))), so both tools agree on
+  // HF_HUB_CACHE=~/models or HF_HOME=$SCRATCH/hf.
+  if (auto v = env.get("HF_HUB_CACHE")) return expand_path(*v, env);
+  if (auto v = env.get("HUGGINGFACE_HUB_CACHE")) return expand_path(*v, env);
+  if (auto home = hf_home_dir(env)) return *home + "/hub";
+  return "/root/.cache/huggingface/hub";
 }
 
 }  // namespace mb
