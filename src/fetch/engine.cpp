@@ -71,6 +71,8 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
   for (LockedModel& m : models) {
     MB_TRY(validate_repo_id(m.repo));
     if (m.revision != m.commit) MB_TRY(validate_revision(m.revision));
+    // A planted blobs/ (or repo folder) link must stop us before any blob is read through it.
+    MB_TRY(m_store.check_repo_dirs(m.type, m.repo));
     for (LockedFile& f : m.files) {
       MB_TRY(validate_relative_path(f.path, "file path in the lock"));
       tasks.push_back({&m, &f, true});
@@ -94,6 +96,7 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
 
 Status Engine::learn_sha256(const LockedModel& model, const std::vector<LockedFile*>& files,
                             FetchReport& report) {
+  MB_TRY(m_store.check_repo_dirs(model.type, model.repo));
   std::vector<Task> tasks;
   uint64_t bytes = 0;
   for (LockedFile* f : files) {

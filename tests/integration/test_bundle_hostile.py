@@ -106,9 +106,9 @@ class TestTarSlip(MbTestCase):
 
     def assert_nothing_visible(self, target):
         for n in os.listdir(target):
-            self.assertIn(n, (".modelbake", "CACHEDIR.TAG"), "import made %s visible" % n)
-        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
-        objects = os.path.join(target, ".modelbake", "objects", "sha256")
+            self.assertIn(n, (".locks", "CACHEDIR.TAG"), "import made %s visible" % n)
+        self.assertEqual(os.listdir(os.path.join(target, ".locks", "modelbake", "tmp")), [])
+        objects = os.path.join(target, ".locks", "modelbake", "objects", "sha256")
         self.assertEqual(os.listdir(objects) if os.path.isdir(objects) else [], [])
 
     def test_control_good_bundle_imports(self):

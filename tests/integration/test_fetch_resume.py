@@ -33,7 +33,7 @@ class FetchResume(MbTestCase):
         self.cache = self.tmp.join("cache")
         write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/resumable"}])
         self.big = self.repo.files_at()["model.bin"]
-        self.state = os.path.join(self.cache, ".modelbake/tmp", self.big.sha256 + ".partial.json")
+        self.state = os.path.join(self.cache, ".locks/modelbake/tmp", self.big.sha256 + ".partial.json")
 
     def start_fetch(self, *extra):
         return subprocess.Popen([modelbake_bin(), "--cache", self.cache, "fetch"] + RANGES + list(extra),
@@ -43,7 +43,7 @@ class FetchResume(MbTestCase):
     def assert_not_visible(self):
         link = snapshot_path(self.cache, "org/resumable", self.repo.head, "model.bin")
         self.assertFalse(os.path.lexists(link))
-        obj = os.path.join(self.cache, ".modelbake/objects/sha256", self.big.sha256[:2],
+        obj = os.path.join(self.cache, ".locks/modelbake/objects/sha256", self.big.sha256[:2],
                            self.big.sha256[2:])
         self.assertFalse(os.path.exists(obj))
 
@@ -51,7 +51,7 @@ class FetchResume(MbTestCase):
         for path, f in self.repo.files_at().items():
             with open(snapshot_path(self.cache, "org/resumable", self.repo.head, path), "rb") as fh:
                 self.assertEqual(fh.read(), f.data, path)
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
     def test_sigkill_mid_download_then_rerun_resumes(self):
         self.hub.set_faults([{"type": "slow", "bytes_per_sec": 250_000, "match": "^/cdn/", "count": -1}])
@@ -115,7 +115,7 @@ class FetchResume(MbTestCase):
                 self.assertEqual(sent, f.size, f.path)
         ref = self.tmp.join("ref")
         make_cache(ref, [self.repo])
-        meta = ".modelbake/meta"
+        meta = ".locks/modelbake/meta"
         self.assertEqual({k: v for k, v in describe_tree(self.cache).items() if not k.startswith(meta)},
                          {k: v for k, v in describe_tree(ref).items() if not k.startswith(meta)})
 
