@@ -56,7 +56,9 @@ std::string CacheLayout::snapshot_link_target(std::string_view path, std::string
 }
 
 std::string CacheLayout::private_dir() const { return m_root + "/" + std::string(k_private_rel); }
-std::string CacheLayout::legacy_private_dir() const { return m_root + "/" + std::string(k_legacy_private_rel); }
+std::string CacheLayout::legacy_private_dir() const {
+  return m_root + "/" + std::string(k_legacy_private_rel);
+}
 std::string CacheLayout::objects_rel() const { return std::string(k_private_rel) + "/objects/sha256"; }
 std::string CacheLayout::tmp_rel() const { return std::string(k_private_rel) + "/tmp"; }
 std::string CacheLayout::locks_rel() const { return std::string(k_private_rel) + "/locks"; }

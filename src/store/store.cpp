@@ -96,7 +96,9 @@ Status Store::check_repo_dirs(RepoType type, std::string_view repo, std::string_
   for (const char* sub : {"/blobs", "/snapshots", "/refs"}) {
     MB_TRY(check_real_dirs(m_layout.root(), folder + sub, MissingDir::ok));
   }
-  if (!commit.empty()) MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit), MissingDir::ok));
+  if (!commit.empty()) {
+    MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit), MissingDir::ok));
+  }
   return {};
 }
 
@@ -134,7 +136,9 @@ Status Store::link_snapshot_file(const LockedModel& m, const LockedFile& f) cons
   std::error_code ec;
   if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec).string() == target) return {};
   std::string temp = new_temp_path("snapshot-link");
-  if (::symlink(target.c_str(), temp.c_str()) != 0) return errno_error("creating a link in " + m_layout.tmp_dir(), errno);
+  if (::symlink(target.c_str(), temp.c_str()) != 0) {
+    return errno_error("creating a link in " + m_layout.tmp_dir(), errno);
+  }
   if (::rename(temp.c_str(), link.c_str()) == 0) return {};
   int err = errno;
   ::unlink(temp.c_str());
