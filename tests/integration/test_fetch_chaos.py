@@ -141,5 +141,32 @@ class TestFetchChaos(MbTestCase):
         # Not an assertion on timing: the log says how many rounds really killed a running fetch.
         print("chaos seed %d: %d rounds, %d killed mid-run" % (SEED, ROUNDS, killed))
 
+class TestLeftoversFromOlderVersions(MbTestCase):
+    """Older versions made `<path>.tmp.<8 hex>` links inside snapshots/ and a kill could leave
+    them: verify says not ready and names them, --repair removes them (and nothing else)."""
+
+    def test_verify_reports_and_repair_removes_them(self):
+        rb = RepoBuilder("org/old")
+        rb.add_file("config.json", b"{}")
+        rb.add_file("sub/tok.json", b'{"a": 1}')
+        rb.commit("init")
+        self.make_project([{"builder": rb, "as": "old"}])
+        m = self.lock["models"][0]
+        snap = os.path.join(self.cache, "models--org--old", "snapshots", m["commit"])
+        etag = next(f["etag"] for f in m["files"] if f["path"] == "sub/tok.json")
+        os.symlink(link_target("sub/tok.json", etag), os.path.join(snap, "sub", "tok.json.tmp.5eed1234"))
+        os.symlink("../../blobs/" + "0" * 40, os.path.join(snap, "gone.json"))
+        before = sorted(os.listdir(snap))
+        proc = run_modelbake(["--cache", self.cache, "verify"], cwd=self.project)
+        self.assertExit(proc, 1)
+        self.assertIn("sub/tok.json.tmp.5eed1234 is a leftover temporary entry", proc.stdout + proc.stderr)
+        self.assertIn("gone.json is a link to nothing usable", proc.stdout + proc.stderr)
+        proc = run_modelbake(["--cache", self.cache, "verify", "--repair"], cwd=self.project)
+        self.assertExit(proc, 0)
+        self.assertEqual(sorted(os.listdir(snap)), sorted(set(before) - {"gone.json"}))
+        self.assertEqual(os.listdir(os.path.join(snap, "sub")), ["tok.json"])
+        self.assertExit(run_modelbake(["--cache", self.cache, "verify"], cwd=self.project), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
