@@ -86,6 +86,10 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
   if (m_progress) m_progress->add_planned(planned_files, planned_bytes);
   MB_TRY(run_tasks(tasks, report));
   for (const LockedModel& m : models) {
+    MB_ASSIGN(size_t swept, m_store.remove_snapshot_leftovers(m));
+    if (swept > 0) {
+      log::info("removed " + std::to_string(swept) + " leftover temporary link(s) from " + m.repo);
+    }
     MB_TRY(m_store.write_ref(m));
     if (Status st = m_store.record_snapshot_use(m, m_clock.unix_seconds(), true); !st.ok()) {
       log::debug("could not record snapshot use: " + st.error().message);

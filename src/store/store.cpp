@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/hash.hpp"
 #include "core/paths.hpp"
@@ -181,6 +182,24 @@ bool Store::file_looks_complete(const LockedModel& m, const LockedFile& f) const
   if (r.compare(0, base.size(), base) != 0) return false;  // escapes the cache
   uint64_t size = 0;
   return is_regular_file(r, &size) && size == f.size;
+}
+
+Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
+  MB_TRY(check_repo_dirs(m.type, m.repo, m.commit));
+  std::string snap = m_layout.snapshot_dir(m.type, m.repo, m.commit);
+  std::vector<std::string> doomed;
+  std::error_code ec;
+  // The iterator does not enter linked folders; the snapshot folder itself was checked above.
+  for (auto it = fs::recursive_directory_iterator(snap, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::string rel = it->path().lexically_relative(snap).string();
+    bool temp = is_sibling_temp_name(it->path().filename().string());
+    if (temp && it->is_symlink(ec) && !m.find_file(rel)) doomed.push_back(it->path().string());
+  }
+  for (const auto& p : doomed) {
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p, errno);
+  }
+  return doomed.size();
 }
 
 Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const {

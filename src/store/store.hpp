@@ -61,6 +61,10 @@ class Store {
   // locked size inside the cache.
   bool file_looks_complete(const LockedModel& m, const LockedFile& f) const;
 
+  // Removes the `<path>.tmp.<8 hex>` links older versions left in snapshots/<commit> when
+  // killed (never a path the lock names). Returns how many were removed.
+  Result<size_t> remove_snapshot_leftovers(const LockedModel& m) const;
+
   // Records fetched_at / last_used for status, ls and gc (LRU).
   Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
 

@@ -145,16 +145,20 @@ class TestLeftoversFromOlderVersions(MbTestCase):
     """Older versions made `<path>.tmp.<8 hex>` links inside snapshots/ and a kill could leave
     them: verify says not ready and names them, --repair removes them (and nothing else)."""
 
-    def test_verify_reports_and_repair_removes_them(self):
+    def setUp(self):
+        super().setUp()
         rb = RepoBuilder("org/old")
         rb.add_file("config.json", b"{}")
         rb.add_file("sub/tok.json", b'{"a": 1}')
         rb.commit("init")
         self.make_project([{"builder": rb, "as": "old"}])
         m = self.lock["models"][0]
-        snap = os.path.join(self.cache, "models--org--old", "snapshots", m["commit"])
+        self.snap = os.path.join(self.cache, "models--org--old", "snapshots", m["commit"])
         etag = next(f["etag"] for f in m["files"] if f["path"] == "sub/tok.json")
-        os.symlink(link_target("sub/tok.json", etag), os.path.join(snap, "sub", "tok.json.tmp.5eed1234"))
+        os.symlink(link_target("sub/tok.json", etag), os.path.join(self.snap, "sub", "tok.json.tmp.5eed1234"))
+
+    def test_verify_reports_and_repair_removes_them(self):
+        snap = self.snap
         os.symlink("../../blobs/" + "0" * 40, os.path.join(snap, "gone.json"))
         before = sorted(os.listdir(snap))
         proc = run_modelbake(["--cache", self.cache, "verify"], cwd=self.project)
@@ -165,6 +169,13 @@ class TestLeftoversFromOlderVersions(MbTestCase):
         self.assertExit(proc, 0)
         self.assertEqual(sorted(os.listdir(snap)), sorted(set(before) - {"gone.json"}))
         self.assertEqual(os.listdir(os.path.join(snap, "sub")), ["tok.json"])
+        self.assertExit(run_modelbake(["--cache", self.cache, "verify"], cwd=self.project), 0)
+
+    def test_the_next_fetch_removes_them(self):
+        write_manifest(self.manifest, [{"repo": "org/old", "as": "old"}])
+        proc = run_modelbake(["--cache", self.cache, "fetch", "--locked"], cwd=self.project)
+        self.assertExit(proc, 0)
+        self.assertEqual(os.listdir(os.path.join(self.snap, "sub")), ["tok.json"])
         self.assertExit(run_modelbake(["--cache", self.cache, "verify"], cwd=self.project), 0)
 
 
