@@ -54,12 +54,21 @@ size_t revision_segments(const std::vector<std::string_view>& segs, size_t at) {
   return 1;
 }
 
-Status validate_route(const Route& r) {
+Status check_names(const Route& r) {
   MB_TRY(validate_repo_id(r.repo));
   if (!is_lower_hex(r.revision, 40)) MB_TRY(validate_revision(r.revision));
   if (r.kind == RouteKind::resolve || !r.path.empty())
     MB_TRY(validate_relative_path(r.path, "request path"));
   return {};
+}
+
+// Whatever the validator's category, a bad name in a request is the client's mistake (400).
+Status validate_route(const Route& r) {
+  Status st = check_names(r);
+  if (st.ok()) return st;
+  Error e = st.take_error();
+  e.category = ErrorCategory::usage;
+  return e;
 }
 
 // segs: what follows /api/{models,datasets}/
