@@ -154,28 +154,15 @@ bool parse_paths_body(const std::string& body, std::vector<std::string>& paths, 
     if (doc.contains("expand") && doc["expand"].is_boolean()) expand = doc["expand"].get<bool>();
     return true;
   }
-  // Form encoding: repeated keys matter here, so parse_query (last one wins) is not enough.
-  size_t start = 0;
+  // huggingface_hub sends a form: repeated "paths" keys.
   bool any = false;
-  while (start <= body.size()) {
-    size_t amp = body.find('&', start);
-    if (amp == std::string::npos) amp = body.size();
-    std::string pair = body.substr(start, amp - start);
-    size_t eq = pair.find('=');
-    std::string key = pair.substr(0, eq),
-                value = eq == std::string::npos ? "" : pair.substr(eq + 1);
-    for (char& c : value) {
-      if (c == '+') c = ' ';
-    }
-    auto v = percent_decode(value);
-    if (!v.ok()) return false;
-    if (key == "paths") {
-      paths.push_back(*v);
+  for (const auto& [k, v] : parse_form(body)) {
+    if (k == "paths") {
+      paths.push_back(v);
       any = true;
-    } else if (key == "expand") {
-      expand = *v == "true" || *v == "True" || *v == "1";
+    } else if (k == "expand") {
+      expand = v == "true" || v == "True" || v == "1";
     }
-    start = amp + 1;
   }
   return any || body.empty();
 }

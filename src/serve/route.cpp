@@ -173,20 +173,22 @@ Result<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-std::string percent_encode(std::string_view s, bool keep_slash) {
-  static const char* k_hex = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/');
-    if (keep) {
-      out += c;
-    } else {
-      out += '%';
-      out += k_hex[u >> 4];
-      out += k_hex[u & 15];
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t amp = text.find('&', start);
+    if (amp == std::string_view::npos) amp = text.size();
+    std::string pair(text.substr(start, amp - start));
+    start = amp + 1;
+    for (char& c : pair) {
+      if (c == '+') c = ' ';
     }
+    size_t eq = pair.find('=');
+    auto k = percent_decode(std::string_view(pair).substr(0, eq));
+    auto v = percent_decode(eq == std::string::npos ? std::string_view()
+                                                    : std::string_view(pair).substr(eq + 1));
+    if (k.ok() && v.ok() && !k->empty()) out.emplace_back(std::move(*k), std::move(*v));
   }
   return out;
 }
@@ -195,23 +197,7 @@ std::map<std::string, std::string> parse_query(std::string_view target) {
   std::map<std::string, std::string> out;
   size_t q = target.find('?');
   if (q == std::string_view::npos) return out;
-  std::string_view query = target.substr(q + 1);
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t amp = query.find('&', start);
-    if (amp == std::string_view::npos) amp = query.size();
-    std::string_view pair = query.substr(start, amp - start);
-    size_t eq = pair.find('=');
-    std::string key(pair.substr(0, eq));
-    std::string value(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    for (char& c : value) {
-      if (c == '+') c = ' ';
-    }
-    auto k = percent_decode(key);
-    auto v = percent_decode(value);
-    if (k.ok() && v.ok() && !k->empty()) out[*k] = *v;
-    start = amp + 1;
-  }
+  for (auto& [k, v] : parse_form(target.substr(q + 1))) out[k] = std::move(v);
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/error.hpp"
 #include "lock/lockfile.hpp"
@@ -39,10 +41,10 @@ Result<Route> parse_route(std::string_view target);
 
 // Query parameters of the raw target, decoded (later duplicates win).
 std::map<std::string, std::string> parse_query(std::string_view target);
+// "a=1&b=x+y&a=2" -> decoded pairs in order ('+' is a space); malformed pairs are skipped.
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text);
 
 // "%41+b" -> "A+b" ('+' is literal in paths). Fails on a bad escape or a decoded NUL.
 Result<std::string> percent_decode(std::string_view s);
-// quote(s, safe="/") of huggingface_hub: unreserved characters and '/' kept.
-std::string percent_encode(std::string_view s, bool keep_slash);
 
 }  // namespace mb::serve

@@ -68,8 +68,10 @@ TEST(ServeRoute, QueryAndEscapes) {
   EXPECT_EQ(q["recursive"], "true");
   EXPECT_EQ(q["cursor"], "MTAw=");
   EXPECT_EQ(q["flag"], "");
-  EXPECT_EQ(percent_encode("refs/pr/1", false), "refs%2Fpr%2F1");
-  EXPECT_EQ(percent_encode("a b/c.json", true), "a%20b/c.json");
+  auto form = parse_form("paths=a%2Fb&paths=c+d&bad=%zz&expand=true");
+  ASSERT_EQ(form.size(), 3u);
+  EXPECT_EQ(form[0], (std::pair<std::string, std::string>{"paths", "a/b"}));
+  EXPECT_EQ(form[1].second, "c d");
 }
 
 TEST(ServeRange, SingleRanges) {
