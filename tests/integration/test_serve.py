@@ -420,6 +420,16 @@ class ServeAccessControl(MbTestCase):
         self.assertNotIn(secret, m.stderr())
         self.assertNotIn("hf_second", m.stderr())
 
+    def test_json_access_log(self):
+        m = self.start("--json")
+        self.assertEqual(m.request("GET", "/org/tiny/resolve/main/config.json", {"Range": "bytes=0-3"})[0], 206)
+        m.stop()
+        lines = [json.loads(line) for line in m.stderr().splitlines() if line.startswith("{")]
+        self.assertEqual(len(lines), 1, m.stderr())
+        entry = lines[0]
+        self.assertEqual((entry["method"], entry["target"], entry["route"], entry["status"], entry["bytes"],
+                          entry["completed"]), ("GET", "/org/tiny/resolve/main/config.json", "resolve", 206, 4, True))
+
     def test_empty_token_file_is_a_usage_error(self):
         tokens = self.tmp.join("tokens")
         with open(tokens, "w") as f:
