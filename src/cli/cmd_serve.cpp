@@ -1,6 +1,7 @@
 // serve: a read-only Hugging Face hub mirror of the cache (src/serve, docs/serve.md).
 #include <signal.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/app.hpp"
@@ -14,6 +15,7 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::vector<std::string> allow;
   std::string token_file;
+  std::string upstream;
   unsigned threads = 0;
   size_t page_size = 1000;
   unsigned idle_timeout = 60;
@@ -41,6 +43,8 @@ int run_serve(Context& ctx, const ServeFlags& f) {
   o.threads = f.threads;
   o.page_size = f.page_size;
   o.idle_timeout = f.idle_timeout;
+  o.upstream = f.upstream;
+  o.env = &ctx.env;
   if (!f.token_file.empty()) {
     auto tokens = serve::read_token_file(f.token_file);
     if (!tokens.ok()) return report_error(ctx, tokens.error());
@@ -56,6 +60,12 @@ int run_serve(Context& ctx, const ServeFlags& f) {
   (*server)->stop(f.grace * 1000);
   std::cerr << "modelbake: serve stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
             << std::endl;
+  if (size_t n = (*server)->upstream_jobs(); n > 0) {
+    // Downloads write only to temps that a later fetch resumes; nothing visible is half-done.
+    std::cerr << "modelbake: leaving " << n << " upstream download(s) unfinished (resumable)"
+              << std::endl;
+    std::_Exit(0);
+  }
   return 0;
 }
 
@@ -68,6 +78,9 @@ void register_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
   cmd->add_option("--allow", flags->allow,
                   "Serve only repos matching this glob ('org/*', 'datasets/org/*'); repeatable");
+  cmd->add_option("--upstream", flags->upstream,
+                  "Pull-through: fetch what the cache lacks from this hub (token from HF_TOKEN, "
+                  "sent only there)");
   cmd->add_option("--token-file", flags->token_file,
                   "Clients must send one of the bearer tokens in this file (one per line)");
   cmd->add_option("--threads", flags->threads, "Server threads (default: CPU count, at least 2)");

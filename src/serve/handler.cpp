@@ -1,5 +1,6 @@
 #include "serve/handler.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "serve/hub_json.hpp"
@@ -96,37 +97,110 @@ Reply Handler::dispatch(const Request& req, const Route& route) {
   if (!m_access.repo_allowed(route.type, route.repo)) {
     return error_reply(404, "RepoNotFound", "Repository Not Found: " + route.repo);
   }
+  return m_upstream ? pull_through(req, route) : from_cache(req, route);
+}
+
+Reply Handler::from_cache(const Request& req, const Route& route) {
   std::string commit;
   if (auto err = m_catalog.resolve(route.type, route.repo, route.revision, commit))
     return from_hub_error(*err);
-  switch (route.kind) {
-    case RouteKind::revision:
-      return revision(req, route, commit);
-    case RouteKind::tree:
-      return tree(req, route, commit);
-    case RouteKind::paths_info:
-      return paths_info(req, route, commit);
-    case RouteKind::resolve:
-      return resolve(req, route, commit);
-    default:
-      return error_reply(404, "", "Not found");
+  if (route.kind != RouteKind::resolve) {
+    return listing_reply(req, route, commit, m_catalog.list(route.type, route.repo, commit));
   }
+  OpenedFile file;
+  if (auto err = m_catalog.open_verified(route.type, route.repo, commit, route.path, file)) {
+    Reply r = from_hub_error(*err);
+    if (err->status == 404) r.header("X-Repo-Commit", commit);
+    return r;
+  }
+  return resolve(req, route, commit, file);
 }
 
-Reply Handler::revision(const Request& req, const Route& route, const std::string& commit) {
-  auto files = m_catalog.list(route.type, route.repo, commit);
+Reply Handler::listing_reply(const Request& req, const Route& route, const std::string& commit,
+                             const std::vector<Entry>& files) {
+  if (route.kind == RouteKind::tree) return tree(req, route, commit, files);
+  if (route.kind == RouteKind::paths_info) {
+    std::vector<std::string> paths;
+    bool expand = false;
+    if (!parse_paths_body(req.body, paths, expand))
+      return error_reply(400, "", "expected a 'paths' list");
+    return json_reply(200, serve::paths_info(files, paths, expand, commit));
+  }
   bool blobs = truthy(parse_query(req.target), "blobs");
   return json_reply(200, revision_json(RepoId{route.type, route.repo}, commit, files, blobs));
+}
+
+Reply Handler::pull_through(const Request& req, const Route& route) {
+  // The mirror's own token may open gated or private repos upstream: those go only to clients
+  // that proved themselves with a mirror token.
+  if (!m_access.requires_token() && !m_upstream->is_public(route.type, route.repo)) {
+    // Absent upstream, or only visible with the mirror's token?
+    auto listing = m_upstream->listing(route.type, route.repo, route.revision);
+    if (!listing.ok() && listing.error().category != ErrorCategory::transient) {
+      return from_hub_error(hub_error_from(listing.error()));
+    }
+    return error_reply(
+        401, "GatedRepo",
+        "Access to " + route.repo +
+            " is restricted: this mirror serves it only to clients with a mirror token");
+  }
+  if (route.kind == RouteKind::resolve) return pull_file(req, route);
+  auto listing = m_upstream->listing(route.type, route.repo, route.revision);
+  if (!listing.ok()) {
+    // Upstream unreachable: answer from what the cache has.
+    if (listing.error().category == ErrorCategory::transient) return from_cache(req, route);
+    return from_hub_error(hub_error_from(listing.error()));
+  }
+  return listing_reply(req, route, listing->commit, listing->files);
+}
+
+Reply Handler::pull_file(const Request& req, const Route& route) {
+  std::string commit;
+  OpenedFile file;
+  if (!m_catalog.resolve(route.type, route.repo, route.revision, commit) &&
+      !m_catalog.open_verified(route.type, route.repo, commit, route.path, file)) {
+    if (!req.finished_job) m_metrics.cache_hit();
+    return resolve(req, route, commit, file);
+  }
+  if (req.finished_job) {  // waited for a download, and the file is still not servable
+    Status st = req.finished_job->result();
+    if (!st.ok()) return from_hub_error(hub_error_from(st.error()));
+    return error_reply(500, "", "the file is not in the cache after its download");
+  }
+  auto listing = m_upstream->listing(route.type, route.repo, route.revision);
+  if (!listing.ok()) {
+    if (listing.error().category == ErrorCategory::transient) return from_cache(req, route);
+    return from_hub_error(hub_error_from(listing.error()));
+  }
+  auto it = std::find_if(listing->files.begin(), listing->files.end(),
+                         [&](const Entry& e) { return e.path == route.path; });
+  if (it == listing->files.end()) {
+    Reply r =
+        error_reply(404, "EntryNotFound", route.path + " does not exist at " + listing->commit);
+    r.header("X-Repo-Commit", listing->commit);
+    return r;
+  }
+  // A branch whose cached ref is older than upstream's: the new commit's file may be cached.
+  if (!m_catalog.open_verified(route.type, route.repo, listing->commit, route.path, file)) {
+    m_metrics.cache_hit();
+    return resolve(req, route, listing->commit, file);
+  }
+  m_metrics.cache_miss();
+  Reply r;
+  r.route = "resolve";
+  r.wait = m_upstream->fetch(route.type, route.repo, route.revision, listing->commit, *it);
+  return r;
 }
 
 std::string Handler::base_url(const Request& req) const {
   return "http://" + (host_ok(req.host) ? req.host : m_config.fallback_host);
 }
 
-Reply Handler::tree(const Request& req, const Route& route, const std::string& commit) {
+Reply Handler::tree(const Request& req, const Route& route, const std::string& commit,
+                    const std::vector<Entry>& files) {
   auto query = parse_query(req.target);
-  auto entries = tree_entries(m_catalog.list(route.type, route.repo, commit), route.path,
-                              truthy(query, "recursive"), truthy(query, "expand"), commit);
+  auto entries =
+      tree_entries(files, route.path, truthy(query, "recursive"), truthy(query, "expand"), commit);
   if (!entries) {
     Reply r = error_reply(404, "EntryNotFound", route.path + " does not exist at " + commit);
     r.header("X-Repo-Commit", commit);
@@ -157,22 +231,8 @@ Reply Handler::tree(const Request& req, const Route& route, const std::string& c
   return r;
 }
 
-Reply Handler::paths_info(const Request& req, const Route& route, const std::string& commit) {
-  std::vector<std::string> paths;
-  bool expand = false;
-  if (!parse_paths_body(req.body, paths, expand))
-    return error_reply(400, "", "expected a 'paths' list");
-  return json_reply(200, serve::paths_info(m_catalog.list(route.type, route.repo, commit), paths,
-                                           expand, commit));
-}
-
-Reply Handler::resolve(const Request& req, const Route& route, const std::string& commit) {
-  OpenedFile file;
-  if (auto err = m_catalog.open_verified(route.type, route.repo, commit, route.path, file)) {
-    Reply r = from_hub_error(*err);
-    if (err->status == 404) r.header("X-Repo-Commit", commit);
-    return r;
-  }
+Reply Handler::resolve(const Request& req, const Route&, const std::string& commit,
+                       OpenedFile& file) {
   const Entry& e = file.entry;
   Reply r;
   r.header("X-Repo-Commit", commit);
@@ -224,6 +284,13 @@ Reply Handler::metrics() const {
       "# TYPE modelbake_serve_verify_hashes_total counter\n"
       "modelbake_serve_verify_hashes_total " +
       std::to_string(m_catalog.hashes_done()) + "\n";
+  if (m_upstream) {
+    extra +=
+        "# HELP modelbake_serve_upstream_downloads_total Files fetched from the upstream hub.\n"
+        "# TYPE modelbake_serve_upstream_downloads_total counter\n"
+        "modelbake_serve_upstream_downloads_total " +
+        std::to_string(m_upstream->downloads_started()) + "\n";
+  }
   Reply r;
   r.body = m_metrics.render(extra);
   r.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");

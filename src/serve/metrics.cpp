@@ -28,7 +28,18 @@ std::string Metrics::render(const std::string& extra) const {
       "# HELP modelbake_serve_connections Open client connections.\n"
       "# TYPE modelbake_serve_connections gauge\n"
       "modelbake_serve_connections " +
-      std::to_string(m_connections.load()) + "\n";
+      std::to_string(m_connections.load()) +
+      "\n"
+      "# HELP modelbake_serve_cache_hits_total Pull-through file requests served from the cache.\n"
+      "# TYPE modelbake_serve_cache_hits_total counter\n"
+      "modelbake_serve_cache_hits_total " +
+      std::to_string(m_hits.load()) +
+      "\n"
+      "# HELP modelbake_serve_cache_misses_total Pull-through file requests that waited for "
+      "upstream.\n"
+      "# TYPE modelbake_serve_cache_misses_total counter\n"
+      "modelbake_serve_cache_misses_total " +
+      std::to_string(m_misses.load()) + "\n";
   return out + extra;
 }
 

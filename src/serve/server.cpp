@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/log.hpp"
@@ -31,6 +33,7 @@ struct RequestCtx {
   bool body_too_big = false;
   int status = 0;
   uint64_t body_bytes = 0;
+  std::shared_ptr<Job> job;  // the upstream download this request waits (or waited) for
   std::string route = "unknown";
 };
 
@@ -69,8 +72,12 @@ struct Server::Internals {
   Catalog catalog;
   AccessPolicy access;
   Metrics metrics;
+  std::unique_ptr<Upstream> upstream;
   std::unique_ptr<Handler> handler;
   MHD_Daemon* daemon = nullptr;
+  std::mutex resume_mutex;              // guards suspended and stopped
+  std::set<MHD_Connection*> suspended;  // waiting for an upstream download
+  bool stopped = false;
   uint16_t port = 0;
   std::atomic<int> in_flight{0};
 
@@ -151,7 +158,26 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
   req.range = header(c, MHD_HTTP_HEADER_RANGE);
   req.authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
   req.body = std::move(ctx->body);
-  return queue(c, *ctx, in->handler->handle(req));
+  if (ctx->job && !ctx->job->done()) {  // resumed by stop() before the download ended
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
+  }
+  req.finished_job = ctx->job;
+  Reply reply = in->handler->handle(req);
+  if (!reply.wait) return queue(c, *ctx, std::move(reply));
+  // Park the connection (not the thread) until the download is over; libmicrohttpd then
+  // calls us again and the file is served from the cache.
+  {
+    std::lock_guard<std::mutex> g(in->resume_mutex);
+    if (in->stopped) return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
+    ctx->job = reply.wait;
+    MHD_suspend_connection(c);
+    in->suspended.insert(c);
+  }
+  reply.wait->on_done([in, c] {
+    std::lock_guard<std::mutex> g(in->resume_mutex);
+    if (in->suspended.erase(c) != 0) MHD_resume_connection(c);
+  });
+  return MHD_YES;
 }
 
 void on_completed(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTerminationCode toe) {
@@ -263,7 +289,14 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   }
   HandlerConfig hc{in.options.page_size, address.host + ":" + std::to_string(address.port),
                    in.options.cache};
-  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc);
+  if (!in.options.upstream.empty()) {
+    ProcessEnv process_env;
+    auto up = Upstream::create(in.options.upstream, in.options.env ? *in.options.env : process_env,
+                               CacheLayout(in.options.cache));
+    if (!up.ok()) return up.take_error().with_context("--upstream");
+    in.upstream = std::move(*up);
+  }
+  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get());
 
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -284,15 +317,22 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   unsigned threads =
       in.options.threads ? in.options.threads : std::max(2u, std::thread::hardware_concurrency());
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);
+  // clang-format off
   in.daemon = MHD_start_daemon(
-      flags, address.port, nullptr, nullptr, &on_request, &in, MHD_OPTION_SOCK_ADDR,
-      reinterpret_cast<sockaddr*>(&ss), MHD_OPTION_THREAD_POOL_SIZE, threads,
-      MHD_OPTION_CONNECTION_LIMIT, in.options.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-      in.options.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
-      MHD_OPTION_UNESCAPE_CALLBACK, &no_unescape, &in, MHD_OPTION_NOTIFY_COMPLETED, &on_completed,
-      &in, MHD_OPTION_NOTIFY_CONNECTION, &on_connection, &in, MHD_OPTION_EXTERNAL_LOGGER,
-      &on_mhd_error, &in, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+      flags, address.port, nullptr, nullptr, &on_request, &in,
+      MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_error, &in,  // first, or early messages miss it
+      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),
+      MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_LIMIT, in.options.max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, in.options.idle_timeout,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+      MHD_OPTION_UNESCAPE_CALLBACK, &no_unescape, &in,
+      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &in,
+      MHD_OPTION_NOTIFY_CONNECTION, &on_connection, &in,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+      MHD_OPTION_END);
+  // clang-format on
   if (!in.daemon) {
     return fail(ErrorCategory::io, "cannot listen on " + in.options.listen,
                 "is the port in use, or the address not on this machine?");
@@ -306,12 +346,24 @@ void Server::stop(unsigned grace_ms) {
   if (!m_in || !m_in->daemon) return;
   MHD_socket listen_fd = MHD_quiesce_daemon(m_in->daemon);
   if (listen_fd != MHD_INVALID_SOCKET) ::close(listen_fd);
+  {
+    // The library must not be stopped with suspended connections: wake them (they answer
+    // 503) and let the grace period below see them out.
+    std::lock_guard<std::mutex> g(m_in->resume_mutex);
+    m_in->stopped = true;
+    for (MHD_Connection* c : m_in->suspended) MHD_resume_connection(c);
+    m_in->suspended.clear();
+  }
   auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
   while (m_in->in_flight.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   MHD_stop_daemon(m_in->daemon);
   m_in->daemon = nullptr;
+}
+
+size_t Server::upstream_jobs() const {
+  return m_in->upstream ? m_in->upstream->jobs_running() : 0;
 }
 
 }  // namespace mb::serve

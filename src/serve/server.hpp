@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env.hpp"
 #include "core/error.hpp"
 #include "serve/access.hpp"
 #include "serve/catalog.hpp"
@@ -29,6 +30,8 @@ struct ServeOptions {
   size_t page_size = 1000;          // tree API page size
   unsigned idle_timeout = 60;       // seconds a connection may stay silent
   unsigned max_connections = 1024;
+  std::string upstream;      // pull-through hub URL; empty = serve the cache only
+  const Env* env = nullptr;  // where the upstream token comes from (HF_TOKEN, ...)
 };
 
 struct ListenAddress {
@@ -52,6 +55,8 @@ class Server {
   // Stops accepting, lets in-flight requests finish for up to `grace_ms`, then closes every
   // connection (a cut transfer is short of its Content-Length: clients see a failure).
   void stop(unsigned grace_ms);
+  // Upstream downloads still running (pull-through). Their temps are resumable.
+  size_t upstream_jobs() const;
 
   // Called from the daemon's threads (libmicrohttpd callbacks).
   struct Internals;
