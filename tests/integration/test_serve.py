@@ -374,6 +374,18 @@ class ServeAccessControl(MbTestCase):
         self.assertEqual((entry["method"], entry["target"], entry["route"], entry["status"], entry["bytes"],
                           entry["completed"]), ("GET", "/org/tiny/resolve/main/config.json", "resolve", 206, 4, True))
 
+    def test_bad_options_are_usage_errors_and_a_taken_port_is_io(self):
+        for args in (["--listen", "nohost:80"], ["--listen", "127.0.0.1:99999"], ["--listen", "8080"],
+                     ["--upstream", "ftp://x"]):
+            proc = run_modelbake(["--cache", self.cache, "serve"] + args)
+            self.assertEqual(proc.returncode, 2, (args, proc.stderr))
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        self.addCleanup(taken.close)
+        proc = run_modelbake(["--cache", self.cache, "serve", "--listen", "127.0.0.1:%d" % taken.getsockname()[1]])
+        self.assertEqual(proc.returncode, 5, proc.stderr)
+
     def test_empty_token_file_is_a_usage_error(self):
         tokens = self.tmp.join("tokens")
         with open(tokens, "w") as f:
