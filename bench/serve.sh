@@ -31,14 +31,14 @@ trap cleanup EXIT
 # A cache with one LFS file, laid out as modelbake writes it (docs/cache-layout.md).
 echo "preparing a $SIZE blob in $WORK..." >&2
 C=$WORK/cache
-mkdir -p "$C/.modelbake/tmp" "$WORK/www"
-head -c "$SIZE" /dev/urandom >"$C/.modelbake/tmp/blob"
-SHA=$(sha256sum "$C/.modelbake/tmp/blob" | cut -d' ' -f1)
+mkdir -p "$C/.locks/modelbake/tmp" "$WORK/www"
+head -c "$SIZE" /dev/urandom >"$C/.locks/modelbake/tmp/blob"
+SHA=$(sha256sum "$C/.locks/modelbake/tmp/blob" | cut -d' ' -f1)
 COMMIT=$(printf 'bench' | sha1sum | cut -d' ' -f1)
-OBJ=$C/.modelbake/objects/sha256/${SHA:0:2}/${SHA:2}
+OBJ=$C/.locks/modelbake/objects/sha256/${SHA:0:2}/${SHA:2}
 R=$C/models--bench--big
 mkdir -p "$(dirname "$OBJ")" "$R/blobs" "$R/refs" "$R/snapshots/$COMMIT"
-mv "$C/.modelbake/tmp/blob" "$OBJ" && chmod 444 "$OBJ"
+mv "$C/.locks/modelbake/tmp/blob" "$OBJ" && chmod 444 "$OBJ"
 ln "$OBJ" "$R/blobs/$SHA"
 ln -s "../../blobs/$SHA" "$R/snapshots/$COMMIT/model.bin"
 printf '%s' "$COMMIT" >"$R/refs/main"

@@ -19,7 +19,7 @@ from mbtest import (MbTestCase, RepoBuilder, TempDir, TestHub, describe_tree, gi
                     write_manifest)
 
 COMPAT = os.path.join(source_dir(), "tests", "compat")
-META = ".modelbake/meta"
+META = ".locks/modelbake/meta"
 
 
 def tiny_repo():

@@ -64,7 +64,7 @@ class ServePullThrough(MbTestCase):
         with open(os.path.join(self.cache, "models--org--big", "refs", "main")) as f:
             self.assertEqual(f.read(), self.big.resolve("main"))
         sha = sha256_hex(self.weights)
-        self.assertTrue(os.path.isfile(os.path.join(self.cache, ".modelbake/objects/sha256", sha[:2], sha[2:])))
+        self.assertTrue(os.path.isfile(os.path.join(self.cache, ".locks/modelbake/objects/sha256", sha[:2], sha[2:])))
         # The next client is a hit: no new upstream request for the file.
         self.hub.reset()
         st, _, body = m.request("GET", "/org/big/resolve/main/weights.bin", {"Range": "bytes=0-9"})
