@@ -1,0 +1,242 @@
+#include "runtime/infer/quant.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/infer/weights.hpp"
+
+namespace mb::infer {
+
+namespace {
+
+constexpr int64_t k_qk = 32;    // Q4_0 / Q8_0 block
+constexpr int64_t k_qkk = 256;  // K-quant super-block
+
+float half_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Q8_0: f16 d, 32 x int8 q; x = q * d.
+void deq_q8_0(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+  for (int i = 0; i < k_qk; ++i) y[i] = static_cast<float>(q[i]) * d;
+}
+
+// Q4_0: f16 d, 16 bytes; byte j holds element j (low nibble) and j+16 (high); x = (q-8) * d.
+void deq_q4_0(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  const uint8_t* q = b + 2;
+  for (int j = 0; j < k_qk / 2; ++j) {
+    y[j] = static_cast<float>((q[j] & 0x0F) - 8) * d;
+    y[j + k_qk / 2] = static_cast<float>((q[j] >> 4) - 8) * d;
+  }
+}
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block from its 12 packed bytes:
+// sub-blocks 0-3 use the low 6 bits of bytes j and j+4; 4-7 take their low 4 bits from
+// byte j+4 and their top 2 bits from the high bits of bytes j-4 and j.
+void scale_min_k4(int j, const uint8_t* s, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = static_cast<uint8_t>((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4));
+    m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+// Q4_K super-block (144 bytes): f16 d, f16 dmin, 12 bytes scales/mins, 128 bytes nibbles.
+// Each 64 elements share 32 bytes: low nibbles are the first 32, high nibbles the next 32;
+// x = d*scale * q - dmin*min.
+void deq_q4_k(const uint8_t* b, float* y) {
+  const float d = half_at(b);
+  const float dmin = half_at(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
+    uint8_t sc = 0, m = 0;
+    scale_min_k4(is, scales, sc, m);
+    const float d1 = d * sc, m1 = dmin * m;
+    scale_min_k4(is + 1, scales, sc, m);
+    const float d2 = d * sc, m2 = dmin * m;
+    for (int l = 0; l < 32; ++l) y[l] = d1 * static_cast<float>(q[l] & 0x0F) - m1;
+    for (int l = 0; l < 32; ++l) y[l + 32] = d2 * static_cast<float>(q[l] >> 4) - m2;
+  }
+}
+
+// Q6_K super-block (210 bytes): ql[128] low 4 bits, qh[64] high 2 bits, int8 scales[16]
+// (one per 16 elements), f16 d. Each half of 128 elements uses 64 ql, 32 qh, 8 scales;
+// x = d * scale * (q - 32).
+void deq_q6_k(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+  const float d = half_at(b + 208);
+  for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+      y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+      y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+      y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+    }
+  }
+}
+
+using BlockFn = void (*)(const uint8_t*, float*);
+
+BlockFn block_fn(GgmlType t) {
+  switch (t) {
+    case GgmlType::q8_0:
+      return deq_q8_0;
+    case GgmlType::q4_0:
+      return deq_q4_0;
+    case GgmlType::q4_k:
+      return deq_q4_k;
+    case GgmlType::q6_k:
+      return deq_q6_k;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+QuantBlock quant_block(uint32_t type) {
+  switch (static_cast<GgmlType>(type)) {
+    case GgmlType::f32:
+      return {"F32", 1, 4};
+    case GgmlType::f16:
+      return {"F16", 1, 2};
+    case GgmlType::q8_0:
+      return {"Q8_0", k_qk, 34};
+    case GgmlType::q4_0:
+      return {"Q4_0", k_qk, 18};
+    case GgmlType::q4_k:
+      return {"Q4_K", k_qkk, 144};
+    case GgmlType::q6_k:
+      return {"Q6_K", k_qkk, 210};
+  }
+  return {};
+}
+
+void dequantize(GgmlType type, const uint8_t* src, float* out, int64_t n) {
+  if (type == GgmlType::f32) {
+    std::memcpy(out, src, static_cast<size_t>(n) * 4);
+    return;
+  }
+  if (type == GgmlType::f16) {
+    for (int64_t i = 0; i < n; ++i) out[i] = half_at(src + 2 * i);
+    return;
+  }
+  const QuantBlock qb = quant_block(static_cast<uint32_t>(type));
+  const BlockFn fn = block_fn(type);
+  for (int64_t i = 0; i < n / qb.elems; ++i) fn(src + i * qb.bytes, out + i * qb.elems);
+}
+
+std::vector<int32_t> llama_rope_unpermute(int64_t rows, int64_t n_heads) {
+  if (n_heads <= 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0) return {};
+  const int64_t dim = rows / n_heads, half = dim / 2;
+  std::vector<int32_t> map(static_cast<size_t>(rows));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t j = 0; j < 2; ++j) {
+      for (int64_t i = 0; i < half; ++i) {
+        map[static_cast<size_t>(h * dim + j * half + i)] =
+            static_cast<int32_t>(h * dim + 2 * i + j);
+      }
+    }
+  }
+  return map;
+}
+
+// ---- QuantMatrix ------------------------------------------------------------------------
+
+QuantMatrix::QuantMatrix(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols,
+                         int64_t row_bytes, std::shared_ptr<const void> owner,
+                         std::vector<int32_t> row_map)
+    : Matrix(rows, cols),
+      m_type(type),
+      m_data(data),
+      m_row_bytes(row_bytes),
+      m_owner(std::move(owner)),
+      m_row_map(std::move(row_map)) {}
+
+Result<std::unique_ptr<QuantMatrix>> QuantMatrix::create(uint32_t type, const uint8_t* data,
+                                                         uint64_t nbytes, int64_t rows,
+                                                         int64_t cols,
+                                                         std::shared_ptr<const void> owner,
+                                                         std::vector<int32_t> row_map) {
+  const QuantBlock qb = quant_block(type);
+  auto bad = [](const std::string& what) {
+    return fail(ErrorCategory::integrity, "gguf: " + what,
+                "the model file is corrupt; fetch it again");
+  };
+  if (qb.elems == 0) return bad("unsupported tensor type " + std::to_string(type));
+  if (rows <= 0 || cols <= 0 || cols % qb.elems != 0) {
+    return bad("matrix [" + std::to_string(rows) + ", " + std::to_string(cols) +
+               "] does not fit the " + qb.name + " block of " + std::to_string(qb.elems));
+  }
+  const uint64_t row_bytes =
+      static_cast<uint64_t>(cols / qb.elems) * static_cast<uint64_t>(qb.bytes);
+  uint64_t total = 0;
+  if (__builtin_mul_overflow(row_bytes, static_cast<uint64_t>(rows), &total) || total != nbytes) {
+    return bad("matrix data is " + std::to_string(nbytes) + " bytes, not " + std::to_string(rows) +
+               " rows of " + std::to_string(row_bytes));
+  }
+  if (!row_map.empty()) {
+    if (static_cast<int64_t>(row_map.size()) != rows) return bad("row map does not match the rows");
+    for (int32_t r : row_map) {
+      if (r < 0 || r >= rows) return bad("row map entry out of range");
+    }
+  }
+  return std::unique_ptr<QuantMatrix>(new QuantMatrix(static_cast<GgmlType>(type), data, rows, cols,
+                                                      static_cast<int64_t>(row_bytes),
+                                                      std::move(owner), std::move(row_map)));
+}
+
+const uint8_t* QuantMatrix::stored_row(int64_t r) const {
+  const int64_t s = m_row_map.empty() ? r : m_row_map[static_cast<size_t>(r)];
+  return m_data + s * m_row_bytes;
+}
+
+void QuantMatrix::row_f32(int64_t r, float* out) const {
+  dequantize(m_type, stored_row(r), out, cols());
+}
+
+// One block at a time through a stack buffer: no scratch memory beyond 1 KiB.
+float QuantMatrix::row_dot(const uint8_t* src, const float* x) const {
+  const int64_t n = cols();
+  float acc = 0.0f;
+  if (m_type == GgmlType::f32) {
+    for (int64_t i = 0; i < n; ++i) {
+      float w;
+      std::memcpy(&w, src + 4 * i, 4);
+      acc += w * x[i];
+    }
+    return acc;
+  }
+  const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
+  const int64_t chunk = m_type == GgmlType::f16 ? k_qkk : qb.elems;
+  float buf[k_qkk];
+  for (int64_t off = 0; off < n; off += chunk) {
+    const int64_t len = std::min<int64_t>(chunk, n - off);
+    dequantize(m_type, src + off / qb.elems * qb.bytes, buf, len);
+    float s = 0.0f;
+    for (int64_t i = 0; i < len; ++i) s += buf[i] * x[off + i];
+    acc += s;
+  }
+  return acc;
+}
+
+void QuantMatrix::matvec(const float* x, float* y) const {
+  for (int64_t r = 0; r < rows(); ++r) y[r] = row_dot(stored_row(r), x);
+}
+
+}  // namespace mb::infer
