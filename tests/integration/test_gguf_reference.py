@@ -94,6 +94,72 @@ class GgufReferenceTest(unittest.TestCase):
         out, _ = self.check_model("llama", tied=True)
         self.assertNotIn("output.weight", out["matrices"])
 
+    # ---- the embedded tokenizer -----------------------------------------------------------
+
+    def tokenize(self, g, text):
+        path = self.write(g.to_bytes(), "t.gguf")
+        p = subprocess.run([DUMP, "--tokenize", path, text], capture_output=True, text=True, timeout=60)
+        return p.returncode, json.loads(p.stdout)
+
+    def ids(self, tokens, pieces):
+        return [tokens.index(p) for p in pieces]
+
+    def test_spm_tokenizer_round_trip(self):
+        g, _ = gw.tiny_model("llama", layers=1)
+        tokens = gw.spm_vocab()[0]
+        cases = {
+            "hello world": ["<s>", "\u2581hello", "\u2581world"],
+            # "\u2581is" is unreachable by merges (neither "\u2581i" nor "is" is a piece), as in
+            # llama.cpp; é is not a piece: byte fallback.
+            "the world is h\u00e9llo!": ["<s>", "\u2581the", "\u2581world", "\u2581", "i", "s", "\u2581",
+                                      "h", "<0xC3>", "<0xA9>", "llo", "!"],
+            "": ["<s>"],
+        }
+        for text, pieces in cases.items():
+            rc, out = self.tokenize(g, text)
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(out["model"], "llama")
+            self.assertEqual(out["ids"], self.ids(tokens, pieces), text)
+            self.assertEqual(out["decoded"], text)
+        self.assertEqual((out["bos"], out["eos"], out["vocab"]), (1, 2, len(tokens)))
+
+    def test_byte_level_tokenizer_round_trip(self):
+        g, _ = gw.tiny_model("qwen2", layers=1)
+        tokens = gw.bpe_vocab()[0]
+        b = gw._byte_unicode()
+        cases = {
+            "hello world": ["hello", "\u0120world"],
+            "the world is h\u00e9llo!": ["t", "he", "\u0120world", "\u0120is", b[32], "h", b[0xC3], b[0xA9], "llo", "!"],
+            "  two\n": [b[32], "\u0120t", "w", "o", b[10]],
+        }
+        for text, pieces in cases.items():
+            rc, out = self.tokenize(g, text)
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(out["model"], "gpt2")
+            self.assertEqual(out["ids"], self.ids(tokens, pieces), text)  # no BOS for gpt2
+            self.assertEqual(out["decoded"], text)
+
+    def test_hostile_tokenizer_metadata(self):
+        def arr(key, t, values):
+            def f(g):
+                g.kv = [(k, v) for k, v in g.kv if k != key]
+                g.add_array(key, t, values)
+            return f
+        g = self.mutate(arr("tokenizer.ggml.token_type", gw.I32, [1, 2, 3]))
+        rc, out = self.tokenize(g, "hi")
+        self.assertEqual((rc, out["category"]), (1, "integrity"), out)
+        self.assertIn("token_type has 3 entries", out["error"])
+        g = self.mutate(lambda g: self.set_kv(g, "tokenizer.ggml.bos_token_id", gw.U32, 99999))
+        rc, out = self.tokenize(g, "hi")
+        self.assertEqual((rc, out["category"]), (1, "integrity"), out)
+        g = self.mutate(arr("tokenizer.ggml.tokens", gw.U32, [1, 2]))
+        rc, out = self.tokenize(g, "hi")
+        self.assertEqual((rc, out["category"]), (1, "integrity"), out)
+        self.assertIn("expected string", out["error"])
+        g = self.mutate(lambda g: self.set_kv(g, "tokenizer.ggml.model", gw.STRING, "t5"))
+        rc, out = self.tokenize(g, "hi")
+        self.assertEqual((rc, out["category"]), (1, "usage"), out)
+
     # ---- hostile files -------------------------------------------------------------------
 
     def refused(self, g, category, words):

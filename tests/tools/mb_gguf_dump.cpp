@@ -2,6 +2,7 @@
 // file with load_decoder_gguf and prints, as JSON, the config, every matrix dequantised row by
 // row (in HF order, under its GGUF tensor name) with W x for a fixed x, and the vectors.
 //   mb_gguf_dump FILE
+//   mb_gguf_dump --tokenize FILE TEXT   (the embedded tokenizer: ids, decoded text)
 // Errors print {"error", "category"} and exit 1.
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "runtime/infer/decoder_gguf.hpp"
+#include "runtime/infer/gguf_tokenizer.hpp"
 
 using mb::infer::Matrix;
 using nlohmann::json;
@@ -54,19 +56,38 @@ json config_json(const mb::infer::DecoderConfig& c) {
           {"eos_token", c.eos_token}};
 }
 
+int print_error(const mb::Error& e) {
+  json j = {{"error", e.describe()}, {"category", mb::to_string(e.category)}};
+  std::printf("%s\n", j.dump().c_str());
+  return 1;
+}
+
+int tokenize(const std::string& path, const std::string& text) {
+  auto file = mb::infer::MappedFile::open(path);
+  if (!file.ok()) return print_error(file.error());
+  const mb::runtime::ByteSpan span{file->data(), file->size()};
+  auto info = mb::runtime::parse_gguf(span);
+  if (!info.ok()) return print_error(info.error());
+  auto tok = mb::infer::GgufTokenizer::from_gguf(span, *info);
+  if (!tok.ok()) return print_error(tok.error());
+  const auto ids = tok->encode(text);
+  json j = {{"model", tok->model()},       {"ids", ids},
+            {"decoded", tok->decode(ids)}, {"bos", tok->bos_token()},
+            {"eos", tok->eos_token()},     {"vocab", tok->vocab_size()}};
+  std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--tokenize") return tokenize(argv[2], argv[3]);
   if (argc != 2) {
-    std::fprintf(stderr, "usage: mb_gguf_dump FILE\n");
+    std::fprintf(stderr, "usage: mb_gguf_dump FILE | mb_gguf_dump --tokenize FILE TEXT\n");
     return 2;
   }
   auto r = mb::infer::load_decoder_gguf(std::string(argv[1]));
-  if (!r.ok()) {
-    json j = {{"error", r.error().describe()}, {"category", mb::to_string(r.error().category)}};
-    std::printf("%s\n", j.dump().c_str());
-    return 1;
-  }
+  if (!r.ok()) return print_error(r.error());
   const auto& w = *r;
   json m = json::object(), v = json::object();
   m["token_embd.weight"] = dump(*w.embed);

@@ -151,17 +151,15 @@ uint32_t type_id(const std::string& name) {
   return ~0u;
 }
 
-std::string shape_text(int64_t rows, int64_t cols) {
-  return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
-}
-
 Result<std::unique_ptr<Matrix>> Loader::matrix(const std::string& name, int64_t rows, int64_t cols,
                                                int64_t permute_heads) {
   MB_ASSIGN(const TensorInfo* t, tensor(name));
   if (t->shape.size() != 2 || t->shape[0] != static_cast<uint64_t>(rows) ||
       t->shape[1] != static_cast<uint64_t>(cols)) {
-    return corrupt("tensor '" + name + "' has shape " + runtime::shape_string(t->shape) +
-                   ", the metadata implies " + shape_text(rows, cols));
+    return corrupt(
+        "tensor '" + name + "' has shape " + runtime::shape_string(t->shape) +
+        ", the metadata implies " +
+        runtime::shape_string({static_cast<uint64_t>(rows), static_cast<uint64_t>(cols)}));
   }
   const uint32_t type = type_id(t->dtype);
   if (type == ~0u) return unsupported("tensor '" + name + "' has type " + t->dtype);
