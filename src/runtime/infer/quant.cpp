@@ -12,10 +12,33 @@ namespace {
 constexpr int64_t k_qk = 32;    // Q4_0 / Q8_0 block
 constexpr int64_t k_qkk = 256;  // K-quant super-block
 
+// All 65536 half values, built once (256 KiB): f16_to_f32 is branchy and out of line, and
+// F16 matrices convert every element on every matvec.
+const float* half_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t h = 0; h < 65536; ++h) t[h] = f16_to_f32(static_cast<uint16_t>(h));
+    return t;
+  }();
+  return table.data();
+}
+
 float half_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  return f16_to_f32(h);
+  return half_table()[h];
+}
+
+// Dot product with 8 independent partial sums, so the compiler can vectorise it without
+// -ffast-math (a single accumulator is a serial dependency chain).
+float dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  for (; i < n; ++i) acc[0] += a[i] * b[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 // Q8_0: f16 d, 32 x int8 q; x = q * d.
@@ -133,7 +156,12 @@ void dequantize(GgmlType type, const uint8_t* src, float* out, int64_t n) {
     return;
   }
   if (type == GgmlType::f16) {
-    for (int64_t i = 0; i < n; ++i) out[i] = half_at(src + 2 * i);
+    const float* table = half_table();
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, src + 2 * i, 2);
+      out[i] = table[h];
+    }
     return;
   }
   const QuantBlock qb = quant_block(static_cast<uint32_t>(type));
@@ -210,27 +238,17 @@ void QuantMatrix::row_f32(int64_t r, float* out) const {
   dequantize(m_type, stored_row(r), out, cols());
 }
 
-// One block at a time through a stack buffer: no scratch memory beyond 1 KiB.
+// 256 elements at a time through a stack buffer (a multiple of every block size; a row of a
+// 32-element block type is a multiple of 32): no scratch memory beyond 1 KiB.
 float QuantMatrix::row_dot(const uint8_t* src, const float* x) const {
   const int64_t n = cols();
-  float acc = 0.0f;
-  if (m_type == GgmlType::f32) {
-    for (int64_t i = 0; i < n; ++i) {
-      float w;
-      std::memcpy(&w, src + 4 * i, 4);
-      acc += w * x[i];
-    }
-    return acc;
-  }
   const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
-  const int64_t chunk = m_type == GgmlType::f16 ? k_qkk : qb.elems;
+  float acc = 0.0f;
   float buf[k_qkk];
-  for (int64_t off = 0; off < n; off += chunk) {
-    const int64_t len = std::min<int64_t>(chunk, n - off);
+  for (int64_t off = 0; off < n; off += k_qkk) {
+    const int64_t len = std::min<int64_t>(k_qkk, n - off);
     dequantize(m_type, src + off / qb.elems * qb.bytes, buf, len);
-    float s = 0.0f;
-    for (int64_t i = 0; i < len; ++i) s += buf[i] * x[off + i];
-    acc += s;
+    acc += dot(buf, x + off, len);
   }
   return acc;
 }
