@@ -5,6 +5,7 @@ row by row; the llama Q/K row permutation undone; hostile files refused with a c
 
 import json
 import os
+import re
 import struct
 import subprocess
 import tempfile
@@ -138,6 +139,23 @@ class GgufReferenceTest(unittest.TestCase):
             self.assertEqual(out["model"], "gpt2")
             self.assertEqual(out["ids"], self.ids(tokens, pieces), text)  # no BOS for gpt2
             self.assertEqual(out["decoded"], text)
+
+    def test_qwen2_and_llama3_split_matches_the_regex(self):
+        # The pre-tokenizer regex with Python's re: \p{L} as [^\W\d_], \p{N} as \d (the
+        # same classes for the ASCII and Latin-1 text below).
+        other_nl, other_sp = r"(?:[^\w\r\n]|_)", r"(?:[^\w\s]|_)"
+        texts = ["Hello's (world) 12345 a.b!!  x", "line1\n\n  line2 \t", "it'S 3x", "I'LL do_it",
+                 "  leading and trailing  ", "caf\u00e9 \u00fcber-na\u00efve", "a\r\n\r\nb", "x  \n y",
+                 "(1+2)*3=9?\n", "tab\tsep'd", "", "  ", "\n", "'", "__init__ ... --x"]
+        for digits in (1, 3):
+            pat = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + other_nl + r"?[^\W\d_]+|\d{1,%d}| ?" % digits
+                             + other_sp + r"+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+            for text in texts:
+                p = subprocess.run([DUMP, "--split", str(digits), text], capture_output=True, text=True, timeout=60)
+                self.assertEqual(json.loads(p.stdout), pat.findall(text), (digits, text))
+        g, _ = gw.tiny_model("qwen2", layers=1)
+        rc, out = self.tokenize(g, "a 12")  # qwen2: one digit per piece
+        self.assertEqual(out["ids"], [ord("a"), 32, ord("1"), ord("2")])
 
     def test_hostile_tokenizer_metadata(self):
         def arr(key, t, values):

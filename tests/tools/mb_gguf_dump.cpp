@@ -3,8 +3,10 @@
 // row (in HF order, under its GGUF tensor name) with W x for a fixed x, and the vectors.
 //   mb_gguf_dump FILE
 //   mb_gguf_dump --tokenize FILE TEXT   (the embedded tokenizer: ids, decoded text)
+//   mb_gguf_dump --split MAX_DIGITS TEXT  (the Llama 3 / Qwen2 pre-tokenizer split)
 // Errors print {"error", "category"} and exit 1.
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -82,6 +84,11 @@ int tokenize(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--tokenize") return tokenize(argv[2], argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--split") {
+    json j = mb::infer::split_llama3_style(argv[3], std::atoi(argv[2]));
+    std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    return 0;
+  }
   if (argc != 2) {
     std::fprintf(stderr, "usage: mb_gguf_dump FILE | mb_gguf_dump --tokenize FILE TEXT\n");
     return 2;

@@ -1,6 +1,6 @@
 // The tokenizer a GGUF file embeds (tokenizer.ggml.*), as the inference engine's Tokenizer:
-// - model "gpt2" (Qwen2 and other byte-level BPE vocabularies): tokens + merges, GPT-2
-//   byte-to-unicode mapping;
+// - model "gpt2" (Qwen2, Llama 3: byte-level BPE): tokens + merges, GPT-2 byte-to-unicode
+//   mapping, the split regex chosen by tokenizer.ggml.pre (gpt2, qwen2, llama-bpe);
 // - model "llama" (sentencepiece BPE, Llama/Mistral): tokens + scores, spaces as U+2581, a
 //   leading U+2581 (tokenizer.ggml.add_space_prefix, default true), byte fallback through the
 //   <0xXX> tokens. Merges are derived from the scores as transformers' converter does (a
@@ -47,6 +47,12 @@ class GgufTokenizer {
   std::vector<int32_t> m_types;  // llama.cpp token types: 1 normal, 2 unknown, 3 control, ...
   int32_t m_bos = -1, m_eos = -1;
   bool m_add_bos = false;
+  int m_split_digits = 0;  // 0: GPT-2 split; else the Llama 3 / Qwen2 split, digit run limit
 };
+
+// The pre-tokenizer split of Llama 3 (`max_digits` 3) and Qwen2 (1): case-insensitive
+// contractions, letters with one leading non-letter, digit runs of at most `max_digits`,
+// punctuation runs with trailing newlines, whitespace runs (public for tests).
+std::vector<std::string> split_llama3_style(const std::string& text, int max_digits);
 
 }  // namespace mb::infer
