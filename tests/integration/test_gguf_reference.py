@@ -127,7 +127,7 @@ class GgufReferenceTest(unittest.TestCase):
     def test_byte_level_tokenizer_round_trip(self):
         g, _ = gw.tiny_model("qwen2", layers=1)
         tokens = gw.bpe_vocab()[0]
-        b = gw._byte_unicode()
+        b = gw.byte_unicode()
         cases = {
             "hello world": ["hello", "\u0120world"],
             "the world is h\u00e9llo!": ["t", "he", "\u0120world", "\u0120is", b[32], "h", b[0xC3], b[0xA9], "llo", "!"],

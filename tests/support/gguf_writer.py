@@ -228,20 +228,15 @@ def spm_vocab():
     return tokens + pieces, scores, types + [1] * len(pieces)
 
 
-def _byte_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
+def byte_unicode():
+    """GPT-2's byte -> unicode character map (imported lazily: gen_tiny_models loads torch)."""
+    from gen_tiny_models import bytes_to_unicode
+    return bytes_to_unicode()
 
 
 def bpe_vocab():
     """A byte-level BPE (tokenizer.ggml.model = gpt2) vocabulary as Qwen2 ships it."""
-    bu = _byte_unicode()
+    bu = byte_unicode()
     tokens = [bu[b] for b in range(256)]
     merges = ["h e", "l l", "ll o", "he llo", "\u0120 w", "o r", "\u0120w or", "l d", "\u0120wor ld",
               "\u0120 t", "\u0120t he", "i s", "\u0120 is"]
