@@ -17,8 +17,9 @@ import gguf_writer as gw
 
 BUILD = os.environ.get("MODELBAKE_BUILD_DIR", "")
 DUMP = os.path.join(BUILD, "tests", "mb_gguf_dump")
-EXACT = {"F32", "F16", "Q8_0", "Q4_0", "Q6_K"}  # no add in ggml's formula: bit-exact
-# Q4_K computes d*sc*q - dmin*m; the C++ build contracts it to an FMA, one rounding fewer.
+EXACT = {"F32", "F16", "Q8_0", "Q4_0", "Q5_0", "Q6_K"}  # no add in ggml's formula: bit-exact
+# Q4_K computes d*sc*q - dmin*m, Q4_1/Q5_1 q*d + m; the C++ build contracts them to an FMA,
+# one rounding fewer.
 K_QUANT_TOL = 1e-6
 
 

@@ -9,8 +9,9 @@ import struct
 
 import numpy as np
 
-GGML = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q8_0": (8, 32, 34),
-        "Q4_K": (12, 256, 144), "Q6_K": (14, 256, 210)}
+GGML = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q4_0": (2, 32, 18), "Q4_1": (3, 32, 20),
+        "Q5_0": (6, 32, 22), "Q5_1": (7, 32, 24), "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144),
+        "Q6_K": (14, 256, 210)}
 
 # GGUF metadata value types
 U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
@@ -36,7 +37,8 @@ def quantize(x, typ):
     if typ == "F16":
         return _f16(x).tobytes()
     b = x.reshape(-1, blk)
-    out = {"Q8_0": _q8_0, "Q4_0": _q4_0, "Q4_K": _q4_k, "Q6_K": _q6_k}[typ](b)
+    out = {"Q8_0": _q8_0, "Q4_0": _q4_0, "Q4_1": _q4_1, "Q5_0": _q5_0, "Q5_1": _q5_1,
+           "Q4_K": _q4_k, "Q6_K": _q6_k}[typ](b)
     assert out.shape == (b.shape[0], GGML[typ][2])
     return out.tobytes()
 
@@ -57,6 +59,39 @@ def _q4_0(b):
     q = np.clip(np.floor(b * inv[:, None] + 8.5), 0, 15).astype(np.uint8)
     packed = q[:, :16] | (q[:, 16:] << 4)
     return np.concatenate([_f16(d).view(np.uint8).reshape(-1, 2), packed], axis=1)
+
+
+def _q4_1(b):
+    mn, mx = b.min(axis=1), b.max(axis=1)
+    d = (mx - mn) / 15.0
+    inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1), 0.0)
+    q = np.clip(np.floor((b - mn[:, None]) * inv[:, None] + 0.5), 0, 15).astype(np.uint8)
+    return np.concatenate([_f16(d).view(np.uint8).reshape(-1, 2), _f16(mn).view(np.uint8).reshape(-1, 2),
+                           q[:, :16] | (q[:, 16:] << 4)], axis=1)
+
+
+def _qh_bits(q):
+    """The fifth bits of 32 five-bit values as ggml's little-endian uint32 qh."""
+    bits = ((q >> 4) & 1).astype(np.uint32) << np.arange(32, dtype=np.uint32)
+    return bits.sum(axis=1, dtype=np.uint32).astype("<u4").view(np.uint8).reshape(-1, 4)
+
+
+def _q5_0(b):
+    idx = np.argmax(np.abs(b), axis=1)
+    d = b[np.arange(len(b)), idx] / -16.0
+    inv = np.where(d != 0, 1.0 / np.where(d != 0, d, 1), 0.0)
+    q = np.clip(np.floor(b * inv[:, None] + 16.5), 0, 31).astype(np.uint8)
+    return np.concatenate([_f16(d).view(np.uint8).reshape(-1, 2), _qh_bits(q),
+                           (q[:, :16] & 0xF) | ((q[:, 16:] & 0xF) << 4)], axis=1)
+
+
+def _q5_1(b):
+    mn, mx = b.min(axis=1), b.max(axis=1)
+    d = (mx - mn) / 31.0
+    inv = np.where(d > 0, 1.0 / np.where(d > 0, d, 1), 0.0)
+    q = np.clip(np.floor((b - mn[:, None]) * inv[:, None] + 0.5), 0, 31).astype(np.uint8)
+    return np.concatenate([_f16(d).view(np.uint8).reshape(-1, 2), _f16(mn).view(np.uint8).reshape(-1, 2),
+                           _qh_bits(q), (q[:, :16] & 0xF) | ((q[:, 16:] & 0xF) << 4)], axis=1)
 
 
 def _q4_k(b):
@@ -109,7 +144,8 @@ def dequantize(data, typ, rows, cols):
     if typ == "F16":
         return np.frombuffer(data, np.float16).astype(np.float32).reshape(rows, cols)
     b = np.frombuffer(data, np.uint8).reshape(-1, nbytes)
-    y = {"Q8_0": _dq8_0, "Q4_0": _dq4_0, "Q4_K": _dq4_k, "Q6_K": _dq6_k}[typ](b)
+    y = {"Q8_0": _dq8_0, "Q4_0": _dq4_0, "Q4_1": _dq4_1, "Q5_0": _dq5_0, "Q5_1": _dq5_1,
+         "Q4_K": _dq4_k, "Q6_K": _dq6_k}[typ](b)
     return y.astype(np.float32).reshape(rows, cols)
 
 
@@ -125,6 +161,26 @@ def _dq4_0(b):
     q = b[:, 2:]
     vals = np.concatenate([(q & 0xF), (q >> 4)], axis=1).astype(np.float32) - np.float32(8)
     return vals * _half(b, 0)[:, None]
+
+
+def _dq4_1(b):
+    q = b[:, 4:]
+    vals = np.concatenate([(q & 0xF), (q >> 4)], axis=1).astype(np.float32)
+    return vals * _half(b, 0)[:, None] + _half(b, 2)[:, None]
+
+
+def _five_bit(qh, qs):
+    bits = (qh.copy().view("<u4")[:, 0:1] >> np.arange(32, dtype=np.uint32)) & 1
+    low = np.concatenate([(qs & 0xF), (qs >> 4)], axis=1).astype(np.uint32)
+    return (low | (bits << 4)).astype(np.float32)
+
+
+def _dq5_0(b):
+    return (_five_bit(b[:, 2:6], b[:, 6:]) - np.float32(16)) * _half(b, 0)[:, None]
+
+
+def _dq5_1(b):
+    return _five_bit(b[:, 4:8], b[:, 8:]) * _half(b, 0)[:, None] + _half(b, 2)[:, None]
 
 
 def _dq4_k(b):
@@ -209,7 +265,7 @@ class GgufFile:
 
 # ---- tiny models ------------------------------------------------------------------------
 
-TYPES = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"]
+TYPES = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1"]
 
 
 def permute_llama(w, n_head):

@@ -1,5 +1,6 @@
 #include "runtime/infer/decoder_gguf.hpp"
 
+#include <climits>
 #include <cmath>
 #include <optional>
 #include <unordered_map>
@@ -22,7 +23,7 @@ Failure corrupt(const std::string& what) {
 Failure unsupported(const std::string& what) {
   return fail(ErrorCategory::usage, "gguf: " + what,
               "inference supports GGUF architectures llama and qwen2 with F32, F16, Q8_0, Q4_0, "
-              "Q4_K and Q6_K tensors");
+              "Q4_1, Q5_0, Q5_1, Q4_K and Q6_K tensors");
 }
 
 // Upper bounds far above any real model, so a hostile header cannot size a huge allocation
@@ -145,7 +146,7 @@ Result<const TensorInfo*> Loader::tensor(const std::string& name) const {
 }
 
 uint32_t type_id(const std::string& name) {
-  for (uint32_t id : {0u, 1u, 2u, 8u, 12u, 14u}) {
+  for (uint32_t id : {0u, 1u, 2u, 3u, 6u, 7u, 8u, 12u, 14u}) {
     if (name == quant_block(id).name) return id;
   }
   return ~0u;
@@ -164,7 +165,11 @@ Result<std::unique_ptr<Matrix>> Loader::matrix(const std::string& name, int64_t 
   const uint32_t type = type_id(t->dtype);
   if (type == ~0u) return unsupported("tensor '" + name + "' has type " + t->dtype);
   std::vector<int32_t> map;
-  if (permute_heads > 0) map = llama_rope_unpermute(rows, permute_heads);
+  if (permute_heads > 0) {
+    map = llama_rope_unpermute(rows, permute_heads);
+    if (map.empty() || rows > INT32_MAX)
+      return corrupt("tensor '" + name + "' cannot be split into heads");
+  }
   MB_ASSIGN(auto m, QuantMatrix::create(type, m_file->data() + t->offset, t->nbytes, rows, cols,
                                         m_file, std::move(map)));
   return std::unique_ptr<Matrix>(std::move(m));

@@ -18,6 +18,7 @@ using runtime::GgufInfo;
 
 constexpr int32_t k_type_control = 3;
 constexpr int32_t k_type_byte = 6;
+constexpr size_t k_max_piece_bytes = 256;
 const char* const k_space = "\xe2\x96\x81";  // U+2581, sentencepiece's space
 
 Failure corrupt(const std::string& what) {
@@ -58,6 +59,9 @@ json spm_merges(const std::vector<std::string>& tokens, const std::vector<double
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (types[i] == k_type_control || types[i] == k_type_byte) continue;
     const std::string& p = tokens[i];
+    // Sentencepiece pieces are at most 16 characters; a hostile 60 MB token must not cost
+    // quadratic time here.
+    if (p.size() > k_max_piece_bytes) continue;
     for (size_t k = 1; k < p.size(); ++k) {
       if ((static_cast<unsigned char>(p[k]) & 0xC0) == 0x80) continue;  // inside a character
       if (ids.count(p.substr(0, k)) && ids.count(p.substr(k))) {

@@ -58,6 +58,40 @@ void deq_q4_0(const uint8_t* b, float* y) {
   }
 }
 
+// Q4_1: f16 d, f16 m, 16 bytes of nibbles as Q4_0; x = q * d + m.
+void deq_q4_1(const uint8_t* b, float* y) {
+  const float d = half_at(b), m = half_at(b + 2);
+  const uint8_t* q = b + 4;
+  for (int j = 0; j < k_qk / 2; ++j) {
+    y[j] = static_cast<float>(q[j] & 0x0F) * d + m;
+    y[j + k_qk / 2] = static_cast<float>(q[j] >> 4) * d + m;
+  }
+}
+
+// Q5_0 / Q5_1: as Q4_0 / Q4_1 with a fifth bit per element in a 32-bit word qh (bit j for
+// element j); Q5_0: f16 d, qh, 16 bytes, x = (q - 16) * d; Q5_1: f16 d, f16 m, qh, 16 bytes,
+// x = q * d + m.
+template <bool with_min>
+void deq_q5(const uint8_t* b, float* y) {
+  const float d = half_at(b), m = with_min ? half_at(b + 2) : 0.0f;
+  const uint8_t* p = b + (with_min ? 4 : 2);
+  uint32_t qh;
+  std::memcpy(&qh, p, 4);
+  const uint8_t* q = p + 4;
+  const int offset = with_min ? 0 : 16;
+  for (int j = 0; j < k_qk / 2; ++j) {
+    const int lo = (q[j] & 0x0F) | static_cast<int>(((qh >> j) << 4) & 0x10);
+    const int hi = (q[j] >> 4) | static_cast<int>((qh >> (j + 12)) & 0x10);
+    if (with_min) {
+      y[j] = static_cast<float>(lo) * d + m;
+      y[j + k_qk / 2] = static_cast<float>(hi) * d + m;
+    } else {
+      y[j] = static_cast<float>(lo - offset) * d;
+      y[j + k_qk / 2] = static_cast<float>(hi - offset) * d;
+    }
+  }
+}
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K block from its 12 packed bytes:
 // sub-blocks 0-3 use the low 6 bits of bytes j and j+4; 4-7 take their low 4 bits from
 // byte j+4 and their top 2 bits from the high bits of bytes j-4 and j.
@@ -121,6 +155,12 @@ BlockFn block_fn(GgmlType t) {
       return deq_q8_0;
     case GgmlType::q4_0:
       return deq_q4_0;
+    case GgmlType::q4_1:
+      return deq_q4_1;
+    case GgmlType::q5_0:
+      return deq_q5<false>;
+    case GgmlType::q5_1:
+      return deq_q5<true>;
     case GgmlType::q4_k:
       return deq_q4_k;
     case GgmlType::q6_k:
@@ -142,6 +182,12 @@ QuantBlock quant_block(uint32_t type) {
       return {"Q8_0", k_qk, 34};
     case GgmlType::q4_0:
       return {"Q4_0", k_qk, 18};
+    case GgmlType::q4_1:
+      return {"Q4_1", k_qk, 20};
+    case GgmlType::q5_0:
+      return {"Q5_0", k_qk, 22};
+    case GgmlType::q5_1:
+      return {"Q5_1", k_qk, 24};
     case GgmlType::q4_k:
       return {"Q4_K", k_qkk, 144};
     case GgmlType::q6_k:

@@ -1,7 +1,9 @@
 // Dequantisation of the ggml tensor types a GGUF LLM uses (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K:
-// everything a Q4_K_M file contains), following ggml's reference dequantize_row_* (block
-// layouts in quant.cpp), and `QuantMatrix`, a Matrix over the memory-mapped tensor data that
-// dequantises one block at a time: a quantised model is never expanded to F32 as a whole.
+// everything a Q4_K_M file contains; plus Q4_1, Q5_0, Q5_1, which llama.cpp substitutes for
+// K-quants in rows that are not a multiple of 256, e.g. Qwen2.5-0.5B's 896), following ggml's
+// reference dequantize_row_* (block layouts in quant.cpp), and `QuantMatrix`, a Matrix over the
+// memory-mapped tensor data that dequantises one block at a time: a quantised model is never
+// expanded to F32 as a whole.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,17 @@
 namespace mb::infer {
 
 // ggml type ids (ggml.h enum ggml_type) of the supported types.
-enum class GgmlType : uint32_t { f32 = 0, f16 = 1, q4_0 = 2, q8_0 = 8, q4_k = 12, q6_k = 14 };
+enum class GgmlType : uint32_t {
+  f32 = 0,
+  f16 = 1,
+  q4_0 = 2,
+  q4_1 = 3,
+  q5_0 = 6,
+  q5_1 = 7,
+  q8_0 = 8,
+  q4_k = 12,
+  q6_k = 14
+};
 
 struct QuantBlock {
   const char* name = "";  // "Q4_K"

@@ -37,6 +37,21 @@ TEST(Quant, Q8_0AndQ4_0Blocks) {
   }
 }
 
+TEST(Quant, Q5_0FifthBits) {
+  std::vector<uint8_t> b(22, 0);
+  put_half(b, 0, k_half_one);
+  const uint32_t qh = (1u << 3) | (1u << 20);  // fifth bit of elements 3 and 20
+  std::memcpy(&b[2], &qh, 4);
+  b[6 + 3] = 0x0F;  // element 3: low nibble 15 -> 31; element 19: high nibble 0 -> 0
+  b[6 + 4] = 0x20;  // element 20: high nibble 2 -> 18
+  float y[32];
+  dequantize(GgmlType::q5_0, b.data(), y, 32);
+  EXPECT_EQ(y[3], 31.0f - 16);
+  EXPECT_EQ(y[19], -16.0f);
+  EXPECT_EQ(y[20], 18.0f - 16);
+  EXPECT_EQ(y[0], -16.0f);
+}
+
 TEST(Quant, Q4_KPackedScalesOfTheUpperSubBlocks) {
   std::vector<uint8_t> b(144, 0);
   put_half(b, 0, k_half_one);   // d
