@@ -191,7 +191,12 @@ Result<GgufTokenizer> GgufTokenizer::from_gguf(ByteSpan file, const GgufInfo& in
     if (types.size() != n)
       return corrupt("token_type has " + std::to_string(types.size()) + " entries for " +
                      std::to_string(n) + " tokens");
-    for (size_t i = 0; i < n; ++i) t.m_types[i] = static_cast<int32_t>(types[i]);
+    for (size_t i = 0; i < n; ++i) {
+      // llama.cpp's types are 0..6; anything else (or a NaN/huge float) is not its file.
+      if (!(types[i] >= 0 && types[i] <= 6))
+        return corrupt("token_type of token " + std::to_string(i) + " is not 0..6");
+      t.m_types[i] = static_cast<int32_t>(types[i]);
+    }
   }
   MB_ASSIGN(t.m_bos, special(info, "tokenizer.ggml.bos_token_id", n));
   MB_ASSIGN(t.m_eos, special(info, "tokenizer.ggml.eos_token_id", n));
