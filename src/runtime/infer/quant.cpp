@@ -147,27 +147,73 @@ void deq_q6_k(const uint8_t* b, float* y) {
   }
 }
 
-using BlockFn = void (*)(const uint8_t*, float*);
-
-BlockFn block_fn(GgmlType t) {
-  switch (t) {
+// Dequantises n elements (whole blocks). Inline, with direct calls, so that the matvec
+// wrappers below (flatten) compile the whole loop nest for their instruction set.
+inline void dequantize_inline(GgmlType type, const uint8_t* src, float* out, int64_t n) {
+  auto blocks = [&](auto fn, int64_t elems, int64_t bytes) {
+    for (int64_t i = 0; i < n / elems; ++i) fn(src + i * bytes, out + i * elems);
+  };
+  switch (type) {
+    case GgmlType::f32:
+      std::memcpy(out, src, static_cast<size_t>(n) * 4);
+      return;
+    case GgmlType::f16: {
+      const float* table = half_table();
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        out[i] = table[h];
+      }
+      return;
+    }
     case GgmlType::q8_0:
-      return deq_q8_0;
+      return blocks(deq_q8_0, k_qk, 34);
     case GgmlType::q4_0:
-      return deq_q4_0;
+      return blocks(deq_q4_0, k_qk, 18);
     case GgmlType::q4_1:
-      return deq_q4_1;
+      return blocks(deq_q4_1, k_qk, 20);
     case GgmlType::q5_0:
-      return deq_q5<false>;
+      return blocks(deq_q5<false>, k_qk, 22);
     case GgmlType::q5_1:
-      return deq_q5<true>;
+      return blocks(deq_q5<true>, k_qk, 24);
     case GgmlType::q4_k:
-      return deq_q4_k;
+      return blocks(deq_q4_k, k_qkk, 144);
     case GgmlType::q6_k:
-      return deq_q6_k;
-    default:
-      return nullptr;
+      return blocks(deq_q6_k, k_qkk, 210);
   }
+}
+
+struct MatvecArgs {
+  GgmlType type;
+  const uint8_t* data;
+  int64_t row_bytes, rows, cols, block_elems, block_bytes;
+  const int32_t* row_map;  // null: identity
+  const float* x;
+  float* y;
+};
+
+// y = W x, 256 elements at a time through a stack buffer (a multiple of every block size;
+// a row of a 32-element block type is a multiple of 32): no scratch memory beyond 1 KiB.
+inline void matvec_body(const MatvecArgs& a) {
+  float buf[k_qkk];
+  for (int64_t r = 0; r < a.rows; ++r) {
+    const uint8_t* src = a.data + (a.row_map ? a.row_map[r] : r) * a.row_bytes;
+    float acc = 0.0f;
+    for (int64_t off = 0; off < a.cols; off += k_qkk) {
+      const int64_t len = std::min<int64_t>(k_qkk, a.cols - off);
+      dequantize_inline(a.type, src + off / a.block_elems * a.block_bytes, buf, len);
+      acc += dot(buf, a.x + off, len);
+    }
+    a.y[r] = acc;
+  }
+}
+
+// The same loop nest compiled twice; AVX2+FMA is chosen at run time as in kernels.cpp.
+__attribute__((target("avx2,fma"), flatten)) void matvec_avx2(const MatvecArgs& a) {
+  matvec_body(a);
+}
+__attribute__((flatten)) void matvec_portable(const MatvecArgs& a) {
+  matvec_body(a);
 }
 
 }  // namespace
@@ -197,22 +243,7 @@ QuantBlock quant_block(uint32_t type) {
 }
 
 void dequantize(GgmlType type, const uint8_t* src, float* out, int64_t n) {
-  if (type == GgmlType::f32) {
-    std::memcpy(out, src, static_cast<size_t>(n) * 4);
-    return;
-  }
-  if (type == GgmlType::f16) {
-    const float* table = half_table();
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, src + 2 * i, 2);
-      out[i] = table[h];
-    }
-    return;
-  }
-  const QuantBlock qb = quant_block(static_cast<uint32_t>(type));
-  const BlockFn fn = block_fn(type);
-  for (int64_t i = 0; i < n / qb.elems; ++i) fn(src + i * qb.bytes, out + i * qb.elems);
+  dequantize_inline(type, src, out, n);
 }
 
 std::vector<int32_t> llama_rope_unpermute(int64_t rows, int64_t n_heads) {
@@ -284,23 +315,17 @@ void QuantMatrix::row_f32(int64_t r, float* out) const {
   dequantize(m_type, stored_row(r), out, cols());
 }
 
-// 256 elements at a time through a stack buffer (a multiple of every block size; a row of a
-// 32-element block type is a multiple of 32): no scratch memory beyond 1 KiB.
-float QuantMatrix::row_dot(const uint8_t* src, const float* x) const {
-  const int64_t n = cols();
-  const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
-  float acc = 0.0f;
-  float buf[k_qkk];
-  for (int64_t off = 0; off < n; off += k_qkk) {
-    const int64_t len = std::min<int64_t>(k_qkk, n - off);
-    dequantize(m_type, src + off / qb.elems * qb.bytes, buf, len);
-    acc += dot(buf, x + off, len);
-  }
-  return acc;
-}
-
 void QuantMatrix::matvec(const float* x, float* y) const {
-  for (int64_t r = 0; r < rows(); ++r) y[r] = row_dot(stored_row(r), x);
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
+  const MatvecArgs a{m_type, m_data,   m_row_bytes, rows(),
+                     cols(), qb.elems, qb.bytes,    m_row_map.empty() ? nullptr : m_row_map.data(),
+                     x,      y};
+  if (avx2) {
+    matvec_avx2(a);
+  } else {
+    matvec_portable(a);
+  }
 }
 
 }  // namespace mb::infer

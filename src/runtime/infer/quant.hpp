@@ -65,7 +65,6 @@ class QuantMatrix final : public Matrix {
   QuantMatrix(GgmlType type, const uint8_t* data, int64_t rows, int64_t cols, int64_t row_bytes,
               std::shared_ptr<const void> owner, std::vector<int32_t> row_map);
   const uint8_t* stored_row(int64_t r) const;
-  float row_dot(const uint8_t* src, const float* x) const;
 
   GgmlType m_type;
   const uint8_t* m_data;
