@@ -96,6 +96,18 @@ class GgufReferenceTest(unittest.TestCase):
         out, _ = self.check_model("llama", tied=True)
         self.assertNotIn("output.weight", out["matrices"])
 
+    def test_rope_scaling(self):
+        def linear(g):
+            g.add("llama.rope.scaling.type", gw.STRING, "linear")
+            g.add("llama.rope.scaling.factor", gw.F32, 4.0)
+        rc, out = self.dump(self.mutate(linear).to_bytes())
+        self.assertEqual(rc, 0, out)
+        self.assertEqual((out["config"]["rope_scaling"], out["config"]["rope_factor"]), (1, 4.0))
+        self.refused(self.mutate(lambda g: g.add("llama.rope.scaling.type", gw.STRING, "yarn")),
+                     "usage", "rope scaling type 'yarn'")
+        self.refused(self.mutate(lambda g: g.add_tensor("rope_freqs.weight", "F32", b"\0" * 128, [32])),
+                     "usage", "rope_freqs.weight")
+
     # ---- the embedded tokenizer -----------------------------------------------------------
 
     def tokenize(self, g, text):

@@ -48,6 +48,7 @@ class Loader {
   Result<float> get_float(const std::string& key, float def);
   std::string get_string(const std::string& key) const;
   Status read_config(DecoderConfig& c);
+  Status read_rope(DecoderConfig& c);
   Result<const TensorInfo*> tensor(const std::string& name) const;
   Result<std::unique_ptr<Matrix>> matrix(const std::string& name, int64_t rows, int64_t cols,
                                          int64_t permute_heads = 0);
@@ -90,6 +91,27 @@ Result<float> Loader::get_float(const std::string& key, float def) {
   return static_cast<float>(it->second);
 }
 
+Status Loader::read_rope(DecoderConfig& c) {
+  const std::string a = m_arch + ".";
+  MB_ASSIGN(c.rope_theta, get_float(a + "rope.freq_base", 10000.0f));
+  const std::string scaling = get_string(a + "rope.scaling.type");
+  if (scaling == "linear") {
+    c.rope_scaling = RopeScaling::linear;
+    MB_ASSIGN(c.rope_factor, get_float(a + "rope.scaling.factor", 1.0f));
+  } else if (!scaling.empty() && scaling != "none") {
+    return unsupported("rope scaling type '" + scaling + "'");
+  } else if (m_info.numbers.count(a + "rope.scale_linear")) {  // older converters
+    c.rope_scaling = RopeScaling::linear;
+    MB_ASSIGN(c.rope_factor, get_float(a + "rope.scale_linear", 1.0f));
+  }
+  if (m_tensors.count("rope_freqs.weight")) {
+    return unsupported("per-frequency rope factors (rope_freqs.weight, Llama 3.1 rope scaling)");
+  }
+  MB_ASSIGN(c.rope_original_max_positions,
+            get_int(a + "rope.scaling.original_context_length", 0, k_max_positions, 0));
+  return {};
+}
+
 Status Loader::read_config(DecoderConfig& c) {
   const std::string a = m_arch + ".";
   c.architecture = m_arch == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM";
@@ -108,22 +130,7 @@ Status Loader::read_config(DecoderConfig& c) {
                    " are inconsistent");
   }
   MB_ASSIGN(c.rms_eps, get_float(a + "attention.layer_norm_rms_epsilon", 1e-5f));
-  MB_ASSIGN(c.rope_theta, get_float(a + "rope.freq_base", 10000.0f));
-  const std::string scaling = get_string(a + "rope.scaling.type");
-  if (scaling == "linear") {
-    c.rope_scaling = RopeScaling::linear;
-    MB_ASSIGN(c.rope_factor, get_float(a + "rope.scaling.factor", 1.0f));
-  } else if (!scaling.empty() && scaling != "none") {
-    return unsupported("rope scaling type '" + scaling + "'");
-  } else if (m_info.numbers.count(a + "rope.scale_linear")) {  // older converters
-    c.rope_scaling = RopeScaling::linear;
-    MB_ASSIGN(c.rope_factor, get_float(a + "rope.scale_linear", 1.0f));
-  }
-  if (m_tensors.count("rope_freqs.weight")) {
-    return unsupported("per-frequency rope factors (rope_freqs.weight, Llama 3.1 rope scaling)");
-  }
-  MB_ASSIGN(c.rope_original_max_positions,
-            get_int(a + "rope.scaling.original_context_length", 0, k_max_positions, 0));
+  MB_TRY(read_rope(c));
   // The vocabulary is the token list when there is one, else the embedding rows.
   auto tok = m_info.arrays.find("tokenizer.ggml.tokens");
   MB_ASSIGN(const TensorInfo* embd, tensor("token_embd.weight"));
