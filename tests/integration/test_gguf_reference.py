@@ -190,7 +190,7 @@ class GgufReferenceTest(unittest.TestCase):
         g = self.mutate(arr("tokenizer.ggml.tokens", gw.U32, [1, 2]))
         rc, out = self.tokenize(g, "hi")
         self.assertEqual((rc, out["category"]), (1, "integrity"), out)
-        self.assertIn("expected string", out["error"])
+        self.assertIn("'tokenizer.ggml.tokens' is not an array of strings", out["error"])
         g = self.mutate(lambda g: self.set_kv(g, "tokenizer.ggml.model", gw.STRING, "t5"))
         rc, out = self.tokenize(g, "hi")
         self.assertEqual((rc, out["category"]), (1, "usage"), out)

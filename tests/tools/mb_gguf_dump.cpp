@@ -65,17 +65,13 @@ int print_error(const mb::Error& e) {
 }
 
 int tokenize(const std::string& path, const std::string& text) {
-  auto file = mb::infer::MappedFile::open(path);
-  if (!file.ok()) return print_error(file.error());
-  const mb::runtime::ByteSpan span{file->data(), file->size()};
-  auto info = mb::runtime::parse_gguf(span);
-  if (!info.ok()) return print_error(info.error());
-  auto tok = mb::infer::GgufTokenizer::from_gguf(span, *info);
-  if (!tok.ok()) return print_error(tok.error());
-  const auto ids = tok->encode(text);
-  json j = {{"model", tok->model()},       {"ids", ids},
-            {"decoded", tok->decode(ids)}, {"bos", tok->bos_token()},
-            {"eos", tok->eos_token()},     {"vocab", tok->vocab_size()}};
+  auto m = mb::infer::open_gguf_model(path);
+  if (!m.ok()) return print_error(m.error());
+  const auto& tok = m->tokenizer;
+  const auto ids = tok.encode(text);
+  json j = {{"model", tok.model()},       {"ids", ids},
+            {"decoded", tok.decode(ids)}, {"bos", tok.bos_token()},
+            {"eos", tok.eos_token()},     {"vocab", tok.vocab_size()}};
   std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
   return 0;
 }

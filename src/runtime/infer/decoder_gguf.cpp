@@ -135,6 +135,10 @@ Status Loader::read_config(DecoderConfig& c) {
   auto tok = m_info.arrays.find("tokenizer.ggml.tokens");
   MB_ASSIGN(const TensorInfo* embd, tensor("token_embd.weight"));
   const uint64_t rows = embd->shape.empty() ? 0 : embd->shape[0];
+  constexpr uint32_t k_gguf_string = 8;
+  if (tok != m_info.arrays.end() && tok->second.elem_type != k_gguf_string) {
+    return corrupt("metadata 'tokenizer.ggml.tokens' is not an array of strings");
+  }
   const uint64_t vocab = tok != m_info.arrays.end() ? tok->second.count : rows;
   if (vocab == 0 || vocab > static_cast<uint64_t>(k_max_vocab)) {
     return corrupt("vocabulary of " + std::to_string(vocab) + " tokens");
@@ -254,6 +258,17 @@ Result<DecoderWeights> load_decoder_gguf(const std::string& path) {
   auto file = std::make_shared<const MappedFile>(std::move(m));
   MB_ASSIGN(GgufInfo info, runtime::parse_gguf(runtime::ByteSpan{file->data(), file->size()}));
   return load_decoder_gguf(file, info);
+}
+
+Result<GgufModel> open_gguf_model(const std::string& path) {
+  MB_ASSIGN(MappedFile m, MappedFile::open(path));
+  GgufModel g;
+  g.file = std::make_shared<const MappedFile>(std::move(m));
+  const runtime::ByteSpan span{g.file->data(), g.file->size()};
+  MB_ASSIGN(g.info, runtime::parse_gguf(span));
+  MB_ASSIGN(g.weights, load_decoder_gguf(g.file, g.info));
+  MB_ASSIGN(g.tokenizer, GgufTokenizer::from_gguf(span, g.info));
+  return g;
 }
 
 std::string gguf_weight_types(const DecoderWeights& w) {

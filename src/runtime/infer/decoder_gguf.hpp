@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "runtime/formats/gguf.hpp"
 #include "runtime/infer/decoder_weights.hpp"
+#include "runtime/infer/gguf_tokenizer.hpp"
 #include "runtime/infer/weights.hpp"
 
 namespace mb::infer {
@@ -25,6 +26,15 @@ Result<DecoderWeights> load_decoder_gguf(std::shared_ptr<const MappedFile> file,
                                          const runtime::GgufInfo& info);
 // Maps and parses `path`, then loads as above.
 Result<DecoderWeights> load_decoder_gguf(const std::string& path);
+
+// Everything --infer needs from one GGUF file: the weights and the embedded tokenizer.
+struct GgufModel {
+  std::shared_ptr<const MappedFile> file;  // also kept alive by the matrices
+  runtime::GgufInfo info;
+  DecoderWeights weights;
+  GgufTokenizer tokenizer;
+};
+Result<GgufModel> open_gguf_model(const std::string& path);
 
 // The ggml type names of the weights, e.g. "Q4_K+Q6_K+F32" (distinct, in first-use order).
 std::string gguf_weight_types(const DecoderWeights& w);
