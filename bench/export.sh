@@ -54,7 +54,7 @@ for name, repo, files in models:
     for rel in sorted(files):
         size, sha, git = digests(os.path.join(src, rel))
         etag = sha if size > 10 << 20 else git
-        obj = os.path.join(cache, ".modelbake", "objects", "sha256", sha[:2], sha[2:])
+        obj = os.path.join(cache, ".locks", "modelbake", "objects", "sha256", sha[:2], sha[2:])
         os.makedirs(os.path.dirname(obj), exist_ok=True)
         os.rename(os.path.join(src, rel), obj)
         os.chmod(obj, 0o444)
@@ -71,7 +71,7 @@ for name, repo, files in models:
     lock["models"].append({"name": name, "repo": repo, "type": "model", "revision": "main", "commit": commit,
                            "include": [], "exclude": [], "files": entries})
 for d in ("tmp", "locks"):
-    os.makedirs(os.path.join(cache, ".modelbake", d), exist_ok=True)
+    os.makedirs(os.path.join(cache, ".locks", "modelbake", d), exist_ok=True)
 with open(lock_path, "w") as f:
     f.write(json.dumps(lock, indent=2) + "\n")
 EOF
@@ -93,12 +93,12 @@ med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
 # Warm the page cache once so every contender reads from memory.
-cat "$CACHE"/.modelbake/objects/sha256/*/* >/dev/null
+cat "$CACHE"/.locks/modelbake/objects/sha256/*/* >/dev/null
 
 echo "running ($RUNS rounds, medians)..." >&2
 gnu_tar() { tar -chf "$OUT.gnu.tar" -C "$CACHE" models--bench--bert/snapshots models--bench--llm/snapshots; }
 gnu_tar_sync() { gnu_tar && sync "$OUT.gnu.tar"; }
-oci_cold() { rm -rf "$CACHE/.modelbake/layers"; export_cmd oci; }
+oci_cold() { rm -rf "$CACHE/.locks/modelbake/layers"; export_cmd oci; }
 declare -a R_GNU R_GNU_SYNC R_TAR R_TAR_NOSYNC R_OCI_COLD R_OCI_WARM
 for _ in $(seq "$RUNS"); do
   R_GNU+=("$(timed gnu_tar)")

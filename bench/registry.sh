@@ -59,7 +59,7 @@ elapsed() { echo "$(now) - $1" | bc; }
 mb_push=(); sk_push=(); mb_pull=(); sk_pull=()
 for i in $(seq "$runs"); do
   start_registry
-  rm -f "$work/cache/.modelbake/registry-mounts.json"   # no cross-repo mounts: upload for real
+  rm -f "$work/cache/.locks/modelbake/registry-mounts.json"   # no cross-repo mounts: upload for real
   t=$(now); "$mb" --cache "$work/cache" -f "$work/project/modelbake.yaml" -q push "$reg/mb/push$i:v1" --plain-http; mb_push+=("$(elapsed "$t")")
   start_registry; forget_skopeo_blobs
   t=$(now); skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://$reg/sk/push$i:v1"; sk_push+=("$(elapsed "$t")")

@@ -27,7 +27,7 @@ from mbcache import repo_folder_name, serialize_lock, snapshot_link_target
 
 def put(cache, repo, commit, path, size, seed, lfs=True):
     """Streams pseudo-random content into the object store and links it (no big buffers)."""
-    tmp = os.path.join(cache, ".modelbake", "tmp", "gen")
+    tmp = os.path.join(cache, ".locks", "modelbake", "tmp", "gen")
     os.makedirs(os.path.dirname(tmp), exist_ok=True)
     sha, git = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % size)
     block = hashlib.sha256(str(seed).encode()).digest() * 32768  # 1 MiB
@@ -39,7 +39,7 @@ def put(cache, repo, commit, path, size, seed, lfs=True):
             f.write(chunk); sha.update(chunk); git.update(chunk); left -= len(chunk)
     digest = sha.hexdigest()
     etag = digest if lfs else git.hexdigest()
-    obj = os.path.join(cache, ".modelbake", "objects", "sha256", digest[:2], digest[2:])
+    obj = os.path.join(cache, ".locks", "modelbake", "objects", "sha256", digest[:2], digest[2:])
     os.makedirs(os.path.dirname(obj), exist_ok=True)
     os.replace(tmp, obj); os.chmod(obj, 0o444)
     folder = os.path.join(cache, repo_folder_name("model", repo))
@@ -85,7 +85,7 @@ timeit() {  # prints seconds (float) of one run of "$@"
   s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
   echo "$e - $s" | bc -l
 }
-OBJECTS="$WORK/big/.modelbake/objects"
+OBJECTS="$WORK/big/.locks/modelbake/objects"
 openssl_all() { find "$OBJECTS" -type f -print0 | xargs -0 -P "$WORKERS" -n 8 openssl dgst -sha256 >/dev/null; }
 verify_full() { "$MB" --cache "$WORK/big" verify --lock "$WORK/big.lock" --threads "$WORKERS" -q; }
 verify_fast() { "$MB" --cache "$WORK/fast" verify --fast --lock "$WORK/fast.lock" -q; }

@@ -5,7 +5,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates \
       libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev \
-      libyaml-cpp-dev nlohmann-json3-dev libcli11-dev \
+      libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY CMakeLists.txt /src/
 COPY cmake /src/cmake
@@ -16,7 +16,7 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DMODELBAKE_BUILD_TESTS=O
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      ca-certificates libcurl4 libssl3 libarchive13 libyaml-cpp0.7 \
+      ca-certificates libcurl4 libssl3 libarchive13 libyaml-cpp0.7 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/modelbake /usr/local/bin/modelbake-verify /usr/local/bin/
 ENTRYPOINT ["modelbake"]

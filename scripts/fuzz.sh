@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of modelbake-verify's format readers (tests/fuzz) with clang,
-# ASan and UBSan, then runs each for a bounded time from a generated seed corpus.
+# Builds the libFuzzer targets (tests/fuzz: modelbake-verify's format readers and the manifest
+# parser) with clang, ASan and UBSan, then runs each for a bounded time from a generated seed
+# corpus.
 #
 #   scripts/fuzz.sh                 # 20 s per target, build in ./build-fuzz
 #   FUZZ_SECONDS=5 FUZZ_BUILD_DIR=/tmp/f scripts/fuzz.sh safetensors gguf
@@ -13,7 +14,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(safetensors gguf zip onnx); fi
+if ((${#targets[@]} == 0)); then targets=(safetensors gguf zip onnx manifest); fi
 
 cxx=${FUZZ_CXX:-clang++}
 if ! command -v "$cxx" >/dev/null 2>&1; then

@@ -9,12 +9,13 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
+  libmicrohttpd-dev
   # integration tests: real peers nobody here wrote
   docker-registry skopeo buildah umoci apache2-utils
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
   # benchmarks
-  hyperfine time
+  hyperfine time nginx-light
   # tests that observe syscalls (export --no-sync)
   strace
 )

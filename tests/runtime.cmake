@@ -7,7 +7,7 @@ add_test(NAME runtime.verify_links_no_network_or_archive_libs
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/runtime_ldd_check.cmake)
 set_tests_properties(runtime.verify_links_no_network_or_archive_libs PROPERTIES LABELS unit)
 
-# A short fuzz run of the format readers; skipped (exit 77) without clang + libFuzzer.
+# A short fuzz run of the format readers and the manifest parser; skipped (exit 77) without clang + libFuzzer.
 add_test(NAME fuzz.format_readers
          COMMAND ${CMAKE_COMMAND} -E env FUZZ_SECONDS=5 FUZZ_BUILD_DIR=${PROJECT_BINARY_DIR}/fuzz
                  ${PROJECT_SOURCE_DIR}/scripts/fuzz.sh)

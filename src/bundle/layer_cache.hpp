@@ -1,4 +1,4 @@
-// Remembered OCI layer digests: .modelbake/layers/<key>.json in the cache. The key covers
+// Remembered OCI layer digests: .locks/modelbake/layers/<key>.json in the cache. The key covers
 // everything that decides a layer's bytes (the model's identity and files, layout, prefix,
 // mtime and the writer's format version), so a hit means "this exact tar was built before,
 // its content was checked then, and its digest is this".

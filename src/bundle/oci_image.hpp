@@ -8,7 +8,7 @@
 // (blobs go to a registry). Where the bytes go is the caller's choice: a BlobSink.
 //
 // Layers are deterministic tars (see bundle/tar_writer.hpp). Each layer is hashed while it is
-// written (one pass). Layer digests are remembered in the cache (.modelbake/layers/) keyed by
+// written (one pass). Layer digests are remembered in the cache (.locks/modelbake/layers/) keyed by
 // the model's files, layout, prefix and epoch: a warm build knows every layer's digest before
 // writing it, so a sink that already holds the blob skips it, and a regenerated layer is
 // checked against the remembered digest instead of re-hashing each file.
@@ -51,7 +51,7 @@ struct ImageOptions {
   int64_t epoch = 0;
   // Image platform; empty = the host's GOARCH name (amd64, arm64, ...).
   std::string architecture;
-  // Remember layer digests under the cache's .modelbake/layers/ and reuse them.
+  // Remember layer digests under the cache's .locks/modelbake/layers/ and reuse them.
   bool use_layer_cache = true;
 };
 

@@ -73,6 +73,7 @@ int run(int argc, char** argv) {
   register_cache_commands(app, ctx);
   register_bundle_commands(app, ctx);
   register_registry_commands(app, ctx);
+  register_serve_commands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

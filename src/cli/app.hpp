@@ -52,6 +52,7 @@ void register_verify_commands(CLI::App& app, Context& ctx);    // verify, status
 void register_cache_commands(CLI::App& app, Context& ctx);     // ls, du, gc, rm
 void register_bundle_commands(CLI::App& app, Context& ctx);    // export, import
 void register_registry_commands(CLI::App& app, Context& ctx);  // push, pull
+void register_serve_commands(CLI::App& app, Context& ctx);     // serve
 
 // `fetch --from REF`: the registry artifact provides whatever content of `lock` it has
 // (verified, published into the cache at `cache_dir`) before the hub is asked for the rest.

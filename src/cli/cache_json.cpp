@@ -62,6 +62,7 @@ Result<std::vector<StatusEntry>> compute_status(const Manifest& manifest, const 
       continue;
     }
     e.commit = lm->commit;
+    e.renamed_to = lm->renamed_to;
     e.files = lm->files.size();
     e.bytes = lm->total_bytes();
     if (std::string why = lock_entry_difference(mm, *lm); !why.empty()) {
@@ -106,7 +107,9 @@ nlohmann::ordered_json status_json(const std::vector<StatusEntry>& entries, cons
   doc["cache"] = cache;
   doc["models"] = nlohmann::ordered_json::array();
   for (const auto& e : entries) {
-    nlohmann::ordered_json m = {{"name", e.name}, {"repo", e.repo}, {"revision", e.revision},
+    nlohmann::ordered_json m = {{"name", e.name}, {"repo", e.repo},
+                                {"renamed_to", e.renamed_to.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(e.renamed_to)},
+                                {"revision", e.revision},
                                 {"commit", e.commit.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(e.commit)},
                                 {"files", e.files}, {"bytes", e.bytes}, {"state", e.state},
                                 {"fetched_at", e.fetched_at ? nlohmann::ordered_json(e.fetched_at) : nlohmann::ordered_json()},

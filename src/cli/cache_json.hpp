@@ -23,6 +23,7 @@ nlohmann::ordered_json verify_report_json(const verify::VerifyReport& r, const s
 
 struct StatusEntry {
   std::string name, repo, revision, commit;
+  std::string renamed_to;  // from the lock: the hub's new id of a renamed repo
   uint64_t files = 0;
   uint64_t bytes = 0;
   std::string state;   // ready | missing | corrupt | stale-lock

@@ -117,6 +117,7 @@ void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
     doc["disk_before"] = r.disk_before;
     doc["disk_after"] = r.disk_after;
     doc["limit_reached"] = r.limit_reached;
+    doc["warnings"] = r.warnings;
     doc["actions"] = nlohmann::ordered_json::array();
     for (const auto& a : r.actions) {
       doc["actions"].push_back({{"kind", verify::to_string(a.kind)}, {"path", a.path}, {"repo", a.repo},
@@ -125,6 +126,7 @@ void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
     print_json(doc);
     return;
   }
+  for (const auto& w : r.warnings) std::cerr << "modelbake: warning: " << w << "\n";
   const char* verb = dry_run ? "would remove" : "removed";
   for (const auto& a : r.actions) {
     say(ctx, std::string(verb) + " " + verify::to_string(a.kind) + " " +

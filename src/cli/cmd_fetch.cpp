@@ -28,6 +28,7 @@ struct FetchFlags {
   uint64_t range_threshold = 64ull << 20;
   uint64_t min_chunk = 8ull << 20;
   int retries = 5;
+  int metadata_timeout = 60;  // seconds
   RegistrySource from;  // fetch --from: registry first, hub for the rest
 };
 
@@ -42,12 +43,37 @@ void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
   cmd->add_option("--retries", f.retries,
                   "Retries of a failed request (timeouts, resets, 408/429/5xx) with backoff (default 5)")
       ->check(CLI::Range(0, 20));
+  cmd->add_option("--metadata-timeout", f.metadata_timeout,
+                  "Deadline in seconds of each hub API call and metadata request (default 60)")
+      ->check(CLI::Range(1, 3600));
 }
 
 net::RetryPolicy retry_policy(const FetchFlags& f) {
   net::RetryPolicy p;
   p.max_attempts = f.retries + 1;
   return p;
+}
+
+// HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE forbid every hub request (as in huggingface_hub):
+// what the run needs from the hub is then an error naming the setting (exit 3: the network
+// is needed and not available), never a request.
+Error offline_error(const std::string& setting, const std::string& what, const std::string& hint) {
+  std::string var = setting.substr(0, setting.find('='));
+  return make_error(ErrorCategory::permanent, setting + " is set (offline mode), but " + what,
+                    hint + ", or unset " + var);
+}
+
+// The lock's files that are not in the cache, as "model: path" (at most `limit` named).
+std::string describe_missing(const Store& store, const Lockfile& lock, size_t& count) {
+  std::string names;
+  count = 0;
+  for (const LockedModel& m : lock.models) {
+    for (const LockedFile* f : fetch::missing_files(store, m)) {
+      if (++count <= 5) names += (names.empty() ? "" : ", ") + m.name + ": " + f->path;
+    }
+  }
+  if (count > 5) names += ", ...";
+  return names;
 }
 
 // The network side, created only when something must be asked of the hub.
@@ -57,6 +83,9 @@ struct Network {
 };
 
 Result<Network> connect(Context& ctx, const Manifest& manifest, const FetchFlags& flags) {
+  if (auto offline = hub::offline_setting(ctx.env)) {
+    return offline_error(*offline, "this run needs the hub", "run it where the hub is reachable");
+  }
   std::optional<std::string> flag, from_manifest;
   if (!ctx.opts.endpoint.empty()) flag = ctx.opts.endpoint;
   if (!manifest.endpoint.empty()) from_manifest = manifest.endpoint;
@@ -70,6 +99,7 @@ Result<Network> connect(Context& ctx, const Manifest& manifest, const FetchFlags
   options.endpoint = endpoint;
   options.token = token;
   options.retry = retry_policy(flags);
+  options.metadata_timeout = std::chrono::seconds(flags.metadata_timeout);
   n.hub = std::make_unique<hub::HubClient>(*n.transport, ctx.clock, options);
   log::debug("hub endpoint " + endpoint + (token ? " (with token)" : " (anonymous)"));
   return n;
@@ -94,6 +124,7 @@ nlohmann::ordered_json models_json(const Lockfile& lock, const fetch::FetchRepor
   for (const LockedModel& m : lock.models) {
     out.push_back({{"name", m.name},
                    {"repo", m.repo},
+                   {"renamed_to", m.renamed_to.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(m.renamed_to)},
                    {"type", to_string(m.type)},
                    {"revision", m.revision},
                    {"commit", m.commit},
@@ -202,6 +233,27 @@ Result<Lockfile> relock(Session& s, fetch::Engine& engine, fetch::FetchReport& r
   return lock;
 }
 
+Error needs_lock_error(const Session& s, const std::string& offline) {
+  return offline_error(offline,
+                       std::string(s.lock ? "modelbake.lock does not match the manifest" : "there is no modelbake.lock") +
+                           " and locking needs the hub",
+                       "run `modelbake lock` where the hub is reachable and commit modelbake.lock");
+}
+
+// `lock` in offline mode: nothing can be resolved, so a lock that already matches the
+// manifest is kept as it is (success, no request); anything else needs the hub.
+int lock_offline(Context& ctx, const Session& s, const std::string& offline, Clock::TimePoint start) {
+  if (!s.lock || !lock_matches_manifest(s.manifest, *s.lock).ok()) {
+    return report_error(ctx, needs_lock_error(s, offline));
+  }
+  if (ctx.opts.json) {
+    print_json(result_json("lock", ctx.lock_path(), *s.lock, false, fetch::FetchReport{}, seconds_since(ctx, start)));
+  } else {
+    say(ctx, "offline (" + offline + "): " + ctx.lock_path() + " already matches the manifest; kept as it is");
+  }
+  return 0;
+}
+
 int run_lock(Context& ctx, const FetchFlags& flags) {
   auto start = ctx.clock.now();
   Session s{ctx, {}, {}, {}, {}, {}, {}, flags};
@@ -210,6 +262,7 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
     if (s.manifest.models.empty()) return report_error(ctx, st.error());
     log::warn("ignoring unreadable lock: " + st.error().message);
   }
+  if (auto offline = hub::offline_setting(ctx.env)) return lock_offline(ctx, s, *offline, start);
   if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
   auto n = s.net();
   if (!n.ok()) return report_error(ctx, n.error());
@@ -224,7 +277,8 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
     print_json(result_json("lock", ctx.lock_path(), *lock, true, report, seconds_since(ctx, start)));
   } else {
     for (const LockedModel& m : lock->models) {
-      say(ctx, "locked " + m.name + ": " + m.repo + "@" + m.revision + " -> " + m.commit + " (" +
+      say(ctx, "locked " + m.name + ": " + m.repo + (m.renamed_to.empty() ? "" : " (renamed to " + m.renamed_to + ")") +
+                   "@" + m.revision + " -> " + m.commit + " (" +
                    std::to_string(m.files.size()) + " files, " + fetch::format_bytes(m.total_bytes()) + ")");
     }
     say(ctx, "wrote " + ctx.lock_path());
@@ -316,19 +370,33 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   if (!need_lock) {
     if (Status st = fetch::check_lock_consistency(*s.lock); !st.ok()) return report_error(ctx, st.error());
   }
+  const std::optional<std::string> offline = hub::offline_setting(ctx.env);
+  if (offline && need_lock) {
+    return report_error(ctx, needs_lock_error(s, *offline));
+  }
   if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
+  if (offline) {
+    size_t count = 0;
+    std::string missing = describe_missing(*s.store, *s.lock, count);
+    if (count != 0) {
+      return report_error(ctx, offline_error(*offline,
+                                             std::to_string(count) + " locked file(s) are not in the cache " +
+                                                 ctx.cache_dir() + " (" + missing + ")",
+                                             "fetch them where the hub is reachable (or `modelbake import` a bundle)"));
+    }
+  }
   fetch::FetchReport report;
   Lockfile lock;
   ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
-  if (!flags.from.reference.empty() && !need_lock) {
+  if (!flags.from.reference.empty() && !need_lock && !offline) {
     if (Status st = prefill_from_registry(ctx, flags.from, *s.lock); !st.ok()) return report_error(ctx, st.error());
   }
   // A lock whose every object is in the store is served from disk alone: no transport is
   // created, so not a single request leaves the machine.
-  bool offline = !need_lock && cache_complete(*s.store, *s.lock);
+  bool from_disk = !need_lock && cache_complete(*s.store, *s.lock);
   const hub::HubClient* hub = nullptr;
   net::Transport* transport = nullptr;
-  if (!offline) {
+  if (!from_disk) {
     auto n = s.net();
     if (!n.ok()) return report_error(ctx, n.error());
     hub = (*n)->hub.get();

@@ -53,6 +53,13 @@ Status fetch_models(Context& ctx, const Store& store, const Lockfile& lock,
   for (const auto& m : lock.models) {
     if (names.count(m.name)) sub.models.push_back(m);
   }
+  if (auto offline = hub::offline_setting(ctx.env)) {
+    return fail(ErrorCategory::permanent,
+                *offline + " is set (offline mode), but " + std::to_string(names.size()) +
+                    " model(s) need content from the hub",
+                "run `modelbake verify --repair` where the hub is reachable, or unset " +
+                    offline->substr(0, offline->find('=')));
+  }
   std::optional<std::string> manifest_endpoint;
   if (auto man = load_manifest(ctx.opts.manifest); man.ok() && !man->endpoint.empty()) {
     manifest_endpoint = man->endpoint;
@@ -165,6 +172,7 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
   } else if (!ctx.opts.quiet) {
     for (const auto& e : *entries) {
       std::cout << e.state << "  " << e.name << "  " << e.repo << "@" << e.revision;
+      if (!e.renamed_to.empty()) std::cout << " (renamed to " << e.renamed_to << ")";
       if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
       std::cout << "  " << e.files << " files, " << format_size(e.bytes);
       if (!e.detail.empty()) std::cout << "  -- " << e.detail;

@@ -59,6 +59,12 @@ void ProgressDisplay::draw(bool final) {
   double seconds = std::chrono::duration<double>(m_clock.now() - m_start).count();
   m_rate.sample(seconds, s.network_bytes);
   std::string out;
+  // Log lines printed since the last frame sit below it: keep them (the old frame stays in
+  // the scrollback) and draw the new frame under them.
+  if (uint64_t logged = log::lines_written(); logged != m_log_lines) {
+    m_log_lines = logged;
+    m_lines_drawn = 0;
+  }
   for (size_t i = 0; i < m_lines_drawn; ++i) out += "\x1b[1A\x1b[2K";
   out += "\r\x1b[2K";
   m_lines_drawn = 0;

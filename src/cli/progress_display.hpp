@@ -31,6 +31,7 @@ class ProgressDisplay {
   Clock::TimePoint m_start;
   fetch::RateMeter m_rate;
   size_t m_lines_drawn = 0;
+  uint64_t m_log_lines = 0;  // log::lines_written() at the last frame
   std::mutex m_mutex;
   std::condition_variable m_cv;
   bool m_stop = false;

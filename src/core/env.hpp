@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mb {
@@ -32,6 +33,25 @@ class MapEnv final : public Env {
  private:
   std::map<std::string, std::string> m_vars;
 };
+
+// huggingface_hub's _is_true: "1", "ON", "YES", "TRUE" in any case; unset or anything else
+// is false.
+bool env_is_true(const std::optional<std::string>& value);
+
+// Python's os.path.expanduser: "~" and "~/..." take $HOME (else the passwd entry of the
+// current user); "~name/..." takes that user's home; an unknown user or anything not starting
+// with '~' is returned unchanged.
+std::string expand_user(std::string_view path, const Env& env);
+// Python's os.path.expandvars: "$name" and "${name}" (name = [A-Za-z0-9_]+) become the
+// variable's value; unset variables are left as written. Values are not expanded again.
+std::string expand_vars(std::string_view path, const Env& env);
+// expandvars(expanduser(path)): what huggingface_hub applies to HF_HOME, HF_HUB_CACHE and
+// HF_TOKEN_PATH, so "~/models" or "$SCRATCH/hf" name the same folder for both tools.
+std::string expand_path(std::string_view path, const Env& env);
+
+// HF_HOME as huggingface_hub computes it: expand_path($HF_HOME, else
+// ($XDG_CACHE_HOME, else $HOME/.cache) + "/huggingface"); nullopt when none is set.
+std::optional<std::string> hf_home_dir(const Env& env);
 
 class Clock {
  public:

@@ -3,6 +3,7 @@
 // token that leaks into a message (e.g. inside a URL) never reaches the terminal.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,11 +16,16 @@ Level level();
 bool enabled(Level level);
 
 // Registers a secret (token, password) to be replaced by "***" in all log output and in
-// redact(). Secrets shorter than 4 characters are ignored (too likely to mask normal text).
+// redact(). Secrets of 4 characters or more are masked wherever they appear; shorter ones
+// where they stand alone, between characters other than [A-Za-z0-9_-] (so "ab" is masked in
+// "Bearer ab" and "?token=ab&", not in "about").
 void add_secret(std::string secret);
 std::string redact(std::string_view text);
 
 void write(Level level, std::string_view message);
+// Lines written by write() so far. A live progress display redraws below lines that appeared
+// since its last frame instead of erasing them (a rate-limit or retry notice stays visible).
+uint64_t lines_written();
 inline void debug(std::string_view m) { if (enabled(Level::debug)) write(Level::debug, m); }
 inline void info(std::string_view m) { if (enabled(Level::info)) write(Level::info, m); }
 inline void warn(std::string_view m) { if (enabled(Level::warn)) write(Level::warn, m); }

@@ -45,6 +45,44 @@ Status validate_relative_path(std::string_view path, std::string_view what) {
   return {};
 }
 
+namespace {
+
+char lower_ascii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// The name a component resolves to on a case-insensitive, NTFS-like file system (git's
+// is_ntfs_dotgit / is_hfs_dotgit rules, without the HFS+ ignorable code points).
+std::string folded_name(std::string_view part) {
+  part = part.substr(0, part.find(':'));  // NTFS alternate data stream ".git::$INDEX_ALLOCATION"
+  while (!part.empty() && (part.back() == '.' || part.back() == ' ')) part.remove_suffix(1);
+  std::string out(part);
+  for (char& c : out) c = lower_ascii(c);
+  return out;
+}
+
+bool has_drive_prefix(std::string_view part) {
+  char c = lower_ascii(part.empty() ? '\0' : part[0]);
+  return part.size() >= 2 && c >= 'a' && c <= 'z' && part[1] == ':';
+}
+
+}  // namespace
+
+Status validate_repo_file_path(std::string_view path, std::string_view what) {
+  MB_TRY(validate_relative_path(path, what));
+  for (std::string_view part : split(path, '/')) {
+    std::string name = folded_name(part);
+    if (name == ".git" || name == "git~1") {
+      return bad(what, path, "'.git' component (a repository cannot ship git metadata)");
+    }
+    if (name == ".cache") {
+      return bad(what, path, "'.cache' component (reserved by huggingface_hub)");
+    }
+    if (has_drive_prefix(part)) return bad(what, path, "Windows drive prefix in path");
+  }
+  return {};
+}
+
 std::string join_path(std::string_view root, std::string_view rel) {
   std::string out(root);
   if (!out.empty() && out.back() != '/') out += '/';

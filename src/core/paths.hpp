@@ -14,6 +14,18 @@ namespace mb {
 // components > 255 bytes. `what` names the source in the error ("file name from server").
 Status validate_relative_path(std::string_view path, std::string_view what);
 
+// A file path inside a hub repo (tree listings, lock entries, the files of a bundle, model
+// folder names): validate_relative_path plus the names a repo must never materialise, the
+// same ones huggingface_hub refuses to commit or download. Rejects a component that is
+//  - `.git` (git metadata: a planted .git/config runs core.fsmonitor on `git status`), also
+//    as git itself matches it on case-insensitive or NTFS file systems: any case, trailing
+//    dots/spaces, an `:stream` suffix, and the short name `git~1`;
+//  - `.cache` (huggingface_hub's FORBIDDEN_FOLDERS; it keeps local_dir metadata there);
+//  - a Windows drive prefix (`C:x`), which huggingface_hub refuses on every platform.
+// The one rule for hub listing, lock parsing and bundle import. Errors are
+// ErrorCategory::permanent, like validate_relative_path's; callers re-categorise.
+Status validate_repo_file_path(std::string_view path, std::string_view what);
+
 // Joins root and a validated relative path.
 std::string join_path(std::string_view root, std::string_view rel);
 

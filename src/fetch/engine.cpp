@@ -144,6 +144,8 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
   for (LockedModel& m : models) {
     MB_TRY(validate_repo_id(m.repo));
     if (m.revision != m.commit) MB_TRY(validate_revision(m.revision));
+    // A planted blobs/ (or repo folder) link must stop us before any blob is read through it.
+    MB_TRY(m_store.check_repo_dirs(m.type, m.repo));
     for (LockedFile& f : m.files) {
       MB_TRY(validate_relative_path(f.path, "file path in the lock"));
       tasks.push_back({&m, &f, true});
@@ -162,6 +164,10 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
   // keep whatever links their finished files got, and no ref points at them.
   size_t t = 0;
   for (const LockedModel& m : models) {
+    MB_ASSIGN(size_t swept, m_store.remove_snapshot_leftovers(m));
+    if (swept > 0) {
+      log::info("removed " + std::to_string(swept) + " leftover temporary link(s) from " + m.repo);
+    }
     bool complete = true;
     for (size_t i = 0; i < m.files.size(); ++i) complete = complete && !failed[t++];
     if (!complete) {
@@ -179,6 +185,7 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
 
 Status Engine::learn_sha256(const LockedModel& model, const std::vector<LockedFile*>& files,
                             FetchReport& report) {
+  MB_TRY(m_store.check_repo_dirs(model.type, model.repo));
   std::vector<Task> tasks;
   uint64_t bytes = 0;
   for (LockedFile* f : files) {

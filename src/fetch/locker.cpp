@@ -40,6 +40,8 @@ Result<LockedModel> lock_model(const ManifestModel& mm, const hub::HubClient& hu
   std::string what = model.repo + "@" + model.revision;
   MB_ASSIGN(model.commit, hub.resolve_revision(type, model.repo, model.revision));
   MB_ASSIGN(auto entries, hub.list_files(type, model.repo, model.commit));
+  // A renamed repo keeps its manifest id (cache folder, requests); the lock notes the new one.
+  if (auto renamed = hub.renamed_to(type, model.repo)) model.renamed_to = *renamed;
   for (const hub::FileEntry& e : entries) {
     if (!path_selected(model.include, model.exclude, e.path)) continue;
     // The hub client validates too; the lock must never carry an unsafe path.

@@ -84,7 +84,7 @@ std::optional<std::string> next_link(const net::Headers& headers) {
 Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   FileEntry f;
   const std::string& path = item["path"].get_ref<const std::string&>();
-  Status valid = validate_relative_path(path, "file name from server");
+  Status valid = validate_repo_file_path(path, "file name from server");
   if (!valid.ok()) {
     Error e = valid.take_error();
     e.category = ErrorCategory::permanent;
@@ -193,8 +193,9 @@ HubClient::HubClient(net::Transport& transport, Clock& clock, ClientOptions opti
     : m_transport(transport), m_clock(clock), m_options(std::move(options)) {
   while (!m_options.endpoint.empty() && m_options.endpoint.back() == '/') m_options.endpoint.pop_back();
   if (auto url = net::parse_url(m_options.endpoint); url.ok()) {
-    m_endpoint_authority = url->authority();
+    m_endpoint_scope = url->credential_scope();
     m_endpoint_origin = url->origin();
+    m_endpoint_path = url->path() == "/" ? "" : url->path();
   }
   if (m_options.token) log::add_secret(*m_options.token);
 }
@@ -214,7 +215,8 @@ net::Request HubClient::base_request(net::Method method, std::string url) const 
   r.method = method;
   r.url = std::move(url);
   r.connect_timeout = m_options.connect_timeout;
-  if (m_options.token) r.bearer = net::BearerToken{*m_options.token, m_endpoint_authority};
+  r.total_timeout = m_options.metadata_timeout;
+  if (m_options.token) r.bearer = net::BearerToken{*m_options.token, m_endpoint_scope};
   return r;
 }
 
@@ -222,11 +224,69 @@ net::Request HubClient::download_request(const std::string& location,
                                          std::optional<net::ByteRange> range) const {
   net::Request r = base_request(net::Method::get, location);
   r.range = range;
+  r.total_timeout = std::chrono::milliseconds(0);
+  if (range && range->last && *range->last >= range->first && m_options.download_min_rate > 0) {
+    uint64_t bytes = *range->last - range->first + 1;
+    uint64_t ms = bytes / m_options.download_min_rate * 1000 +
+                  (bytes % m_options.download_min_rate) * 1000 / m_options.download_min_rate;
+    r.total_timeout = m_options.download_base + std::chrono::milliseconds(ms);
+  }
   return r;
 }
 
 Result<net::Response> HubClient::send(const net::Request& request) const {
   return net::perform_with_retry(m_transport, request, m_options.retry, m_clock);
+}
+
+Result<net::Response> HubClient::get_api(std::string url, RepoType type, const std::string& repo,
+                                         std::string_view what) const {
+  std::string current = repo;
+  const std::string head = "/api/" + std::string(to_string(type)) + "s/";
+  for (int hops = 0;; ++hops) {
+    MB_ASSIGN(net::Response r, send(base_request(net::Method::get, url)));
+    if (!r.is_redirect()) return r;
+    auto location = r.headers.get("Location");
+    if (!location || location->empty()) return hostile(what, "redirect without a Location");
+    auto next = net::resolve_reference(url, *location);
+    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
+    auto parsed = net::parse_url(*next);
+    if (!parsed.ok() || parsed->origin() != m_endpoint_origin) {
+      return hostile(what, "the hub redirected an API call to another server (" +
+                               net::redact_url(*next) + "); refusing to follow it");
+    }
+    if (hops >= m_options.max_redirects) return hostile(what, "too many redirects");
+    if (auto renamed = note_redirect(type, repo, current, url, *next, head)) current = *renamed;
+    url = *next;
+  }
+}
+
+std::optional<std::string> HubClient::note_redirect(RepoType type, const std::string& original,
+                                                    const std::string& current,
+                                                    const std::string& from, const std::string& to,
+                                                    const std::string& head) const {
+  auto f = net::parse_url(from), t = net::parse_url(to);
+  if (!f.ok() || !t.ok()) return std::nullopt;
+  const std::string fp = f->path(), tp = t->path(), prefix = m_endpoint_path + head;
+  if (fp.rfind(prefix + current + "/", 0) != 0 || tp.rfind(prefix, 0) != 0) return std::nullopt;
+  const std::string suffix = fp.substr(prefix.size() + current.size());
+  if (tp.size() <= prefix.size() + suffix.size() ||
+      tp.compare(tp.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return std::nullopt;
+  }
+  std::string renamed = tp.substr(prefix.size(), tp.size() - prefix.size() - suffix.size());
+  if (renamed == current || !validate_repo_id(renamed).ok()) return std::nullopt;
+  std::lock_guard lock(m_renames_mutex);
+  std::string& slot = m_renames[std::string(to_string(type)) + ":" + original];
+  if (slot != renamed) log::info(std::string(to_string(type)) + " " + original + " was renamed to " + renamed);
+  slot = renamed;
+  return renamed;
+}
+
+std::optional<std::string> HubClient::renamed_to(RepoType type, const std::string& repo) const {
+  std::lock_guard lock(m_renames_mutex);
+  auto it = m_renames.find(std::string(to_string(type)) + ":" + repo);
+  if (it == m_renames.end()) return std::nullopt;
+  return it->second;
 }
 
 Result<std::string> HubClient::resolve_revision(RepoType type, const std::string& repo,
@@ -235,8 +295,8 @@ Result<std::string> HubClient::resolve_revision(RepoType type, const std::string
   if (is_commit_hash(revision)) return revision;
   MB_TRY(validate_revision(revision));
   const std::string what = repo + "@" + revision;
-  MB_ASSIGN(net::Response r, send(base_request(net::Method::get, api_url(type, repo) + "/revision/" +
-                                                                   net::encode_revision(revision))));
+  MB_ASSIGN(net::Response r,
+            get_api(api_url(type, repo) + "/revision/" + net::encode_revision(revision), type, repo, what));
   if (!r.is_success()) return error_from_response(r, type, repo, what);
   json j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return hostile(what, "revision info is not a JSON object");
@@ -260,22 +320,29 @@ Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::s
     if (page >= k_max_pages || !seen.insert(url).second) {
       return hostile(what, "tree pagination does not end");
     }
-    MB_ASSIGN(net::Response r, send(base_request(net::Method::get, url)));
+    MB_ASSIGN(net::Response r, get_api(url, type, repo, what));
     if (!r.is_success()) return error_from_response(r, type, repo, what);
     MB_TRY(parse_tree_page(r.body, what, files));
     auto next = next_link(r.headers);
     if (!next) break;
-    auto resolved = net::resolve_reference(url, *next);
+    // Relative links resolve against the page that carried them (redirects included). A page
+    // on another origin is followed, as huggingface_hub does, but never gets the token: the
+    // transport binds it to the endpoint's scheme, host and port.
+    auto resolved = net::resolve_reference(r.effective_url.empty() ? url : r.effective_url, *next);
     if (!resolved.ok()) return hostile(what, "bad pagination link: " + resolved.error().message);
-    auto parsed = net::parse_url(*resolved);
-    if (!parsed.ok() || parsed->origin() != m_endpoint_origin) {
-      return hostile(what, "pagination link points to another server (" + net::redact_url(*next) +
-                               "); refusing to follow it");
-    }
     url = *resolved;
   }
   MB_TRY(check_listing(files, what));
   return files;
+}
+
+// A /resolve/ redirect is a hop to follow (a renamed repo), not the download location, when
+// its Location is relative (huggingface_hub's rule), or absolute on the endpoint's origin and
+// without any file metadata (a CDN redirect always carries X-Repo-Commit/X-Linked-Etag).
+bool HubClient::is_rename_hop(const net::Response& r, const std::string& next) const {
+  auto parsed = net::parse_url(next);
+  return parsed.ok() && parsed->origin() == m_endpoint_origin && !r.headers.has("X-Repo-Commit") &&
+         !r.headers.has("X-Linked-Etag") && !r.headers.has("X-Linked-Size");
 }
 
 Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& repo,
@@ -283,9 +350,11 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
                                               const std::string& path) const {
   MB_TRY(validate_repo_id(repo));
   if (!is_commit_hash(revision)) MB_TRY(validate_revision(revision));
-  MB_TRY(validate_relative_path(path, "file path"));
+  MB_TRY(validate_repo_file_path(path, "file path"));
   const std::string what = repo + "@" + revision + ": " + path;
   std::string url = resolve_url(type, repo, revision, path);
+  std::string current = repo;
+  const std::string head = type == RepoType::dataset ? "/datasets/" : "/";
   net::Response r;
   FileMetadata meta;
   for (int hops = 0;; ++hops) {
@@ -295,17 +364,16 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
     if (!r.is_redirect()) break;
     auto location = r.headers.get("Location");
     if (!location || location->empty()) return hostile(what, "redirect without a Location");
-    if (!net::is_relative_reference(*location)) {
-      auto absolute = net::resolve_reference(url, *location);
-      if (!absolute.ok()) return hostile(what, "bad redirect Location: " + absolute.error().message);
-      meta.location = *absolute;
+    auto next = net::resolve_reference(url, *location);
+    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
+    if (!net::is_relative_reference(*location) && !is_rename_hop(r, *next)) {
+      meta.location = *next;  // the download location (CDN), described by this response
       meta.redirected = true;
       break;
     }
-    // A relative redirect (renamed repo) stays on the hub: follow it, token included.
-    if (hops >= m_options.max_relative_redirects) return hostile(what, "too many redirects");
-    auto next = net::resolve_reference(url, *location);
-    if (!next.ok()) return hostile(what, "bad redirect Location: " + next.error().message);
+    // A renamed repo: the redirect stays on the hub; follow it, token included.
+    if (hops >= m_options.max_redirects) return hostile(what, "too many redirects");
+    if (auto renamed = note_redirect(type, repo, current, url, *next, head)) current = *renamed;
     url = *next;
   }
   if (!r.is_success() && !meta.redirected) return error_from_response(r, type, repo, what);

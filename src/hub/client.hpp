@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,8 +58,16 @@ struct ClientOptions {
   std::string endpoint = k_default_endpoint;  // from resolve_endpoint()
   std::optional<std::string> token;           // from resolve_token(); sent to endpoint host only
   net::RetryPolicy retry;                      // for API calls and HEADs
-  int max_relative_redirects = 5;
+  // Same-origin redirects followed per request (renamed repos answer API calls and /resolve/
+  // with a 307 to the new path); more is a loop.
+  int max_redirects = 5;
   std::chrono::milliseconds connect_timeout{15'000};
+  // Deadline of each API call and HEAD (a tree page is at most 16 MiB; one dripping slowly
+  // must not hang the run). Downloads of a closed byte range get download_base plus the
+  // range's size at download_min_rate; open-ended downloads only the low-speed limit.
+  std::chrono::milliseconds metadata_timeout{60'000};
+  std::chrono::milliseconds download_base{120'000};
+  uint64_t download_min_rate = 32 * 1024;  // bytes per second
 };
 
 class HubClient {
@@ -78,18 +88,25 @@ class HubClient {
                                        const std::string& revision) const;
 
   // All files at `commit` (GET /api/{type}s/{repo}/tree/{commit}?recursive=true&expand=false,
-  // following Link rel="next" only to URLs with the endpoint's origin). Sorted by path;
-  // duplicate paths and invalid entries are permanent errors naming the entry.
+  // following Link rel="next" as huggingface_hub does; a page on another origin is fetched
+  // without the token). Sorted by path; duplicate paths and invalid entries are permanent
+  // errors naming the entry.
   Result<std::vector<FileEntry>> list_files(RepoType type, const std::string& repo,
                                             const std::string& commit) const;
+
+  // The new id of `repo` when an earlier call on this client was redirected to another repo
+  // path (a renamed repo, e.g. "distilbert-base-uncased" -> "distilbert/distilbert-base-uncased").
+  // Requests keep using the id they were given, as huggingface_hub does.
+  std::optional<std::string> renamed_to(RepoType type, const std::string& repo) const;
 
   // HEAD {endpoint}/{prefix}{repo}/resolve/{rev}/{path} with relative redirects followed.
   Result<FileMetadata> file_metadata(RepoType type, const std::string& repo,
                                      const std::string& revision, const std::string& path) const;
 
-  // A GET for `location` (from FileMetadata), optionally a byte range. The bearer token is
-  // attached with allowed_authority = the endpoint's authority, so it is sent only when the
-  // location is on the endpoint host. Timeouts from ClientOptions.
+  // A GET for `location` (from FileMetadata), optionally a byte range (its deadline scales
+  // with the range's size, see ClientOptions). The bearer token is
+  // bound to the endpoint's scheme, host and port, so it is sent only when the location is
+  // on the endpoint itself (never to a CDN, never over a downgraded http:// URL). Timeouts from ClientOptions.
   net::Request download_request(const std::string& location,
                                 std::optional<net::ByteRange> range = std::nullopt) const;
 
@@ -108,12 +125,27 @@ class HubClient {
  private:
   net::Request base_request(net::Method method, std::string url) const;
   Result<net::Response> send(const net::Request& request) const;
+  // GET of an API URL under retry, following same-origin redirects (relative or absolute,
+  // up to max_redirects); a redirect to another origin is refused (the token would follow).
+  Result<net::Response> get_api(std::string url, RepoType type, const std::string& repo,
+                                std::string_view what) const;
+  bool is_rename_hop(const net::Response& r, const std::string& next) const;
+  // After a redirect from `from` to `to` (URLs of the same kind: `head` is what precedes the
+  // repo id in their paths, "/api/models/" or "/" or "/datasets/"): when `to` is `from` with
+  // only the repo id changed, that is a rename of `original`; it is recorded and the new id
+  // returned (so chains of renames are followed to the last one).
+  std::optional<std::string> note_redirect(RepoType type, const std::string& original,
+                                           const std::string& current, const std::string& from,
+                                           const std::string& to, const std::string& head) const;
 
   net::Transport& m_transport;
   Clock& m_clock;
   ClientOptions m_options;
-  std::string m_endpoint_authority;
+  std::string m_endpoint_scope;  // scheme://host:port the token is bound to
   std::string m_endpoint_origin;
+  std::string m_endpoint_path;  // path prefix of the endpoint ("" or "/hf")
+  mutable std::mutex m_renames_mutex;
+  mutable std::map<std::string, std::string> m_renames;  // "type:old" -> new id
 };
 
 // ETag normalisation as huggingface_hub: strip a leading W/ and surrounding quotes.

@@ -39,11 +39,17 @@ Result<std::string> check_endpoint(std::string value, const std::string& source)
 
 }  // namespace
 
-std::optional<std::string> hf_home(const Env& env) {
-  if (auto v = env.get("HF_HOME")) return *v;
-  if (auto v = env.get("XDG_CACHE_HOME")) return *v + "/huggingface";
-  if (auto v = env.get("HOME")) return *v + "/.cache/huggingface";
-  return std::nullopt;
+std::optional<std::string> hf_home(const Env& env) { return hf_home_dir(env); }
+
+std::optional<std::string> offline_setting(const Env& env) {
+  const char* name = "HF_HUB_OFFLINE";
+  auto value = env.get(name);
+  if (!value) {
+    name = "TRANSFORMERS_OFFLINE";
+    value = env.get(name);
+  }
+  if (!env_is_true(value)) return std::nullopt;
+  return std::string(name) + "=" + *value;
 }
 
 Result<std::string> resolve_endpoint(const std::optional<std::string>& flag, const Env& env,
@@ -62,12 +68,16 @@ Result<std::optional<std::string>> resolve_token(const Env& env) {
     log::add_secret(token);
     return token;
   };
+  if (env_is_true(env.get("HF_HUB_DISABLE_IMPLICIT_TOKEN"))) {
+    log::debug("HF_HUB_DISABLE_IMPLICIT_TOKEN is set: no token is sent");
+    return std::optional<std::string>();
+  }
   if (auto v = env.get("HF_TOKEN")) return found(trim_token(*v));
   // Legacy name still honoured by huggingface_hub.
   if (auto v = env.get("HUGGING_FACE_HUB_TOKEN")) return found(trim_token(*v));
   std::string path;
   if (auto v = env.get("HF_TOKEN_PATH")) {
-    path = *v;
+    path = expand_path(*v, env);
   } else if (auto home = hf_home(env)) {
     path = *home + "/token";
   } else {

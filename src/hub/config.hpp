@@ -22,9 +22,16 @@ Result<std::string> resolve_endpoint(const std::optional<std::string>& flag, con
 // $HOME/.cache/huggingface; XDG_CACHE_HOME is honoured as huggingface_hub does). The value is
 // trimmed of whitespace/CR/LF; empty means none. A missing token file is not an error; an
 // unreadable one is (io). A found token is registered with log::add_secret.
+// HF_HUB_DISABLE_IMPLICIT_TOKEN (true as env_is_true): no token at all, as huggingface_hub
+// sends none unless one is passed explicitly (modelbake has no explicit token option).
 Result<std::optional<std::string>> resolve_token(const Env& env);
 
-// $HF_HOME, else $XDG_CACHE_HOME/huggingface, else $HOME/.cache/huggingface.
+// $HF_HOME, else $XDG_CACHE_HOME/huggingface, else $HOME/.cache/huggingface (expanded).
 std::optional<std::string> hf_home(const Env& env);
+
+// Offline mode as huggingface_hub decides it: _is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)
+// (TRANSFORMERS_OFFLINE counts only when HF_HUB_OFFLINE is unset or empty). Returns the
+// setting that enabled it ("HF_HUB_OFFLINE=1") for messages, nullopt when online.
+std::optional<std::string> offline_setting(const Env& env);
 
 }  // namespace mb::hub

@@ -4,6 +4,7 @@
 
 #include "core/log.hpp"
 #include "hub/client.hpp"
+#include "net/rate_limit.hpp"
 #include "net/url.hpp"
 
 namespace mb::hub {
@@ -81,8 +82,12 @@ Error HubClient::error_from_response(const net::Response& r, RepoType type,
                                  : "set HF_TOKEN to a token with access to " + repo);
   }
   if (r.status == 429) {
+    std::string detail = "HTTP 429";
+    if (auto limit = net::parse_rate_limit(r.headers)) {
+      detail += "; " + net::describe(*limit) + ", resets in " + std::to_string(limit->reset_seconds) + " s";
+    }
     return make_error(ErrorCategory::transient,
-                      prefix + with_server("rate limited by " + endpoint() + " (HTTP 429)"),
+                      prefix + with_server("rate limited by " + endpoint() + " (" + detail + ")"),
                       have_token ? "wait a few minutes and run again"
                                  : "wait a few minutes, or set HF_TOKEN for a higher rate limit");
   }

@@ -55,14 +55,48 @@ std::vector<std::string> string_list(const ordered_json& j) {
   return out;
 }
 
+// A lock nests 3 levels (root, models, a model) plus its expect block, whose manifest side
+// is capped at 64 levels. Deeper text is hostile and must be refused before nlohmann sees it:
+// ordered_json copies an object's members when its storage grows, recursively, so a lock of
+// 100k '[' overflows the stack inside parse() (and dump() recurses once per level too).
+constexpr int k_max_lock_depth = 3 + 64;
+
+bool nesting_within(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 Result<LockedFile> parse_file(const ordered_json& j, const LockError& err) {
   LockedFile f;
   f.path = j.at("path").get<std::string>();
-  f.size = j.at("size").get<uint64_t>();
+  Status p = validate_repo_file_path(f.path, "file path in lock");
+  if (!p.ok()) return err(p.error().message);
+  // get<uint64_t>() takes -1 as 2^64-1 and 10.9 as 10: only a plain unsigned integer is a size.
+  const ordered_json& size = j.at("size");
+  if (!size.is_number_unsigned()) {
+    return err("size of " + f.path + " must be a whole number of bytes, not " +
+               size.dump().substr(0, 40));
+  }
+  f.size = size.get<uint64_t>();
   f.sha256 = j.at("sha256").get<std::string>();
   f.etag = j.at("etag").get<std::string>();
-  Status p = validate_relative_path(f.path, "file path in lock");
-  if (!p.ok()) return err(p.error().message);
   if (!is_lower_hex(f.sha256, 64)) return err("bad sha256 for " + f.path);
   if (!etag_is_sha256(f.etag) && !etag_is_git_sha1(f.etag)) return err("bad etag for " + f.path);
   if (f.is_lfs() && f.etag != f.sha256) return err("LFS etag differs from sha256 for " + f.path);
@@ -82,9 +116,13 @@ Result<LockedModel> parse_model(const ordered_json& j, const LockError& err) {
   if (j.contains("exclude")) m.exclude = string_list(j.at("exclude"));
   if (j.contains("expect") && !j.at("expect").is_null()) m.expect_json = j.at("expect").dump();
   if (!validate_repo_id(m.repo).ok()) return err("bad repo id '" + m.repo + "'");
+  if (j.contains("renamed_to")) {
+    m.renamed_to = j.at("renamed_to").get<std::string>();
+    if (!validate_repo_id(m.renamed_to).ok()) return err("bad renamed_to '" + m.renamed_to + "'");
+  }
   if (!validate_revision(m.revision).ok()) return err("bad revision for " + m.repo);
   if (!is_lower_hex(m.commit, 40)) return err("commit of " + m.repo + " is not 40 hex");
-  if (m.name.empty() || !validate_relative_path(m.name, "name").ok() ||
+  if (m.name.empty() || !validate_repo_file_path(m.name, "name").ok() ||
       m.name.find('/') != std::string::npos) {
     return err("bad model name '" + m.name + "'");
   }
@@ -103,11 +141,16 @@ Result<LockedModel> parse_model(const ordered_json& j, const LockError& err) {
 
 Result<Lockfile> parse_lock(std::string_view text, std::string_view source) {
   LockError err{std::string(source)};
+  if (!nesting_within(text, k_max_lock_depth)) {
+    return err("nested deeper than " + std::to_string(k_max_lock_depth) + " levels");
+  }
   try {
     ordered_json j = ordered_json::parse(text);
     Lockfile lock;
-    lock.version = j.at("version").get<int>();
-    if (lock.version != 1) return err("unsupported version " + std::to_string(lock.version));
+    const ordered_json& version = j.at("version");
+    if (!version.is_number_unsigned() || version.get<uint64_t>() != 1) {
+      return err("unsupported version " + version.dump().substr(0, 40) + " (expected 1)");
+    }
     std::set<std::string> names;
     for (const auto& jm : j.at("models")) {
       MB_ASSIGN(LockedModel m, parse_model(jm, err));
@@ -134,6 +177,7 @@ std::string serialize_lock(Lockfile lock) {
     ordered_json jm;
     jm["name"] = m.name;
     jm["repo"] = m.repo;
+    if (!m.renamed_to.empty()) jm["renamed_to"] = m.renamed_to;
     jm["type"] = to_string(m.type);
     jm["revision"] = m.revision;
     jm["commit"] = m.commit;

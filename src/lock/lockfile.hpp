@@ -29,7 +29,10 @@ struct LockedFile {
 
 struct LockedModel {
   std::string name;      // `as:` in the manifest; unique within the lock
-  std::string repo;      // "org/name"
+  std::string repo;      // "org/name": as the manifest names it (requests and cache folder)
+  // The id the hub redirected `repo` to (a renamed repo), or empty. Informational: requests
+  // and the cache keep using `repo`, as huggingface_hub does. Written only when set.
+  std::string renamed_to;
   RepoType type = RepoType::model;
   std::string revision;  // as requested (branch, tag or commit)
   std::string commit;    // resolved 40-hex commit

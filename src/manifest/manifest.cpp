@@ -3,12 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/paths.hpp"
+#include "manifest/yaml_strict.hpp"
 
 namespace mb {
 
@@ -79,12 +81,11 @@ nlohmann::ordered_json to_json(const YAML::Node& node) {
   int64_t i = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
   if (ec == std::errc() && ptr == s.data() + s.size()) return i;
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    if (used == s.size()) return v;
-  } catch (const std::exception&) {
-  }
+  // Finite decimals only: stod would also take "nan" and "inf" (which JSON writes as null)
+  // and "0x1p3"; those stay strings.
+  double v = 0;
+  auto [fptr, fec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (fec == std::errc() && fptr == s.data() + s.size() && std::isfinite(v)) return v;
   return s;
 }
 
@@ -132,7 +133,7 @@ Result<ManifestModel> parse_model(const YAML::Node& node, const Diag& d) {
   m.name = m.repo.substr(m.repo.find('/') == std::string::npos ? 0 : m.repo.find('/') + 1);
   if (node["as"]) {
     MB_ASSIGN(m.name, scalar(node["as"], "as", d));
-    if (!validate_relative_path(m.name, "name").ok() || m.name.find('/') != std::string::npos) {
+    if (!validate_repo_file_path(m.name, "name").ok() || m.name.find('/') != std::string::npos) {
       return d.at(node["as"], "'as' must be a simple folder name, not '" + m.name + "'");
     }
   }
@@ -179,6 +180,8 @@ Result<Manifest> parse_root(const YAML::Node& root, std::string_view source, con
 Result<Manifest> parse_manifest(std::string_view yaml_text, std::string_view source) {
   Diag d(source);
   try {
+    // Refused on the event stream, before a tree exists: nothing is expanded or walked yet.
+    if (auto problem = find_yaml_problem(yaml_text)) return d.at(problem->mark, problem->message);
     YAML::Node root = YAML::Load(std::string(yaml_text));
     if (!root || root.IsNull()) return d.at(YAML::Mark::null_mark(), "the manifest is empty");
     return parse_root(root, source, d);

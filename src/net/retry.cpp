@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "net/rate_limit.hpp"
 
 namespace mb::net {
 namespace {
@@ -124,9 +125,7 @@ std::optional<Duration> parse_retry_after(std::string_view value, int64_t now_un
 }
 
 std::optional<Duration> retry_after_of(const Response& response, const Clock& clock) {
-  auto v = response.headers.get("Retry-After");
-  if (!v) return std::nullopt;
-  return parse_retry_after(*v, clock.unix_seconds());
+  return server_wait(response, clock);
 }
 
 RetryLoop::RetryLoop(const RetryPolicy& policy, Clock& clock)
@@ -136,15 +135,19 @@ bool RetryLoop::retry_after_failure(const Error& error, Attempt& attempt) {
   if (error.category != ErrorCategory::transient) return false;
   if (attempt.number >= m_policy.max_attempts) return false;
   Duration delay = m_backoff.next();
+  bool server_asked = false;
   if (attempt.retry_after) {
     if (*attempt.retry_after > m_policy.max_retry_after) return false;
+    server_asked = *attempt.retry_after >= delay;
     delay = std::max(delay, *attempt.retry_after);
   }
   auto elapsed = std::chrono::duration_cast<Duration>(m_clock.now() - m_start);
   if (elapsed + delay > m_policy.max_elapsed) return false;
-  log::warn(error.message + "; retrying in " + seconds_text(delay) + " (attempt " +
-            std::to_string(attempt.number + 1) + " of " + std::to_string(m_policy.max_attempts) +
-            ")");
+  // A wait the server asked for (rate limit) can be minutes: say so, so nobody thinks we hang.
+  log::warn(error.message + (server_asked ? "; waiting " + seconds_text(delay) + " as the server asked"
+                                          : "; retrying in " + seconds_text(delay)) +
+            " (attempt " + std::to_string(attempt.number + 1) + " of " +
+            std::to_string(m_policy.max_attempts) + ")");
   m_clock.sleep_for(delay);
   ++attempt.number;
   return true;
@@ -154,7 +157,8 @@ Error RetryLoop::give_up(Error error, const Attempt& attempt) const {
   if (error.category != ErrorCategory::transient) return error;
   if (attempt.retry_after && *attempt.retry_after > m_policy.max_retry_after) {
     error.message += " (server asked to retry after " + seconds_text(*attempt.retry_after) +
-                     ", longer than we wait)";
+                     ", longer than the " + seconds_text(m_policy.max_retry_after) +
+                     " modelbake waits at most)";
   } else if (attempt.number > 1) {
     error.message += " (gave up after " + std::to_string(attempt.number) + " attempts)";
   }

@@ -23,8 +23,12 @@ struct RetryPolicy {
   double multiplier = 2.0;           // nominal delay grows by this per retry ...
   Duration max_delay{30'000};        // ... up to this cap
   double jitter = 0.25;              // actual delay uniform in [nominal*(1-jitter), nominal]
-  Duration max_elapsed{600'000};     // give up rather than sleep past this since the start
-  Duration max_retry_after{300'000}; // a server asking to wait longer than this: give up
+  // Give up rather than sleep past this since the start. Long enough for two waits of the
+  // Hub's 5-minute rate-limit window plus backoff.
+  Duration max_elapsed{1'200'000};
+  // A server asking to wait longer than this (Retry-After, RateLimit t + 1 s): give up at once
+  // with its reason instead of sleeping. Covers one full Hub window (300 s) with margin.
+  Duration max_retry_after{600'000};
   std::optional<uint64_t> seed;      // fixed jitter seed (tests); nullopt = random_device
 
   // One attempt, no retries.
@@ -62,7 +66,8 @@ class Backoff {
 // `now_unix`. A date in the past yields 0. Garbage yields nullopt.
 std::optional<Clock::Duration> parse_retry_after(std::string_view value, int64_t now_unix);
 
-// Retry-After of a response (only meaningful for 429/503), via parse_retry_after.
+// How long the server asks us to wait (only meaningful for 429/503): RateLimit t + 1 s for a
+// 429 with r=0 (net/rate_limit.hpp), else Retry-After via parse_retry_after.
 std::optional<Clock::Duration> retry_after_of(const Response& response, const Clock& clock);
 
 // The decision loop shared by with_retry and perform_with_retry.

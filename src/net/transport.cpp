@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "net/rate_limit.hpp"
 #include "net/url.hpp"
 
 namespace mb::net {
@@ -73,8 +74,12 @@ ErrorCategory category_for_status(int status) {
 }
 
 Error status_error(const Response& response, std::string_view what) {
-  std::string msg = std::string(what) + ": HTTP " + std::to_string(response.status) + " from " +
+  std::string msg = std::string(what) + ": " + (response.status == 429 ? "rate limited, " : "") +
+                    "HTTP " + std::to_string(response.status) + " from " +
                     redact_url(response.effective_url);
+  if (auto limit = parse_rate_limit(response.headers); limit && response.status == 429) {
+    msg += " (" + describe(*limit) + ", resets in " + std::to_string(limit->reset_seconds) + " s)";
+  }
   if (auto server = response.headers.get("X-Error-Message")) {
     std::string m = *server;
     if (m.size() > 300) m = m.substr(0, 300) + "...";
@@ -93,7 +98,7 @@ Error status_error(const Response& response, std::string_view what) {
 std::optional<std::string> authorization_for(const Request& request) {
   if (!request.bearer || request.bearer->token.empty()) return std::nullopt;
   auto url = parse_url(request.url);
-  if (!url.ok() || url->authority() != request.bearer->allowed_authority) return std::nullopt;
+  if (!url.ok() || url->credential_scope() != request.bearer->allowed_scope) return std::nullopt;
   return request.bearer->scheme + " " + request.bearer->token;
 }
 

@@ -57,11 +57,12 @@ struct ByteRange {
 };
 
 // Credentials for a request. The transport adds "Authorization: Bearer <token>" only when
-// the request URL's authority (lower-case host and effective port, see url.hpp authority())
-// equals `allowed_authority`; so a CDN location on another host never sees the token.
+// the request URL's scheme, lower-case host and effective port (url.hpp credential_scope())
+// equal `allowed_scope`; so a CDN location on another host never sees the token, and
+// neither does the same host:port over plain http (a downgrade would send it in clear).
 struct BearerToken {
   std::string token;
-  std::string allowed_authority;  // e.g. "huggingface.co:443"
+  std::string allowed_scope;      // e.g. "https://huggingface.co:443"
   std::string scheme = "Bearer";  // "Basic" for registries with htpasswd auth (token = base64)
 };
 
@@ -82,9 +83,13 @@ struct Request {
   // Time allowed to establish the connection (TCP + TLS).
   std::chrono::milliseconds connect_timeout{15'000};
   // Abort when fewer than low_speed_limit bytes/s arrive for low_speed_time (a stalled
-  // connection); there is deliberately no overall timeout, big files take long.
+  // connection).
   uint32_t low_speed_limit = 1024;
   std::chrono::seconds low_speed_time{30};
+  // Deadline for the whole exchange (connect to last body byte); 0 = none. A response that
+  // drips just above the low-speed limit would otherwise never end: the hub client sets it
+  // for every metadata request and, scaled by size, for every ranged download.
+  std::chrono::milliseconds total_timeout{0};
   // Largest 2xx body kept in Response::body when there is no sink; a larger one fails with a
   // permanent error instead of eating memory. Non-2xx bodies (error pages, never sent to a
   // sink) are silently truncated to k_max_error_body bytes.

@@ -116,6 +116,8 @@ std::string redact_query(std::string_view query) {
 
 std::string Url::authority() const { return host + ":" + std::to_string(port); }
 
+std::string Url::credential_scope() const { return scheme + "://" + authority(); }
+
 std::string Url::origin() const {
   std::string o = scheme + "://" + host;
   if (port != default_port(scheme)) o += ":" + std::to_string(port);

@@ -17,8 +17,12 @@ struct Url {
   int port = 0;          // explicit port, or the scheme default (80/443)
   std::string target;    // path + optional "?query"; "/" when empty; fragment dropped
 
-  // "host:port" with the effective port; what BearerToken::allowed_authority holds.
+  // "host:port" with the effective port.
   std::string authority() const;
+  // "scheme://host:port" with the effective port: what credentials are bound to
+  // (BearerToken::allowed_scope). The scheme is part of it so that a token meant for
+  // https://hub:443 never travels in clear to http://hub:443.
+  std::string credential_scope() const;
   // "scheme://host[:port]" with the port omitted when it is the default.
   std::string origin() const;
   // origin() + target (no userinfo).

@@ -98,6 +98,7 @@ RegistryClient::RegistryClient(net::Transport& transport, Clock& clock, std::str
       m_credentials(std::move(credentials)), m_options(std::move(options)) {
   auto url = net::parse_url(base_url() + "/");
   m_authority = url.ok() ? url->authority() : m_registry;
+  m_scope = url.ok() ? url->credential_scope() : base_url();
   if (m_credentials) register_secret(*m_credentials);
 }
 
@@ -125,9 +126,9 @@ void RegistryClient::apply_auth(net::Request& request, const std::vector<std::st
   request.bearer.reset();
   std::lock_guard<std::mutex> g(m_mutex);
   if (auto it = m_tokens.find(scope_key(scopes)); it != m_tokens.end()) {
-    request.bearer = net::BearerToken{it->second, m_authority, "Bearer"};
+    request.bearer = net::BearerToken{it->second, m_scope, "Bearer"};
   } else if (m_use_basic && m_credentials) {
-    request.bearer = net::BearerToken{base64_encode(m_credentials->username + ":" + m_credentials->password), m_authority, "Basic"};
+    request.bearer = net::BearerToken{base64_encode(m_credentials->username + ":" + m_credentials->password), m_scope, "Basic"};
   }
 }
 
@@ -163,7 +164,7 @@ Result<std::string> RegistryClient::fetch_token(const Challenge& ch, const std::
     }
   } else if (m_credentials && trusted_realm) {
     req.bearer = net::BearerToken{base64_encode(m_credentials->username + ":" + m_credentials->password),
-                                  realm_url->authority(), "Basic"};
+                                  realm_url->credential_scope(), "Basic"};
   }
   count(req.method);
   MB_ASSIGN(auto resp, net::perform_with_retry(m_transport, req, m_options.retry, m_clock));

@@ -106,7 +106,8 @@ class RegistryClient {
   std::string m_registry;
   std::optional<Credentials> m_credentials;
   ClientOptions m_options;
-  std::string m_authority;  // host:port of the registry (what credentials are bound to)
+  std::string m_authority;  // host:port of the registry
+  std::string m_scope;      // scheme://host:port: what credentials are sent to
 
   mutable std::mutex m_mutex;  // guards the fields below
   bool m_use_basic = false;

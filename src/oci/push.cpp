@@ -41,7 +41,7 @@ Status run_parallel(std::vector<std::function<Status()>> tasks, int parallel) {
 namespace {
 
 // Which repository of a registry last received a blob, so a push to another repository can
-// mount it instead of uploading (.modelbake/registry-mounts.json in the cache).
+// mount it instead of uploading (.locks/modelbake/registry-mounts.json in the cache).
 class MountCache {
  public:
   MountCache(const Store& store, std::string registry) : m_store(store), m_registry(std::move(registry)) {

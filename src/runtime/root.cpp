@@ -75,7 +75,7 @@ Result<VerifyRoot> open_root(const std::string& root, const std::string& lock_fl
     hub = hub || is_dir(layout.repo_dir(m.type, m.repo));
     flat = flat || is_dir(join_path(r.path, m.name));
   }
-  const bool cache_like = !has_bundled || is_dir(layout.private_dir());
+  const bool cache_like = !has_bundled || is_dir(layout.private_dir()) || is_dir(layout.legacy_private_dir());
   if (hub) {
     r.kind = cache_like ? RootKind::cache : RootKind::hub_bundle;
   } else if (flat) {

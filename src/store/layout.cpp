@@ -55,15 +55,21 @@ std::string CacheLayout::snapshot_link_target(std::string_view path, std::string
   return target + "blobs/" + std::string(etag);
 }
 
-std::string CacheLayout::private_dir() const { return m_root + "/.modelbake"; }
-std::string CacheLayout::objects_dir() const { return private_dir() + "/objects/sha256"; }
+std::string CacheLayout::private_dir() const { return m_root + "/" + std::string(k_private_rel); }
+std::string CacheLayout::legacy_private_dir() const {
+  return m_root + "/" + std::string(k_legacy_private_rel);
+}
+std::string CacheLayout::objects_rel() const { return std::string(k_private_rel) + "/objects/sha256"; }
+std::string CacheLayout::tmp_rel() const { return std::string(k_private_rel) + "/tmp"; }
+std::string CacheLayout::locks_rel() const { return std::string(k_private_rel) + "/locks"; }
+std::string CacheLayout::objects_dir() const { return m_root + "/" + objects_rel(); }
 
 std::string CacheLayout::object_path(std::string_view sha256) const {
   return objects_dir() + "/" + std::string(sha256.substr(0, 2)) + "/" + std::string(sha256.substr(2));
 }
 
-std::string CacheLayout::tmp_dir() const { return private_dir() + "/tmp"; }
-std::string CacheLayout::locks_dir() const { return private_dir() + "/locks"; }
+std::string CacheLayout::tmp_dir() const { return m_root + "/" + tmp_rel(); }
+std::string CacheLayout::locks_dir() const { return m_root + "/" + locks_rel(); }
 std::string CacheLayout::lock_path(std::string_view name) const {
   return locks_dir() + "/" + std::string(name) + ".lock";
 }
@@ -75,12 +81,12 @@ std::string CacheLayout::snapshot_meta_path(RepoType type, std::string_view repo
 
 std::string resolve_cache_dir(const std::string& flag_value, const Env& env) {
   if (!flag_value.empty()) return flag_value;
-  if (auto v = env.get("HF_HUB_CACHE")) return *v;
-  if (auto v = env.get("HUGGINGFACE_HUB_CACHE")) return *v;
-  if (auto v = env.get("HF_HOME")) return *v + "/hub";
-  if (auto v = env.get("XDG_CACHE_HOME")) return *v + "/huggingface/hub";
-  std::string home = env.get("HOME").value_or("/root");
-  return home + "/.cache/huggingface/hub";
+  // Expanded like huggingface_hub (expandvars(expanduser(...))), so both tools agree on
+  // HF_HUB_CACHE=~/models or HF_HOME=$SCRATCH/hf.
+  if (auto v = env.get("HF_HUB_CACHE")) return expand_path(*v, env);
+  if (auto v = env.get("HUGGINGFACE_HUB_CACHE")) return expand_path(*v, env);
+  if (auto home = hf_home_dir(env)) return *home + "/hub";
+  return "/root/.cache/huggingface/hub";
 }
 
 }  // namespace mb

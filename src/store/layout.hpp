@@ -1,7 +1,7 @@
 // Paths of the cache. The cache is a valid Hugging Face hub cache (models--org--name/
 // {blobs,refs,snapshots}) whose blobs are hard links to one content-addressed object store
-// (.modelbake/objects/sha256/ab/<hex>), so identical content is stored once on disk whatever
-// repo or revision it came from. See docs/cache-layout.md.
+// (.locks/modelbake/objects/sha256/ab/<hex>), so identical content is stored once on disk
+// whatever repo or revision it came from. See docs/cache-layout.md.
 #pragma once
 
 #include <string>
@@ -30,14 +30,25 @@ class CacheLayout {
   // directory level of `path`.
   static std::string snapshot_link_target(std::string_view path, std::string_view etag);
 
-  // modelbake's private area inside the cache.
+  // modelbake's private area inside the cache: <root>/.locks/modelbake. Both hub-cache scanners
+  // (huggingface_hub scan_cache_dir, @huggingface/hub scanCacheDir) skip the root's `.locks/`
+  // (huggingface_hub keeps its own lock files there), and it is on the blobs' filesystem, so
+  // objects can be hard-linked and temps renamed into place.
+  static constexpr std::string_view k_private_rel = ".locks/modelbake";
+  // Where versions before that kept it (<root>/.modelbake); Store::init migrates it.
+  static constexpr std::string_view k_legacy_private_rel = ".modelbake";
   std::string private_dir() const;
+  std::string legacy_private_dir() const;
+  // The same folders relative to the root (for check_real_dirs).
+  std::string objects_rel() const;
+  std::string tmp_rel() const;
+  std::string locks_rel() const;
   std::string object_path(std::string_view sha256) const;
   std::string objects_dir() const;
   std::string tmp_dir() const;
   std::string locks_dir() const;
   std::string lock_path(std::string_view name) const;
-  // Per-snapshot metadata (fetched_at, last_used): .modelbake/meta/<repo-folder>/<commit>.json
+  // Per-snapshot metadata (fetched_at, last_used): <private>/meta/<repo-folder>/<commit>.json
   std::string snapshot_meta_path(RepoType type, std::string_view repo, std::string_view commit) const;
 
  private:

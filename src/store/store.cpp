@@ -6,9 +6,11 @@
 #include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/hash.hpp"
 #include "core/paths.hpp"
+#include "store/safe_dirs.hpp"
 
 namespace fs = std::filesystem;
 
@@ -28,25 +30,34 @@ bool is_regular_file(const std::string& path, uint64_t* size = nullptr) {
   return true;
 }
 
-Status copy_file_atomic(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  std::string temp = to + ".tmp." + random_suffix();
-  fs::copy_file(from, temp, fs::copy_options::overwrite_existing, ec);
-  if (ec) return errno_error("copying " + from, ec.value());
-  if (::rename(temp.c_str(), to.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return errno_error("renaming to " + to, err);
-  }
-  return {};
+std::string parent_rel(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
 }
 
 }  // namespace
 
+Status Store::real_dirs(const std::string& rel) const {
+  return check_real_dirs(m_layout.root(), rel, MissingDir::create);
+}
+
+Status Store::move_into_place(const std::string& temp, const std::string& dest) const {
+  if (::rename(temp.c_str(), dest.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return errno_error("renaming into " + dest, err);
+  }
+  // rename(2) between two names of one inode succeeds and does nothing: drop the temp name.
+  ::unlink(temp.c_str());
+  return {};
+}
+
 Status Store::init() const {
-  MB_TRY(make_dirs(m_layout.objects_dir()));
-  MB_TRY(make_dirs(m_layout.tmp_dir()));
-  MB_TRY(make_dirs(m_layout.locks_dir()));
+  MB_TRY(make_dirs(m_layout.root()));
+  MB_TRY(migrate_legacy_private_dir());
+  MB_TRY(real_dirs(m_layout.objects_rel()));
+  MB_TRY(real_dirs(m_layout.tmp_rel()));
+  MB_TRY(real_dirs(m_layout.locks_rel()));
   std::string tag = m_layout.root() + "/CACHEDIR.TAG";
   if (!is_regular_file(tag)) MB_TRY(write_file_atomic(tag, k_cachedir_tag));
   return {};
@@ -72,7 +83,7 @@ Status Store::adopt_object(const std::string& temp_path, std::string_view sha256
     return {};
   }
   std::string dir = fs::path(dest).parent_path().string();
-  MB_TRY(make_dirs(dir));
+  MB_TRY(real_dirs(m_layout.objects_rel() + "/" + std::string(sha256.substr(0, 2))));
   // Objects are immutable: read-only so that a stray writer cannot corrupt every repo
   // that shares the content through a hard link.
   ::chmod(temp_path.c_str(), 0444);
@@ -80,9 +91,22 @@ Status Store::adopt_object(const std::string& temp_path, std::string_view sha256
   return fsync_dir(dir);
 }
 
+Status Store::check_repo_dirs(RepoType type, std::string_view repo, std::string_view commit) const {
+  std::string folder = repo_folder_name(type, repo);
+  MB_TRY(check_real_dirs(m_layout.root(), folder, MissingDir::ok));
+  for (const char* sub : {"/blobs", "/snapshots", "/refs"}) {
+    MB_TRY(check_real_dirs(m_layout.root(), folder + sub, MissingDir::ok));
+  }
+  if (!commit.empty()) {
+    MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit), MissingDir::ok));
+  }
+  return {};
+}
+
 Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
   std::string blob = m_layout.blob_path(m.type, m.repo, f.etag);
   std::string object = m_layout.object_path(f.sha256);
+  MB_TRY(real_dirs(repo_folder_name(m.type, m.repo) + "/blobs"));
   uint64_t size = 0;
   if (is_regular_file(blob, &size) && size == f.size) {
     struct stat a {}, b {};
@@ -90,36 +114,55 @@ Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
       return {};
     }
   }
-  MB_TRY(make_dirs(fs::path(blob).parent_path().string()));
-  std::string temp = blob + ".tmp." + random_suffix();
+  // The new name is made in tmp/ and renamed over blobs/<etag>: blobs/ never holds a temp.
+  std::string temp = new_temp_path("blob-link");
   if (::link(object.c_str(), temp.c_str()) != 0) {
     if (errno == ENOENT) return fail(ErrorCategory::io, "object missing for " + f.path);
-    MB_TRY(copy_file_atomic(object, blob));  // filesystems without hard links
-    return {};
+    std::error_code ec;  // filesystems without hard links: a copy
+    fs::copy_file(object, temp, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      ::unlink(temp.c_str());
+      return errno_error("copying " + object, ec.value());
+    }
   }
-  if (::rename(temp.c_str(), blob.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return errno_error("linking blob " + blob, err);
-  }
-  return {};
+  return move_into_place(temp, blob);
 }
 
 Status Store::link_snapshot_file(const LockedModel& m, const LockedFile& f) const {
   MB_TRY(validate_relative_path(f.path, "file path"));
   std::string link = m_layout.snapshot_file(m.type, m.repo, m.commit, f.path);
   std::string target = CacheLayout::snapshot_link_target(f.path, f.etag);
+  std::string dir = repo_folder_name(m.type, m.repo) + "/snapshots/" + m.commit;
+  MB_TRY(real_dirs(dir + "/" + parent_rel(f.path)));
   std::error_code ec;
   if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec).string() == target) return {};
-  return replace_symlink(target, link);
+  std::string temp = new_temp_path("snapshot-link");
+  if (::symlink(target.c_str(), temp.c_str()) != 0) {
+    return errno_error("creating a link in " + m_layout.tmp_dir(), errno);
+  }
+  if (::rename(temp.c_str(), link.c_str()) == 0) return {};
+  int err = errno;
+  ::unlink(temp.c_str());
+  // A repo folder on another filesystem than the cache root (a mount): only a temp next to
+  // the link can be renamed over it.
+  if (err == EXDEV) return replace_symlink(target, link);
+  return errno_error("linking " + link, err);
 }
 
 Status Store::write_ref(const LockedModel& m) const {
   if (m.revision == m.commit) return {};
   std::string path = m_layout.ref_path(m.type, m.repo, m.revision);
-  auto current = read_file(path, 1024);
-  if (current.ok() && *current == m.commit) return {};
-  return write_file_atomic(path, m.commit);
+  MB_TRY(real_dirs(repo_folder_name(m.type, m.repo) + "/refs/" + parent_rel(m.revision)));
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    auto current = read_file(path, 1024);
+    if (current.ok() && *current == m.commit) return {};
+  }
+  // Complete and fsynced in tmp/ first, then one rename into refs/.
+  std::string temp = new_temp_path("ref");
+  MB_TRY(write_file_atomic(temp, m.commit));
+  MB_TRY(move_into_place(temp, path));
+  return fsync_dir(fs::path(path).parent_path().string());
 }
 
 Status Store::publish_file(const LockedModel& m, const LockedFile& f) const {
@@ -141,8 +184,27 @@ bool Store::file_looks_complete(const LockedModel& m, const LockedFile& f) const
   return is_regular_file(r, &size) && size == f.size;
 }
 
+Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
+  MB_TRY(check_repo_dirs(m.type, m.repo, m.commit));
+  std::string snap = m_layout.snapshot_dir(m.type, m.repo, m.commit);
+  std::vector<std::string> doomed;
+  std::error_code ec;
+  // The iterator does not enter linked folders; the snapshot folder itself was checked above.
+  for (auto it = fs::recursive_directory_iterator(snap, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::string rel = it->path().lexically_relative(snap).string();
+    bool temp = is_sibling_temp_name(it->path().filename().string());
+    if (temp && it->is_symlink(ec) && !m.find_file(rel)) doomed.push_back(it->path().string());
+  }
+  for (const auto& p : doomed) {
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p, errno);
+  }
+  return doomed.size();
+}
+
 Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const {
   std::string path = m_layout.snapshot_meta_path(m.type, m.repo, m.commit);
+  MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/meta/" + repo_folder_name(m.type, m.repo)));
   nlohmann::json meta = nlohmann::json::object();
   if (auto text = read_file(path, 1 << 20); text.ok()) {
     meta = nlohmann::json::parse(*text, nullptr, false);

@@ -26,8 +26,15 @@ class Store {
   explicit Store(CacheLayout layout) : m_layout(std::move(layout)) {}
   const CacheLayout& layout() const { return m_layout; }
 
-  // Creates the private directories and CACHEDIR.TAG (idempotent).
+  // Creates the private directories and CACHEDIR.TAG (idempotent), first moving a legacy
+  // <root>/.modelbake into place (see migrate_legacy_private_dir). Refuses (integrity) when a
+  // private folder is a symlink.
   Status init() const;
+
+  // Refuses (integrity) when the repo folder or its blobs/, snapshots/ or refs/ is a symlink
+  // (or not a folder), and so is snapshots/<commit> when `commit` is given. Absent folders are
+  // fine. Writers call it before touching a repo.
+  Status check_repo_dirs(RepoType type, std::string_view repo, std::string_view commit = {}) const;
 
   Result<FileLock> lock_cache(LockMode mode) const;
   Result<FileLock> lock_content(std::string_view key) const;
@@ -40,9 +47,12 @@ class Store {
   // blobs/<etag> becomes a hard link to objects/<sha256> (a copy where hard links fail).
   Status link_blob(const LockedModel& m, const LockedFile& f) const;
   // snapshots/<commit>/<path> -> ../../blobs/<etag> (relative symlink, replaced atomically).
+  // The temporary link is made in tmp_dir() and renamed into place: a process killed at any
+  // moment leaves nothing but finished links under snapshots/.
   Status link_snapshot_file(const LockedModel& m, const LockedFile& f) const;
   // refs/<revision> holds exactly the 40-hex commit, no newline. No-op when the revision is
-  // the commit itself.
+  // the commit itself. Written in tmp_dir() and renamed: refs/ never holds a temp name (which
+  // huggingface_hub would read as a ref).
   Status write_ref(const LockedModel& m) const;
   // link_blob + link_snapshot_file for a file whose object is present.
   Status publish_file(const LockedModel& m, const LockedFile& f) const;
@@ -51,6 +61,10 @@ class Store {
   // locked size inside the cache.
   bool file_looks_complete(const LockedModel& m, const LockedFile& f) const;
 
+  // Removes the `<path>.tmp.<8 hex>` links older versions left in snapshots/<commit> when
+  // killed (never a path the lock names). Returns how many were removed.
+  Result<size_t> remove_snapshot_leftovers(const LockedModel& m) const;
+
   // Records fetched_at / last_used for status, ls and gc (LRU).
   Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
 
@@ -58,6 +72,12 @@ class Store {
   std::string new_temp_path(std::string_view key) const;
 
  private:
+  Status migrate_legacy_private_dir() const;
+  // Checks (creating what is missing) the folders of `rel` below the root.
+  Status real_dirs(const std::string& rel) const;
+  // Renames `temp` (in tmp_dir()) to `dest`; removes the temp on failure.
+  Status move_into_place(const std::string& temp, const std::string& dest) const;
+
   CacheLayout m_layout;
 };
 

@@ -23,7 +23,7 @@ struct RevisionInfo {
   std::vector<std::string> refs;  // names in refs/ pointing at this commit
   uint64_t files = 0;
   uint64_t bytes = 0;        // apparent size of the files the snapshot resolves to
-  int64_t fetched_at = 0;    // unix seconds from .modelbake/meta, 0 when unknown
+  int64_t fetched_at = 0;    // unix seconds from <private>/meta, 0 when unknown
   int64_t last_used = 0;     // same; falls back to the snapshot folder's mtime
 };
 
@@ -43,7 +43,7 @@ struct DiskUsage {
   uint64_t apparent_bytes = 0;  // file sizes, each inode counted once
   uint64_t linked_bytes = 0;    // file sizes counting every hard link (what naive tools add up)
   uint64_t files = 0;           // distinct inodes
-  uint64_t temp_bytes = 0;      // .modelbake/tmp and *.incomplete
+  uint64_t temp_bytes = 0;      // <private>/tmp and *.incomplete
 };
 Result<DiskUsage> disk_usage(const CacheLayout& cache);
 
@@ -75,6 +75,7 @@ struct GcReport {
   uint64_t disk_before = 0;
   uint64_t disk_after = 0;  // projected when dry_run
   bool limit_reached = true;  // false when pins keep the cache above max_size
+  std::vector<std::string> warnings;  // what was skipped and why (planted links)
 };
 
 // Takes the cache lock exclusive for its whole run.

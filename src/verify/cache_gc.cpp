@@ -124,6 +124,8 @@ void plan_unreferenced(const CacheModel& m, const std::set<Inode>& live, GcRepor
       }
     }
   }
+  // A skipped repo's blobs may still link objects: keep every object until it is sorted out.
+  if (!m.unsafe.empty()) return;
   for (const auto& o : m.objects) {
     if (!kept_blob_inodes.count(o.inode) && !live.count(o.inode)) {
       rep.actions.push_back({GcActionKind::orphan_object, o.path, "", "", 0});
@@ -205,6 +207,7 @@ Status apply(const CacheLayout& cache, const CacheModel& m, const GcReport& rep)
 
 Result<GcReport> run(const Store& store, CacheModel& m, const GcOptions& o, bool sweep_temp) {
   GcReport rep;
+  rep.warnings = m.warnings;
   rep.disk_before = disk_all(m);
   if (sweep_temp) plan_temp_sweep(store.layout(), m, o, rep);
   for (const auto& r : m.repos) {  // revisions the caller chose (rm)
@@ -238,6 +241,7 @@ Result<GcReport> remove_repo(const Store& store, RepoType type, const std::strin
   MB_ASSIGN(FileLock lock, store.lock_cache(LockMode::exclusive));
   MB_ASSIGN(CacheModel model, load_cache_model(store.layout()));
   std::string folder = repo_folder_name(type, repo);
+  if (auto bad = model.unsafe.find(folder); bad != model.unsafe.end()) return fail(bad->second);
   auto it = std::find_if(model.repos.begin(), model.repos.end(),
                          [&](const ModelRepo& r) { return r.info.folder == folder; });
   if (it == model.repos.end()) {

@@ -51,6 +51,10 @@ struct ModelObject {
 
 struct CacheModel {
   std::string root_real;
+  // Repo folders left out because they (or their blobs/, snapshots/, refs/, a snapshot) are
+  // symlinks: folder name -> the error that names the link. gc skips them, rm refuses them.
+  std::map<std::string, Error> unsafe;
+  std::vector<std::string> warnings;  // one line each, for the user
   std::vector<ModelRepo> repos;
   std::vector<ModelObject> objects;
   std::map<Inode, InodeInfo> inodes;

@@ -10,6 +10,7 @@
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
+#include "store/safe_dirs.hpp"
 #include "verify/cache_admin.hpp"
 #include "verify/cache_model.hpp"
 
@@ -58,6 +59,19 @@ std::pair<int64_t, int64_t> read_meta_times(const CacheLayout& cache, RepoType t
   return {num("fetched_at"), num("last_used")};
 }
 
+// A repo folder whose blobs/, snapshots/, refs/ or a snapshots/<commit> is a symlink is never
+// walked for deletion: what it points to is not the cache's.
+Status check_repo_tree(const CacheLayout& cache, const std::string& folder) {
+  for (const char* sub : {"/blobs", "/snapshots", "/refs"}) {
+    MB_TRY(check_real_dirs(cache.root(), folder + sub, MissingDir::ok));
+  }
+  std::error_code ec;
+  for (const auto& s : fs::directory_iterator(cache.root() + "/" + folder + "/snapshots", ec)) {
+    if (s.is_symlink(ec)) return planted_link_error(s.path().string());
+  }
+  return {};
+}
+
 Result<CacheModel> load_cache_model(const CacheLayout& cache) {
   CacheModel model;
   std::error_code ec;
@@ -74,7 +88,19 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
   for (const auto& entry : fs::directory_iterator(cache.root(), ec)) {
     std::string name = entry.path().filename().string();
     auto parsed = parse_repo_folder(name);
-    if (!parsed || !entry.is_directory(ec)) continue;
+    if (!parsed) continue;
+    std::error_code ec1;
+    if (entry.is_symlink(ec1)) {
+      model.unsafe.emplace(name, planted_link_error(entry.path().string()));
+    } else if (!entry.is_directory(ec1)) {
+      continue;
+    } else if (Status safe = check_repo_tree(cache, name); !safe.ok()) {
+      model.unsafe.emplace(name, safe.error());
+    }
+    if (auto it = model.unsafe.find(name); it != model.unsafe.end()) {
+      model.warnings.push_back("skipped " + name + ": " + it->second.message);
+      continue;
+    }
     ModelRepo repo;
     repo.info.type = parsed->first;
     repo.info.repo = parsed->second;
@@ -123,13 +149,18 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
   }
   std::sort(model.repos.begin(), model.repos.end(),
             [](const ModelRepo& a, const ModelRepo& b) { return a.info.folder < b.info.folder; });
+  // Subfolders that are links are not entered (the iterator does not follow them).
   std::error_code ec4;
-  for (auto it = fs::recursive_directory_iterator(cache.objects_dir(), ec4);
-       !ec4 && it != fs::recursive_directory_iterator(); it.increment(ec4)) {
-    struct stat st {};
-    std::string p = it->path().string();
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    model.objects.push_back(ModelObject{p, record(p, st)});
+  if (Status safe = check_real_dirs(cache.root(), cache.objects_rel(), MissingDir::ok); !safe.ok()) {
+    model.warnings.push_back("skipped the object store: " + safe.error().message);
+  } else {
+    for (auto it = fs::recursive_directory_iterator(cache.objects_dir(), ec4);
+         !ec4 && it != fs::recursive_directory_iterator(); it.increment(ec4)) {
+      struct stat st {};
+      std::string p = it->path().string();
+      if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      model.objects.push_back(ModelObject{p, record(p, st)});
+    }
   }
   char buf[PATH_MAX];
   if (::realpath(cache.root().c_str(), buf) != nullptr) model.root_real = buf;

@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +20,7 @@
 
 #include "core/file.hpp"
 #include "core/paths.hpp"
+#include "store/safe_dirs.hpp"
 
 namespace mb::verify {
 
@@ -37,6 +39,7 @@ const char* to_string(FindingKind kind) {
     case FindingKind::git_sha1_mismatch: return "git_sha1_mismatch";
     case FindingKind::stale_trees_file: return "stale_trees_file";
     case FindingKind::unreadable: return "unreadable";
+    case FindingKind::unexpected_entry: return "unexpected_entry";
   }
   return "unknown";
 }
@@ -279,6 +282,14 @@ class Checker {
 
   const std::string& root() const { return m_root; }
 
+  // True when `entry` (a symlink) resolves to a regular file inside the root.
+  bool resolves_inside(const std::string& entry) {
+    int err = 0;
+    auto resolved = m_resolver.resolve(entry, &err);
+    struct stat st {};
+    return resolved && under(*resolved, m_root) && ::stat(resolved->c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  }
+
  private:
   std::string m_root;
   const VerifyOptions& m_opts;
@@ -348,6 +359,34 @@ void check_trees(Checker& ck, const CacheLayout& cache, const LockedModel& m, si
   x.message = "trees/" + m.commit + ".json lists files absent from the snapshot (" + list +
               "): offline snapshot_download() would fail with IncompleteSnapshotError";
   x.fix = "delete " + path + " (modelbake verify --repair does)";
+}
+
+// Entries of the snapshot the lock does not name are fine when they are working links (another
+// lock may select other files of the same commit); a leftover temp name (".tmp.<hex>", made by
+// older versions next to the final link) or a link to nothing usable is reported: loaders list
+// the folder and would pick it up.
+void check_snapshot_extras(Checker& ck, const std::string& snap, const LockedModel& m, size_t mi) {
+  std::set<std::string> locked;
+  for (const auto& f : m.files) locked.insert(f.path);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::string entry = it->path().string();
+    std::string rel = entry.substr(snap.size() + 1);
+    struct stat st {};
+    if (locked.count(rel) || ::lstat(entry.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    bool temp = is_sibling_temp_name(it->path().filename().string());
+    bool broken = S_ISLNK(st.st_mode) && !ck.resolves_inside(entry);
+    if (!temp && !broken) continue;
+    auto& x = ck.add(FindingKind::unexpected_entry, m, mi, rel, entry);
+    x.expected = "only finished links to blobs/";
+    x.actual = S_ISLNK(st.st_mode) ? "link to " + printable(read_link(entry), 200) : "not a link";
+    x.message = "snapshots/" + m.commit + "/" + printable(rel, 200) +
+                (temp ? " is a leftover temporary entry (" : " is a link to nothing usable (") + x.actual +
+                "): loaders listing the snapshot would pick it up";
+    x.fix = "modelbake verify --repair (removes it)";
+  }
 }
 
 Result<std::vector<const LockedModel*>> select_models(const Lockfile& lock, const VerifyOptions& o) {
@@ -421,6 +460,7 @@ Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock
       report.files_checked++;
       ck.check_entry(m, mi, f, cache.snapshot_file(m.type, m.repo, m.commit, f.path));
     }
+    check_snapshot_extras(ck, snap, m, mi);
     check_trees(ck, cache, m, mi);
   }
   ck.hash_and_compare();

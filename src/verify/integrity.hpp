@@ -33,6 +33,7 @@ enum class FindingKind {
   git_sha1_mismatch, // git blob sha1 differs from the lock's etag
   stale_trees_file,  // trees/<commit>.json lists files absent from the snapshot
   unreadable,        // I/O error while reading (permissions, EIO)
+  unexpected_entry,  // snapshot entry that is a leftover temp or a link to nothing usable
 };
 
 const char* to_string(FindingKind kind);

@@ -84,6 +84,8 @@ class Repairer {
         return {};
       case FindingKind::stale_trees_file:
         return remove(layout.trees_file(m.type, m.repo, m.commit));
+      case FindingKind::unexpected_entry:
+        return remove(x.location);
       case FindingKind::missing_snapshot:
         for (const auto& file : m.files) MB_TRY(restore(m, file));
         return {};
@@ -120,6 +122,8 @@ Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock, co
   for (const auto& x : report.findings) {
     const LockedModel* m = lock.find_model(x.model);
     if (m == nullptr) continue;
+    // Nothing is removed through a planted folder link.
+    MB_TRY(store.check_repo_dirs(m->type, m->repo, m->commit));
     auto st = r.fix(*m, x);
     if (!st.ok()) return st.take_error().with_context("repairing " + x.model);
   }

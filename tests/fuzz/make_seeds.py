@@ -1,7 +1,7 @@
 """Writes a small seed corpus for the fuzz targets: valid tiny files of each format (and a
 few near-misses) so libFuzzer starts from structure rather than from noise.
 
-usage: make_seeds.py OUT_DIR    (creates OUT_DIR/{safetensors,gguf,zip,onnx}/)"""
+usage: make_seeds.py OUT_DIR    (creates OUT_DIR/{safetensors,gguf,zip,onnx,manifest}/)"""
 
 import io
 import json
@@ -71,6 +71,48 @@ def torch_zip(entries):
     return buf.getvalue()
 
 
+MANIFEST_FULL = b"""version: 1
+endpoint: https://huggingface.co
+models:
+  - repo: sentence-transformers/all-MiniLM-L6-v2
+    revision: main
+    type: model
+    include: ["*.json", "*.safetensors", "1_Pooling/*"]
+    exclude: onnx/*
+    as: minilm
+    expect:
+      dim: 384
+      similar:
+        - {a: "a cat", b: "a kitten", min_cosine: 0.5}
+  - repo: org/data
+    type: dataset
+    revision: 0123456789abcdef0123456789abcdef01234567
+"""
+
+
+def alias_bomb(levels, fan):
+    lines = [b"version: 1", b"models:", b"  - repo: org/x", b"    expect:",
+             b"      l0: &l0 [" + b", ".join([b"lol"] * fan) + b"]"]
+    for i in range(1, levels):
+        refs = b", ".join([b"*l%d" % (i - 1)] * fan)
+        lines.append(b"      l%d: &l%d [%s]" % (i, i, refs))
+    return b"\n".join(lines) + b"\n"
+
+
+def manifest_seeds():
+    return {
+        "full.yaml": MANIFEST_FULL,
+        "flow.yaml": b'{version: 1, models: [{repo: a/b, expect: {k: [1, 2.5, true, null, "s"]}}]}\n',
+        "alias_bomb.yaml": alias_bomb(9, 9),
+        "alias_small.yaml": b"version: &v 1\nmodels:\n  - repo: &r org/x\n  - repo: *r\n    as: y\n",
+        "dup_key.yaml": b"version: 1\nmodels:\n  - repo: a/b\n    revision: main\n    revision: v2\n",
+        "dup_root.yaml": b"version: 1\nmodels: [{repo: a/b}]\nversion: 1\n",
+        "two_docs.yaml": b"version: 1\nmodels: [{repo: a/b}]\n---\nversion: 1\n",
+        "complex_key.yaml": b"version: 1\nmodels:\n  - repo: a/b\n    expect:\n      ? [a, b]\n      : 1\n",
+        "tags.yaml": b"version: !!str 1\nmodels:\n  - repo: 'a/b'\n    include: |\n      *.json\n    as: !x y\n",
+    }
+
+
 def main(out):
     seeds = {
         "safetensors": {
@@ -93,6 +135,7 @@ def main(out):
             "relu.onnx": onnx([(b"w", [2, 2], b"\0" * 16)]),
             "two.onnx": onnx([(b"w", [3], b"\0" * 12), (b"b", [1], b"\0" * 4)]),
         },
+        "manifest": manifest_seeds(),
     }
     for kind, files in seeds.items():
         d = os.path.join(out, kind)

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faults import FaultError, FaultSet, load_fault_specs  # noqa: E402
+from faults import ANSWER_TYPES, FaultError, FaultSet, canned_answer, load_fault_specs  # noqa: E402
 from hubdata import HEX40, HubData, siblings, tree_entries  # noqa: E402
 from sending import Unsatisfiable, abort_connection, parse_range, send_body  # noqa: E402
 
@@ -241,6 +241,10 @@ class Handler(BaseHTTPRequestHandler):
                         h["Retry-After"] = f.spec["retry_after"]
                     raise HubError(f.status, f.spec.get("error_code"),
                                    f.spec.get("message", "injected fault"), h)
+            for f in self.req_faults:
+                if f.type in ANSWER_TYPES:
+                    status, h, message = canned_answer(f)
+                    raise HubError(status, None, message, h)
             self.route(method, path, body)
         except HubError as e:
             self.send_error_json(e)

@@ -23,6 +23,9 @@ ALLOWED = {
     "bundle": {"core", "lock", "store", "bundle"},
     "oci": {"core", "lock", "store", "net", "bundle", "oci"},
     "fetch": {"core", "lock", "store", "manifest", "net", "hub", "fetch"},
+    # The hub mirror reads the cache; pull-through asks upstream with the hub client and
+    # brings files in with the fetch engine.
+    "serve": BASE | {"serve", "net", "hub", "fetch", "manifest", "app"},
     "app": {"app"},
     "cli": None,  # the top: may include everything
 }

@@ -68,9 +68,9 @@ class BundleCase(MbTestCase):
                 self.assertTrue(os.path.islink(p), p)
                 self.assertEqual(os.path.getsize(p), f["size"])
                 self.assertEqual(sha256_path(p), f["sha256"])
-                obj = os.path.join(cache, ".modelbake", "objects", "sha256", f["sha256"][:2], f["sha256"][2:])
+                obj = os.path.join(cache, ".locks", "modelbake", "objects", "sha256", f["sha256"][:2], f["sha256"][2:])
                 self.assertEqual(os.stat(obj).st_ino, os.stat(os.path.realpath(p)).st_ino)
-        leftovers = os.listdir(os.path.join(cache, ".modelbake", "tmp"))
+        leftovers = os.listdir(os.path.join(cache, ".locks", "modelbake", "tmp"))
         self.assertEqual(leftovers, [], "import left temp files behind")
 
 
@@ -102,7 +102,7 @@ class TestRoundTrip(BundleCase):
         vocab = next(f for f in bert["files"] if f["path"] == "tokenizer/vocab.txt")
         self.assertEqual(tree[link], ("link", "../../../blobs/" + vocab["etag"]))
         self.assertEqual(tree["models--org--tiny-bert/refs/main"][1], 40)
-        self.assertFalse(any(p.startswith(".modelbake") for p in tree))
+        self.assertFalse(any(p.startswith(".locks") for p in tree))
         blobs = [p for p in tree if "/blobs/" in p]
         self.assertEqual(len(blobs), 5)  # config.json and config_copy.json share one etag
 
@@ -249,7 +249,7 @@ class TestDeterminism(BundleCase):
 
 class TestCorruption(BundleCase):
     def corrupt_object(self, cache, sha):
-        obj = os.path.join(cache, ".modelbake", "objects", "sha256", sha[:2], sha[2:])
+        obj = os.path.join(cache, ".locks", "modelbake", "objects", "sha256", sha[:2], sha[2:])
         os.chmod(obj, 0o644)
         with open(obj, "r+b") as f:
             f.seek(1000)
@@ -279,7 +279,7 @@ class TestCorruption(BundleCase):
 
     def test_export_refuses_missing_file(self):
         f = self.lock["models"][1]["files"][0]
-        os.unlink(os.path.join(self.cache, ".modelbake", "objects", "sha256", f["sha256"][:2], f["sha256"][2:]))
+        os.unlink(os.path.join(self.cache, ".locks", "modelbake", "objects", "sha256", f["sha256"][:2], f["sha256"][2:]))
         proc = self.export(self.tmp.join("o"), "--format", "tar")
         self.assertExit(proc, 1)
         self.assertIn("fetch --locked", proc.stderr)
@@ -306,11 +306,11 @@ class TestCorruption(BundleCase):
                     f.write(bytes([b[0] ^ 0x55]))
                 proc = self.import_(out, target)
                 self.assertExit(proc, 1)
-                visible = [p for p in describe_tree(target) if not p.startswith(".modelbake")
+                visible = [p for p in describe_tree(target) if not p.startswith(".locks")
                            and p != "CACHEDIR.TAG"]
                 self.assertEqual(visible, [])
-                self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
-                objects = os.path.join(target, ".modelbake", "objects", "sha256")
+                self.assertEqual(os.listdir(os.path.join(target, ".locks", "modelbake", "tmp")), [])
+                objects = os.path.join(target, ".locks", "modelbake", "objects", "sha256")
                 self.assertEqual(os.listdir(objects), [])
 
 

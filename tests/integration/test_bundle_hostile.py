@@ -108,9 +108,9 @@ class TestTarSlip(MbTestCase):
 
     def assert_nothing_visible(self, target):
         for n in os.listdir(target):
-            self.assertIn(n, (".modelbake", "CACHEDIR.TAG"), "import made %s visible" % n)
-        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
-        objects = os.path.join(target, ".modelbake", "objects", "sha256")
+            self.assertIn(n, (".locks", "CACHEDIR.TAG"), "import made %s visible" % n)
+        self.assertEqual(os.listdir(os.path.join(target, ".locks", "modelbake", "tmp")), [])
+        objects = os.path.join(target, ".locks", "modelbake", "objects", "sha256")
         self.assertEqual(os.listdir(objects) if os.path.isdir(objects) else [], [])
 
     def test_control_good_bundle_imports(self):
@@ -249,7 +249,7 @@ class TestBombs(MbTestCase):
     def assert_refused_small(self, proc, target, message):
         self.assertEqual(proc.returncode, 1, "exit %s (-25 = killed writing past 1 MiB)\n%s" % (proc.returncode, proc.stderr))
         self.assertIn(message, proc.stderr)
-        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(target, ".locks", "modelbake", "tmp")), [])
 
     def bomb(self, name, size=BOMB_SIZE):
         ti = tarfile.TarInfo(name)
@@ -347,7 +347,7 @@ class TestBombs(MbTestCase):
         proc = self.run_import_limited(bundle, target)
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("compressed tar", proc.stderr)
-        self.assertEqual(os.listdir(os.path.join(target, ".modelbake", "tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(target, ".locks", "modelbake", "tmp")), [])
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ class TestOciLayout(OciCase):
     def test_warm_layer_cache_gives_identical_layout(self):
         a, b = self.tmp.join("a"), self.tmp.join("b")
         first = self.export_oci(a)
-        layers_dir = os.path.join(self.cache, ".modelbake", "layers")
+        layers_dir = os.path.join(self.cache, ".locks", "modelbake", "layers")
         self.assertEqual(len(os.listdir(layers_dir)), 2)
         second = self.export_oci(b)
         self.assertEqual(first["manifest_digest"], second["manifest_digest"])
@@ -170,7 +170,7 @@ class TestOciLayout(OciCase):
         proc = run_modelbake(["import", out, "--cache", target])
         self.assertExit(proc, 1)
         self.assertIn("does not match its digest", proc.stderr)
-        self.assertEqual([n for n in os.listdir(target) if not n.startswith((".modelbake", "CACHEDIR"))], [])
+        self.assertEqual([n for n in os.listdir(target) if not n.startswith((".locks", "CACHEDIR"))], [])
 
 
 @unittest.skipUnless(shutil.which("skopeo") and shutil.which("umoci"), "skopeo/umoci not installed")

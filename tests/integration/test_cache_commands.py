@@ -102,7 +102,7 @@ class TestGcRm(CacheCase):
         self.assertFalse(os.path.exists(repo_dir(self.cache, "org/old")))
 
     def test_gc_sweeps_only_old_temp_files(self):
-        tmp = os.path.join(self.cache, ".modelbake", "tmp")
+        tmp = os.path.join(self.cache, ".locks", "modelbake", "tmp")
         old, fresh = os.path.join(tmp, "old.tmp"), os.path.join(tmp, "fresh.tmp")
         incomplete = os.path.join(repo_dir(self.cache, "org/new"), "blobs", "abc.incomplete")
         for p in (old, fresh, incomplete):
@@ -132,7 +132,7 @@ class TestGcRm(CacheCase):
 
 class TestGcRace(CacheCase):
     def test_gc_waits_for_a_writer_and_loses_nothing(self):
-        lock_file = os.path.join(self.cache, ".modelbake", "locks", "cache.lock")
+        lock_file = os.path.join(self.cache, ".locks", "modelbake", "locks", "cache.lock")
         os.makedirs(os.path.dirname(lock_file), exist_ok=True)
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:

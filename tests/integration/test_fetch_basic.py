@@ -9,7 +9,7 @@ from mbtest import (MbTestCase, RepoBuilder, describe_tree, make_cache, pseudo_r
                     run_json, run_modelbake, sha256_hex, git_blob_sha1, snapshot_path,
                     write_manifest)
 
-META = ".modelbake/meta"
+META = ".locks/modelbake/meta"
 
 
 def tiny_repo(name="org/tiny"):
@@ -64,10 +64,10 @@ class FetchBasics(MbTestCase):
             if path.startswith("onnx/"):
                 continue
             blob = os.path.join(rd, "blobs", f.etag)
-            obj = os.path.join(self.cache, ".modelbake/objects/sha256", f.sha256[:2], f.sha256[2:])
+            obj = os.path.join(self.cache, ".locks/modelbake/objects/sha256", f.sha256[:2], f.sha256[2:])
             self.assertEqual(os.stat(blob).st_ino, os.stat(obj).st_ino)
         # nothing left in tmp/
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
     def test_fetch_without_lock_locks_and_json_counts(self):
         p, doc = run_json(["--cache", self.cache, "fetch"], env=self.hub.env(), cwd=self.tmp.path)
@@ -124,7 +124,7 @@ class FetchBasics(MbTestCase):
         p = self.mb("fetch", "--locked")
         self.assertExit(p, 1)
         self.assertIn("config.json", p.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.cache, ".modelbake/objects/sha256/00")))
+        self.assertFalse(os.path.exists(os.path.join(self.cache, ".locks/modelbake/objects/sha256/00")))
         self.assertFalse(os.path.lexists(snapshot_path(self.cache, "org/tiny", self.repo.head,
                                                        "config.json")))
 

@@ -31,7 +31,7 @@ class FetchFaults(MbTestCase):
             p = snapshot_path(self.cache, "org/faulty", self.repo.head, path)
             with open(p, "rb") as fh:
                 self.assertEqual(fh.read(), f.data, path)
-        self.assertEqual([n for n in os.listdir(os.path.join(self.cache, ".modelbake/tmp"))], [])
+        self.assertEqual([n for n in os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp"))], [])
 
     def test_big_file_uses_parallel_ranges(self):
         self.assertExit(self.fetch(), 0)
@@ -59,9 +59,9 @@ class FetchFaults(MbTestCase):
         self.assertIn("weights.bin", p.stderr)
         self.assertFalse(os.path.lexists(snapshot_path(self.cache, "org/faulty", self.repo.head,
                                                        "weights.bin")))
-        obj = os.path.join(self.cache, ".modelbake/objects/sha256", w.sha256[:2], w.sha256[2:])
+        obj = os.path.join(self.cache, ".locks/modelbake/objects/sha256", w.sha256[:2], w.sha256[2:])
         self.assertFalse(os.path.exists(obj))
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
         self.hub.clear_faults()
         self.assertExit(self.fetch(), 0)
         self.assert_complete()

@@ -23,7 +23,7 @@ class FetchHostile(MbTestCase):
         if os.path.isdir(snaps):
             for _, _, files in os.walk(snaps):
                 self.assertEqual(files, [])
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
     def test_path_traversal_names(self):
         for bad in ("../../etc/x", "a/../../b", "/abs/file", "sub//x"):
@@ -67,7 +67,7 @@ class FetchHostile(MbTestCase):
         self.assertExit(p, 1)
         self.assertIn("digest mismatch", p.stderr)
         self.assert_nothing_published("models--org--liar")
-        self.assertFalse(os.path.exists(os.path.join(self.cache, ".modelbake/objects/sha256/ab")))
+        self.assertFalse(os.path.exists(os.path.join(self.cache, ".locks/modelbake/objects/sha256/ab")))
 
     def test_wrong_git_etag(self):
         repo = RepoBuilder("org/liar2")

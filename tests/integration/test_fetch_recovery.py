@@ -28,7 +28,7 @@ class Recovery(MbTestCase):
                         env=self.hub.env(), cwd=self.tmp.path)
 
     def object_path(self, sha):
-        return os.path.join(self.cache, ".modelbake/objects/sha256", sha[:2], sha[2:])
+        return os.path.join(self.cache, ".locks/modelbake/objects/sha256", sha[:2], sha[2:])
 
     def ref_path(self, repo_id):
         return os.path.join(self.cache, "models--" + repo_id.replace("/", "--"), "refs", "main")
@@ -47,7 +47,7 @@ class Recovery(MbTestCase):
         blob = os.path.join(self.cache, "models--" + repo.id.replace("/", "--"), "blobs", f.sha256)
         self.assertFalse(os.path.lexists(blob))
         self.assertFalse(os.path.lexists(self.ref_path(repo.id)))
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
     # --- 11.1: a corrupted transfer is discarded and downloaded again ---
 

@@ -37,7 +37,7 @@ class FetchResume(MbTestCase):
         self.cache = self.tmp.join("cache")
         write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/resumable"}])
         self.big = self.repo.files_at()["model.bin"]
-        self.state = os.path.join(self.cache, ".modelbake/tmp", self.big.sha256 + ".partial.json")
+        self.state = os.path.join(self.cache, ".locks/modelbake/tmp", self.big.sha256 + ".partial.json")
 
     def start_fetch(self, *extra):
         return subprocess.Popen([modelbake_bin(), "--cache", self.cache, "fetch"] + RANGES + list(extra),
@@ -47,7 +47,7 @@ class FetchResume(MbTestCase):
     def assert_not_visible(self):
         link = snapshot_path(self.cache, "org/resumable", self.repo.head, "model.bin")
         self.assertFalse(os.path.lexists(link))
-        obj = os.path.join(self.cache, ".modelbake/objects/sha256", self.big.sha256[:2],
+        obj = os.path.join(self.cache, ".locks/modelbake/objects/sha256", self.big.sha256[:2],
                            self.big.sha256[2:])
         self.assertFalse(os.path.exists(obj))
 
@@ -55,7 +55,7 @@ class FetchResume(MbTestCase):
         for path, f in self.repo.files_at().items():
             with open(snapshot_path(self.cache, "org/resumable", self.repo.head, path), "rb") as fh:
                 self.assertEqual(fh.read(), f.data, path)
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
     def test_sigkill_mid_download_then_rerun_resumes(self):
         self.hub.set_faults([{"type": "slow", "bytes_per_sec": 250_000, "match": "^/cdn/", "count": -1}])
@@ -121,7 +121,7 @@ class FetchResume(MbTestCase):
                 self.assertEqual(sent, f.size, f.path)
         ref = self.tmp.join("ref")
         make_cache(ref, [self.repo])
-        meta = ".modelbake/meta"
+        meta = ".locks/modelbake/meta"
         self.assertEqual({k: v for k, v in describe_tree(self.cache).items() if not k.startswith(meta)},
                          {k: v for k, v in describe_tree(ref).items() if not k.startswith(meta)})
 
@@ -139,7 +139,7 @@ class MidSizeResume(MbTestCase):
         self.cache = self.tmp.join("cache")
         write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/mid"}])
         self.big = self.repo.files_at()["model.bin"]
-        self.state = os.path.join(self.cache, ".modelbake/tmp", self.big.sha256 + ".partial.json")
+        self.state = os.path.join(self.cache, ".locks/modelbake/tmp", self.big.sha256 + ".partial.json")
 
     def test_sigkill_then_rerun_resumes_from_what_was_written(self):
         self.hub.set_faults([{"type": "slow", "bytes_per_sec": 400_000, "match": "^/cdn/", "count": -1}])
@@ -166,7 +166,7 @@ class MidSizeResume(MbTestCase):
         starts = [int(r["range"][len("bytes="):].split("-")[0]) for r in gets if r["range"]]
         self.assertIn(done_before, starts)  # the re-run asked from where the first one stopped
         self.assertLess(sum(r.get("body_bytes") or 0 for r in gets), 2 * MID)
-        self.assertEqual(os.listdir(os.path.join(self.cache, ".modelbake/tmp")), [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, ".locks/modelbake/tmp")), [])
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class TestMakeCache(MbTestCase):
         self.assertEqual(os.readlink(link), "../../blobs/" + git_blob_sha1(CONFIG))
         with open(link, "rb") as f:
             self.assertEqual(f.read(), CONFIG)
-        obj = os.path.join(cache, ".modelbake", "objects", "sha256", sha256_hex(BIG)[:2],
+        obj = os.path.join(cache, ".locks", "modelbake", "objects", "sha256", sha256_hex(BIG)[:2],
                            sha256_hex(BIG)[2:])
         blob = os.path.join(rdir, "blobs", sha256_hex(BIG))
         self.assertEqual(os.stat(obj).st_ino, os.stat(blob).st_ino)
@@ -101,7 +101,7 @@ class TestMakeCache(MbTestCase):
         self.assertEqual(tree["models--org--m/snapshots/%s/config.json" % commit],
                          ("link", "../../blobs/" + git_blob_sha1(CONFIG)))
         self.assertEqual(tree["CACHEDIR.TAG"][0], "file")
-        self.assertEqual(len([k for k in tree if k.startswith(".modelbake/objects/sha256/")
+        self.assertEqual(len([k for k in tree if k.startswith(".locks/modelbake/objects/sha256/")
                               and tree[k][0] == "file"]), 2)
         again = make_cache(cache, [repo], now=1000)  # idempotent
         self.assertEqual(again, lock)
@@ -116,7 +116,7 @@ class TestMakeCache(MbTestCase):
         ])
         self.assertEqual([m["name"] for m in lock["models"]], ["one", "zeta"])
         objects = [k for k, v in describe_tree(cache).items()
-                   if k.startswith(".modelbake/objects/") and v[0] == "file"]
+                   if k.startswith(".locks/modelbake/objects/") and v[0] == "file"]
         self.assertEqual(len(objects), 2)
         two = lock["models"][1]
         ref = os.path.join(cache, "datasets--b--two", "refs", "v2")

@@ -133,7 +133,7 @@ def write_flat(root, specs):
 def write_hub_bundle(root, specs):
     """A hub bundle: the cache tree without modelbake's private area, lock at the root."""
     doc = mbcache.make_cache(root, specs, lock_path=os.path.join(root, "modelbake.lock"))
-    shutil.rmtree(os.path.join(root, ".modelbake"), onerror=lambda f, p, e: (os.chmod(p, 0o700), f(p)))
+    shutil.rmtree(os.path.join(root, ".locks", "modelbake"), onerror=lambda f, p, e: (os.chmod(p, 0o700), f(p)))
     os.unlink(os.path.join(root, "CACHEDIR.TAG"))
     return doc
 

@@ -42,7 +42,7 @@ class TestHostileRegistry(MbTestCase):
     def assert_nothing_visible(self):
         repo = mbcache.repo_dir(self.cache, "org/alpha")
         self.assertFalse(os.path.exists(os.path.join(repo, "snapshots")), "snapshot published")
-        tmp = os.path.join(self.cache, ".modelbake", "tmp")
+        tmp = os.path.join(self.cache, ".locks", "modelbake", "tmp")
         self.assertEqual(os.listdir(tmp) if os.path.isdir(tmp) else [], [], "temp files left behind")
 
     def test_good_registry_works(self):

@@ -224,5 +224,56 @@ class TestFaults(MbTestCase):
             hub.set_faults([{"type": "nonsense"}])
 
 
+class TestRenameAndRateLimitFaults(MbTestCase):
+    """Issue 11.5/11.6 additions: one-segment renamed ids, rate-limit windows, redirects."""
+
+    def setUp(self):
+        super().setUp()
+        repo = RepoBuilder("distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+                           renamed_from=["distilbert-base-uncased-finetuned-sst-2-english"])
+        repo.add_file("config.json", b"{}\n")
+        self.hub = self.start_hub(repo, page_size=1)
+        self.c = Client(self.hub.url)
+        self.addCleanup(self.c.close)
+
+    def test_one_segment_old_id_redirects_api_and_resolve(self):
+        old, new = ("distilbert-base-uncased-finetuned-sst-2-english",
+                    "distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        resp, _ = self.c.request("GET", "/api/models/%s/revision/main" % old)
+        self.assertEqual((resp.status, resp.getheader("Location")),
+                         (307, "/api/models/%s/revision/main" % new))
+        resp, _ = self.c.request("GET", "/api/models/%s/tree/main?recursive=true" % old)
+        self.assertEqual(resp.getheader("Location"), "/api/models/%s/tree/main?recursive=true" % new)
+        resp, _ = self.c.request("HEAD", "/%s/resolve/main/config.json" % old)
+        self.assertEqual((resp.status, resp.getheader("Location")),
+                         (307, "/%s/resolve/main/config.json" % new))
+        resp, body = self.c.request("GET", "/%s/resolve/main/config.json" % new)
+        self.assertEqual((resp.status, body), (200, b"{}\n"))
+
+    def test_rate_limit_window_has_only_ietf_headers(self):
+        self.hub.set_faults([{"type": "rate_limit", "seconds": 0.5, "match": "^/api/",
+                              "quota": 100, "window": 60}])
+        resp, _ = self.c.request("GET", "/api/models/distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+        self.assertEqual(resp.status, 429)
+        self.assertEqual(resp.getheader("RateLimit"), '"api";r=0;t=1')
+        self.assertEqual(resp.getheader("RateLimit-Policy"), '"fixed window";"api";q=100;w=60')
+        self.assertIsNone(resp.getheader("Retry-After"))
+        # Other paths are not limited; once the window is over the API answers again.
+        self.assertEqual(self.c.request("HEAD", "/distilbert/distilbert-base-uncased-finetuned"
+                                                "-sst-2-english/resolve/main/config.json")[0].status, 200)
+        self.wait_until(lambda: self.c.request(
+            "GET", "/api/models/distilbert/distilbert-base-uncased-finetuned-sst-2-english")[0].status == 200)
+        self.assertEqual(self.hub.faults_state()[0]["remaining"], 0)
+
+    def test_redirect_fault(self):
+        self.hub.set_faults([{"type": "redirect", "location": "http://elsewhere.test/x", "match": "^/api/"}])
+        resp, _ = self.c.request("GET", "/api/models/x/revision/main")
+        self.assertEqual((resp.status, resp.getheader("Location")), (307, "http://elsewhere.test/x"))
+        with self.assertRaises(RuntimeError):
+            self.hub.set_faults([{"type": "redirect"}])
+        with self.assertRaises(RuntimeError):
+            self.hub.set_faults([{"type": "redirect", "location": "/x", "status": 404}])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -3,12 +3,12 @@ tests do not depend on fetch. Mirrors src/store/layout.cpp, src/store/store.cpp 
 src/lock/lockfile.cpp exactly:
 
   <cache>/CACHEDIR.TAG
-  <cache>/.modelbake/{objects/sha256,tmp,locks}/
-  <cache>/.modelbake/objects/sha256/<2 hex>/<62 hex>          read-only (0444)
-  <cache>/<models|datasets>--org--name/blobs/<etag>           hard link to the object
+  <cache>/.locks/modelbake/{objects/sha256,tmp,locks}/
+  <cache>/.locks/modelbake/objects/sha256/<2 hex>/<62 hex>     read-only (0444)
+  <cache>/<models|datasets>--org--name/blobs/<etag>            hard link to the object
   <cache>/<...>/snapshots/<commit>/<path> -> ../../blobs/<etag>  (one ../ per directory level)
-  <cache>/<...>/refs/<revision>                               40-hex commit, no newline
-  <cache>/.modelbake/meta/<repo-folder>/<commit>.json         fetched_at / last_used
+  <cache>/<...>/refs/<revision>                                40-hex commit, no newline
+  <cache>/.locks/modelbake/meta/<repo-folder>/<commit>.json    fetched_at / last_used
 """
 
 import hashlib
@@ -125,7 +125,7 @@ def serialize_lock(doc):
 
 def _place_object(cache_dir, data):
     sha = hashlib.sha256(data).hexdigest()
-    obj = os.path.join(cache_dir, ".modelbake", "objects", "sha256", sha[:2], sha[2:])
+    obj = os.path.join(cache_dir, ".locks", "modelbake", "objects", "sha256", sha[:2], sha[2:])
     if not os.path.isfile(obj):
         _write(obj, data)
         os.chmod(obj, 0o444)
@@ -165,7 +165,7 @@ def make_cache(cache_dir, models, lock_path=None, now=None):
     """
     specs = [_model_spec(m) for m in models]
     now = int(time.time()) if now is None else int(now)
-    priv = os.path.join(cache_dir, ".modelbake")
+    priv = os.path.join(cache_dir, ".locks", "modelbake")
     for d in ("objects/sha256", "tmp", "locks"):
         os.makedirs(os.path.join(priv, d), exist_ok=True)
     tag = os.path.join(cache_dir, "CACHEDIR.TAG")
@@ -193,7 +193,7 @@ def make_cache(cache_dir, models, lock_path=None, now=None):
     return doc
 
 
-def describe_tree(root, skip=(".modelbake/tmp", ".modelbake/locks")):
+def describe_tree(root, skip=(".locks/modelbake/tmp", ".locks/modelbake/locks")):
     """{relative path: description} of everything under `root`, for byte-for-byte layout
     assertions: ("dir",), ("link", target), ("file", size, sha256, mode & 0o777).
     Paths under `skip` (relative prefixes) are left out."""

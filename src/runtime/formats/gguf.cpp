@@ -29,6 +29,28 @@ uint64_t min_value_size(uint32_t t) {
   }
 }
 
+// Reads one numeric (or bool) value of type `t` as a double; false for other types.
+bool read_number(ByteReader& r, uint32_t t, double& out) {
+  auto get = [&](auto v) {
+    if (!r.read_le(v)) return false;
+    out = static_cast<double>(v);
+    return true;
+  };
+  switch (t) {
+    case t_u8: case t_bool: return get(uint8_t{});
+    case t_i8: return get(int8_t{});
+    case t_u16: return get(uint16_t{});
+    case t_i16: return get(int16_t{});
+    case t_u32: return get(uint32_t{});
+    case t_i32: return get(int32_t{});
+    case t_u64: return get(uint64_t{});
+    case t_i64: return get(int64_t{});
+    case t_f32: return get(float{});
+    case t_f64: return get(double{});
+    default: return false;
+  }
+}
+
 class Parser {
  public:
   explicit Parser(ByteSpan s) : m_r(s) {}
@@ -201,6 +223,14 @@ Result<GgufInfo> parse_gguf(ByteSpan file) {
     MB_ASSIGN(std::string key, p.string("metadata key"));
     uint32_t type = 0;
     if (!r.read_le(type)) return bad("truncated type of metadata '" + key + "'");
+    ByteReader peek = r;  // value() checks the bounds; peek only records where it lies
+    double number = 0;
+    if (read_number(peek, type, number)) info.numbers[key] = number;
+    GgufArrayRef arr;
+    if (type == t_array && peek.read_le(arr.elem_type) && peek.read_le(arr.count)) {
+      arr.offset = peek.pos();
+      info.arrays[key] = arr;
+    }
     MB_ASSIGN(std::string text, p.value(type, key, 0));
     if (key == "general.alignment") {
       if (type != t_u32) return bad("general.alignment is not a uint32");
@@ -248,6 +278,51 @@ Result<GgufInfo> parse_gguf(ByteSpan file) {
     }
   }
   return info;
+}
+
+namespace {
+
+Result<GgufArrayRef> find_array(const GgufInfo& info, const std::string& key, bool strings) {
+  auto it = info.arrays.find(key);
+  if (it == info.arrays.end()) return bad("metadata '" + key + "' is missing or not an array");
+  const bool is_string = it->second.elem_type == t_string;
+  if (is_string != strings || it->second.elem_type == t_array) {
+    return bad("metadata array '" + key + "' has element type " +
+               std::to_string(it->second.elem_type) + ", expected " +
+               (strings ? "string" : "a number"));
+  }
+  return it->second;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> gguf_string_array(ByteSpan file, const GgufInfo& info,
+                                                   const std::string& key) {
+  MB_ASSIGN(GgufArrayRef a, find_array(info, key, true));
+  Parser p(file);
+  if (!p.reader().skip(a.offset)) return bad("array '" + key + "' lies outside the file");
+  std::vector<std::string> out;
+  out.reserve(std::min<uint64_t>(a.count, 1u << 20));  // grows only with real content
+  for (uint64_t i = 0; i < a.count; ++i) {
+    MB_ASSIGN(std::string s, p.string("array element"));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::vector<double>> gguf_number_array(ByteSpan file, const GgufInfo& info,
+                                              const std::string& key) {
+  MB_ASSIGN(GgufArrayRef a, find_array(info, key, false));
+  ByteReader r(file);
+  if (!r.skip(a.offset)) return bad("array '" + key + "' lies outside the file");
+  std::vector<double> out;
+  out.reserve(std::min<uint64_t>(a.count, 1u << 20));
+  for (uint64_t i = 0; i < a.count; ++i) {
+    double v = 0;
+    if (!read_number(r, a.elem_type, v)) return bad("truncated array '" + key + "'");
+    out.push_back(v);
+  }
+  return out;
 }
 
 }  // namespace mb::runtime

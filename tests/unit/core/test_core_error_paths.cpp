@@ -51,6 +51,31 @@ TEST(RelativePath, RejectsEscapes) {
   EXPECT_FALSE(validate_relative_path(std::string(300, 'a'), "x").ok());
 }
 
+TEST(RepoFilePath, AcceptsNormalRepoFiles) {
+  for (const char* p : {"config.json", ".gitattributes", ".gitignore", "git/config", "a.git/x",
+                        "x.cache", "cache/x", "1_Pooling/config.json", "onnx/model:v2.onnx", "ab:c"}) {
+    EXPECT_TRUE(validate_repo_file_path(p, "test").ok()) << p;
+  }
+}
+
+TEST(RepoFilePath, RejectsGitCacheAndDriveNames) {
+  for (const char* p : {".git", ".git/config", "sub/.git/hooks/pre-commit", ".GIT/config", ".Git/x",
+                        ".git./config", ".git  /config", ".git::$INDEX_ALLOCATION/config",
+                        "GIT~1/config", ".cache/huggingface/download/x.metadata", "a/.cache/x",
+                        ".CACHE/x", "C:x", "a/c:/x", "Z:"}) {
+    auto s = validate_repo_file_path(p, "file name from server");
+    ASSERT_FALSE(s.ok()) << p;
+    EXPECT_EQ(s.error().category, ErrorCategory::permanent);
+    EXPECT_NE(s.error().message.find("unsafe file name from server"), std::string::npos);
+  }
+  EXPECT_NE(validate_repo_file_path(".git/config", "x").error().message.find("'.git' component"),
+            std::string::npos);
+  // Everything validate_relative_path refuses is refused too.
+  for (const char* p : {"../x", "/etc/passwd", "a\\b", "a//b", ""}) {
+    EXPECT_FALSE(validate_repo_file_path(p, "x").ok()) << p;
+  }
+}
+
 TEST(RepoId, Grammar) {
   EXPECT_TRUE(validate_repo_id("sentence-transformers/all-MiniLM-L6-v2").ok());
   EXPECT_TRUE(validate_repo_id("gpt2").ok());

@@ -97,17 +97,28 @@ TEST(HubClient, ListsFilesFollowingLinkPagination) {
   EXPECT_EQ(f.transport.request_count(), 2u);
 }
 
-TEST(HubClient, RefusesPaginationToAnotherOriginOrInLoops) {
+// Issue 11.7: pages are followed like huggingface_hub does, also to another origin, but the
+// token stays with the endpoint (scheme, host and port).
+TEST(HubClient, FollowsPaginationToAnotherOriginWithoutTheToken) {
   Fixture f;
-  f.transport.add(Method::get, tree_url(), 200,
-                  {{"Link", "<https://evil.test/api/models/org/model/tree/x>; rel=\"next\""}},
+  const std::string evil = "https://pages.test/api/models/org/model/tree/x?cursor=2";
+  const std::string downgrade = "http://hub.test:443/api/models/org/model/tree/x?cursor=3";
+  f.transport.add(Method::get, tree_url(), 200, {{"Link", "<" + evil + ">; rel=\"next\""}},
                   "[" + file_json("a", 1) + "]");
+  f.transport.add(Method::get, evil, 200, {{"Link", "<" + downgrade + ">; rel=\"next\""}},
+                  "[" + file_json("b", 1) + "]");
+  f.transport.add(Method::get, downgrade, 200, {}, "[" + file_json("c", 1) + "]");
   auto r = f.client.list_files(RepoType::model, "org/model", k_commit);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().category, ErrorCategory::permanent);
-  EXPECT_NE(r.error().message.find("another server"), std::string::npos);
-  EXPECT_EQ(f.transport.request_count(), 1u);  // never contacted evil.test
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->size(), 3u);
+  auto reqs = f.transport.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_TRUE(reqs[0].authorization.has_value());
+  EXPECT_FALSE(reqs[1].authorization.has_value());  // another host
+  EXPECT_FALSE(reqs[2].authorization.has_value());  // same host:port, but http
+}
 
+TEST(HubClient, RefusesPaginationLoops) {
   Fixture g;
   g.transport.add(Method::get, tree_url(), 200, {{"Link", "<" + tree_url() + ">; rel=next"}},
                   "[" + file_json("a", 1) + "]");

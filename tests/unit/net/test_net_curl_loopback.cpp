@@ -243,9 +243,9 @@ TEST_F(CurlLoopback, HeadRedirectAndErrorStatuses) {
 TEST_F(CurlLoopback, TokenOnlyForAllowedAuthorityAndBodyCap) {
   Request r = get("/data.bin");
   r.method = Method::head;
-  r.bearer = BearerToken{"hf_loopbacktoken", "127.0.0.1:" + std::to_string(server->port())};
+  r.bearer = BearerToken{"hf_loopbacktoken", "http://127.0.0.1:" + std::to_string(server->port())};
   EXPECT_EQ(transport->perform(r)->headers.get("X-Saw-Auth").value(), "Bearer hf_loopbacktoken");
-  r.bearer->allowed_authority = "cdn.example:443";
+  r.bearer->allowed_scope = "https://127.0.0.1:" + std::to_string(server->port());  // scheme differs
   EXPECT_EQ(transport->perform(r)->headers.get("X-Saw-Auth").value(), "none");
 
   Request capped = get("/data.bin");

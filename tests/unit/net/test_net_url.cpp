@@ -127,7 +127,7 @@ TEST(NetTransport, StatusCategories) {
 
 TEST(NetTransport, AuthorizationOnlyForAllowedAuthority) {
   Request r;
-  r.bearer = BearerToken{"hf_abcdefgh", "hub.test:443"};
+  r.bearer = BearerToken{"hf_abcdefgh", "https://hub.test:443"};
   r.url = "https://hub.test/api/models/x";
   EXPECT_EQ(authorization_for(r).value(), "Bearer hf_abcdefgh");
   r.url = "https://HUB.test:443/x";
@@ -138,6 +138,24 @@ TEST(NetTransport, AuthorizationOnlyForAllowedAuthority) {
   EXPECT_FALSE(authorization_for(r).has_value());
   r.url = "http://hub.test/x";  // port 80 != 443
   EXPECT_FALSE(authorization_for(r).has_value());
+}
+
+// Issue 10.6: host and port matched but the scheme did not count, so a redirect or Link to
+// http://hub.test:443/ would have carried the token in clear.
+TEST(NetTransport, AuthorizationNeedsTheSameScheme) {
+  Request r;
+  r.bearer = BearerToken{"hf_abcdefgh", "https://hub.test:443"};
+  r.url = "http://hub.test:443/api/models/x";
+  EXPECT_FALSE(authorization_for(r).has_value());
+  r.url = "HTTPS://hub.test:443/api/models/x";
+  EXPECT_TRUE(authorization_for(r).has_value());
+  r.bearer = BearerToken{"hf_abcdefgh", "http://mirror.test:8080"};
+  r.url = "https://mirror.test:8080/x";
+  EXPECT_FALSE(authorization_for(r).has_value());
+  r.url = "http://mirror.test:8080/x";
+  EXPECT_TRUE(authorization_for(r).has_value());
+  Url u = parse_url("https://Hub.Test/x").value();
+  EXPECT_EQ(u.credential_scope(), "https://hub.test:443");
   r.url = "https://hub.test.evil.com/x";
   EXPECT_FALSE(authorization_for(r).has_value());
 }

@@ -85,3 +85,45 @@ TEST_F(RepairTest, CorruptContentIsRemovedEverywhereAndLeftToFetch) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 11.3: links left next to their final name by a killed older fetch, and links to
+// nothing, make the snapshot not ready; --repair removes them. Working links that this lock
+// does not list (another lock may select them) are left alone.
+TEST_F(RepairTest, LeftoverTempsAndBrokenLinksInASnapshotAreReportedAndRemoved) {
+  std::string target = CacheLayout::snapshot_link_target("config.json", file("config.json").etag);
+  fs::create_symlink(target, snap("config.json.tmp.0badc0de"));
+  fs::create_symlink("../../blobs/" + std::string(40, 'f'), snap("ghost.json"));
+  fs::create_symlink("../../../etc/passwd", snap("sub/escape"));
+  fs::create_symlink(target, snap("other-lock.json"));  // works: not a finding
+  auto report = check();
+  ASSERT_EQ(report.findings.size(), 3u);
+  for (const auto& x : report.findings) {
+    EXPECT_EQ(x.kind, verify::FindingKind::unexpected_entry) << x.message;
+  }
+  EXPECT_FALSE(report.models[0].ready());
+  EXPECT_NE(report.findings[0].message.find("leftover temporary entry"), std::string::npos)
+      << report.findings[0].message;
+
+  auto fixed = repair();
+  EXPECT_EQ(fixed.removed.size(), 3u);
+  EXPECT_TRUE(fixed.needs_fetch.empty());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(snap("config.json.tmp.0badc0de"))));
+  EXPECT_TRUE(fs::is_symlink(snap("other-lock.json")));
+  EXPECT_TRUE(check().ok());
+}
+
+TEST_F(RepairTest, NothingIsRemovedThroughALinkedSnapshotFolder) {
+  test::TempDir victim;
+  std::string snapdir = store.layout().snapshot_dir(RepoType::model, "org/mini", k_commit);
+  fs::rename(snapdir, victim.path() + "/moved");
+  ASSERT_TRUE(write_file_atomic(victim.path() + "/moved/x.tmp.0badc0de", "keep").ok());
+  fs::create_directory_symlink(victim.path() + "/moved", snapdir);
+  auto r = verify::repair_locally(store, lock, check());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category, ErrorCategory::integrity);
+  EXPECT_TRUE(fs::exists(victim.path() + "/moved/x.tmp.0badc0de"));
+}
+
+}  // namespace

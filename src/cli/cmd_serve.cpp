@@ -1,0 +1,98 @@
+// serve: a read-only Hugging Face hub mirror of the cache (src/serve, docs/serve.md).
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/app.hpp"
+#include "serve/server.hpp"
+
+namespace mb::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8080";
+  std::vector<std::string> allow;
+  std::string token_file;
+  std::string upstream;
+  unsigned threads = 0;
+  size_t page_size = 1000;
+  unsigned idle_timeout = 60;
+  unsigned grace = 10;
+};
+
+// Blocks SIGINT/SIGTERM in this thread before the daemon's threads exist (they inherit the
+// mask), so the signals are only ever taken by sigwait below.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+int run_serve(Context& ctx, const ServeFlags& f) {
+  serve::ServeOptions o;
+  o.cache = ctx.cache_dir();
+  o.listen = f.listen;
+  o.allow = f.allow;
+  o.json_log = ctx.opts.json;
+  o.threads = f.threads;
+  o.page_size = f.page_size;
+  o.idle_timeout = f.idle_timeout;
+  o.upstream = f.upstream;
+  o.env = &ctx.env;
+  if (!f.token_file.empty()) {
+    auto tokens = serve::read_token_file(f.token_file);
+    if (!tokens.ok()) return report_error(ctx, tokens.error());
+    o.tokens = std::move(*tokens);
+  }
+  sigset_t stop = block_stop_signals();
+  auto server = serve::Server::start(o);
+  if (!server.ok()) return report_error(ctx, server.error());
+  // Scripts and tests read this first line to find the (possibly OS-chosen) port.
+  std::cout << "serving " << (*server)->url() << std::endl;
+  int sig = 0;
+  sigwait(&stop, &sig);
+  (*server)->stop(f.grace * 1000);
+  std::cerr << "modelbake: serve stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
+            << std::endl;
+  if (size_t n = (*server)->upstream_jobs(); n > 0) {
+    // Downloads write only to temps that a later fetch resumes; nothing visible is half-done.
+    std::cerr << "modelbake: leaving " << n << " upstream download(s) unfinished (resumable)"
+              << std::endl;
+    std::_Exit(0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_serve_commands(CLI::App& app, Context& ctx) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = add_command(
+      app, "serve", "Serve the cache as a read-only Hugging Face hub mirror (HF_ENDPOINT)");
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
+  cmd->add_option("--allow", flags->allow,
+                  "Serve only repos matching this glob ('org/*', 'datasets/org/*'); repeatable");
+  cmd->add_option("--upstream", flags->upstream,
+                  "Pull-through: fetch what the cache lacks from this hub (token from HF_TOKEN, "
+                  "sent only there)");
+  cmd->add_option("--token-file", flags->token_file,
+                  "Clients must send one of the bearer tokens in this file (one per line)");
+  cmd->add_option("--threads", flags->threads, "Server threads (default: CPU count, at least 2)");
+  cmd->add_option("--page-size", flags->page_size, "Tree listing entries per page")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--idle-timeout", flags->idle_timeout,
+                  "Seconds before a silent connection is closed")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--grace", flags->grace,
+                  "Seconds in-flight responses may take to finish on SIGTERM/SIGINT")
+      ->check(CLI::Range(0, 3600));
+  cmd->callback([&ctx, flags] { ctx.action = [&ctx, flags] { return run_serve(ctx, *flags); }; });
+}
+
+}  // namespace mb::cli

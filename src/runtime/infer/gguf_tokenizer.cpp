@@ -1,0 +1,294 @@
+#include "runtime/infer/gguf_tokenizer.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <tuple>
+#include <unordered_map>
+
+#include "runtime/infer/unicode.hpp"
+
+namespace mb::infer {
+
+namespace {
+
+using nlohmann::json;
+using runtime::ByteSpan;
+using runtime::GgufInfo;
+
+constexpr int32_t k_type_control = 3;
+constexpr int32_t k_type_byte = 6;
+constexpr size_t k_max_piece_bytes = 256;
+const char* const k_space = "\xe2\x96\x81";  // U+2581, sentencepiece's space
+
+Failure corrupt(const std::string& what) {
+  return fail(ErrorCategory::integrity, "gguf tokenizer: " + what,
+              "the model file is corrupt; fetch it again");
+}
+
+// Optional numeric metadata as an id in [0, n), -1 when absent.
+Result<int32_t> special(const GgufInfo& info, const std::string& key, size_t n) {
+  auto it = info.numbers.find(key);
+  if (it == info.numbers.end()) return -1;
+  if (!(it->second >= 0 && it->second < static_cast<double>(n))) {
+    return corrupt(key + " is not a token id below " + std::to_string(n));
+  }
+  return static_cast<int32_t>(it->second);
+}
+
+bool flag(const GgufInfo& info, const std::string& key, bool def) {
+  auto it = info.metadata.find(key);
+  return it == info.metadata.end() ? def : it->second == "true";
+}
+
+json vocab_json(const std::vector<std::string>& tokens) {
+  json v = json::object();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (!v.contains(tokens[i])) v[tokens[i]] = i;  // duplicates: the first id wins
+  }
+  return v;
+}
+
+// Sentencepiece BPE merges from the scores: every split a|b of a piece into two pieces of the
+// vocabulary, best-scored piece first (ties: lower id), as transformers' converter orders them.
+json spm_merges(const std::vector<std::string>& tokens, const std::vector<double>& scores,
+                const std::vector<int32_t>& types) {
+  std::unordered_map<std::string, int32_t> ids;
+  for (size_t i = 0; i < tokens.size(); ++i) ids.emplace(tokens[i], static_cast<int32_t>(i));
+  std::vector<std::tuple<double, int32_t, size_t>> order;  // -score, id, split position
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (types[i] == k_type_control || types[i] == k_type_byte) continue;
+    const std::string& p = tokens[i];
+    // Sentencepiece pieces are at most 16 characters; a hostile 60 MB token must not cost
+    // quadratic time here.
+    if (p.size() > k_max_piece_bytes) continue;
+    for (size_t k = 1; k < p.size(); ++k) {
+      if ((static_cast<unsigned char>(p[k]) & 0xC0) == 0x80) continue;  // inside a character
+      if (ids.count(p.substr(0, k)) && ids.count(p.substr(k))) {
+        order.emplace_back(-scores[i], static_cast<int32_t>(i), k);
+      }
+    }
+  }
+  std::sort(order.begin(), order.end());
+  json merges = json::array();
+  for (const auto& [neg, id, k] : order) {
+    const std::string& p = tokens[static_cast<size_t>(id)];
+    merges.push_back(json::array({p.substr(0, k), p.substr(k)}));
+  }
+  return merges;
+}
+
+json added_tokens(const std::vector<std::string>& tokens, const std::vector<int32_t>& types) {
+  json out = json::array();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (types[i] == k_type_control)
+      out.push_back({{"id", i}, {"content", tokens[i]}, {"special", true}});
+  }
+  return out;
+}
+
+uint8_t unicode_to_byte(char32_t c, bool& ok) {
+  static const std::unordered_map<char32_t, uint8_t> inverse = [] {
+    std::unordered_map<char32_t, uint8_t> m;
+    for (int b = 0; b < 256; ++b)
+      m[byte_to_unicode(static_cast<uint8_t>(b))] = static_cast<uint8_t>(b);
+    return m;
+  }();
+  auto it = inverse.find(c);
+  ok = it != inverse.end();
+  return ok ? it->second : 0;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+bool is_space(char32_t c) {  // regex \s (Unicode White_Space)
+  return uni::is_whitespace(c) || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 || c == 0x2029;
+}
+bool is_newline(char32_t c) {
+  return c == '\r' || c == '\n';
+}
+bool is_other(char32_t c) {
+  return !is_space(c) && !uni::is_letter(c) && !uni::is_number(c);
+}
+
+// Length of the match at s[i] of the pre-tokenizer regex of Llama 3 and Qwen2, alternatives in
+// order: (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,max_digits}
+// | ' '?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+size_t llama3_match(const std::u32string& s, size_t i, int max_digits) {
+  const size_t n = s.size();
+  auto lower = [&](size_t k) {
+    return k < n && s[k] < 128 ? static_cast<char32_t>(std::tolower(static_cast<int>(s[k])))
+                               : (k < n ? s[k] : 0);
+  };
+  if (s[i] == '\'') {
+    for (const char* c : {"s", "t", "re", "ve", "m", "ll", "d"}) {
+      size_t k = 0;
+      while (c[k] != 0 && lower(i + 1 + k) == static_cast<char32_t>(c[k])) ++k;
+      if (c[k] == 0) return 1 + k;
+    }
+  }
+  size_t j = i;
+  if (!is_newline(s[j]) && !uni::is_letter(s[j]) && !uni::is_number(s[j]) && j + 1 < n &&
+      uni::is_letter(s[j + 1]))
+    ++j;
+  if (uni::is_letter(s[j])) {
+    while (j < n && uni::is_letter(s[j])) ++j;
+    return j - i;
+  }
+  if (uni::is_number(s[i])) {
+    j = i;
+    while (j < n && uni::is_number(s[j]) && static_cast<int>(j - i) < max_digits) ++j;
+    return j - i;
+  }
+  j = i + (s[i] == ' ' && i + 1 < n && is_other(s[i + 1]) ? 1 : 0);
+  if (is_other(s[j])) {
+    while (j < n && is_other(s[j])) ++j;
+    while (j < n && is_newline(s[j])) ++j;
+    return j - i;
+  }
+  size_t e = i;  // the whitespace run
+  while (e < n && is_space(s[e])) ++e;
+  for (size_t k = e; k > i; --k) {
+    if (is_newline(s[k - 1])) return k - i;  // \s*[\r\n]+ ends at the run's last newline
+  }
+  if (e < n && e - i >= 2) return e - 1 - i;  // \s+(?!\S): leave one space for the next word
+  return std::max<size_t>(e - i, 1);
+}
+
+}  // namespace
+
+std::vector<std::string> split_llama3_style(const std::string& text, int max_digits) {
+  const std::u32string s = uni::decode(text);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    const size_t len = llama3_match(s, i, max_digits);
+    out.push_back(uni::encode(s.substr(i, len)));
+    i += len;
+  }
+  return out;
+}
+
+Result<GgufTokenizer> GgufTokenizer::from_gguf(ByteSpan file, const GgufInfo& info) {
+  GgufTokenizer t;
+  auto m = info.metadata.find("tokenizer.ggml.model");
+  t.m_model = m == info.metadata.end() ? "" : m->second;
+  if (t.m_model != "gpt2" && t.m_model != "llama") {
+    return fail(
+        ErrorCategory::usage, "gguf tokenizer: unsupported model '" + t.m_model + "'",
+        "inference supports the gpt2 (byte-level BPE) and llama (sentencepiece) GGUF tokenizers");
+  }
+  MB_ASSIGN(t.m_tokens, runtime::gguf_string_array(file, info, "tokenizer.ggml.tokens"));
+  const size_t n = t.m_tokens.size();
+  if (n == 0) return corrupt("tokenizer.ggml.tokens is empty");
+  t.m_types.assign(n, 1);
+  if (info.arrays.count("tokenizer.ggml.token_type")) {
+    MB_ASSIGN(auto types, runtime::gguf_number_array(file, info, "tokenizer.ggml.token_type"));
+    if (types.size() != n)
+      return corrupt("token_type has " + std::to_string(types.size()) + " entries for " +
+                     std::to_string(n) + " tokens");
+    for (size_t i = 0; i < n; ++i) {
+      // llama.cpp's types are 0..6; anything else (or a NaN/huge float) is not its file.
+      if (!(types[i] >= 0 && types[i] <= 6))
+        return corrupt("token_type of token " + std::to_string(i) + " is not 0..6");
+      t.m_types[i] = static_cast<int32_t>(types[i]);
+    }
+  }
+  MB_ASSIGN(t.m_bos, special(info, "tokenizer.ggml.bos_token_id", n));
+  MB_ASSIGN(t.m_eos, special(info, "tokenizer.ggml.eos_token_id", n));
+  MB_ASSIGN(int32_t unk, special(info, "tokenizer.ggml.unknown_token_id", n));
+  const bool spm = t.m_model == "llama";
+  t.m_add_bos = flag(info, "tokenizer.ggml.add_bos_token", spm) && t.m_bos >= 0;
+  json j;
+  json model = {{"type", "BPE"}, {"vocab", vocab_json(t.m_tokens)}};
+  if (spm) {
+    MB_ASSIGN(auto scores, runtime::gguf_number_array(file, info, "tokenizer.ggml.scores"));
+    if (scores.size() != n)
+      return corrupt("scores has " + std::to_string(scores.size()) + " entries for " +
+                     std::to_string(n) + " tokens");
+    model["merges"] = spm_merges(t.m_tokens, scores, t.m_types);
+    model["byte_fallback"] = true;
+    if (unk >= 0) model["unk_token"] = t.m_tokens[static_cast<size_t>(unk)];
+    json norm = json::array();
+    if (flag(info, "tokenizer.ggml.add_space_prefix", true))
+      norm.push_back({{"type", "Prepend"}, {"prepend", k_space}});
+    norm.push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", k_space}});
+    j["normalizer"] = {{"type", "Sequence"}, {"normalizers", norm}};
+  } else {
+    MB_ASSIGN(auto merges, runtime::gguf_string_array(file, info, "tokenizer.ggml.merges"));
+    model["merges"] = merges;
+    auto pre = info.metadata.find("tokenizer.ggml.pre");
+    const std::string p = pre == info.metadata.end() ? "default" : pre->second;
+    if (p == "qwen2")
+      t.m_split_digits = 1;
+    else if (p == "llama-bpe" || p == "llama3")
+      t.m_split_digits = 3;
+    else if (p != "default" && p != "gpt2" && p != "gpt-2") {
+      return fail(ErrorCategory::usage, "gguf tokenizer: unsupported pre-tokenizer '" + p + "'",
+                  "inference supports the gpt2, qwen2 and llama-bpe pre-tokenizers of GGUF files");
+    }
+    // The regex split is done in encode() for qwen2/llama-bpe, by ByteLevel for gpt2.
+    j["pre_tokenizer"] = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", t.m_split_digits == 0}};
+  }
+  j["model"] = std::move(model);
+  j["added_tokens"] = added_tokens(t.m_tokens, t.m_types);
+  // Invalid UTF-8 in a token becomes U+FFFD instead of throwing; such a token cannot match.
+  MB_ASSIGN(t.m_tok, Tokenizer::from_json(j.dump(-1, ' ', false, json::error_handler_t::replace)));
+  return t;
+}
+
+std::vector<int32_t> GgufTokenizer::encode(const std::string& text) const {
+  std::vector<int32_t> ids;
+  if (m_add_bos) ids.push_back(m_bos);
+  if (m_split_digits == 0) {
+    std::vector<int32_t> body = m_tok.encode(text, 0);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+  }
+  for (const auto& piece : split_llama3_style(text, m_split_digits)) {
+    std::vector<int32_t> body = m_tok.encode(piece, 0);
+    ids.insert(ids.end(), body.begin(), body.end());
+  }
+  return ids;
+}
+
+std::string GgufTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= m_tokens.size()) continue;
+    const std::string& tok = m_tokens[static_cast<size_t>(id)];
+    const int32_t type = m_types[static_cast<size_t>(id)];
+    if (type == k_type_control) continue;
+    if (m_model == "gpt2") {
+      for (char32_t c : uni::decode(tok)) {
+        bool ok = false;
+        const uint8_t b = unicode_to_byte(c, ok);
+        if (ok)
+          out.push_back(static_cast<char>(b));
+        else
+          uni::append_utf8(out, c);  // an added token stored as plain text
+      }
+    } else if (type == k_type_byte && tok.size() == 6 && hex_digit(tok[3]) >= 0 &&
+               hex_digit(tok[4]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(tok[3]) * 16 + hex_digit(tok[4])));
+    } else {
+      for (size_t at = 0; at < tok.size();) {
+        if (tok.compare(at, 3, k_space) == 0) {
+          out.push_back(' ');
+          at += 3;
+        } else {
+          out.push_back(tok[at++]);
+        }
+      }
+    }
+  }
+  if (m_model == "llama" && !out.empty() && out[0] == ' ') out.erase(0, 1);
+  return out;
+}
+
+}  // namespace mb::infer

@@ -1,0 +1,90 @@
+// The hub protocol on top of the catalog: one request in, one reply out. No sockets and no
+// HTTP library here (server.cpp adapts libmicrohttpd), so unit tests drive it directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/file.hpp"
+#include "serve/access.hpp"
+#include "serve/catalog.hpp"
+#include "serve/metrics.hpp"
+#include "serve/route.hpp"
+#include "serve/upstream.hpp"
+
+namespace mb::serve {
+
+struct Request {
+  std::string method;                 // "GET", "HEAD", "POST", ...
+  std::string target;                 // raw request target, query included
+  std::string host;                   // Host header ("" when absent)
+  std::string range;                  // Range header
+  std::string authorization;          // Authorization header (never logged)
+  std::string body;                   // POST body
+  std::shared_ptr<Job> finished_job;  // the upstream download this request waited for
+};
+
+struct Reply {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // when fd is not valid
+  UniqueFd fd;       // file body: [offset, offset + length) of fd
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::string route = "unknown";  // for metrics and the access log
+  // Set instead of an answer when the request must wait for an upstream download: the server
+  // suspends the connection and asks again (with finished_job) once the job is done.
+  std::shared_ptr<Job> wait;
+
+  uint64_t body_size() const { return fd.valid() ? length : body.size(); }
+  void header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+struct HandlerConfig {
+  size_t page_size = 1000;    // tree entries per page (Link: rel="next" beyond)
+  std::string fallback_host;  // for absolute Link URLs when the request has no usable Host
+  std::string cache_path;     // shown by /health
+};
+
+class Handler {
+ public:
+  Handler(Catalog& catalog, const AccessPolicy& access, Metrics& metrics, HandlerConfig config,
+          Upstream* upstream = nullptr)
+      : m_catalog(catalog),
+        m_access(access),
+        m_metrics(metrics),
+        m_config(std::move(config)),
+        m_upstream(upstream) {}
+
+  Reply handle(const Request& req);
+
+ private:
+  Reply dispatch(const Request& req, const Route& route);
+  Reply from_cache(const Request& req, const Route& route);
+  Reply pull_through(const Request& req, const Route& route);
+  Reply pull_file(const Request& req, const Route& route);
+  Reply listing_reply(const Request& req, const Route& route, const std::string& commit,
+                      const std::vector<Entry>& files);
+  Reply tree(const Request& req, const Route& route, const std::string& commit,
+             const std::vector<Entry>& files);
+  Reply resolve(const Request& req, const Route& route, const std::string& commit,
+                OpenedFile& file);
+  Reply health() const;
+  Reply metrics() const;
+  std::string base_url(const Request& req) const;
+
+  Catalog& m_catalog;
+  const AccessPolicy& m_access;
+  Metrics& m_metrics;
+  HandlerConfig m_config;
+  Upstream* m_upstream;
+};
+
+// {"error": message} with the hub's X-Error-Code / X-Error-Message headers.
+Reply error_reply(int status, const std::string& code, const std::string& message);
+
+}  // namespace mb::serve

@@ -1,0 +1,369 @@
+#include "serve/server.hpp"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/log.hpp"
+
+namespace mb::serve {
+
+namespace {
+
+constexpr size_t k_max_body = 1 << 20;  // paths-info bodies
+
+using Clock = std::chrono::steady_clock;
+
+// Per-request state, from the first handler call to the completion callback.
+struct RequestCtx {
+  Clock::time_point start = Clock::now();
+  std::string target;  // raw, as received
+  std::string method;
+  std::string body;
+  bool body_too_big = false;
+  int status = 0;
+  uint64_t body_bytes = 0;
+  std::shared_ptr<Job> job;  // the upstream download this request waits (or waited) for
+  std::string route = "unknown";
+};
+
+std::string header(MHD_Connection* c, const char* name) {
+  const char* v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+  return v ? v : "";
+}
+
+std::string client_address(MHD_Connection* c) {
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!info || !info->client_addr) return "-";
+  char buf[INET6_ADDRSTRLEN] = "-";
+  const sockaddr* sa = info->client_addr;
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+struct Server::Internals {
+  ServeOptions options;
+  ListenAddress address;
+  Catalog catalog;
+  AccessPolicy access;
+  Metrics metrics;
+  std::unique_ptr<Upstream> upstream;
+  std::unique_ptr<Handler> handler;
+  MHD_Daemon* daemon = nullptr;
+  std::mutex resume_mutex;              // guards suspended and stopped
+  std::set<MHD_Connection*> suspended;  // waiting for an upstream download
+  bool stopped = false;
+  uint16_t port = 0;
+  std::atomic<int> in_flight{0};
+
+  explicit Internals(ServeOptions o) : options(std::move(o)), catalog(CacheLayout(options.cache)) {}
+
+  void access_log(MHD_Connection* c, const RequestCtx& ctx, bool completed) const;
+};
+
+namespace {
+
+MHD_Result add_arg(void* cls, MHD_ValueKind, const char* key, const char* value) {
+  auto* query = static_cast<std::string*>(cls);
+  *query +=
+      (query->empty() ? "?" : "&") + std::string(key) + (value ? "=" + std::string(value) : "");
+  return MHD_YES;
+}
+
+// The raw target: the path as received (unescaping is off) and the query rebuilt from the
+// arguments libmicrohttpd split off (still percent-encoded, for the same reason).
+std::string raw_target(MHD_Connection* c, const char* url) {
+  std::string query;
+  MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, &add_arg, &query);
+  return std::string(url ? url : "") + query;
+}
+
+// Identity: the route parser decodes each path segment itself (so %2F stays inside one).
+size_t no_unescape(void*, MHD_Connection*, char* s) {
+  return std::strlen(s);
+}
+
+MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply) {
+  ctx.status = reply.status;
+  ctx.route = reply.route;
+  ctx.body_bytes = ctx.method == "HEAD" ? 0 : reply.body_size();
+  MHD_Response* resp = nullptr;
+  if (reply.fd.valid()) {
+    resp = MHD_create_response_from_fd_at_offset64(reply.length, reply.fd.get(), reply.offset);
+    if (resp) reply.fd.release();  // the response owns it now
+  } else {
+    resp = MHD_create_response_from_buffer(reply.body.size(), reply.body.data(),
+                                           MHD_RESPMEM_MUST_COPY);
+  }
+  if (!resp) return MHD_NO;
+  for (const auto& [k, v] : reply.headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
+  MHD_Result ret = MHD_queue_response(c, static_cast<unsigned>(reply.status), resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method,
+                      const char*, const char* upload, size_t* upload_size, void** con_cls) {
+  auto* in = static_cast<Server::Internals*>(cls);
+  auto* ctx = static_cast<RequestCtx*>(*con_cls);
+  if (!ctx) {  // first call: headers are in; freed by on_completed
+    ctx = new RequestCtx;
+    *con_cls = ctx;
+    ++in->in_flight;
+    ctx->method = method;
+    ctx->target = raw_target(c, url);
+    // Answer on a later call, once any body has been read: libmicrohttpd closes a
+    // connection whose response was queued on the first call (no keep-alive).
+    return MHD_YES;
+  }
+  if (*upload_size != 0) {
+    if (ctx->method != "POST" || ctx->body.size() + *upload_size > k_max_body) {
+      ctx->body_too_big = ctx->method == "POST";  // other methods' bodies are ignored
+    } else {
+      ctx->body.append(upload, *upload_size);
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (ctx->body_too_big) return queue(c, *ctx, error_reply(413, "", "request body too large"));
+  Request req;
+  req.method = ctx->method;
+  req.target = ctx->target;
+  req.host = header(c, MHD_HTTP_HEADER_HOST);
+  req.range = header(c, MHD_HTTP_HEADER_RANGE);
+  req.authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+  req.body = std::move(ctx->body);
+  if (ctx->job && !ctx->job->done()) {  // resumed by stop() before the download ended
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
+  }
+  req.finished_job = ctx->job;
+  Reply reply = in->handler->handle(req);
+  if (!reply.wait) return queue(c, *ctx, std::move(reply));
+  // Park the connection (not the thread) until the download is over; libmicrohttpd then
+  // calls us again and the file is served from the cache.
+  {
+    std::lock_guard<std::mutex> g(in->resume_mutex);
+    if (in->stopped) return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
+    ctx->job = reply.wait;
+    MHD_suspend_connection(c);
+    in->suspended.insert(c);
+  }
+  reply.wait->on_done([in, c] {
+    std::lock_guard<std::mutex> g(in->resume_mutex);
+    if (in->suspended.erase(c) != 0) MHD_resume_connection(c);
+  });
+  return MHD_YES;
+}
+
+void on_completed(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTerminationCode toe) {
+  auto* in = static_cast<Server::Internals*>(cls);
+  auto* ctx = static_cast<RequestCtx*>(*con_cls);
+  if (!ctx) return;
+  *con_cls = nullptr;
+  bool completed = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+  if (!completed) ctx->body_bytes = 0;  // unknown how much left; count only whole bodies
+  in->metrics.request_done(ctx->route, ctx->status, ctx->body_bytes);
+  in->access_log(c, *ctx, completed);
+  delete ctx;
+  --in->in_flight;
+}
+
+void on_connection(void* cls, MHD_Connection*, void**, MHD_ConnectionNotificationCode code) {
+  auto* in = static_cast<Server::Internals*>(cls);
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    in->metrics.connection_opened();
+  } else {
+    in->metrics.connection_closed();
+  }
+}
+
+void on_mhd_error(void*, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  std::string line = buf;
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  log::debug("serve: libmicrohttpd: " + line);
+}
+
+}  // namespace
+
+void Server::Internals::access_log(MHD_Connection* c, const RequestCtx& ctx, bool completed) const {
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
+  // The target can carry a secret only by mistake (tokens go in headers); redact anyway.
+  std::string target = log::redact(ctx.target.substr(0, 2048));
+  std::string line;
+  if (options.json_log) {
+    nlohmann::ordered_json doc{
+        {"time", utc_now()},       {"remote", client_address(c)},
+        {"method", ctx.method},    {"target", target},
+        {"route", ctx.route},      {"status", ctx.status},
+        {"bytes", ctx.body_bytes}, {"ms", static_cast<int64_t>(ms * 1000) / 1000.0},
+        {"completed", completed}};
+    line = doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  } else {
+    for (char& ch : target) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == '"') ch = '?';
+    }
+    char timing[32];
+    std::snprintf(timing, sizeof timing, "%.1fms", ms);
+    line = utc_now() + " " + client_address(c) + " \"" + ctx.method + " " + target + "\" " +
+           std::to_string(ctx.status) + " " + std::to_string(ctx.body_bytes) + " " + timing +
+           (completed ? "" : " incomplete");
+  }
+  line += "\n";
+  // One write(2) per line keeps lines from different threads whole.
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+Result<ListenAddress> parse_listen(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return fail(ErrorCategory::usage, "--listen " + text + ": " + why,
+                "use HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:0");
+  };
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return bad("missing port");
+  ListenAddress a;
+  std::string host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+    return bad("bad port");
+  }
+  a.port = static_cast<uint16_t>(std::stoul(port));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    a.ipv6 = true;
+    a.ip = host.substr(1, host.size() - 2);
+  } else {
+    a.ip = host == "localhost" ? "127.0.0.1" : host;
+  }
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(a.ipv6 ? AF_INET6 : AF_INET, a.ip.c_str(), buf) != 1)
+    return bad("HOST must be an IP address");
+  a.host = a.ipv6 ? "[" + a.ip + "]" : a.ip;
+  return a;
+}
+
+Server::Server(ServeOptions options) : m_in(std::make_unique<Internals>(std::move(options))) {}
+
+Server::~Server() {
+  stop(0);
+}
+
+std::string Server::url() const {
+  return "http://" + m_in->address.host + ":" + std::to_string(m_in->port);
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
+  MB_ASSIGN(ListenAddress address, parse_listen(options.listen));
+  std::unique_ptr<Server> s(new Server(std::move(options)));
+  Internals& in = *s->m_in;
+  in.address = address;
+  for (const auto& p : in.options.allow) in.access.allow(p);
+  for (const auto& t : in.options.tokens) {
+    in.access.add_token(t);
+    log::add_secret(t);
+  }
+  HandlerConfig hc{in.options.page_size, address.host + ":" + std::to_string(address.port),
+                   in.options.cache};
+  if (!in.options.upstream.empty()) {
+    ProcessEnv process_env;
+    auto up = Upstream::create(in.options.upstream, in.options.env ? *in.options.env : process_env,
+                               CacheLayout(in.options.cache));
+    if (!up.ok()) return up.take_error().with_context("--upstream");
+    in.upstream = std::move(*up);
+  }
+  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get());
+
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (address.ipv6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(address.port);
+    inet_pton(AF_INET6, address.ip.c_str(), &a6->sin6_addr);
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(address.port);
+    inet_pton(AF_INET, address.ip.c_str(), &a4->sin_addr);
+    len = sizeof(sockaddr_in);
+  }
+  (void)len;
+  unsigned threads =
+      in.options.threads ? in.options.threads : std::max(2u, std::thread::hardware_concurrency());
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);
+  // clang-format off
+  in.daemon = MHD_start_daemon(
+      flags, address.port, nullptr, nullptr, &on_request, &in,
+      MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_error, &in,  // first, or early messages miss it
+      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),
+      MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_LIMIT, in.options.max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, in.options.idle_timeout,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+      MHD_OPTION_UNESCAPE_CALLBACK, &no_unescape, &in,
+      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, &in,
+      MHD_OPTION_NOTIFY_CONNECTION, &on_connection, &in,
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+      MHD_OPTION_END);
+  // clang-format on
+  if (!in.daemon) {
+    return fail(ErrorCategory::io, "cannot listen on " + in.options.listen,
+                "is the port in use, or the address not on this machine?");
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(in.daemon, MHD_DAEMON_INFO_BIND_PORT);
+  in.port = info ? info->port : address.port;
+  return s;
+}
+
+void Server::stop(unsigned grace_ms) {
+  if (!m_in || !m_in->daemon) return;
+  MHD_socket listen_fd = MHD_quiesce_daemon(m_in->daemon);
+  if (listen_fd != MHD_INVALID_SOCKET) ::close(listen_fd);
+  {
+    // The library must not be stopped with suspended connections: wake them (they answer
+    // 503) and let the grace period below see them out.
+    std::lock_guard<std::mutex> g(m_in->resume_mutex);
+    m_in->stopped = true;
+    for (MHD_Connection* c : m_in->suspended) MHD_resume_connection(c);
+    m_in->suspended.clear();
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
+  while (m_in->in_flight.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  MHD_stop_daemon(m_in->daemon);
+  m_in->daemon = nullptr;
+}
+
+size_t Server::upstream_jobs() const {
+  return m_in->upstream ? m_in->upstream->jobs_running() : 0;
+}
+
+}  // namespace mb::serve
