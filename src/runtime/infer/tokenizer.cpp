@@ -281,9 +281,14 @@ void gpt2_split(const std::u32string& s, Words& out) {
 //   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*
 //   |\s*[\r\n]+|\s+(?!\S)|\s+
 void qwen_split(const std::u32string& s, size_t max_digits, Words& out) {
-  auto letter = [](char32_t c) { return uni::is_letter(c); };
+  // regex \s is Unicode White_Space, a few more than the BERT whitespace of uni:: (whose
+  // is_letter would take the line and paragraph separators U+2028/9 for letters)
+  auto space = [](char32_t c) {
+    return uni::is_whitespace(c) || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 ||
+           c == 0x2029;
+  };
+  auto letter = [&](char32_t c) { return !space(c) && uni::is_letter(c); };
   auto number = [](char32_t c) { return uni::is_number(c); };
-  auto space = [](char32_t c) { return uni::is_whitespace(c); };
   auto other = [&](char32_t c) { return !letter(c) && !number(c) && !space(c); };
   auto newline = [](char32_t c) { return c == '\r' || c == '\n'; };
   auto lower = [](char32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
@@ -480,6 +485,15 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
 }
 
 }  // namespace
+
+std::vector<std::string> split_llama3_style(const std::string& text, int max_digits) {
+  Words pieces;
+  qwen_split(uni::decode(text), static_cast<size_t>(std::max(1, max_digits)), pieces);
+  std::vector<std::string> out;
+  out.reserve(pieces.size());
+  for (const auto& p : pieces) out.push_back(uni::encode(p));
+  return out;
+}
 
 char32_t byte_to_unicode(uint8_t b) {
   // Printable bytes map to themselves; the others to U+0100 + n in byte order.
