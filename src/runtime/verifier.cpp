@@ -184,10 +184,14 @@ void run_checks(const VerifyRoot& root, const LockedModel& m, const VerifierOpti
   r.architecture = cons->architecture;
   r.checked = cons->checked;
   r.embedding_dimension = cons->embedding_dimension;
-  // Classifiers and causal LMs output logits, not an embedding.
+  // Classifiers and causal LMs output logits, not an embedding (a GGUF names its
+  // architecture as llama.cpp does).
   for (const std::string head : {"ForSequenceClassification", "ForCausalLM"})
     if (r.architecture.size() > head.size() && r.architecture.ends_with(head))
       r.embedding_dimension.reset();
+  if ((r.architecture == "llama" || r.architecture == "qwen2") &&
+      !infer::gguf_model_file(files).empty())
+    r.embedding_dimension.reset();
   r.load_ms = ms_since(clock, start);
   const uint64_t runtime_bytes = opts.infer ? infer::decoder_probe_bytes(files, m.expect_json) : 0;
   if (!check_memory(*scan, opts, runtime_bytes, r)) return;

@@ -1,5 +1,7 @@
 #include "runtime/infer/decoder_probe.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <set>
 
 #include "runtime/infer/decoder.hpp"
+#include "runtime/infer/decoder_gguf.hpp"
 #include "runtime/infer/decoder_safetensors.hpp"
 #include "runtime/infer/model_files.hpp"
 #include "runtime/infer/parallel.hpp"
@@ -35,8 +38,7 @@ struct LoadedDecoder {
   DecoderWeights model;
 };
 
-// The one place a decoder loader is chosen. Safetensors when the folder has them; the GGUF
-// loader slots in here (a *.gguf file and no safetensors).
+// The safetensors decoder of a folder with config.json (GGUF folders go to run_gguf_probe).
 Result<std::unique_ptr<LoadedDecoder>> load_decoder_model(const ModelFiles& files,
                                                           const std::string& config_json) {
   auto d = std::make_unique<LoadedDecoder>();
@@ -248,15 +250,75 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
   return text;
 }
 
+std::string gguf_model_file(const ModelFiles& files) {
+  if (files.exists("model.safetensors") || files.exists("model.safetensors.index.json")) return "";
+  std::string best;
+  off_t best_size = -1;
+  for (const auto& name : files.list(".gguf")) {
+    // Sizes only rank the candidates (as the structure scan's primary()); the chosen file is
+    // then opened confined to ROOT.
+    struct stat st {};
+    const off_t size = ::stat((files.dir() + "/" + name).c_str(), &st) == 0 ? st.st_size : 0;
+    if (size > best_size) best = name, best_size = size;
+  }
+  return best;
+}
+
+namespace {
+
+// The KV cache and activations of the GGUF model `rel` (its tensor data, which is what the
+// mapping costs, the structure scan already counts), from the metadata alone.
+uint64_t gguf_probe_bytes(const ModelFiles& files, const std::string& rel, int new_tokens) {
+  auto m = files.map(rel);
+  if (!m.ok()) return 0;
+  auto info = runtime::parse_gguf(runtime::ByteSpan{m->data(), m->size()});
+  if (!info.ok()) return 0;
+  auto cfg = gguf_decoder_config(*info);
+  if (!cfg.ok()) return 0;
+  return decoder_runtime_bytes(*cfg, decoder_context(*cfg, new_tokens));
+}
+
+}  // namespace
+
 uint64_t decoder_probe_bytes(const ModelFiles& files, const std::string& expect_json) {
+  auto expect = parse_expectations(expect_json);
+  const int new_tokens = expect.ok() ? expect->new_tokens : Expectations{}.new_tokens;
+  if (const std::string gguf = gguf_model_file(files); !gguf.empty())
+    return gguf_probe_bytes(files, gguf, new_tokens);
   if (!files.exists("config.json")) return 0;
   auto text = files.read("config.json");
   if (!text.ok() || !is_decoder_config(*text)) return 0;
   auto cfg = parse_decoder_config(*text);
   if (!cfg.ok()) return 0;
-  auto expect = parse_expectations(expect_json);
-  const int new_tokens = expect.ok() ? expect->new_tokens : Expectations{}.new_tokens;
   return decoder_runtime_bytes(*cfg, decoder_context(*cfg, new_tokens));
+}
+
+Result<ProbeResult> run_gguf_probe(const ModelFiles& files, const std::string& rel,
+                                   const Expectations& expect) {
+  ProbeResult r;
+  const auto t_load = Clock::now();
+  MB_ASSIGN(MappedFile mapped, files.map(rel));
+  auto model = open_gguf_model(std::move(mapped));
+  if (!model.ok()) {
+    // A valid file this engine does not run (another architecture, a Q5_K tensor, YaRN) is
+    // reported unsupported; a corrupt or hostile one fails the model.
+    if (model.error().category != ErrorCategory::usage) return model.error().with_context(rel);
+    r.unsupported_reason = model.error().message;
+    return r;
+  }
+  r.load_ms = ms_since(t_load);
+  r.architecture = model->weights.config.architecture;
+  auto arch = model->info.metadata.find("general.architecture");
+  if (arch != model->info.metadata.end()) r.model_type = arch->second;
+  const GgufTokenizer& tok = model->tokenizer;
+  const DecoderText text{[&](const std::string& t, size_t max_tokens) {
+                           std::vector<int32_t> ids = tok.encode(t);
+                           if (ids.size() > max_tokens) ids.resize(max_tokens);  // keeps BOS
+                           return ids;
+                         },
+                         [&](const std::vector<int32_t>& ids) { return tok.decode(ids); }};
+  MB_TRY(probe_decoder(model->weights, text, expect, r));
+  return r;
 }
 
 Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,

@@ -1,7 +1,7 @@
 // modelbake-verify --infer for decoder-only LLMs: tokenize the probe text with the model's
 // tokenizer.json, one forward pass (logits finite), N greedy tokens with the KV cache, decode
-// them, check `expect`. The weights come from a loader chosen by load_decoder_model():
-// safetensors + config.json today; the GGUF loader (decoder_gguf.*) plugs in there.
+// them, check `expect`. Weights and tokenizer come from safetensors + config.json +
+// tokenizer.json (run_decoder_probe) or from one GGUF file (run_gguf_probe).
 #pragma once
 
 #include <cstdint>
@@ -41,10 +41,21 @@ class TokenDecoder {
   bool m_strip_leading_space = false;
 };
 
-// Bytes run_decoder_probe allocates beyond the mapped weights (KV cache, activations, logits)
-// for the model in `files`, so the memory budget can refuse it before loading. 0 when the
-// model is not a decoder or its config.json is unreadable (the probe then reports why).
+// Bytes the decoder probe allocates beyond the mapped tensor data (KV cache, activations,
+// logits) for the model in `files` (safetensors + config.json, or GGUF metadata),
+// so the memory budget can refuse it before loading. 0 when the model is not a decoder or its
+// config.json / GGUF metadata is unreadable (the probe then reports why).
 uint64_t decoder_probe_bytes(const ModelFiles& files, const std::string& expect_json);
+
+// The GGUF file --infer runs in a model folder: the largest *.gguf directly in it when the
+// folder has no safetensors weights (a llama.cpp bundle such as Qwen2.5-0.5B-Instruct-GGUF,
+// with perhaps a README or config.json beside it); "" otherwise.
+std::string gguf_model_file(const ModelFiles& files);
+
+// The probe on that GGUF file (`rel`) with its embedded tokenizer. A file using something
+// the engine does not run is a result with supported == false; a corrupt one an error.
+Result<ProbeResult> run_gguf_probe(const ModelFiles& files, const std::string& rel,
+                                   const Expectations& expect);
 
 // Runs the whole probe on a model whose config.json is a decoder (is_decoder_config).
 Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectations& expect,
