@@ -118,6 +118,17 @@ class GgufVerifyEndToEnd(VerifyBase):
         self.assertEqual(m["inference"], "failed")
         self.assertIn("attention heads 4/3", m["error"]["message"])
 
+    def test_unlocked_gguf_beside_the_model_is_not_probed(self):
+        _, root = self.bundle("qwen2", expect={"probe_text": TEXT}, seed=9)
+        planted = os.path.join(root, "llm", "zz-planted.gguf")
+        with open(planted, "wb") as f:  # larger than the model: "the largest .gguf" would pick it
+            f.write(b"GGUF" + b"\xff" * (4 << 20))
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 0)
+        self.assertEqual(m["inference"], "ok", m["error"])
+        self.assertEqual(m["unverified_files"], [])
+
     def test_unsupported_gguf_architecture_is_reported(self):
         def gemma(g):
             g.kv = [(k, v) for k, v in g.kv if k != "general.architecture"]

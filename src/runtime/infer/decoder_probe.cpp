@@ -255,8 +255,10 @@ std::string gguf_model_file(const ModelFiles& files) {
   std::string best;
   off_t best_size = -1;
   for (const auto& name : files.list(".gguf")) {
-    // Sizes only rank the candidates (as the structure scan's primary()); the chosen file is
-    // then opened confined to ROOT.
+    // Only what the lock lists: a file planted beside the model is not the model. Sizes only
+    // rank the candidates (as the structure scan's primary()); the chosen file is then
+    // opened confined to ROOT.
+    if (!files.locked(name)) continue;
     struct stat st {};
     const off_t size = ::stat((files.dir() + "/" + name).c_str(), &st) == 0 ? st.st_size : 0;
     if (size > best_size) best = name, best_size = size;

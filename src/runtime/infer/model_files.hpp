@@ -30,6 +30,8 @@ class ModelFiles {
   Result<uint64_t> size(const std::string& rel) const;
   // Names of the entries directly in the folder ending in `suffix`, sorted (nothing opened).
   std::vector<std::string> list(const std::string& suffix) const;
+  // The lock lists `rel` (always true unconfined: there is no lock).
+  bool locked(const std::string& rel) const { return !m_root || m_locked.count(rel) > 0; }
   // Files read that the lock does not list, sorted.
   const std::set<std::string>& unverified() const { return m_unverified; }
 
