@@ -117,6 +117,18 @@ class GgufVerifyEndToEnd(VerifyBase):
         self.assertExit(proc, 1)
         self.assertEqual(m["inference"], "failed")
         self.assertIn("attention heads 4/3", m["error"]["message"])
+        # A file cut short (locked as such): its last tensors lie past the end.
+        g, _ = gw.tiny_model("llama", seed=5)
+        root = self.tmp.join("flat-cut")
+        os.makedirs(root)
+        data = g.to_bytes()[:-4096]
+        write_flat(root, [spec(name="llm", repo="org/cut-GGUF", files={"cut.gguf": data})])
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertEqual(m["error"]["check"], "structure")
+        self.assertIn("cut.gguf", m["error"]["message"])
+        self.assertIn("past the end", m["error"]["message"])
 
     def test_unlocked_gguf_beside_the_model_is_not_probed(self):
         _, root = self.bundle("qwen2", expect={"probe_text": TEXT}, seed=9)
