@@ -38,6 +38,20 @@ def eos_of(arch):
     return 2 if arch == "llama" else len(gw.bpe_vocab()[0]) - 1
 
 
+def assert_kv_cache_refused(test, root):
+    """--max-memory just above the weights refuses --infer for the KV cache, before loading
+    (also used by test_llm_reference). Returns the model's report."""
+    _, doc = test.run_json(root)
+    weights_only = doc["models"][0]["memory"]["needed"]
+    proc, doc = test.run_json("--infer", "--max-memory", str(weights_only + 1024), root)
+    (m,) = doc["models"]
+    test.assertExit(proc, 1)
+    test.assertEqual(m["error"]["check"], "memory")
+    test.assertIn("kv cache + activations", m["error"]["message"])
+    test.assertEqual(m["inference"], "not run")  # refused before loading
+    return m
+
+
 class GgufVerifyEndToEnd(VerifyBase):
     def bundle(self, arch, expect=None, mutate=None, seed=5, tied=False, tag=""):
         g, ref = gw.tiny_model(arch, seed=seed, tied=tied)
@@ -155,14 +169,7 @@ class GgufVerifyEndToEnd(VerifyBase):
 
     def test_kv_cache_counts_against_max_memory(self):
         _, root = self.bundle("llama", seed=8)
-        _, doc = self.run_json(root)
-        weights_only = doc["models"][0]["memory"]["needed"]
-        proc, doc = self.run_json("--infer", "--max-memory", str(weights_only + 1024), root)
-        (m,) = doc["models"]
-        self.assertExit(proc, 1)
-        self.assertEqual(m["error"]["check"], "memory")
-        self.assertIn("kv cache + activations", m["error"]["message"])
-        self.assertEqual(m["inference"], "not run")  # refused before loading
+        m = assert_kv_cache_refused(self, root)
         needed = m["memory"]["needed"]
         proc, doc = self.run_json("--infer", "--max-memory", str(needed), root)
         self.assertExit(proc, 0)

@@ -16,6 +16,7 @@ import unittest
 
 import gen_tiny_models as gen
 import torch_reference
+from test_gguf_verify import assert_kv_cache_refused
 from test_modelbake_verify import VerifyBase, spec, write_flat
 
 BUILD = os.environ.get("MODELBAKE_BUILD_DIR", "")
@@ -299,14 +300,7 @@ class LlmVerifyEndToEnd(VerifyBase):
 
     def test_kv_cache_counts_against_max_memory(self):
         _, root = self.bundle("mistral", seed=23)
-        proc, doc = self.run_json(root)
-        weights_only = doc["models"][0]["memory"]["needed"]
-        proc, doc = self.run_json("--infer", "--max-memory", str(weights_only + 1024), root)
-        (m,) = doc["models"]
-        self.assertExit(proc, 1)
-        self.assertEqual(m["error"]["check"], "memory")
-        self.assertIn("kv cache + activations", m["error"]["message"])
-        self.assertEqual(m["inference"], "not run")
+        assert_kv_cache_refused(self, root)
 
     def test_hostile_config_exits_1(self):
         _, root = self.bundle("llama", config_extra={"num_key_value_heads": 3}, seed=24)
