@@ -55,9 +55,19 @@ ordered_json model_json(const ModelReport& m) {
     p["text"] = m.probe->text;
     p["token_ids"] = m.probe->token_ids;
     p["output_kind"] = m.probe->output_kind;
-    ordered_json out = ordered_json::array();
-    for (float v : m.probe->output) out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
-    p["output"] = out;
+    if (m.probe->output_kind == "next_token_logits") {
+      // A vocabulary of logits is noise in a report; the greedy continuation says more.
+      p["weight_types"] = m.probe->weight_types;
+      p["generated_ids"] = m.probe->generated_ids;
+      p["generated_text"] = m.probe->generated_text;
+      p["first_token_ms"] = round_ms(m.probe->first_token_ms);
+      p["tokens_per_s"] = std::round(m.probe->tokens_per_s * 10.0) / 10.0;
+      p["peak_memory_bytes"] = m.probe->peak_memory_bytes;
+    } else {
+      ordered_json out = ordered_json::array();
+      for (float v : m.probe->output) out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
+      p["output"] = out;
+    }
     if (!m.probe->pooling.empty()) p["pooling"] = m.probe->pooling;
     p["normalized"] = m.probe->normalized;
     if (!m.probe->top_label.empty()) p["top_label"] = m.probe->top_label;
@@ -115,6 +125,12 @@ std::string render_human(const RunReport& r) {
     out += "\n";
     out += "    inference: " + m.inference;
     if (m.probe && !m.probe->top_label.empty()) out += " (top label " + m.probe->top_label + ")";
+    if (m.probe && m.probe->output_kind == "next_token_logits") {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " (%zu tokens generated, first token %.1f ms, %.1f tokens/s)",
+                    m.probe->generated_ids.size(), m.probe->first_token_ms, m.probe->tokens_per_s);
+      out += buf;
+    }
     out += "\n";
     if (!m.unverified_files.empty()) {
       out += "    unverified (not in the lock):";

@@ -30,11 +30,18 @@ struct MemoryReport {
 struct ProbeReport {
   std::string text;
   std::vector<int32_t> token_ids;
-  std::string output_kind;  // embedding | logits
+  std::string output_kind;  // embedding | logits | next_token_logits
   std::vector<float> output;
   std::string pooling;
   bool normalized = false;
   std::string top_label;
+  // Decoder LLMs (output_kind next_token_logits; the logits are not printed, only checked).
+  std::vector<std::string> weight_types;
+  std::vector<int32_t> generated_ids;
+  std::string generated_text;
+  double first_token_ms = 0;
+  double tokens_per_s = 0;
+  uint64_t peak_memory_bytes = 0;
 };
 
 struct ModelReport {

@@ -8,6 +8,7 @@
 
 #include "runtime/confined.hpp"
 #include "runtime/consistency.hpp"
+#include "runtime/infer/decoder_probe.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/model_scan.hpp"
 #include "store/layout.hpp"
@@ -49,7 +50,14 @@ bool check_integrity(const VerifyRoot& root, const LockedModel& m, const Verifie
   return true;
 }
 
-bool check_memory(const ModelScan& scan, const VerifierOptions& opts, ModelReport& r) {
+// `runtime_bytes`: what inference allocates beyond the mapped weights (a decoder's KV cache
+// and activations), counted only when --infer will run it.
+bool check_memory(const ModelScan& scan, const VerifierOptions& opts, uint64_t runtime_bytes,
+                  ModelReport& r) {
+  if (runtime_bytes > 0) {
+    r.memory.needed += runtime_bytes;
+    r.memory.by_dtype["kv cache + activations"] += runtime_bytes;
+  }
   for (const WeightFile* w : scan.primary()) {
     r.weights_format = w->format;
     r.memory.needed += w->tensor_bytes;
@@ -96,8 +104,10 @@ void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
     return;
   }
   r.infer_ms = p.infer_ms;
-  r.probe = ProbeReport{p.probe_text, p.token_ids,  p.output_kind, p.output,
-                        p.pooling,    p.normalized, p.top_label};
+  r.probe = ProbeReport{p.probe_text,    p.token_ids,      p.output_kind,    p.output,
+                        p.pooling,       p.normalized,     p.top_label,      p.weight_types,
+                        p.generated_ids, p.generated_text, p.first_token_ms, p.tokens_per_s,
+                        p.peak_rss_bytes};
   std::string problem;
   if (!p.expectation_failures.empty()) problem = p.expectation_failures.front();
   for (size_t i = 0; problem.empty() && i < p.output.size(); ++i) {
@@ -174,11 +184,17 @@ void run_checks(const VerifyRoot& root, const LockedModel& m, const VerifierOpti
   r.architecture = cons->architecture;
   r.checked = cons->checked;
   r.embedding_dimension = cons->embedding_dimension;
-  const std::string cls = "ForSequenceClassification";
-  if (r.architecture.size() > cls.size() && r.architecture.ends_with(cls))
+  // Classifiers and causal LMs output logits, not an embedding (a GGUF names its
+  // architecture as llama.cpp does).
+  for (const std::string head : {"ForSequenceClassification", "ForCausalLM"})
+    if (r.architecture.size() > head.size() && r.architecture.ends_with(head))
+      r.embedding_dimension.reset();
+  if ((r.architecture == "llama" || r.architecture == "qwen2") &&
+      !infer::gguf_model_file(files).empty())
     r.embedding_dimension.reset();
   r.load_ms = ms_since(clock, start);
-  if (!check_memory(*scan, opts, r)) return;
+  const uint64_t runtime_bytes = opts.infer ? infer::decoder_probe_bytes(files, m.expect_json) : 0;
+  if (!check_memory(*scan, opts, runtime_bytes, r)) return;
   if (opts.infer) {
     start = clock.now();
     if (Status s = check_finite(files, *scan, FiniteScan::full); !s.ok()) {

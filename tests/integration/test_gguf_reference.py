@@ -159,7 +159,8 @@ class GgufReferenceTest(unittest.TestCase):
         other_nl, other_sp = r"(?:[^\w\r\n]|_)", r"(?:[^\w\s]|_)"
         texts = ["Hello's (world) 12345 a.b!!  x", "line1\n\n  line2 \t", "it'S 3x", "I'LL do_it",
                  "  leading and trailing  ", "caf\u00e9 \u00fcber-na\u00efve", "a\r\n\r\nb", "x  \n y",
-                 "(1+2)*3=9?\n", "tab\tsep'd", "", "  ", "\n", "'", "__init__ ... --x"]
+                 "(1+2)*3=9?\n", "tab\tsep'd", "", "  ", "\n", "'", "__init__ ... --x",
+                 "v\x0bt\x0c f\x85 x\u2028y\u2029"]  # \s is Unicode White_Space
         for digits in (1, 3):
             pat = re.compile(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + other_nl + r"?[^\W\d_]+|\d{1,%d}| ?" % digits
                              + other_sp + r"+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")

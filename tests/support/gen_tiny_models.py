@@ -361,3 +361,160 @@ if __name__ == "__main__":
     for k in kinds:
         d = make_minilm(os.path.join(root, k)) if k == "minilm" else make_model(os.path.join(root, k), k)
         print(d)
+
+
+# ---- decoder-only LLMs (Llama / Qwen2 / Mistral), issue 14.1 --------------------------------
+
+LLM_PROBE_TEXT = "hello world, the cat is good"
+
+
+def learn_merges(corpus, vocab, rounds):
+    """Greedy BPE merges over corpus (lists of symbols); adds merged symbols to vocab."""
+    merges = []
+    for _ in range(rounds):
+        counts = {}
+        for word in corpus:
+            for a, b in zip(word, word[1:]):
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        best = max(sorted(counts), key=lambda k: counts[k])
+        merges.append(f"{best[0]} {best[1]}")
+        vocab.setdefault(best[0] + best[1], len(vocab))
+        new = []
+        for word in corpus:
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(word[i] + word[i + 1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            new.append(out)
+        corpus = new
+    return merges
+
+
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def qwen2_tokenizer():
+    """Byte-level BPE as Qwen2 ships it: NFC, the Split regex then ByteLevel without its own
+    regex, no BOS (the post-processor only adjusts offsets)."""
+    tok, vocab = roberta_tokenizer()
+    tok["normalizer"] = {"type": "NFC"}
+    tok["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]}
+    tok["post_processor"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                             "use_regex": False}
+    return tok, vocab
+
+
+def llama_tokenizer():
+    """SentencePiece-style BPE as Llama 2 / Mistral ship it: U+2581 for spaces, <0xNN> byte
+    fallback, <s> prepended by the post-processor."""
+    sp = "\u2581"
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    words = [w for w in WORDS if not w.startswith("##")]
+    for ch in sorted(set(sp + "".join(words))):
+        vocab.setdefault(ch, len(vocab))
+    merges = learn_merges([list(sp + w) for w in words], vocab, 50)
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "special": True} for t, i in
+                         (("<unk>", 0), ("<s>", 1), ("</s>", 2))],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": sp},
+            {"type": "Replace", "pattern": {"String": " "}, "content": sp}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                      {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": sp}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "vocab": vocab,
+                  "merges": merges},
+    }
+    return tok, vocab
+
+
+def llm_tensors(gen, c, qkv_bias, tied):
+    h, hd, inter, v = c["hidden"], c["head_dim"], c["intermediate"], c["vocab"]
+    q, kv = c["heads"] * hd, c["kv_heads"] * hd
+    t = {"model.embed_tokens.weight": rand(gen, v, h, scale=1.0)}
+    for i in range(c["layers"]):
+        p = f"model.layers.{i}."
+        t[p + "self_attn.q_proj.weight"] = rand(gen, q, h)
+        t[p + "self_attn.k_proj.weight"] = rand(gen, kv, h)
+        t[p + "self_attn.v_proj.weight"] = rand(gen, kv, h)
+        if qkv_bias:
+            t[p + "self_attn.q_proj.bias"] = rand(gen, q)
+            t[p + "self_attn.k_proj.bias"] = rand(gen, kv)
+            t[p + "self_attn.v_proj.bias"] = rand(gen, kv)
+        t[p + "self_attn.o_proj.weight"] = rand(gen, h, q)
+        t[p + "mlp.gate_proj.weight"] = rand(gen, inter, h)
+        t[p + "mlp.up_proj.weight"] = rand(gen, inter, h)
+        t[p + "mlp.down_proj.weight"] = rand(gen, h, inter)
+        t[p + "input_layernorm.weight"] = 1.0 + rand(gen, h, scale=0.1)
+        t[p + "post_attention_layernorm.weight"] = 1.0 + rand(gen, h, scale=0.1)
+    t["model.norm.weight"] = 1.0 + rand(gen, h, scale=0.1)
+    if not tied:
+        t["lm_head.weight"] = rand(gen, v, h)
+    return t
+
+
+LLM_ARCHS = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
+
+
+def make_llm(out, kind="llama", dtype="F32", seed=0, tied=False, shards=1, rope_scaling=None, shapes=None,
+             config_extra=None, drop=()):
+    """A tiny random decoder LLM (kind: llama | qwen2 | mistral) with its tokenizer.json.
+    shards > 1 writes model-0000i-of-0000n.safetensors + model.safetensors.index.json.
+    Returns the model directory."""
+    os.makedirs(out, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    tok, vocab = qwen2_tokenizer() if kind == "qwen2" else llama_tokenizer()
+    c = {"hidden": 32, "heads": 4, "kv_heads": 2, "head_dim": 8, "intermediate": 48, "layers": 2, "max_pos": 64}
+    c.update(shapes or {})
+    c["vocab"] = max(c.get("vocab", 0), max(vocab.values()) + 1)  # a bench may pad the embedding
+    tensors = llm_tensors(gen, c, kind == "qwen2", tied)
+    for name in drop:
+        tensors.pop(name)
+    tensors = {k: t.to(torch_dtype(dtype)) for k, t in tensors.items()}
+    names = list(tensors)
+    if shards == 1:
+        write_safetensors(os.path.join(out, "model.safetensors"), tensors)
+    else:
+        weight_map = {}
+        for s in range(shards):
+            fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            part = {n: tensors[n] for n in names[s::shards]}
+            write_safetensors(os.path.join(out, fname), part)
+            weight_map.update({n: fname for n in part})
+        write_json(os.path.join(out, "model.safetensors.index.json"), {"metadata": {}, "weight_map": weight_map})
+    config = {"architectures": [LLM_ARCHS[kind]], "model_type": kind, "vocab_size": c["vocab"],
+              "hidden_size": c["hidden"], "intermediate_size": c["intermediate"],
+              "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"],
+              "num_key_value_heads": c["kv_heads"], "max_position_embeddings": c["max_pos"],
+              "rms_norm_eps": 1e-6 if kind == "qwen2" else 1e-5, "rope_theta": 1000000.0 if kind == "qwen2" else 10000.0,
+              "hidden_act": "silu", "tie_word_embeddings": tied, "rope_scaling": rope_scaling,
+              "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]}
+    if c["head_dim"] != c["hidden"] // c["heads"]:
+        config["head_dim"] = c["head_dim"]
+    if kind == "qwen2":
+        config.update({"bos_token_id": vocab["<s>"], "eos_token_id": vocab["</s>"]})
+    else:
+        config.update({"bos_token_id": 1, "eos_token_id": 2})
+    config.update(config_extra or {})
+    write_json(os.path.join(out, "config.json"), config)
+    write_json(os.path.join(out, "tokenizer.json"), tok)
+    return out

@@ -212,3 +212,106 @@ def reference_output(model_dir, ids):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     print(json.dumps(reference_output(sys.argv[1], [int(a) for a in sys.argv[2:]])))
+
+
+# ---- decoder-only LLMs (Llama / Qwen2 / Mistral), issue 14.1 --------------------------------
+# Written from the published math, not from transformers (not installed): float64 on the
+# stored weights widened exactly, full causal attention recomputed at every step (no cache).
+
+def load_all_safetensors(model_dir):
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if not os.path.exists(index):
+        return load_safetensors(os.path.join(model_dir, "model.safetensors"))
+    with open(index, encoding="utf-8") as f:
+        files = sorted(set(json.load(f)["weight_map"].values()))
+    out = {}
+    for name in files:
+        out.update(load_safetensors(os.path.join(model_dir, name)))
+    return out
+
+
+def rope_inv_freq(cfg, head_dim):
+    theta = cfg.get("rope_theta", 10000.0)
+    inv = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    sc = cfg.get("rope_scaling") or {}
+    kind = sc.get("rope_type", sc.get("type", "default"))
+    if kind == "linear":
+        inv = inv / sc["factor"]
+    elif kind == "llama3":
+        factor, low, high = sc["factor"], sc.get("low_freq_factor", 1.0), sc.get("high_freq_factor", 4.0)
+        old = sc.get("original_max_position_embeddings", 8192)
+        wavelen = 2 * math.pi / inv
+        scaled = []
+        for f, wl in zip(inv.tolist(), wavelen.tolist()):
+            if wl < old / high:
+                scaled.append(f)
+            elif wl > old / low:
+                scaled.append(f / factor)
+            else:
+                s = (old / wl - low) / (high - low)
+                scaled.append((1 - s) * f / factor + s * f)
+        inv = torch.tensor(scaled, dtype=torch.float64)
+    return inv
+
+
+class DecoderReference:
+    def __init__(self, model_dir):
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            self.cfg = json.load(f)
+        self.w = {k: v.double() for k, v in load_all_safetensors(model_dir).items()}
+        c = self.cfg
+        self.heads, self.kv_heads = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
+        self.head_dim = c.get("head_dim") or c["hidden_size"] // self.heads
+        self.eps = c["rms_norm_eps"]
+        self.inv_freq = rope_inv_freq(c, self.head_dim)
+        self.lm_head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
+
+    def rms(self, x, weight):
+        return weight * (x / torch.sqrt((x * x).mean(-1, keepdim=True) + self.eps))
+
+    def rotate(self, x, cos, sin):  # x [heads, t, d]
+        half = x.shape[-1] // 2
+        rot = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * cos + rot * sin
+
+    def logits(self, ids):
+        w, t = self.w, len(ids)
+        x = w["model.embed_tokens.weight"][torch.tensor(ids)]
+        ang = torch.arange(t, dtype=torch.float64)[:, None] * self.inv_freq[None, :]
+        cos, sin = torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
+        mask = torch.full((t, t), float("-inf"), dtype=torch.float64).triu(1)
+        for i in range(self.cfg["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            h = self.rms(x, w[p + "input_layernorm.weight"])
+
+            def proj(name):
+                y = h @ w[p + f"self_attn.{name}_proj.weight"].T
+                return y + w[p + f"self_attn.{name}_proj.bias"] if p + f"self_attn.{name}_proj.bias" in w else y
+            q = proj("q").view(t, self.heads, self.head_dim).transpose(0, 1)
+            k = proj("k").view(t, self.kv_heads, self.head_dim).transpose(0, 1)
+            v = proj("v").view(t, self.kv_heads, self.head_dim).transpose(0, 1)
+            q, k = self.rotate(q, cos, sin), self.rotate(k, cos, sin)
+            rep = self.heads // self.kv_heads
+            k, v = k.repeat_interleave(rep, dim=0), v.repeat_interleave(rep, dim=0)
+            att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.head_dim) + mask, dim=-1)
+            o = (att @ v).transpose(0, 1).reshape(t, self.heads * self.head_dim)
+            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            h = self.rms(x, w[p + "post_attention_layernorm.weight"])
+            g = h @ w[p + "mlp.gate_proj.weight"].T
+            u = h @ w[p + "mlp.up_proj.weight"].T
+            x = x + (torch.nn.functional.silu(g) * u) @ w[p + "mlp.down_proj.weight"].T
+        x = self.rms(x[-1], w["model.norm.weight"])
+        return x @ self.lm_head.T
+
+    def greedy(self, ids, n, eos):
+        """(logits after the prompt, greedy ids), stopping after eos like the engine."""
+        first = self.logits(ids)
+        logits, seq, out = first, list(ids), []
+        for i in range(n):
+            nxt = int(torch.argmax(logits))
+            out.append(nxt)
+            if nxt == eos or i + 1 == n:
+                break
+            seq.append(nxt)
+            logits = self.logits(seq)
+        return first.tolist(), out

@@ -2,15 +2,22 @@
 // as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
 //   mb_probe MODEL_DIR [EXPECT_JSON]
 //   mb_probe --time RUNS MODEL_DIR TEXT
+//   mb_probe --decode NEW_TOKENS MODEL_DIR TEXT   (decoder LLMs: load, first-token, tokens/s;
+//                                                  threads from MB_INFER_THREADS, default 1)
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "runtime/infer/kernels.hpp"
+#include "runtime/infer/decoder_probe.hpp"
+#include "runtime/infer/parallel.hpp"
 #include "runtime/infer/probe.hpp"
 
 int main(int argc, char** argv) {
+  const char* env_threads = std::getenv("MB_INFER_THREADS");
+  const int threads = env_threads != nullptr ? std::atoi(env_threads) : 1;
+  mb::infer::set_infer_threads(threads);
   if (argc >= 5 && std::string(argv[1]) == "--time") {
     auto ms = mb::infer::time_forward(argv[3], argv[4], std::atoi(argv[2]));
     if (!ms.ok()) {
@@ -18,6 +25,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     nlohmann::json j = {{"ms", *ms}, {"kernel", mb::infer::kernel_name()}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  if (argc >= 5 && std::string(argv[1]) == "--decode") {
+    auto t = mb::infer::time_decoder(argv[3], argv[4], std::atoi(argv[2]), threads);
+    if (!t.ok()) {
+      std::fprintf(stderr, "mb_probe: %s\n", t.error().describe().c_str());
+      return 1;
+    }
+    nlohmann::json j = {{"load_ms", t->load_ms}, {"first_token_ms", t->first_token_ms}, {"tokens_per_s", t->tokens_per_s},
+                        {"prompt_ids", t->prompt_ids},
+                        {"generated_ids", t->generated_ids}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -47,7 +66,13 @@ int main(int argc, char** argv) {
                       {"weight_dtype", p.weight_dtype},
                       {"load_ms", p.load_ms},
                       {"infer_ms", p.infer_ms},
-                      {"expectation_failures", p.expectation_failures}};
+                      {"expectation_failures", p.expectation_failures},
+                      {"weight_types", p.weight_types},
+                      {"generated_ids", p.generated_ids},
+                      {"generated_text", p.generated_text},
+                      {"first_token_ms", p.first_token_ms},
+                      {"tokens_per_s", p.tokens_per_s},
+                      {"peak_rss_bytes", p.peak_rss_bytes}};
   // Full float precision: the integration tests compare against PyTorch at 1e-4.
   std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return 0;

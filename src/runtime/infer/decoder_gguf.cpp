@@ -41,6 +41,8 @@ class Loader {
   }
 
   Result<DecoderWeights> load();
+  // The architecture and hyper-parameters alone (no tensor data read).
+  Result<DecoderConfig> config();
 
  private:
   Result<int> get_int(const std::string& key, int64_t min, int64_t max,
@@ -227,12 +229,17 @@ Status Loader::load_layer(int i, DecoderLayer& l) {
   return {};
 }
 
-Result<DecoderWeights> Loader::load() {
+Result<DecoderConfig> Loader::config() {
   m_arch = get_string("general.architecture");
   if (m_arch != "llama" && m_arch != "qwen2") {
     return unsupported("architecture '" + m_arch + "'");
   }
   MB_TRY(read_config(m_c));
+  return m_c;
+}
+
+Result<DecoderWeights> Loader::load() {
+  MB_TRY(config());
   DecoderWeights w;
   w.config = m_c;
   MB_ASSIGN(w.embed, matrix("token_embd.weight", m_c.vocab, m_c.hidden));
@@ -260,8 +267,17 @@ Result<DecoderWeights> load_decoder_gguf(const std::string& path) {
   return load_decoder_gguf(file, info);
 }
 
+Result<DecoderConfig> gguf_decoder_config(const GgufInfo& info) {
+  Loader l(nullptr, info);
+  return l.config();
+}
+
 Result<GgufModel> open_gguf_model(const std::string& path) {
   MB_ASSIGN(MappedFile m, MappedFile::open(path));
+  return open_gguf_model(std::move(m));
+}
+
+Result<GgufModel> open_gguf_model(MappedFile m) {
   GgufModel g;
   g.file = std::make_shared<const MappedFile>(std::move(m));
   const runtime::ByteSpan span{g.file->data(), g.file->size()};

@@ -35,6 +35,12 @@ struct GgufModel {
   GgufTokenizer tokenizer;
 };
 Result<GgufModel> open_gguf_model(const std::string& path);
+// The same from a file already mapped (modelbake-verify maps it confined to ROOT).
+Result<GgufModel> open_gguf_model(MappedFile file);
+
+// The decoder configuration the metadata describes, without touching tensor data: what the
+// memory budget needs before loading. Errors as load_decoder_gguf.
+Result<DecoderConfig> gguf_decoder_config(const runtime::GgufInfo& info);
 
 // The ggml type names of the weights, e.g. "Q4_K+Q6_K+F32" (distinct, in first-use order).
 std::string gguf_weight_types(const DecoderWeights& w);

@@ -1,6 +1,7 @@
 #include "runtime/infer/expect.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +83,22 @@ Result<Expectations> parse_expectations(const std::string& text) {
         e.tolerance = v["tolerance"].get<double>();
       }
       e.has_reference = true;
+    } else if (k == "generated_ids") {
+      if (!v.is_array() || v.empty()) return bad("generated_ids must be a non-empty list of token ids");
+      std::vector<int32_t> ids;
+      for (const auto& x : v) {
+        if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX)
+          return bad("generated_ids must be non-negative integers");
+        ids.push_back(x.get<int32_t>());
+      }
+      e.generated_ids = std::move(ids);
+    } else if (k == "generated_text") {
+      if (!v.is_string()) return bad("generated_text must be a string");
+      e.generated_text = v.get<std::string>();
+    } else if (k == "new_tokens") {
+      if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 256)
+        return bad("new_tokens must be an integer in 1..256");
+      e.new_tokens = v.get<int>();
     } else {
       return bad("unknown key '" + k + "'");
     }
@@ -99,6 +116,20 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   }
   if (na == 0 || nb == 0) return 0;
   return dot / std::sqrt(na * nb);
+}
+
+void check_generation(const Expectations& e, ProbeResult& r) {
+  auto join = [](const std::vector<int32_t>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  };
+  if (e.generated_ids && *e.generated_ids != r.generated_ids)
+    r.expectation_failures.push_back("expect.generated_ids is " + join(*e.generated_ids) + " but the model generated " +
+                                     join(r.generated_ids));
+  if (e.generated_text && *e.generated_text != r.generated_text)
+    r.expectation_failures.push_back("expect.generated_text is \"" + *e.generated_text +
+                                     "\" but the model generated \"" + r.generated_text + "\"");
 }
 
 Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed) {

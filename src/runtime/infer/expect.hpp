@@ -5,7 +5,8 @@
 //    "similar":    [{"a": "text", "b": "text", "min_cosine": 0.5}],
 //    "dissimilar": [{"a": "text", "b": "text", "max_cosine": 0.3}],
 //    "reference":  {"text": "text", "values": [0.01, -0.2], "tolerance": 1e-3},
-//    "top_label":  "POSITIVE"}
+//    "top_label":  "POSITIVE",
+//    "generated_ids": [5, 9], "generated_text": " the", "new_tokens": 8}   (decoder LLMs)
 #pragma once
 
 #include <functional>
@@ -32,6 +33,10 @@ struct Expectations {
   std::vector<double> reference_values;
   double tolerance = 1e-3;
   std::string top_label;
+  // Decoder-only LLMs: the greedy continuation of the probe text.
+  std::optional<std::vector<int32_t>> generated_ids;
+  std::optional<std::string> generated_text;
+  int new_tokens = 8;  // how many tokens to generate
 };
 
 // Empty text means no expectations. A malformed block fails with category usage.
@@ -42,6 +47,9 @@ using EmbedFn = std::function<Result<std::vector<float>>(const std::string&)>;
 // Appends one line per failed expectation to r.expectation_failures; `embed` runs further
 // texts (cosine pairs, a reference text other than the probe text).
 Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed);
+
+// Decoder LLMs: generated_ids / generated_text against r.generated_*.
+void check_generation(const Expectations& e, ProbeResult& r);
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b);
 

@@ -1,7 +1,6 @@
 #include "runtime/infer/gguf_tokenizer.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <nlohmann/json.hpp>
 #include <tuple>
 #include <unordered_map>
@@ -106,72 +105,7 @@ int hex_digit(char c) {
   return -1;
 }
 
-bool is_space(char32_t c) {  // regex \s (Unicode White_Space)
-  return uni::is_whitespace(c) || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 || c == 0x2029;
-}
-bool is_newline(char32_t c) {
-  return c == '\r' || c == '\n';
-}
-bool is_other(char32_t c) {
-  return !is_space(c) && !uni::is_letter(c) && !uni::is_number(c);
-}
-
-// Length of the match at s[i] of the pre-tokenizer regex of Llama 3 and Qwen2, alternatives in
-// order: (?i:'s|'t|'re|'ve|'m|'ll|'d) | [^\r\n\p{L}\p{N}]?\p{L}+ | \p{N}{1,max_digits}
-// | ' '?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
-size_t llama3_match(const std::u32string& s, size_t i, int max_digits) {
-  const size_t n = s.size();
-  auto lower = [&](size_t k) {
-    return k < n && s[k] < 128 ? static_cast<char32_t>(std::tolower(static_cast<int>(s[k])))
-                               : (k < n ? s[k] : 0);
-  };
-  if (s[i] == '\'') {
-    for (const char* c : {"s", "t", "re", "ve", "m", "ll", "d"}) {
-      size_t k = 0;
-      while (c[k] != 0 && lower(i + 1 + k) == static_cast<char32_t>(c[k])) ++k;
-      if (c[k] == 0) return 1 + k;
-    }
-  }
-  size_t j = i;
-  if (!is_newline(s[j]) && !uni::is_letter(s[j]) && !uni::is_number(s[j]) && j + 1 < n &&
-      uni::is_letter(s[j + 1]))
-    ++j;
-  if (uni::is_letter(s[j])) {
-    while (j < n && uni::is_letter(s[j])) ++j;
-    return j - i;
-  }
-  if (uni::is_number(s[i])) {
-    j = i;
-    while (j < n && uni::is_number(s[j]) && static_cast<int>(j - i) < max_digits) ++j;
-    return j - i;
-  }
-  j = i + (s[i] == ' ' && i + 1 < n && is_other(s[i + 1]) ? 1 : 0);
-  if (is_other(s[j])) {
-    while (j < n && is_other(s[j])) ++j;
-    while (j < n && is_newline(s[j])) ++j;
-    return j - i;
-  }
-  size_t e = i;  // the whitespace run
-  while (e < n && is_space(s[e])) ++e;
-  for (size_t k = e; k > i; --k) {
-    if (is_newline(s[k - 1])) return k - i;  // \s*[\r\n]+ ends at the run's last newline
-  }
-  if (e < n && e - i >= 2) return e - 1 - i;  // \s+(?!\S): leave one space for the next word
-  return std::max<size_t>(e - i, 1);
-}
-
 }  // namespace
-
-std::vector<std::string> split_llama3_style(const std::string& text, int max_digits) {
-  const std::u32string s = uni::decode(text);
-  std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const size_t len = llama3_match(s, i, max_digits);
-    out.push_back(uni::encode(s.substr(i, len)));
-    i += len;
-  }
-  return out;
-}
 
 Result<GgufTokenizer> GgufTokenizer::from_gguf(ByteSpan file, const GgufInfo& info) {
   GgufTokenizer t;

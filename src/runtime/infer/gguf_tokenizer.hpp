@@ -50,9 +50,4 @@ class GgufTokenizer {
   int m_split_digits = 0;  // 0: GPT-2 split; else the Llama 3 / Qwen2 split, digit run limit
 };
 
-// The pre-tokenizer split of Llama 3 (`max_digits` 3) and Qwen2 (1): case-insensitive
-// contractions, letters with one leading non-letter, digit runs of at most `max_digits`,
-// punctuation runs with trailing newlines, whitespace runs (public for tests).
-std::vector<std::string> split_llama3_style(const std::string& text, int max_digits);
-
 }  // namespace mb::infer

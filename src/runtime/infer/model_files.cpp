@@ -1,6 +1,9 @@
 #include "runtime/infer/model_files.hpp"
 
+#include <dirent.h>
 #include <sys/stat.h>
+
+#include <algorithm>
 
 #include "core/paths.hpp"
 
@@ -9,6 +12,19 @@ namespace mb::infer {
 bool ModelFiles::exists(const std::string& rel) const {
   struct stat st {};
   return ::lstat(join_path(m_dir, rel).c_str(), &st) == 0;
+}
+
+std::vector<std::string> ModelFiles::list(const std::string& suffix) const {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(m_dir.c_str());
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > suffix.size() && name.ends_with(suffix)) out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Result<UniqueFd> ModelFiles::open(const std::string& rel) const {

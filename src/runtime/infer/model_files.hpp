@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "runtime/confined.hpp"
@@ -27,6 +28,10 @@ class ModelFiles {
   Result<MappedFile> map(const std::string& rel) const;
   // Size of a regular file inside ROOT (ONNX external data is sized, not read).
   Result<uint64_t> size(const std::string& rel) const;
+  // Names of the entries directly in the folder ending in `suffix`, sorted (nothing opened).
+  std::vector<std::string> list(const std::string& suffix) const;
+  // The lock lists `rel` (always true unconfined: there is no lock).
+  bool locked(const std::string& rel) const { return !m_root || m_locked.count(rel) > 0; }
   // Files read that the lock does not list, sorted.
   const std::set<std::string>& unverified() const { return m_unverified; }
 

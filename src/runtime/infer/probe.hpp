@@ -17,12 +17,12 @@ namespace mb::infer {
 class ModelFiles;
 
 struct ProbeResult {
-  // false: the architecture is not a BERT-family encoder we can run. This is not a failure;
-  // the caller reports "inference: unsupported architecture X" (reason says X and why).
+  // Not a failure; the caller reports "inference: unsupported architecture X" (reason says X and why).
+  // false: the architecture is not one we can run (BERT family, MPNet, Llama family).
   bool supported = false;
   std::string unsupported_reason;
   std::string architecture;  // config.json "architectures"[0], else model_type
-  std::string model_type;    // bert | roberta | xlm-roberta | distilbert | mpnet
+  std::string model_type;    // bert | roberta | xlm-roberta | distilbert | mpnet | llama | qwen2 | mistral
 
   std::string probe_text;
   std::vector<int32_t> token_ids;  // including special tokens ([CLS]/[SEP], <s>/</s>)
@@ -34,6 +34,14 @@ struct ProbeResult {
   bool normalized = false;    // embedding was L2-normalised (modules.json Normalize)
   std::string top_label;      // logits only: id2label[argmax], else "LABEL_<i>"
   std::string weight_dtype;   // "F32" | "F16" | "BF16" (of the embedding matrix)
+
+  // Decoder-only LLMs (output_kind "next_token_logits": output = logits after the prompt).
+  std::vector<std::string> weight_types;  // distinct stored types of the matrices ("BF16", "Q4_K")
+  std::vector<int32_t> generated_ids;     // greedy continuation of the probe prompt
+  std::string generated_text;             // generated_ids decoded (special tokens skipped)
+  double first_token_ms = 0;              // prompt forward pass, up to the first logits
+  double tokens_per_s = 0;                // greedy steps after the first token
+  uint64_t peak_rss_bytes = 0;            // the process's peak resident memory after the probe
 
   double load_ms = 0;   // tokenizer + config + mmap + weight conversion
   double infer_ms = 0;  // tokenize + forward + pooling/head of the probe text

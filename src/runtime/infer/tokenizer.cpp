@@ -276,6 +276,70 @@ void gpt2_split(const std::u32string& s, Words& out) {
   }
 }
 
+// The Split regex of Qwen2 (max_digits 1) and Llama 3 (max_digits 3) tokenizers, scanned by
+// hand (no regex engine in the verifier); each alternative tried in order like the regex:
+//   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*
+//   |\s*[\r\n]+|\s+(?!\S)|\s+
+void qwen_split(const std::u32string& s, size_t max_digits, Words& out) {
+  // regex \s is Unicode White_Space, a few more than the BERT whitespace of uni:: (whose
+  // is_letter would take the line and paragraph separators U+2028/9 for letters)
+  auto space = [](char32_t c) {
+    return uni::is_whitespace(c) || c == 0x0B || c == 0x0C || c == 0x85 || c == 0x2028 ||
+           c == 0x2029;
+  };
+  auto letter = [&](char32_t c) { return !space(c) && uni::is_letter(c); };
+  auto number = [](char32_t c) { return uni::is_number(c); };
+  auto other = [&](char32_t c) { return !letter(c) && !number(c) && !space(c); };
+  auto newline = [](char32_t c) { return c == '\r' || c == '\n'; };
+  auto lower = [](char32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    if (s[i] == '\'' && i + 1 < n) {
+      static const std::u32string k_contractions[] = {U"re", U"ve", U"ll", U"s", U"t", U"m", U"d"};
+      for (const auto& c : k_contractions) {
+        bool hit = i + 1 + c.size() <= n;
+        for (size_t k = 0; hit && k < c.size(); ++k) hit = lower(s[i + 1 + k]) == c[k];
+        if (hit) {
+          j = i + 1 + c.size();
+          break;
+        }
+      }
+    }
+    if (j == i && (letter(s[i]) || (i + 1 < n && !newline(s[i]) && !number(s[i]) && letter(s[i + 1])))) {
+      j = letter(s[i]) ? i : i + 1;
+      while (j < n && letter(s[j])) ++j;
+    } else if (j == i && number(s[i])) {
+      while (j < n && j - i < max_digits && number(s[j])) ++j;
+    } else if (j == i && (other(s[i]) || (s[i] == ' ' && i + 1 < n && other(s[i + 1])))) {
+      j = s[i] == ' ' ? i + 1 : i;
+      while (j < n && other(s[j])) ++j;
+      while (j < n && newline(s[j])) ++j;
+    } else if (j == i) {  // whitespace
+      size_t e = i;
+      while (e < n && space(s[e])) ++e;
+      size_t last_nl = e;
+      for (size_t k = i; k < e; ++k)
+        if (newline(s[k])) last_nl = k;
+      if (last_nl != e) j = last_nl + 1;               // \s*[\r\n]+
+      else if (e == n || e - i == 1) j = e;            // \s+(?!\S) at the end, or \s+
+      else j = e - 1;                                  // leave one space for the next word
+    }
+    out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+}
+
+struct QwenSplitPre final : PreTokenizerStep {
+  size_t max_digits = 1;
+  void apply(Words& words) const override {
+    Words out;
+    for (const auto& w : words) qwen_split(w, max_digits, out);
+    words = std::move(out);
+  }
+};
+
 struct ByteLevelPre final : PreTokenizerStep {
   bool add_prefix_space = true, use_regex = true;
   void apply(Words& words) const override {
@@ -335,6 +399,22 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
   } else if (t == "Digits") {
     if (!j.value("individual_digits", false)) return unsupported("pre_tokenizer", "Digits (grouped)");
     out.push_back(std::make_unique<DigitsPre>());
+  } else if (t == "Split") {
+    // Only the two patterns decoder LLM tokenizers ship (Qwen2, Llama 3), matched literally.
+    static const std::string k_head = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}";
+    static const std::string k_tail = "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const json pattern = j.value("pattern", json());
+    const std::string re = pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()
+                               ? pattern["Regex"].get<std::string>()
+                               : "";
+    const bool isolated = j.value("behavior", std::string()) == "Isolated" && !j.value("invert", false);
+    if (isolated && (re == k_head + k_tail || re == k_head + "{1,3}" + k_tail)) {
+      auto p = std::make_unique<QwenSplitPre>();
+      p->max_digits = re == k_head + k_tail ? 1 : 3;
+      out.push_back(std::move(p));
+    } else {
+      return unsupported("pre_tokenizer", "Split with pattern " + pattern.dump());
+    }
   } else if (t == "ByteLevel") {
     auto p = std::make_unique<ByteLevelPre>();
     p->add_prefix_space = j.value("add_prefix_space", true);
@@ -405,6 +485,15 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
 }
 
 }  // namespace
+
+std::vector<std::string> split_llama3_style(const std::string& text, int max_digits) {
+  Words pieces;
+  qwen_split(uni::decode(text), static_cast<size_t>(std::max(1, max_digits)), pieces);
+  std::vector<std::string> out;
+  out.reserve(pieces.size());
+  for (const auto& p : pieces) out.push_back(uni::encode(p));
+  return out;
+}
 
 char32_t byte_to_unicode(uint8_t b) {
   // Printable bytes map to themselves; the others to U+0100 + n in byte order.

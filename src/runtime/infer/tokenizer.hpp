@@ -65,4 +65,10 @@ Result<std::unique_ptr<TokenModel>> make_token_model(const nlohmann::json& model
 // GPT-2 byte-to-unicode mapping used by byte-level BPE (public for tests).
 char32_t byte_to_unicode(uint8_t b);
 
+// The pre-tokenizer split of Llama 3 (`max_digits` 3) and Qwen2 (1), as tokenizer.json's
+// Split pattern and GGUF's tokenizer.ggml.pre (llama-bpe, qwen2) name it: case-insensitive
+// contractions, letters with one leading non-letter, digit runs of at most `max_digits`,
+// punctuation runs with trailing newlines, whitespace runs. Both tokenizers use this one scan.
+std::vector<std::string> split_llama3_style(const std::string& text, int max_digits);
+
 }  // namespace mb::infer

@@ -174,5 +174,32 @@ TEST(InferUnicode, ClassesAndCaseMapping) {
   EXPECT_EQ(uni::encode(U"\u4e2d"), "\xe4\xb8\xad");
 }
 
+// The Split pre-tokenizer of Qwen2 (\p{N} one digit at a time) and Llama 3 (\p{N}{1,3}),
+// recognised by its exact pattern; splits worked out by hand from the regex alternatives.
+json split_json(bool llama3) {
+  const std::string re = std::string("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}") +
+                         (llama3 ? "{1,3}" : "") + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  json j = roberta_json();
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
+  return j;
+}
+
+TEST(InferTokenizer, QwenAndLlama3SplitPatterns) {
+  using V = std::vector<std::string>;
+  const std::string text = "Hello world's 1234 ok!!\n\n  x\tY'LL a \n b";
+  EXPECT_EQ(load(split_json(false)).pre_tokenize(text),
+            (V{"Hello", " world", "'s", " ", "1", "2", "3", "4", " ok", "!!\n\n", " ", " x", "\tY", "'LL", " a",
+               " \n", " b"}));
+  EXPECT_EQ(load(split_json(true)).pre_tokenize("x 12345 "), (V{"x", " ", "123", "45", " "}));
+  EXPECT_EQ(load(split_json(false)).pre_tokenize("a\n  y"), (V{"a", "\n", " ", " y"}));
+  // Any other pattern is refused by name, not approximated.
+  json other = split_json(false);
+  other["pre_tokenizer"]["pattern"]["Regex"] = "\\s+";
+  auto r = Tokenizer::from_json(other.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().category, ErrorCategory::usage);
+  EXPECT_NE(r.error().message.find("Split with pattern"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mb::infer

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Decoder LLM speed against PyTorch on the same threads (issue 14.1), on a random model with
+# Qwen2.5-0.5B's shapes (24 layers, hidden 896, 14 heads / 2 KV heads, intermediate 4864,
+# vocab 151936, tied embeddings, q/k/v bias), stored F16 (~1 GB). Prints figures and ratios;
+# never fails on a number.
+#
+#   bench/infer_llm.sh [BUILD_DIR]      THREADS=1 NEW=16 (defaults)
+#
+# engine : mb_probe --decode (load = mmap + shape checks; first token = the prompt pass,
+#          token by token through the KV cache; tokens/s over the greedy steps after it).
+# PyTorch: the same math with a KV cache (prompt in one batched pass), weights widened to F32
+#          at load (PyTorch's CPU path for an F16 checkpoint), torch.set_num_threads(THREADS).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+PY=/usr/bin/python3
+PROBE=$BUILD/tests/mb_probe
+THREADS=${THREADS:-1}
+NEW=${NEW:-16}
+[[ -x $PROBE ]] || { echo "bench/infer_llm.sh: $PROBE not built (cmake --build $BUILD --target mb_probe)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/mb-bench-llm.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+MODEL=$WORK/qwen05
+PYTHONPATH=$ROOT/tests/support $PY -c "
+import gen_tiny_models as g
+g.make_llm('$MODEL', 'qwen2', dtype='F16', tied=True, seed=1, shapes={'hidden': 896, 'heads': 14, 'kv_heads': 2,
+           'head_dim': 64, 'intermediate': 4864, 'layers': 24, 'vocab': 151936, 'max_pos': 32768})" >/dev/null
+TEXT="hello world, the cat is good and this model computes hello world"
+echo "model: Qwen2.5-0.5B shapes, F16, $(du -sh "$MODEL" | cut -f1); threads: $THREADS; new tokens: $NEW"
+
+OURS=$(MB_INFER_THREADS=$THREADS $PROBE --decode "$NEW" "$MODEL" "$TEXT")
+PYTHONPATH=$ROOT/tests/support $PY - "$MODEL" "$THREADS" "$NEW" "$OURS" <<'PYEOF'
+import json, math, sys, time
+import torch
+import torch_reference as R
+
+model, threads, new, ours = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+torch.set_num_threads(threads)
+t0 = time.perf_counter()
+cfg = json.load(open(model + "/config.json"))
+w = {k: v.float() for k, v in R.load_all_safetensors(model).items()}
+load_ms = (time.perf_counter() - t0) * 1e3
+H, KV, L = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["num_hidden_layers"]
+D = cfg.get("head_dim") or cfg["hidden_size"] // H
+inv = R.rope_inv_freq(cfg, D).float()
+eps = cfg["rms_norm_eps"]
+head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
+
+
+def rms(x, g):
+    return g * (x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps))
+
+
+def rot(x, cos, sin):
+    h = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., h:], x[..., :h]], -1) * sin
+
+
+def forward(ids, cache, pos):
+    t = len(ids)
+    x = w["model.embed_tokens.weight"][torch.tensor(ids)]
+    ang = torch.arange(pos, pos + t, dtype=torch.float32)[:, None] * inv[None, :]
+    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
+    for i in range(L):
+        p = f"model.layers.{i}.self_attn."
+        h = rms(x, w[f"model.layers.{i}.input_layernorm.weight"])
+        q = (h @ w[p + "q_proj.weight"].T + w[p + "q_proj.bias"]).view(t, H, D).transpose(0, 1)
+        k = (h @ w[p + "k_proj.weight"].T + w[p + "k_proj.bias"]).view(t, KV, D).transpose(0, 1)
+        v = (h @ w[p + "v_proj.weight"].T + w[p + "v_proj.bias"]).view(t, KV, D).transpose(0, 1)
+        q, k = rot(q, cos, sin), rot(k, cos, sin)
+        if i in cache:
+            k, v = torch.cat([cache[i][0], k], 1), torch.cat([cache[i][1], v], 1)
+        cache[i] = (k, v)
+        k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
+        s = q @ k.transpose(1, 2) / math.sqrt(D)
+        if t > 1:  # causal within the new tokens (all cached ones are visible)
+            s = s + torch.full((t, t), float("-inf")).triu(1) if pos == 0 else s
+        o = torch.softmax(s, -1) @ v
+        x = x + o.transpose(0, 1).reshape(t, H * D) @ w[p + "o_proj.weight"].T
+        m = f"model.layers.{i}.mlp."
+        h = rms(x, w[f"model.layers.{i}.post_attention_layernorm.weight"])
+        x = x + (torch.nn.functional.silu(h @ w[m + "gate_proj.weight"].T) * (h @ w[m + "up_proj.weight"].T)) \
+            @ w[m + "down_proj.weight"].T
+    return rms(x[-1], w["model.norm.weight"]) @ head.T
+
+
+with torch.inference_mode():
+    ids, cache = ours["prompt_ids"], {}
+    t0 = time.perf_counter()
+    logits = forward(ids, cache, 0)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    out, pos = [int(torch.argmax(logits))], len(ids)
+    t1 = time.perf_counter()
+    for _ in range(new - 1):
+        logits = forward([out[-1]], cache, pos)
+        pos += 1
+        out.append(int(torch.argmax(logits)))
+    tps = (new - 1) / (time.perf_counter() - t1)
+same = out == ours["generated_ids"][:len(out)]
+print(f"prompt tokens: {len(ids)}; greedy ids identical to PyTorch: {same}")
+print(f"{'':12}{'load ms':>10}{'first-token ms':>16}{'tokens/s':>10}")
+print(f"{'engine':12}{ours['load_ms']:10.1f}{ours['first_token_ms']:16.1f}{ours['tokens_per_s']:10.2f}")
+print(f"{'pytorch':12}{load_ms:10.1f}{first_ms:16.1f}{tps:10.2f}")
+print(f"ratios engine/pytorch: first token {ours['first_token_ms'] / first_ms:.2f}x time, "
+      f"tokens/s {ours['tokens_per_s'] / tps:.2f}x")
+PYEOF
