@@ -163,15 +163,15 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
     return report_error(ctx, l.error());
   }
   CacheLayout layout(absolute(ctx.cache_dir()));
-  auto entries = compute_status(*manifest, lock ? &*lock : nullptr, layout, full);
+  auto entries = verify::compute_status(status_requests(*manifest), lock ? &*lock : nullptr, layout, full);
   if (!entries.ok()) return report_error(ctx, entries.error());
   bool all_ready = true;
-  for (const auto& e : *entries) all_ready = all_ready && e.state == "ready";
+  for (const auto& e : *entries) all_ready = all_ready && e.state == verify::ModelState::ready;
   if (ctx.opts.json) {
     print_json(status_json(*entries, layout.root(), all_ready));
   } else if (!ctx.opts.quiet) {
     for (const auto& e : *entries) {
-      std::cout << e.state << "  " << e.name << "  " << e.repo << "@" << e.revision;
+      std::cout << verify::to_string(e.state) << "  " << e.name << "  " << e.repo << "@" << e.revision;
       if (!e.renamed_to.empty()) std::cout << " (renamed to " << e.renamed_to << ")";
       if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
       std::cout << "  " << e.files << " files, " << format_size(e.bytes);
