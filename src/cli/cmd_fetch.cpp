@@ -263,20 +263,6 @@ bool cache_complete(const Store& store, const Lockfile& lock) {
   return true;
 }
 
-// Counts the regular files downloaded while locking (then reused by the fetch) once, as
-// downloaded.
-void merge_locking(const fetch::FetchReport& locking, fetch::FetchReport& report) {
-  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
-  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
-  report.files_downloaded += moved_files;
-  report.files_reused -= moved_files;
-  report.bytes_downloaded += moved_bytes;
-  report.bytes_reused -= moved_bytes;
-  report.network_bytes += locking.network_bytes;
-  report.resumed_bytes += locking.resumed_bytes;
-  report.retries.insert(report.retries.begin(), locking.retries.begin(), locking.retries.end());
-}
-
 int print_outcome(Context& ctx, const Lockfile& lock, bool relocked,
                   const fetch::FetchReport& report, const Status& st, double seconds) {
   auto doc = [&] { return result_json("fetch", ctx.lock_path(), lock, relocked, report, seconds); };
@@ -394,7 +380,7 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   fetch::FetchReport locking = report;
   report = {};
   Status st = engine.fetch(lock, report);
-  merge_locking(locking, report);
+  fetch::merge_locking_report(locking, report);
   display.stop();
   return print_outcome(ctx, lock, need_lock, report, st, seconds_since(ctx, start));
 }
