@@ -49,15 +49,9 @@ void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
       ->check(CLI::Range(1, 3600));
 }
 
-// The hub set-up shared with `verify --repair` (fetch/hub_setup).
+// The hub set-up shared with `verify --repair` (cli::hub_settings, fetch::open_hub).
 fetch::HubSettings hub_settings(const Context& ctx, const Manifest& manifest, const FetchFlags& f) {
-  fetch::HubSettings h;
-  if (!ctx.opts.endpoint.empty()) h.endpoint_flag = ctx.opts.endpoint;
-  if (!manifest.endpoint.empty()) h.manifest_endpoint = manifest.endpoint;
-  h.retries = f.retries;
-  h.metadata_timeout = std::chrono::seconds(f.metadata_timeout);
-  h.user_agent = std::string("modelbake/") + version();
-  return h;
+  return cli::hub_settings(ctx, manifest.endpoint, f.retries, f.metadata_timeout);
 }
 
 using fetch::offline_error;

@@ -54,14 +54,9 @@ Status fetch_models(Context& ctx, const VerifyArgs& args, const Store& store, co
   for (const auto& m : lock.models) {
     if (names.count(m.name)) sub.models.push_back(m);
   }
-  fetch::HubSettings h;
-  if (!ctx.opts.endpoint.empty()) h.endpoint_flag = ctx.opts.endpoint;
-  if (auto man = load_manifest(ctx.opts.manifest); man.ok() && !man->endpoint.empty()) {
-    h.manifest_endpoint = man->endpoint;
-  }
-  h.retries = args.retries;
-  h.metadata_timeout = std::chrono::seconds(args.metadata_timeout);
-  h.user_agent = std::string("modelbake/") + version();
+  std::string manifest_endpoint;
+  if (auto man = load_manifest(ctx.opts.manifest); man.ok()) manifest_endpoint = man->endpoint;
+  fetch::HubSettings h = hub_settings(ctx, manifest_endpoint, args.retries, args.metadata_timeout);
   h.offline_what = std::to_string(names.size()) + " model(s) need content from the hub";
   h.offline_hint = "run `modelbake verify --repair` where the hub is reachable";
   MB_ASSIGN(fetch::Hub hub, fetch::open_hub(ctx.env, ctx.clock, h));
