@@ -9,6 +9,7 @@
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "fetch/hub_setup.hpp"
 #include "lock/lockfile.hpp"
 
 namespace mb::cli {
@@ -35,6 +36,11 @@ struct Context {
   // Whether to draw a live progress display (stderr is a terminal, not -q/--no-progress/--json).
   bool show_progress() const;
 };
+
+// The hub set-up of lock, fetch and verify --repair (one function, so no command drops a
+// setting): --endpoint, the manifest's endpoint, --retries, --metadata-timeout, user agent.
+fetch::HubSettings hub_settings(const Context& ctx, const std::string& manifest_endpoint,
+                                int retries, int metadata_timeout_seconds);
 
 // Adds a subcommand that accepts the global options after its name too.
 CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description);

@@ -9,6 +9,7 @@
 #include "cli/progress_display.hpp"
 #include "core/log.hpp"
 #include "fetch/engine.hpp"
+#include "fetch/hub_setup.hpp"
 #include "fetch/locker.hpp"
 #include "hub/client.hpp"
 #include "hub/config.hpp"
@@ -48,20 +49,12 @@ void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
       ->check(CLI::Range(1, 3600));
 }
 
-net::RetryPolicy retry_policy(const FetchFlags& f) {
-  net::RetryPolicy p;
-  p.max_attempts = f.retries + 1;
-  return p;
+// The hub set-up shared with `verify --repair` (cli::hub_settings, fetch::open_hub).
+fetch::HubSettings hub_settings(const Context& ctx, const Manifest& manifest, const FetchFlags& f) {
+  return cli::hub_settings(ctx, manifest.endpoint, f.retries, f.metadata_timeout);
 }
 
-// HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE forbid every hub request (as in huggingface_hub):
-// what the run needs from the hub is then an error naming the setting (exit 3: the network
-// is needed and not available), never a request.
-Error offline_error(const std::string& setting, const std::string& what, const std::string& hint) {
-  std::string var = setting.substr(0, setting.find('='));
-  return make_error(ErrorCategory::permanent, setting + " is set (offline mode), but " + what,
-                    hint + ", or unset " + var);
-}
+using fetch::offline_error;
 
 // The lock's files that are not in the cache, as "model: path" (at most `limit` named).
 std::string describe_missing(const Store& store, const Lockfile& lock, size_t& count) {
@@ -76,42 +69,13 @@ std::string describe_missing(const Store& store, const Lockfile& lock, size_t& c
   return names;
 }
 
-// The network side, created only when something must be asked of the hub.
-struct Network {
-  std::unique_ptr<net::CurlTransport> transport;
-  std::unique_ptr<hub::HubClient> hub;
-};
-
-Result<Network> connect(Context& ctx, const Manifest& manifest, const FetchFlags& flags) {
-  if (auto offline = hub::offline_setting(ctx.env)) {
-    return offline_error(*offline, "this run needs the hub", "run it where the hub is reachable");
-  }
-  std::optional<std::string> flag, from_manifest;
-  if (!ctx.opts.endpoint.empty()) flag = ctx.opts.endpoint;
-  if (!manifest.endpoint.empty()) from_manifest = manifest.endpoint;
-  MB_ASSIGN(std::string endpoint, hub::resolve_endpoint(flag, ctx.env, from_manifest));
-  MB_ASSIGN(std::optional<std::string> token, hub::resolve_token(ctx.env));
-  net::CurlOptions curl;
-  curl.user_agent = std::string("modelbake/") + version();
-  Network n;
-  MB_ASSIGN(n.transport, net::CurlTransport::create(curl));
-  hub::ClientOptions options;
-  options.endpoint = endpoint;
-  options.token = token;
-  options.retry = retry_policy(flags);
-  options.metadata_timeout = std::chrono::seconds(flags.metadata_timeout);
-  n.hub = std::make_unique<hub::HubClient>(*n.transport, ctx.clock, options);
-  log::debug("hub endpoint " + endpoint + (token ? " (with token)" : " (anonymous)"));
-  return n;
-}
-
-fetch::FetchOptions engine_options(const FetchFlags& f) {
+fetch::FetchOptions engine_options(const Context& ctx, const Manifest& manifest, const FetchFlags& f) {
   fetch::FetchOptions o;
   o.jobs = f.jobs;
   o.download.connections = f.connections;
   o.download.range_threshold = f.range_threshold;
   o.download.min_chunk = f.min_chunk;
-  o.download.retry = retry_policy(f);
+  fetch::apply_retries(hub_settings(ctx, manifest, f), o);
   return o;
 }
 
@@ -194,7 +158,7 @@ struct Session {
   std::optional<Store> store;
   FileLock cache_lock;
   fetch::Progress progress;
-  std::optional<Network> network;
+  std::optional<fetch::Hub> network;
   const FetchFlags& flags;
 
   Status open_cache() {
@@ -204,9 +168,9 @@ struct Session {
     MB_ASSIGN(cache_lock, store->lock_cache(LockMode::shared));
     return {};
   }
-  Result<Network*> net() {
+  Result<fetch::Hub*> net() {
     if (!network) {
-      MB_ASSIGN(Network n, connect(ctx, manifest, flags));
+      MB_ASSIGN(fetch::Hub n, fetch::open_hub(ctx.env, ctx.clock, hub_settings(ctx, manifest, flags)));
       network.emplace(std::move(n));
     }
     return &*network;
@@ -225,9 +189,9 @@ Status load_inputs(Session& s) {
 }
 
 Result<Lockfile> relock(Session& s, fetch::Engine& engine, fetch::FetchReport& report) {
-  MB_ASSIGN(Network * n, s.net());
+  MB_ASSIGN(fetch::Hub * n, s.net());
   const Lockfile* previous = s.lock ? &*s.lock : nullptr;
-  MB_ASSIGN(Lockfile lock, fetch::create_lock(s.manifest, previous, *n->hub, *s.store, engine, report));
+  MB_ASSIGN(Lockfile lock, fetch::create_lock(s.manifest, previous, *n->client, *s.store, engine, report));
   MB_TRY(write_lock(s.ctx.lock_path(), lock));
   log::debug("wrote " + s.ctx.lock_path());
   return lock;
@@ -267,8 +231,8 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
   auto n = s.net();
   if (!n.ok()) return report_error(ctx, n.error());
   ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
-  fetch::Engine engine(*s.store, (*n)->hub.get(), (*n)->transport.get(), ctx.clock,
-                       engine_options(flags), &s.progress);
+  fetch::Engine engine(*s.store, (*n)->client.get(), (*n)->transport.get(), ctx.clock,
+                       engine_options(ctx, s.manifest, flags), &s.progress);
   fetch::FetchReport report;
   auto lock = relock(s, engine, report);
   display.stop();
@@ -291,20 +255,6 @@ bool cache_complete(const Store& store, const Lockfile& lock) {
     if (!fetch::missing_files(store, m).empty()) return false;
   }
   return true;
-}
-
-// Counts the regular files downloaded while locking (then reused by the fetch) once, as
-// downloaded.
-void merge_locking(const fetch::FetchReport& locking, fetch::FetchReport& report) {
-  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
-  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
-  report.files_downloaded += moved_files;
-  report.files_reused -= moved_files;
-  report.bytes_downloaded += moved_bytes;
-  report.bytes_reused -= moved_bytes;
-  report.network_bytes += locking.network_bytes;
-  report.resumed_bytes += locking.resumed_bytes;
-  report.retries.insert(report.retries.begin(), locking.retries.begin(), locking.retries.end());
 }
 
 int print_outcome(Context& ctx, const Lockfile& lock, bool relocked,
@@ -399,10 +349,10 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   if (!from_disk) {
     auto n = s.net();
     if (!n.ok()) return report_error(ctx, n.error());
-    hub = (*n)->hub.get();
+    hub = (*n)->client.get();
     transport = (*n)->transport.get();
   }
-  fetch::Engine engine(*s.store, hub, transport, ctx.clock, engine_options(flags), &s.progress);
+  fetch::Engine engine(*s.store, hub, transport, ctx.clock, engine_options(ctx, s.manifest, flags), &s.progress);
   if (need_lock) {
     if (s.lock) log::info("the lock does not match the manifest; locking again");
     auto fresh = relock(s, engine, report);
@@ -424,7 +374,7 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   fetch::FetchReport locking = report;
   report = {};
   Status st = engine.fetch(lock, report);
-  merge_locking(locking, report);
+  fetch::merge_locking_report(locking, report);
   display.stop();
   return print_outcome(ctx, lock, need_lock, report, st, seconds_since(ctx, start));
 }

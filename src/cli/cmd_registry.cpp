@@ -159,19 +159,14 @@ Status prefill_from_registry(Context& ctx, const RegistrySource& source, const L
   Store store{CacheLayout(ctx.cache_dir())};
   oci::PullOptions opts;
   opts.unix_now = ctx.clock.unix_seconds();
-  auto provided = oci::prefill_from_registry(*session.client, session.ref, lock, store, opts);
-  if (!provided.ok()) {
-    Error e = provided.take_error().with_context("--from " + session.ref.str());
-    // Corrupt content or a wrong reference stops; an unreachable/refusing registry falls back
-    // to the hub, which has everything.
-    if (e.category == ErrorCategory::integrity || e.category == ErrorCategory::usage ||
-        e.category == ErrorCategory::io || e.category == ErrorCategory::cancelled) {
-      return e;
-    }
+  auto outcome = oci::prefill_or_fall_back(*session.client, session.ref, lock, store, opts);
+  if (!outcome.ok()) return outcome.error().with_context("--from " + session.ref.str());
+  if (outcome->fell_back) {
+    Error e = outcome->fell_back->with_context("--from " + session.ref.str());
     log::warn(log::redact(e.describe()) + "; fetching everything from the hub");
     return {};
   }
-  log::info("--from " + session.ref.str() + ": " + std::to_string(*provided) + " files from the registry");
+  log::info("--from " + session.ref.str() + ": " + std::to_string(outcome->files) + " files from the registry");
   return {};
 }
 

@@ -9,9 +9,8 @@
 #include "cli/cache_json.hpp"
 #include "core/log.hpp"
 #include "fetch/engine.hpp"
-#include "hub/config.hpp"
+#include "fetch/hub_setup.hpp"
 #include "manifest/manifest.hpp"
-#include "net/curl_transport.hpp"
 #include "store/store.hpp"
 #include "verify/integrity.hpp"
 #include "verify/repair.hpp"
@@ -24,6 +23,8 @@ struct VerifyArgs {
   bool fast = false;
   bool repair = false;
   unsigned threads = 0;
+  int retries = 5;            // --repair: as `fetch --retries`
+  int metadata_timeout = 60;  // --repair: as `fetch --metadata-timeout`
   std::string lock;
   std::vector<std::string> models;
 };
@@ -47,35 +48,21 @@ Result<Lockfile> load_lock(const Context& ctx, const std::string& flag) {
 
 // Fetches (locked mode) the models whose content repair had to drop. Only these models'
 // missing files are downloaded: everything else is already present and just relinked.
-Status fetch_models(Context& ctx, const Store& store, const Lockfile& lock,
+Status fetch_models(Context& ctx, const VerifyArgs& args, const Store& store, const Lockfile& lock,
                     const std::set<std::string>& names) {
   Lockfile sub;
   for (const auto& m : lock.models) {
     if (names.count(m.name)) sub.models.push_back(m);
   }
-  if (auto offline = hub::offline_setting(ctx.env)) {
-    return fail(ErrorCategory::permanent,
-                *offline + " is set (offline mode), but " + std::to_string(names.size()) +
-                    " model(s) need content from the hub",
-                "run `modelbake verify --repair` where the hub is reachable, or unset " +
-                    offline->substr(0, offline->find('=')));
-  }
-  std::optional<std::string> manifest_endpoint;
-  if (auto man = load_manifest(ctx.opts.manifest); man.ok() && !man->endpoint.empty()) {
-    manifest_endpoint = man->endpoint;
-  }
-  std::optional<std::string> flag;
-  if (!ctx.opts.endpoint.empty()) flag = ctx.opts.endpoint;
-  MB_ASSIGN(std::string endpoint, hub::resolve_endpoint(flag, ctx.env, manifest_endpoint));
-  MB_ASSIGN(auto token, hub::resolve_token(ctx.env));
-  net::CurlOptions co;
-  co.user_agent = std::string("modelbake/") + version();
-  MB_ASSIGN(auto transport, net::CurlTransport::create(co));
-  hub::ClientOptions ho;
-  ho.endpoint = endpoint;
-  ho.token = token;
-  hub::HubClient client(*transport, ctx.clock, ho);
-  fetch::Engine engine(store, &client, transport.get(), ctx.clock, fetch::FetchOptions{}, nullptr);
+  std::string manifest_endpoint;
+  if (auto man = load_manifest(ctx.opts.manifest); man.ok()) manifest_endpoint = man->endpoint;
+  fetch::HubSettings h = hub_settings(ctx, manifest_endpoint, args.retries, args.metadata_timeout);
+  h.offline_what = std::to_string(names.size()) + " model(s) need content from the hub";
+  h.offline_hint = "run `modelbake verify --repair` where the hub is reachable";
+  MB_ASSIGN(fetch::Hub hub, fetch::open_hub(ctx.env, ctx.clock, h));
+  fetch::FetchOptions options;
+  fetch::apply_retries(h, options);
+  fetch::Engine engine(store, hub.client.get(), hub.transport.get(), ctx.clock, options, nullptr);
   fetch::FetchReport report;
   return engine.fetch(sub, report);
 }
@@ -117,7 +104,7 @@ int run_verify(Context& ctx, const VerifyArgs& args) {
     if (!fixed.ok()) return report_error(ctx, fixed.error());
     if (!fixed->needs_fetch.empty()) {
       say(ctx, "repair: fetching missing content for " + std::to_string(fixed->needs_fetch.size()) + " model(s)");
-      auto st = fetch_models(ctx, store, *lock, fixed->needs_fetch);
+      auto st = fetch_models(ctx, args, store, *lock, fixed->needs_fetch);
       if (!st.ok()) return report_error(ctx, st.error().with_context("verify --repair"));
     }
     repair_doc = {{"findings_before", before.findings.size()},
@@ -163,15 +150,15 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
     return report_error(ctx, l.error());
   }
   CacheLayout layout(absolute(ctx.cache_dir()));
-  auto entries = compute_status(*manifest, lock ? &*lock : nullptr, layout, full);
+  auto entries = verify::compute_status(status_requests(*manifest), lock ? &*lock : nullptr, layout, full);
   if (!entries.ok()) return report_error(ctx, entries.error());
   bool all_ready = true;
-  for (const auto& e : *entries) all_ready = all_ready && e.state == "ready";
+  for (const auto& e : *entries) all_ready = all_ready && e.state == verify::ModelState::ready;
   if (ctx.opts.json) {
     print_json(status_json(*entries, layout.root(), all_ready));
   } else if (!ctx.opts.quiet) {
     for (const auto& e : *entries) {
-      std::cout << e.state << "  " << e.name << "  " << e.repo << "@" << e.revision;
+      std::cout << verify::to_string(e.state) << "  " << e.name << "  " << e.repo << "@" << e.revision;
       if (!e.renamed_to.empty()) std::cout << " (renamed to " << e.renamed_to << ")";
       if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
       std::cout << "  " << e.files << " files, " << format_size(e.bytes);
@@ -190,6 +177,12 @@ void register_verify_commands(CLI::App& app, Context& ctx) {
   v->add_flag("--fast", args->fast, "Sizes and layout only, no hashing");
   v->add_flag("--repair", args->repair, "Fix what is broken: relink from the cache, re-fetch only damaged files");
   v->add_option("--threads", args->threads, "Hashing threads (default: hardware threads)");
+  v->add_option("--retries", args->retries,
+                 "--repair: retries of a failed request with backoff, as for fetch (default 5)")
+      ->check(CLI::Range(0, 20));
+  v->add_option("--metadata-timeout", args->metadata_timeout,
+                 "--repair: deadline in seconds of each hub metadata request (default 60)")
+      ->check(CLI::Range(1, 3600));
   v->add_option("--lock", args->lock, "Lock file (default: modelbake.lock next to the manifest)");
   v->add_option("models", args->models, "Only these lock entries (by name)");
   v->callback([&ctx, args] { ctx.action = [&ctx, args] { return run_verify(ctx, *args); }; });

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/env.hpp"
+#include "cli/progress_render.hpp"
 #include "fetch/progress.hpp"
 
 namespace mb::cli {
@@ -29,7 +30,7 @@ class ProgressDisplay {
   Clock& m_clock;
   bool m_live;
   Clock::TimePoint m_start;
-  fetch::RateMeter m_rate;
+  RateMeter m_rate;
   size_t m_lines_drawn = 0;
   uint64_t m_log_lines = 0;  // log::lines_written() at the last frame
   std::mutex m_mutex;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
@@ -328,6 +329,18 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
         pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
   }
   return {};
+}
+
+void merge_locking_report(const FetchReport& locking, FetchReport& report) {
+  uint64_t moved_files = std::min(locking.files_downloaded, report.files_reused);
+  uint64_t moved_bytes = std::min(locking.bytes_downloaded, report.bytes_reused);
+  report.files_downloaded += moved_files;
+  report.files_reused -= moved_files;
+  report.bytes_downloaded += moved_bytes;
+  report.bytes_reused -= moved_bytes;
+  report.network_bytes += locking.network_bytes;
+  report.resumed_bytes += locking.resumed_bytes;
+  report.retries.insert(report.retries.begin(), locking.retries.begin(), locking.retries.end());
 }
 
 }  // namespace mb::fetch

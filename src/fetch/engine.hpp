@@ -56,6 +56,12 @@ struct FetchReport {
   std::vector<std::string> incomplete_models;  // names of models not completed (fetch only)
 };
 
+// The report of a fetch that follows locking in the same run. Regular files downloaded while
+// locking are found in the store by the fetch, which counts them as reused: they are counted
+// once, as downloaded, and the locking run's network bytes, resumed bytes and retries are
+// added (its retries first).
+void merge_locking_report(const FetchReport& locking, FetchReport& report);
+
 // A lock can name one content (sha256, or etag) in several places, but never with different
 // sizes or digests: such a lock was edited or written from a hostile hub, and fetching it
 // would let one entry's verified bytes vouch for another's claim. Usage error (exit 2).

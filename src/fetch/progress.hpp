@@ -1,6 +1,6 @@
 // Progress accounting shared by the fetch workers (writers) and a display (reader). The
-// engine only counts; drawing (terminal redraw or plain lines) is the CLI's business, with
-// the pure formatting helpers below so they can be unit-tested.
+// engine only counts; drawing (terminal redraw or plain lines) is the CLI's business
+// (cli/progress_render, cli/progress_display).
 #pragma once
 
 #include <atomic>
@@ -63,23 +63,6 @@ class Progress {
   std::atomic<uint64_t> m_network{0};
 };
 
-// Exponentially weighted transfer rate from (seconds, cumulative bytes) samples.
-class RateMeter {
- public:
-  void sample(double seconds, uint64_t bytes);
-  double bytes_per_second() const { return m_rate; }
-
- private:
-  bool m_has = false;
-  double m_last_t = 0, m_rate = 0;
-  uint64_t m_last_bytes = 0;
-};
-
 std::string format_bytes(uint64_t bytes);  // "999 B", "1.5 KiB", "12.0 MiB", "3.25 GiB"
-std::string format_rate(double bytes_per_second);  // "12.0 MiB/s"
-std::string format_eta(double seconds);  // "42s", "3m05s", "2h01m", "--" when unknown
-// Lines of the live display: one per active file (at most `max_files`), then a total line.
-std::vector<std::string> render_progress(const ProgressSnapshot& s, double rate, size_t width,
-                                         size_t max_files);
 
 }  // namespace mb::fetch

@@ -264,4 +264,30 @@ Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& 
   return provided;
 }
 
+bool registry_failure_falls_back(ErrorCategory category) {
+  switch (category) {
+    case ErrorCategory::transient:
+    case ErrorCategory::permanent:
+    case ErrorCategory::auth:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<PrefillOutcome> prefill_or_fall_back(RegistryClient& client, const Reference& ref,
+                                            const Lockfile& lock, const Store& store,
+                                            const PullOptions& opts) {
+  auto provided = prefill_from_registry(client, ref, lock, store, opts);
+  PrefillOutcome out;
+  if (provided.ok()) {
+    out.files = *provided;
+  } else if (registry_failure_falls_back(provided.error().category)) {
+    out.fell_back = provided.take_error();
+  } else {
+    return provided.take_error();
+  }
+  return out;
+}
+
 }  // namespace mb::oci

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "bundle/oci_image.hpp"
@@ -57,6 +58,22 @@ Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref
 // the artifact lacks are left for the hub.
 Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref, const Lockfile& lock,
                                        const Store& store, const PullOptions& opts);
+
+// fetch --from asks the registry first. Which failures leave everything to the hub (which has
+// all the content): an unreachable, refusing or unauthorised registry (transient, permanent,
+// auth). Corrupt content (integrity), a wrong reference (usage), local disk trouble (io) and
+// cancellation stop the run: the hub would not fix them.
+bool registry_failure_falls_back(ErrorCategory category);
+
+struct PrefillOutcome {
+  uint64_t files = 0;              // files the registry provided
+  std::optional<Error> fell_back;  // the registry's failure, when the hub takes over everything
+};
+
+// prefill_from_registry with that rule applied: an error only when the run must stop.
+Result<PrefillOutcome> prefill_or_fall_back(RegistryClient& client, const Reference& ref,
+                                            const Lockfile& lock, const Store& store,
+                                            const PullOptions& opts);
 
 // Runs up to `parallel` tasks at a time; returns the first failure (the others still finish).
 Status run_parallel(std::vector<std::function<Status()>> tasks, int parallel);

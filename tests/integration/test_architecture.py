@@ -70,5 +70,23 @@ class LayeringTest(unittest.TestCase):
         self.assertEqual(violations, [])
 
 
+class TargetsTest(unittest.TestCase):
+    def test_main_is_one_call(self):
+        # The CLI is the library mb_cli (tested by the unit tests); main only hands over.
+        with open(os.path.join(SRC, "cli", "main.cpp"), encoding="utf-8") as f:
+            code = [l for l in f.read().splitlines() if l.strip() and not l.strip().startswith(("//", "#include"))]
+        self.assertEqual(code, ["int main(int argc, char** argv) { return mb::cli::run(argc, argv); }"])
+
+    def test_cli_is_a_library_the_unit_tests_link(self):
+        root = os.path.dirname(SRC)
+        with open(os.path.join(root, "CMakeLists.txt"), encoding="utf-8") as f:
+            top = f.read()
+        with open(os.path.join(root, "tests", "CMakeLists.txt"), encoding="utf-8") as f:
+            tests = f.read()
+        self.assertRegex(top, r"add_library\(mb_cli STATIC")
+        self.assertRegex(top, r"add_executable\(modelbake src/cli/main\.cpp\)")
+        self.assertRegex(tests, r"target_link_libraries\(mb_unit_tests PRIVATE[^)]*\bmb_cli\b")
+
+
 if __name__ == "__main__":
     unittest.main()

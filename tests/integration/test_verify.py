@@ -187,6 +187,19 @@ class TestCorruptionMatrix(VerifyCase):
                 intact = [r for r in requests if "config.json" in r["path"] or "vocab.txt" in r["path"]]
                 self.assertEqual(intact, [], "intact files must not be downloaded again")
 
+    def test_repair_honours_retries(self):
+        # verify --repair downloads with the same hub set-up as fetch, --retries included.
+        hub = self.start_hub(self.rb)
+        for retries, code in [("0", 3), ("1", 0)]:
+            with self.subTest(retries=retries):
+                shutil.rmtree(self.cache)
+                make_cache(self.cache, [self.rb])
+                self.damage("flip_byte")
+                hub.set_faults([{"type": "status", "status": 503, "match": "model.safetensors", "count": 1}])
+                repair = self.mb("verify", "--repair", "--retries", retries, env=hub.env())
+                self.assertExit(repair, code)
+                self.assertExit(self.mb("verify"), 1 if code else 0)
+
 
 class TestAfterRealFetch(MbTestCase):
     def test_fetch_from_the_test_hub_then_verify_offline(self):

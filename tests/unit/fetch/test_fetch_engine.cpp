@@ -191,3 +191,47 @@ TEST(FetchEngine, LockConsistency) {
 
 }  // namespace
 }  // namespace mb::fetch
+
+namespace mb::fetch {
+namespace {
+
+TEST(FetchEngine, LockingDownloadsAreCountedOnceAsDownloaded) {
+  FetchReport locking;
+  locking.files_downloaded = 2;  // e.g. config.json fetched to read the model while locking
+  locking.bytes_downloaded = 300;
+  locking.network_bytes = 350;
+  locking.resumed_bytes = 10;
+  locking.retries.push_back({"m", "org/m", "config.json", "digest mismatch", 2});
+  FetchReport report;
+  report.files_total = 5;
+  report.files_downloaded = 1;
+  report.files_reused = 4;  // the two from locking plus two cached before the run
+  report.bytes_downloaded = 1000;
+  report.bytes_reused = 700;
+  report.network_bytes = 1000;
+  report.retries.push_back({"m", "org/m", "w.bin", "digest mismatch", 2});
+  merge_locking_report(locking, report);
+  EXPECT_EQ(report.files_total, 5u);
+  EXPECT_EQ(report.files_downloaded, 3u);
+  EXPECT_EQ(report.files_reused, 2u);
+  EXPECT_EQ(report.bytes_downloaded, 1300u);
+  EXPECT_EQ(report.bytes_reused, 400u);
+  EXPECT_EQ(report.network_bytes, 1350u);
+  EXPECT_EQ(report.resumed_bytes, 10u);
+  ASSERT_EQ(report.retries.size(), 2u);
+  EXPECT_EQ(report.retries[0].path, "config.json");
+}
+
+TEST(FetchEngine, LockingMergeNeverUnderflows) {
+  FetchReport locking;
+  locking.files_downloaded = 3;
+  locking.bytes_downloaded = 900;
+  FetchReport report;  // e.g. the fetch found nothing (failed early)
+  merge_locking_report(locking, report);
+  EXPECT_EQ(report.files_downloaded, 0u);
+  EXPECT_EQ(report.files_reused, 0u);
+  EXPECT_EQ(report.bytes_reused, 0u);
+}
+
+}  // namespace
+}  // namespace mb::fetch
