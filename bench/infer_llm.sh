@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Decoder LLM speed against PyTorch on the same threads (issue 14.1), on a random model with
 # Qwen2.5-0.5B's shapes (24 layers, hidden 896, 14 heads / 2 KV heads, intermediate 4864,
-# vocab 151936, tied embeddings, q/k/v bias), stored F16 (~1 GB). Prints figures and ratios;
-# never fails on a number.
+# vocab 151936, tied embeddings, q/k/v bias), stored F16 safetensors (~1 GB) or, with
+# FORMAT=gguf-q8_0, the same random weights quantised to a Q8_0 GGUF (~0.5 GB; norms and
+# biases F32). Prints figures and ratios; never fails on a number.
 #
-#   bench/infer_llm.sh [BUILD_DIR]      THREADS=1 NEW=16 (defaults)
+#   bench/infer_llm.sh [BUILD_DIR]      THREADS=1 NEW=16 FORMAT=f16 (defaults; or gguf-q8_0)
 #
 # engine : mb_probe --decode (load = mmap + shape checks; first token = the prompt pass,
 #          token by token through the KV cache; tokens/s over the greedy steps after it).
+#          Q8_0 matrices are used in place (quant.cpp), never dequantised.
 # PyTorch: the same math with a KV cache (prompt in one batched pass), weights widened to F32
-#          at load (PyTorch's CPU path for an F16 checkpoint), torch.set_num_threads(THREADS).
+#          at load (PyTorch's CPU path for an F16 checkpoint; for Q8_0, PyTorch has no kernel,
+#          so the GGUF is dequantised to F32 at load with tests/support/gguf_writer.py, and
+#          that time counts as its load), torch.set_num_threads(THREADS).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +22,8 @@ PY=/usr/bin/python3
 PROBE=$BUILD/tests/mb_probe
 THREADS=${THREADS:-1}
 NEW=${NEW:-16}
+FORMAT=${FORMAT:-f16}
+[[ $FORMAT == f16 || $FORMAT == gguf-q8_0 ]] || { echo "bench/infer_llm.sh: FORMAT must be f16 or gguf-q8_0" >&2; exit 2; }
 [[ -x $PROBE ]] || { echo "bench/infer_llm.sh: $PROBE not built (cmake --build $BUILD --target mb_probe)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/mb-bench-llm.XXXXXX)
@@ -28,19 +34,33 @@ import gen_tiny_models as g
 g.make_llm('$MODEL', 'qwen2', dtype='F16', tied=True, seed=1, shapes={'hidden': 896, 'heads': 14, 'kv_heads': 2,
            'head_dim': 64, 'intermediate': 4864, 'layers': 24, 'vocab': 151936, 'max_pos': 32768})" >/dev/null
 TEXT="hello world, the cat is good and this model computes hello world"
-echo "model: Qwen2.5-0.5B shapes, F16, $(du -sh "$MODEL" | cut -f1); threads: $THREADS; new tokens: $NEW"
+WEIGHTS=$MODEL
+if [[ $FORMAT == gguf-q8_0 ]]; then
+  # Same random weights, quantised; the safetensors file goes (config.json stays: the PyTorch
+  # side reads the shapes from it, the engine from the GGUF metadata).
+  WEIGHTS=$MODEL/model-q8_0.gguf
+  PYTHONPATH=$ROOT/tests/support:$ROOT/bench $PY -c "
+import llm_gguf; llm_gguf.write_gguf('$MODEL', '$WEIGHTS', 'Q8_0')"
+  rm "$MODEL/model.safetensors"
+fi
+echo "model: Qwen2.5-0.5B shapes, $FORMAT, $(du -sh "$MODEL" | cut -f1); threads: $THREADS; new tokens: $NEW"
 
-OURS=$(MB_INFER_THREADS=$THREADS $PROBE --decode "$NEW" "$MODEL" "$TEXT")
-PYTHONPATH=$ROOT/tests/support $PY - "$MODEL" "$THREADS" "$NEW" "$OURS" <<'PYEOF'
+OURS=$(MB_INFER_THREADS=$THREADS $PROBE --decode "$NEW" "$WEIGHTS" "$TEXT")
+PYTHONPATH=$ROOT/tests/support:$ROOT/bench $PY - "$MODEL" "$THREADS" "$NEW" "$OURS" "$WEIGHTS" <<'PYEOF'
 import json, math, sys, time
 import torch
 import torch_reference as R
 
 model, threads, new, ours = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+gguf = sys.argv[5] if sys.argv[5].endswith(".gguf") else None
 torch.set_num_threads(threads)
 t0 = time.perf_counter()
 cfg = json.load(open(model + "/config.json"))
-w = {k: v.float() for k, v in R.load_all_safetensors(model).items()}
+if gguf:  # no Q8_0 kernel in PyTorch: dequantise to F32 once
+    import llm_gguf
+    w = llm_gguf.load_dequantised(gguf)
+else:
+    w = {k: v.float() for k, v in R.load_all_safetensors(model).items()}
 load_ms = (time.perf_counter() - t0) * 1e3
 H, KV, L = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["num_hidden_layers"]
 D = cfg.get("head_dim") or cfg["hidden_size"] // H
@@ -100,6 +120,8 @@ with torch.inference_mode():
     tps = (new - 1) / (time.perf_counter() - t1)
 same = out == ours["generated_ids"][:len(out)]
 print(f"prompt tokens: {len(ids)}; greedy ids identical to PyTorch: {same}")
+if gguf:
+    print("pytorch: Q8_0 dequantised to F32 at load (PyTorch has no Q8_0 kernel); engine: Q8_0 in place")
 print(f"{'':12}{'load ms':>10}{'first-token ms':>16}{'tokens/s':>10}")
 print(f"{'engine':12}{ours['load_ms']:10.1f}{ours['first_token_ms']:16.1f}{ours['tokens_per_s']:10.2f}")
 print(f"{'pytorch':12}{load_ms:10.1f}{first_ms:16.1f}{tps:10.2f}")

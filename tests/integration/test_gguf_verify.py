@@ -103,6 +103,22 @@ class GgufVerifyEndToEnd(VerifyBase):
     def test_tied_output_embedding(self):
         self.check_generation("qwen2", tied=True)
 
+    def test_bench_decode_driver_reads_a_gguf_file_or_folder(self):
+        # bench/infer_llm.sh FORMAT=gguf-q8_0 times `mb_probe --decode` on a .gguf path; a
+        # folder holding one works as under --infer. No EOS stop: always 8 tokens.
+        ref, root = self.bundle("qwen2", seed=7)
+        folder = os.path.join(root, "llm")
+        (name,) = [f for f in os.listdir(folder) if f.endswith(".gguf")]
+        runs = []
+        for path, threads in ((folder, "1"), (os.path.join(folder, name), "2")):
+            out = subprocess.run([PROBE, "--decode", "8", path, TEXT], capture_output=True, text=True,
+                                 timeout=120, env=dict(os.environ, MB_INFER_THREADS=threads))
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            runs.append(json.loads(out.stdout))
+        self.assertEqual(runs[0]["generated_ids"], greedy(ref, "qwen2", runs[0]["prompt_ids"], 8, -1))
+        self.assertEqual(runs[1]["prompt_ids"], runs[0]["prompt_ids"])
+        self.assertEqual(runs[1]["generated_ids"], runs[0]["generated_ids"])
+
     def test_expect_pins_generated_ids(self):
         ref, root = self.bundle("qwen2", expect={"probe_text": TEXT}, seed=6)
         _, doc = self.run_json("--infer", root)

@@ -246,21 +246,115 @@ class GgufFile:
         """shape in HF order (outermost first); data already encoded as `typ`."""
         self.tensors.append((name, list(reversed(shape)), GGML[typ][0], data))
 
-    def to_bytes(self):
+    def add_tensor_lazy(self, name, typ, shape, chunks):
+        """Like add_tensor, but the data comes from `chunks()` (an iterable of encoded bytes)
+        only when write() streams the file: a ~0.5B model never sits in memory whole."""
+        self.tensors.append((name, list(reversed(shape)), GGML[typ][0], _Lazy(tensor_nbytes(typ, shape), chunks)))
+
+    def _header(self):
         out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(self.tensors), len(self.kv)))
         for k, v in self.kv:
             out += self._str(k) + v
-        offsets, off = [], 0
-        for _, _, _, data in self.tensors:
-            offsets.append(off)
-            off += (len(data) + self.alignment - 1) // self.alignment * self.alignment
-        for (name, ne, tid, _), o in zip(self.tensors, offsets):
+        off = 0
+        for name, ne, tid, data in self.tensors:
             out += self._str(name) + struct.pack("<I", len(ne))
-            out += b"".join(struct.pack("<Q", d) for d in ne) + struct.pack("<IQ", tid, o)
+            out += b"".join(struct.pack("<Q", d) for d in ne) + struct.pack("<IQ", tid, off)
+            off += (len(data) + self.alignment - 1) // self.alignment * self.alignment
         out += b"\0" * (-len(out) % self.alignment)
-        for (_, _, _, data), o in zip(self.tensors, offsets):
+        return out
+
+    def to_bytes(self):
+        out = self._header()
+        for _, _, _, data in self.tensors:
             out += bytes(data) + b"\0" * (-len(data) % self.alignment)
         return bytes(out)
+
+    def write(self, path):
+        """Writes the file tensor by tensor (lazy tensors chunk by chunk)."""
+        with open(path, "wb") as f:
+            f.write(self._header())
+            for name, _, _, data in self.tensors:
+                if isinstance(data, _Lazy):
+                    n = 0
+                    for chunk in data.chunks():
+                        f.write(chunk)
+                        n += len(chunk)
+                    assert n == len(data), name
+                else:
+                    f.write(bytes(data))
+                f.write(b"\0" * (-len(data) % self.alignment))
+
+
+class _Lazy:
+    def __init__(self, nbytes, chunks):
+        self.nbytes, self.chunks = nbytes, chunks
+
+    def __len__(self):
+        return self.nbytes
+
+
+def tensor_nbytes(typ, shape):
+    _, blk, nbytes = GGML[typ]
+    n = int(np.prod(shape))
+    assert n % blk == 0
+    return n // blk * nbytes
+
+
+def quantize_chunks(x, typ, rows_per_chunk=8192):
+    """quantize() of a [rows, cols] array (a memmap, say) a few thousand rows at a time."""
+    for r in range(0, x.shape[0], rows_per_chunk):
+        yield quantize(np.asarray(x[r:r + rows_per_chunk], dtype=np.float32), typ)
+
+
+def read_tensors(path):
+    """The tensors of a GGUF file as {name: (type name, HF-order shape, raw bytes)}, the bytes
+    memory-mapped. Metadata values are skipped; general.alignment is honoured."""
+    buf = np.memmap(path, dtype=np.uint8, mode="r")
+    pos = [0]
+
+    def take(fmt):
+        v = struct.unpack_from("<" + fmt, buf, pos[0])
+        pos[0] += struct.calcsize("<" + fmt)
+        return v[0] if len(v) == 1 else v
+
+    def string():
+        n = take("Q")
+        pos[0] += n
+        return bytes(buf[pos[0] - n:pos[0]]).decode()
+
+    sizes = {U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f", BOOL: "?",
+             U64: "Q", I64: "q", F64: "d"}
+
+    def value(t):
+        if t == STRING:
+            return string()
+        if t == ARRAY:
+            et, n = take("I"), take("Q")
+            if et in sizes:  # skip scalars in one step
+                pos[0] += n * struct.calcsize(sizes[et])
+                return None
+            return [value(et) for _ in range(n)]
+        return take(sizes[t])
+
+    assert bytes(buf[:4]) == b"GGUF"
+    pos[0] = 4
+    _, n_tensors, n_kv = take("I"), take("Q"), take("Q")
+    alignment = 32
+    for _ in range(n_kv):
+        key = string()
+        v = value(take("I"))
+        if key == "general.alignment":
+            alignment = v
+    names = {tid: n for n, (tid, _, _) in GGML.items()}
+    infos = []
+    for _ in range(n_tensors):
+        name = string()
+        ne = [take("Q") for _ in range(take("I"))]
+        tid, off = take("I"), take("Q")
+        infos.append((name, names[tid], list(reversed(ne)), off))
+    base = (pos[0] + alignment - 1) // alignment * alignment
+    return {name: (typ, shape, buf[base + off:base + off + tensor_nbytes(typ, shape)])
+            for name, typ, shape, off in infos}
 
 
 # ---- tiny models ------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 // as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
 //   mb_probe MODEL_DIR [EXPECT_JSON]
 //   mb_probe --time RUNS MODEL_DIR TEXT
-//   mb_probe --decode NEW_TOKENS MODEL_DIR TEXT   (decoder LLMs: load, first-token, tokens/s;
-//                                                  threads from MB_INFER_THREADS, default 1)
+//   mb_probe --decode NEW_TOKENS MODEL TEXT   (decoder LLMs: load, first-token, tokens/s;
+//                                              MODEL: safetensors folder, .gguf file or a
+//                                              folder holding one; threads from
+//                                              MB_INFER_THREADS, default 1)
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>

@@ -268,6 +268,16 @@ std::string gguf_model_file(const ModelFiles& files) {
 
 namespace {
 
+// The probe's text functions over a GGUF-embedded tokenizer (which must outlive them).
+DecoderText gguf_text(const GgufTokenizer& tok) {
+  return {[&tok](const std::string& t, size_t max_tokens) {
+            std::vector<int32_t> ids = tok.encode(t);
+            if (ids.size() > max_tokens) ids.resize(max_tokens);  // keeps BOS
+            return ids;
+          },
+          [&tok](const std::vector<int32_t>& ids) { return tok.decode(ids); }};
+}
+
 // The KV cache and activations of the GGUF model `rel` (its tensor data, which is what the
 // mapping costs, the structure scan already counts), from the metadata alone.
 uint64_t gguf_probe_bytes(const ModelFiles& files, const std::string& rel, int new_tokens) {
@@ -312,14 +322,7 @@ Result<ProbeResult> run_gguf_probe(const ModelFiles& files, const std::string& r
   r.architecture = model->weights.config.architecture;
   auto arch = model->info.metadata.find("general.architecture");
   if (arch != model->info.metadata.end()) r.model_type = arch->second;
-  const GgufTokenizer& tok = model->tokenizer;
-  const DecoderText text{[&](const std::string& t, size_t max_tokens) {
-                           std::vector<int32_t> ids = tok.encode(t);
-                           if (ids.size() > max_tokens) ids.resize(max_tokens);  // keeps BOS
-                           return ids;
-                         },
-                         [&](const std::vector<int32_t>& ids) { return tok.decode(ids); }};
-  MB_TRY(probe_decoder(model->weights, text, expect, r));
+  MB_TRY(probe_decoder(model->weights, gguf_text(model->tokenizer), expect, r));
   return r;
 }
 
@@ -399,25 +402,56 @@ Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Exp
   return {};
 }
 
-Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
-                                   int new_tokens, int threads) {
-  set_infer_threads(threads);
-  ModelFiles files(model_dir);
-  MB_ASSIGN(std::string config_json, files.read("config.json"));
-  MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));
-  MB_ASSIGN(Tokenizer tok, Tokenizer::from_json(tok_text));
+namespace {
+
+// The timed part of time_decoder, whatever the format: KV cache, prompt pass, greedy steps
+// (never stopping at EOS, so every run times the same number of tokens).
+Result<DecoderTiming> time_generation(const DecoderWeights& w, const std::vector<int32_t>& ids,
+                                      int new_tokens, double load_ms) {
   DecoderTiming t;
-  const auto t0 = Clock::now();
-  MB_ASSIGN(auto loaded, load_decoder_model(files, config_json));
-  t.load_ms = ms_since(t0);
-  Decoder decoder(loaded->model, decoder_context(loaded->model.config, new_tokens));
-  const auto ids = tok.encode(text, k_decoder_prompt_tokens);
+  t.load_ms = load_ms;
+  Decoder decoder(w, decoder_context(w.config, new_tokens));
   MB_ASSIGN(Generation g, generate_greedy(decoder, ids, new_tokens, -1));
   t.first_token_ms = g.first_token_ms;
   t.tokens_per_s = g.tokens_per_s;
   t.prompt_ids = ids;
   t.generated_ids = g.ids;
   return t;
+}
+
+bool ends_with_gguf(const std::string& path) {
+  return path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+}
+
+}  // namespace
+
+Result<DecoderTiming> time_decoder(const std::string& model_path, const std::string& text,
+                                   int new_tokens, int threads) {
+  set_infer_threads(threads);
+  // A .gguf file, a folder holding one (as --infer picks it), or a safetensors folder.
+  const bool is_file = ends_with_gguf(model_path);
+  const auto slash = model_path.rfind('/');
+  ModelFiles files(!is_file                     ? model_path
+                   : slash == std::string::npos ? "."
+                                                : model_path.substr(0, std::max<size_t>(slash, 1)));
+  const std::string gguf = is_file ? model_path.substr(slash == std::string::npos ? 0 : slash + 1)
+                                   : gguf_model_file(files);
+  if (!gguf.empty()) {
+    const auto t0 = Clock::now();
+    MB_ASSIGN(MappedFile mapped, files.map(gguf));
+    MB_ASSIGN(GgufModel model, open_gguf_model(std::move(mapped)));
+    const double load_ms = ms_since(t0);
+    const auto ids = gguf_text(model.tokenizer).encode(text, k_decoder_prompt_tokens);
+    return time_generation(model.weights, ids, new_tokens, load_ms);
+  }
+  MB_ASSIGN(std::string config_json, files.read("config.json"));
+  MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));
+  MB_ASSIGN(Tokenizer tok, Tokenizer::from_json(tok_text));
+  const auto t0 = Clock::now();
+  MB_ASSIGN(auto loaded, load_decoder_model(files, config_json));
+  const double load_ms = ms_since(t0);
+  return time_generation(loaded->model, tok.encode(text, k_decoder_prompt_tokens), new_tokens,
+                         load_ms);
 }
 
 }  // namespace mb::infer

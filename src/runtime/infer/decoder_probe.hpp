@@ -81,8 +81,9 @@ struct DecoderTiming {
   double load_ms = 0, first_token_ms = 0, tokens_per_s = 0;
   std::vector<int32_t> prompt_ids, generated_ids;
 };
-// `threads`: matvec threads (parallel.hpp).
-Result<DecoderTiming> time_decoder(const std::string& model_dir, const std::string& text,
+// `model_path`: a safetensors model folder, a .gguf file, or a folder holding one (the file
+// gguf_model_file picks). `threads`: matvec threads (parallel.hpp).
+Result<DecoderTiming> time_decoder(const std::string& model_path, const std::string& text,
                                    int new_tokens, int threads);
 
 }  // namespace mb::infer

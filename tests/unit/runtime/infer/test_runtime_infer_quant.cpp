@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "runtime/formats/gguf.hpp"
+#include "runtime/infer/parallel.hpp"
 #include "runtime/infer/quant.hpp"
 #include "unit/runtime/builders.hpp"
 
@@ -127,6 +128,37 @@ TEST(Quant, RowMapAndMatvec) {
   EXPECT_EQ(y[0], -1.0f);
   EXPECT_EQ(y[1], -1.0f);
   EXPECT_EQ(y[2], -1.0f);
+}
+
+// The fused Q8_0 dot and the row split across threads (with a row map): exact integer
+// arithmetic, so every path must give the same bits as the hand-computed sums.
+TEST(Quant, Q8_0MatvecFusedAndThreadedWithRowMap) {
+  constexpr int64_t rows = 512, cols = 1024, blocks = cols / 32;  // enough work for 2 threads
+  std::vector<uint8_t> data(rows * blocks * 34);
+  std::vector<int32_t> map(rows);
+  std::vector<float> x(cols), want(rows);
+  for (int64_t c = 0; c < cols; ++c) x[c] = static_cast<float>(c % 7) - 3.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    map[r] = static_cast<int32_t>(rows - 1 - r);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const size_t at = static_cast<size_t>((r * blocks + b) * 34);
+      put_half(data, at, b % 2 ? k_half_two : k_half_half);
+      for (int i = 0; i < 32; ++i) {
+        const auto q = static_cast<int8_t>((r * 31 + b * 7 + i * 13) % 255 - 127);
+        data[at + 2 + i] = static_cast<uint8_t>(q);
+        want[rows - 1 - r] += (b % 2 ? 2.0f : 0.5f) * q * x[b * 32 + i];
+      }
+    }
+  }
+  auto m = QuantMatrix::create(8, data.data(), data.size(), rows, cols, nullptr, map);
+  ASSERT_TRUE(m.ok());
+  std::vector<float> one(rows), two(rows);
+  (*m)->matvec(x.data(), one.data());
+  set_infer_threads(2);
+  (*m)->matvec(x.data(), two.data());
+  set_infer_threads(1);
+  EXPECT_EQ(one, want);
+  EXPECT_EQ(two, want);
 }
 
 TEST(GgufArrays, TypedAccessors) {
