@@ -152,3 +152,22 @@ TEST(NetRateLimit, RetriesStillBoundTheNumberOfWaits) {
 
 }  // namespace
 }  // namespace mb::net
+
+namespace mb::net {
+namespace {
+
+// Issue 12: the server's X-Error-Message reaches the user only through the one sanitiser.
+TEST(StatusError, ShowsServerTextWithoutControlCharacters) {
+  Response r;
+  r.status = 500;
+  r.effective_url = "https://hub.test/x";
+  r.headers.add("X-Error-Message", "boom\x1b[2J\x7f" + std::string(400, 'z'));
+  auto e = status_error(r, "GET x");
+  EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x7f'), std::string::npos);
+  EXPECT_NE(e.message.find("(boom?[2J?zzz"), std::string::npos);
+  EXPECT_NE(e.message.find("z...)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mb::net

@@ -244,3 +244,22 @@ TEST(OciClient, ManifestPutSendsContentType) {
 
 }  // namespace
 }  // namespace mb::oci
+
+namespace mb::oci {
+namespace {
+
+// Issue 12: a registry's error text reaches the user only through the one sanitiser.
+TEST(OciClient, RegistryErrorShowsServerTextWithoutControlCharacters) {
+  net::Response r;
+  r.status = 404;
+  r.effective_url = "https://reg.test/v2/x/manifests/latest";
+  r.body = R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"gone\u001b]0;pwned\u0007\u007f"}]})";
+  auto e = registry_error(r, "pull x");
+  EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x07'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x7f'), std::string::npos);
+  EXPECT_NE(e.message.find("(MANIFEST_UNKNOWN: gone?]0;pwned?" "?)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mb::oci
