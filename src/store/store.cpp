@@ -170,20 +170,6 @@ Status Store::publish_file(const LockedModel& m, const LockedFile& f) const {
   return link_snapshot_file(m, f);
 }
 
-bool Store::file_looks_complete(const LockedModel& m, const LockedFile& f) const {
-  if (!validate_relative_path(f.path, "file path").ok()) return false;
-  std::string link = m_layout.snapshot_file(m.type, m.repo, m.commit, f.path);
-  std::error_code ec;
-  auto resolved = fs::canonical(link, ec);
-  if (ec) return false;
-  auto root = fs::canonical(m_layout.root(), ec);
-  if (ec) return false;
-  std::string r = resolved.string(), base = root.string() + "/";
-  if (r.compare(0, base.size(), base) != 0) return false;  // escapes the cache
-  uint64_t size = 0;
-  return is_regular_file(r, &size) && size == f.size;
-}
-
 Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
   MB_TRY(check_repo_dirs(m.type, m.repo, m.commit));
   std::string snap = m_layout.snapshot_dir(m.type, m.repo, m.commit);

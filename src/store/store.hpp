@@ -57,10 +57,6 @@ class Store {
   // link_blob + link_snapshot_file for a file whose object is present.
   Status publish_file(const LockedModel& m, const LockedFile& f) const;
 
-  // Cheap presence check (no hashing): the snapshot path resolves to a regular file of the
-  // locked size inside the cache.
-  bool file_looks_complete(const LockedModel& m, const LockedFile& f) const;
-
   // Removes the `<path>.tmp.<8 hex>` links older versions left in snapshots/<commit> when
   // killed (never a path the lock names). Returns how many were removed.
   Result<size_t> remove_snapshot_leftovers(const LockedModel& m) const;

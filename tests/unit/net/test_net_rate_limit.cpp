@@ -3,7 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/log.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "net/rate_limit.hpp"
 #include "net/retry.hpp"
 

@@ -5,7 +5,8 @@
 
 #include "core/hash.hpp"
 #include "core/file.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "oci/auth.hpp"
 #include "oci/client.hpp"
 #include "oci/manifest.hpp"
