@@ -118,12 +118,7 @@ Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
   std::string temp = new_temp_path("blob-link");
   if (::link(object.c_str(), temp.c_str()) != 0) {
     if (errno == ENOENT) return fail(ErrorCategory::io, "object missing for " + f.path);
-    std::error_code ec;  // filesystems without hard links: a copy
-    fs::copy_file(object, temp, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      ::unlink(temp.c_str());
-      return errno_error("copying " + object, ec.value());
-    }
+    MB_TRY(copy_file_synced(object, temp));  // filesystems without hard links: a copy
   }
   return move_into_place(temp, blob);
 }
@@ -205,7 +200,7 @@ Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool f
 }
 
 std::string Store::new_temp_path(std::string_view key) const {
-  return m_layout.tmp_dir() + "/" + std::string(key) + "." + random_suffix() + ".tmp";
+  return temp_path_for(m_layout.tmp_dir() + "/" + std::string(key));
 }
 
 }  // namespace mb

@@ -64,7 +64,7 @@ class Store {
   // Records fetched_at / last_used for status, ls and gc (LRU).
   Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
 
-  // A fresh temp path inside tmp_dir() for content `key`: "<key>.<rand>.tmp".
+  // A fresh temp path inside tmp_dir() for content `key`: "<key>.tmp.<rand>" (core temp_path_for).
   std::string new_temp_path(std::string_view key) const;
 
  private:
