@@ -75,7 +75,8 @@ class RateMeter {
   uint64_t m_last_bytes = 0;
 };
 
-std::string format_bytes(uint64_t bytes);  // "999 B", "1.5 KiB", "12.0 MiB", "3.25 GiB"
+// core format_size with three significant digits: "999 B", "1.50 KiB", "12.0 MiB", "3.25 GiB".
+std::string format_bytes(uint64_t bytes);
 std::string format_rate(double bytes_per_second);  // "12.0 MiB/s"
 std::string format_eta(double seconds);  // "42s", "3m05s", "2h01m", "--" when unknown
 // Lines of the live display: one per active file (at most `max_files`), then a total line.

@@ -151,6 +151,5 @@ class HubClient {
 // ETag normalisation as huggingface_hub: strip a leading W/ and surrounding quotes.
 std::string normalize_etag(std::string_view etag);
 bool is_commit_hash(std::string_view s);  // exactly 40 lower-case hex
-bool is_hex(std::string_view s, size_t length);  // exactly `length` lower-case hex chars
 
 }  // namespace mb::hub
