@@ -51,9 +51,6 @@ void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
 
 }  // namespace
 
-hub::RepoType to_hub_type(RepoType type) {
-  return type == RepoType::dataset ? hub::RepoType::dataset : hub::RepoType::model;
-}
 
 std::vector<const LockedFile*> missing_files(const Store& store, const LockedModel& model) {
   std::vector<const LockedFile*> out;
@@ -295,7 +292,7 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     return fail(ErrorCategory::usage, label + " is missing from the cache and downloads are off");
   }
   int pid = m_progress ? m_progress->start_file(label, f.size) : 0;
-  FileSource source(*m_hub, to_hub_type(m.type), m.repo, m.commit, f.path, label);
+  FileSource source(*m_hub, m.type, m.repo, m.commit, f.path, label);
   DownloadEnv env{*m_transport, m_clock, m_store.layout().tmp_dir(), m_progress, pid};
   env.on_integrity_retry = [&](const Error& mismatch, int next_attempt) {
     std::lock_guard lock(m_report_mutex);

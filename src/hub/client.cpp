@@ -166,14 +166,6 @@ Status check_listing(std::vector<FileEntry>& files, std::string_view what) {
 
 }  // namespace
 
-const char* to_string(RepoType t) { return t == RepoType::dataset ? "dataset" : "model"; }
-
-Result<RepoType> parse_repo_type(std::string_view s) {
-  if (s == "model") return RepoType::model;
-  if (s == "dataset") return RepoType::dataset;
-  return fail(ErrorCategory::usage, "unknown repo type '" + std::string(s) + "'",
-              "use 'model' or 'dataset'");
-}
 
 bool is_commit_hash(std::string_view s) { return is_lower_hex(s, 40); }
 

@@ -17,15 +17,14 @@
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "core/repo_type.hpp"
 #include "hub/config.hpp"
 #include "net/retry.hpp"
 #include "net/transport.hpp"
 
 namespace mb::hub {
 
-enum class RepoType { model, dataset };
-const char* to_string(RepoType t);            // "model" / "dataset"
-Result<RepoType> parse_repo_type(std::string_view s);  // usage error otherwise
+using mb::RepoType;  // core/repo_type.hpp: one type for the lock, the hub and the cache
 
 // Largest file size we believe (2^50 bytes = 1 PiB); anything above is a hostile server.
 inline constexpr uint64_t k_max_file_size = uint64_t{1} << 50;
