@@ -159,7 +159,7 @@ std::string DirBlobSink::blob_path(const std::string& digest) const {
 Result<std::unique_ptr<BlobWriter>> DirBlobSink::begin_blob() {
   std::string blobs = m_dir + "/blobs/sha256";
   MB_TRY(make_dirs(blobs));
-  std::string temp = m_dir + "/.blob." + random_suffix() + ".tmp";
+  std::string temp = temp_path_for(m_dir + "/.blob");
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return errno_error("creating " + temp, errno);
   return std::unique_ptr<BlobWriter>(new DirBlobWriter(blobs, temp, UniqueFd(fd), m_sync));

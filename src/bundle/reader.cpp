@@ -17,6 +17,7 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/paths.hpp"
+#include "core/text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -28,13 +29,7 @@ Failure hostile(const std::string& what) {
   return fail(ErrorCategory::integrity, "refusing bundle: " + what, "the bundle is damaged or was not made by 'modelbake export'");
 }
 
-std::string shown(std::string_view s) {
-  std::string out(s.substr(0, 200));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
+std::string shown(std::string_view s) { return sanitize_for_display(s); }
 
 struct ReadArchive {
   struct archive* a = archive_read_new();

@@ -143,7 +143,6 @@ Status TarWriter::stream_file(const Entry& e, CheckContent check) {
       if (w <= 0) return archive_failure("writing " + e.path);
       p += w;
       todo -= static_cast<size_t>(w);
-      m_content_bytes += static_cast<uint64_t>(w);
     }
     return {};
   });

@@ -56,8 +56,6 @@ class TarWriter {
   // Writes the end-of-archive blocks and flushes; must succeed before the output is used.
   Status close();
 
-  uint64_t content_bytes() const { return m_content_bytes; }
-
  private:
   TarWriter(ByteSink& out, int64_t mtime) : m_out(out), m_mtime(mtime) {}
   static la_ssize_t write_cb(struct archive*, void* self, const void* buf, size_t len);
@@ -72,7 +70,6 @@ class TarWriter {
   struct archive* m_archive = nullptr;
   std::vector<char> m_buf;  // coalesced output not yet given to m_out
   Status m_sink_status;  // first error from the sink, reported instead of libarchive's text
-  uint64_t m_content_bytes = 0;
   bool m_closed = false;
 };
 

@@ -71,22 +71,4 @@ class SystemClock final : public Clock {
   int64_t unix_seconds() const override;
 };
 
-// Test clock: sleeping advances time instantly and records the requested sleeps.
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override { return m_now; }
-  void sleep_for(Duration d) override { m_now += d; m_slept += d; m_sleeps.push_back(d); }
-  int64_t unix_seconds() const override {
-    return 1'700'000'000 + std::chrono::duration_cast<std::chrono::seconds>(m_now.time_since_epoch()).count();
-  }
-  void advance(Duration d) { m_now += d; }
-  Duration total_slept() const { return m_slept; }
-  const std::vector<Duration>& sleeps() const { return m_sleeps; }
-
- private:
-  TimePoint m_now{};
-  Duration m_slept{0};
-  std::vector<Duration> m_sleeps;
-};
-
 }  // namespace mb

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <vector>
 
 #include "core/hash.hpp"
 
@@ -159,13 +160,39 @@ std::string random_suffix() {
   return to_hex(reinterpret_cast<const unsigned char*>(&v), 4);
 }
 
+std::string temp_path_for(std::string_view base) { return std::string(base) + ".tmp." + random_suffix(); }
+
+static Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
+  std::vector<char> buf(k_max_write);
+  WritebackPacer pacer(out);
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("reading " + src, errno);
+    if (n == 0) return fsync_fd(out, temp);  // before anyone can rename it into place
+    MB_TRY(write_all(out, buf.data(), static_cast<size_t>(n), temp));
+    pacer.wrote(static_cast<uint64_t>(n));
+  }
+}
+
+Status copy_file_synced(const std::string& src, const std::string& temp) {
+  MB_ASSIGN(UniqueFd in, open_read(src));
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_error("creating " + temp, errno);
+  UniqueFd out(fd);
+  Status s = copy_fd(in.get(), out.get(), src, temp);
+  if (s.ok()) s = out.close_checked(temp);
+  if (!s.ok()) ::unlink(temp.c_str());
+  return s;
+}
+
 static std::string parent_of(const std::string& path) {
   fs::path p(path);
   return p.has_parent_path() ? p.parent_path().string() : std::string(".");
 }
 
 Result<AtomicFile> AtomicFile::create(const std::string& dest, int mode) {
-  std::string temp = dest + ".tmp." + random_suffix();
+  std::string temp = temp_path_for(dest);
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return errno_error("creating " + temp, errno);
   return AtomicFile(dest, temp, UniqueFd(fd));
@@ -207,7 +234,7 @@ Status write_file_atomic(const std::string& dest, std::string_view content, int 
 
 Status replace_symlink(const std::string& target, const std::string& link_path) {
   MB_TRY(make_dirs(parent_of(link_path)));
-  std::string temp = link_path + ".tmp." + random_suffix();
+  std::string temp = temp_path_for(link_path);
   if (::symlink(target.c_str(), temp.c_str()) != 0) return errno_error("symlink " + temp, errno);
   if (::rename(temp.c_str(), link_path.c_str()) != 0) {
     int err = errno;

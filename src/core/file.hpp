@@ -81,6 +81,15 @@ Error errno_error(const std::string& what, int err);
 // Short random hex suffix for temp names (unique across processes and threads).
 std::string random_suffix();
 
+// The one temp-name scheme: "<base>.tmp.<8 hex>". `base` is the final path for a temp next to
+// it, or "<tmp dir>/<key>" for a temp in the cache's tmp/. gc (stale temps), the store
+// (is_sibling_temp_name) and cache listings recognise exactly this shape.
+std::string temp_path_for(std::string_view base);
+
+// Copies `src` into the new file `temp` (refused if it exists) and fsyncs it, so that renaming
+// `temp` publishes complete bytes even after a crash. Removes `temp` on failure.
+Status copy_file_synced(const std::string& src, const std::string& temp);
+
 // A private temp directory tree, removed (best effort) when the guard goes out of scope,
 // whatever happened: import and pull unpack into one before anything becomes visible.
 class TempTree {

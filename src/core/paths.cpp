@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "core/text.hpp"
+
 namespace mb {
 
 namespace {
@@ -19,10 +21,7 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 }
 
 Failure bad(std::string_view what, std::string_view path, const std::string& why) {
-  std::string shown(path.substr(0, 200));
-  for (char& c : shown) {
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';  // never echo control characters
-  }
+  std::string shown = sanitize_for_display(path);  // never echo control characters
   return fail(ErrorCategory::permanent, "unsafe " + std::string(what) + " '" + shown + "': " + why);
 }
 

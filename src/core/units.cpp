@@ -7,7 +7,7 @@
 
 namespace mb {
 
-std::string format_size(uint64_t bytes) {
+std::string format_size(uint64_t bytes, SizeDigits digits) {
   static const char* k_units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
   if (bytes < 1024) return std::to_string(bytes) + " B";
   double v = static_cast<double>(bytes) / 1024;
@@ -17,7 +17,9 @@ std::string format_size(uint64_t bytes) {
     ++u;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", v, k_units[u]);
+  const char* format = "%.1f %s";
+  if (digits == SizeDigits::three_significant) format = v < 10 ? "%.2f %s" : (v < 100 ? "%.1f %s" : "%.0f %s");
+  std::snprintf(buf, sizeof buf, format, v, k_units[u]);
   return buf;
 }
 

@@ -9,7 +9,12 @@
 
 namespace mb {
 
-std::string format_size(uint64_t bytes);
+// How many digits a size shows: one decimal ("1.5 KiB", "300.0 MiB") for reports and messages,
+// or three significant digits ("1.50 KiB", "12.0 MiB", "300 MiB") for progress, whose width
+// must not jump as numbers grow.
+enum class SizeDigits { one_decimal, three_significant };
+
+std::string format_size(uint64_t bytes, SizeDigits digits = SizeDigits::one_decimal);
 
 // Digits with at most one '.', then an optional binary unit K, M, G or T (any case, with an
 // optional "i" and/or "B": "GiB", "gb", "B"). The result is rounded down; nullopt for anything

@@ -29,7 +29,7 @@ Result<Downloaded> download_once(FileSource& source, const DownloadSpec& spec,
   }
   MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));
   Downloaded out;
-  out.temp_path = env.tmp_dir + "/" + spec.etag + "." + random_suffix() + ".tmp";
+  out.temp_path = temp_path_for(env.tmp_dir + "/" + spec.etag);
   UniqueFd fd(::open(out.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return errno_error("creating " + out.temp_path, errno);
   Status st;

@@ -33,16 +33,17 @@ bool regular_file_of_size(const std::string& path, uint64_t size) {
          static_cast<uint64_t>(st.st_size) == size;
 }
 
-// Temps "<etag>.<rand>.tmp" are only written under the etag's content lock, so while we
-// hold it any other one is left over from a killed process.
+// Temps "<etag>.tmp.<rand>" (and "<etag>.<rand>.tmp" of older versions) are only written under
+// the etag's content lock, so while we hold it any other one is left over from a killed process.
 void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
   DIR* dir = ::opendir(tmp_dir.c_str());
   if (dir == nullptr) return;
   std::string prefix = etag + ".";
   while (dirent* e = ::readdir(dir)) {
     std::string name = e->d_name;
-    if (name.size() > prefix.size() + 4 && name.compare(0, prefix.size(), prefix) == 0 &&
-        name.compare(name.size() - 4, 4, ".tmp") == 0) {
+    bool ours = name.size() > prefix.size() + 4 && name.starts_with(prefix) &&
+                (name.ends_with(".tmp") || name.find(".tmp.", prefix.size() - 1) != std::string::npos);
+    if (ours) {
       ::unlink((tmp_dir + "/" + name).c_str());
     }
   }
@@ -51,9 +52,6 @@ void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
 
 }  // namespace
 
-hub::RepoType to_hub_type(RepoType type) {
-  return type == RepoType::dataset ? hub::RepoType::dataset : hub::RepoType::model;
-}
 
 std::vector<const LockedFile*> missing_files(const Store& store, const LockedModel& model) {
   std::vector<const LockedFile*> out;
@@ -282,9 +280,7 @@ Result<bool> Engine::adopt_existing_blob(const LockedModel& m, LockedFile& f) {
     // Hard-link the blob into tmp/ and adopt it (a copy where hard links fail).
     std::string temp = m_store.new_temp_path(f.etag);
     if (::link(blob.c_str(), temp.c_str()) != 0) {
-      std::error_code ec;
-      std::filesystem::copy_file(blob, temp, ec);
-      if (ec) return false;
+      if (!copy_file_synced(blob, temp).ok()) return false;
     }
     MB_TRY(m_store.adopt_object(temp, f.sha256));
   }
@@ -297,7 +293,7 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     return fail(ErrorCategory::usage, label + " is missing from the cache and downloads are off");
   }
   int pid = m_progress ? m_progress->start_file(label, f.size) : 0;
-  FileSource source(*m_hub, to_hub_type(m.type), m.repo, m.commit, f.path, label);
+  FileSource source(*m_hub, m.type, m.repo, m.commit, f.path, label);
   DownloadEnv env{*m_transport, m_clock, m_store.layout().tmp_dir(), m_progress, pid};
   env.on_integrity_retry = [&](const Error& mismatch, int next_attempt) {
     std::lock_guard lock(m_report_mutex);

@@ -67,8 +67,6 @@ void merge_locking_report(const FetchReport& locking, FetchReport& report);
 // would let one entry's verified bytes vouch for another's claim. Usage error (exit 2).
 Status check_lock_consistency(const Lockfile& lock);
 
-hub::RepoType to_hub_type(RepoType type);
-
 // Locked files whose object is not in the store (no I/O beyond stat).
 std::vector<const LockedFile*> missing_files(const Store& store, const LockedModel& model);
 

@@ -36,7 +36,7 @@ Result<LockedModel> lock_model(const ManifestModel& mm, const hub::HubClient& hu
                                const Store& store, Engine& engine, const Hints& hints,
                                FetchReport& report) {
   LockedModel model = lock_skeleton(mm);
-  hub::RepoType type = to_hub_type(model.type);
+  hub::RepoType type = model.type;
   std::string what = model.repo + "@" + model.revision;
   MB_ASSIGN(model.commit, hub.resolve_revision(type, model.repo, model.revision));
   MB_ASSIGN(auto entries, hub.list_files(type, model.repo, model.commit));

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/units.hpp"
+
 namespace mb::fetch {
 
 void Progress::add_planned(uint64_t files, uint64_t bytes) {
@@ -53,18 +55,6 @@ ProgressSnapshot Progress::snapshot() const {
   return s;
 }
 
-std::string format_bytes(uint64_t bytes) {
-  static const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes) / 1024.0;
-  int u = 0;
-  while (v >= 1024.0 && u < 4) {
-    v /= 1024.0;
-    u++;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : (v < 100 ? "%.1f %s" : "%.0f %s"), v, units[u]);
-  return buf;
-}
+std::string format_bytes(uint64_t bytes) { return format_size(bytes, SizeDigits::three_significant); }
 
 }  // namespace mb::fetch

@@ -63,6 +63,7 @@ class Progress {
   std::atomic<uint64_t> m_network{0};
 };
 
-std::string format_bytes(uint64_t bytes);  // "999 B", "1.5 KiB", "12.0 MiB", "3.25 GiB"
+// core format_size with three significant digits: "999 B", "1.50 KiB", "12.0 MiB", "3.25 GiB".
+std::string format_bytes(uint64_t bytes);
 
 }  // namespace mb::fetch

@@ -52,7 +52,7 @@ Result<ResumeState> parse_resume_state(std::string_view text) {
 
 Status save_resume_state(const std::string& path, const ResumeState& state) {
   std::string text = serialize_resume_state(state);
-  std::string temp = path + "." + random_suffix() + ".tmp";
+  std::string temp = temp_path_for(path);
   UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd.valid()) return errno_error("creating " + temp, errno);
   Status st = write_all(fd.get(), text.data(), text.size(), temp);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "net/url.hpp"
@@ -93,7 +94,7 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   f.path = path;
   const std::string shown = "entry '" + path + "'";
   if (!item.contains("oid") || !item["oid"].is_string() ||
-      !is_hex(lower(item["oid"].get<std::string>()), 40)) {
+      !is_lower_hex(lower(item["oid"].get<std::string>()), 40)) {
     return hostile(what, shown + " has no valid 40-hex oid");
   }
   f.git_oid = lower(item["oid"].get<std::string>());
@@ -103,7 +104,7 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   if (item.contains("lfs") && !item["lfs"].is_null()) {
     const json& lfs = item["lfs"];
     if (!lfs.is_object() || !lfs.contains("oid") || !lfs["oid"].is_string() ||
-        !is_hex(lower(lfs["oid"].get<std::string>()), 64)) {
+        !is_lower_hex(lower(lfs["oid"].get<std::string>()), 64)) {
       return hostile(what, shown + " has an LFS pointer without a 64-hex sha256");
     }
     f.lfs_sha256 = lower(lfs["oid"].get<std::string>());
@@ -165,22 +166,8 @@ Status check_listing(std::vector<FileEntry>& files, std::string_view what) {
 
 }  // namespace
 
-const char* to_string(RepoType t) { return t == RepoType::dataset ? "dataset" : "model"; }
 
-Result<RepoType> parse_repo_type(std::string_view s) {
-  if (s == "model") return RepoType::model;
-  if (s == "dataset") return RepoType::dataset;
-  return fail(ErrorCategory::usage, "unknown repo type '" + std::string(s) + "'",
-              "use 'model' or 'dataset'");
-}
-
-bool is_hex(std::string_view s, size_t length) {
-  return s.size() == length && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-bool is_commit_hash(std::string_view s) { return is_hex(s, 40); }
+bool is_commit_hash(std::string_view s) { return is_lower_hex(s, 40); }
 
 std::string normalize_etag(std::string_view etag) {
   if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
@@ -391,7 +378,7 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
   if (!etag) etag = r.headers.get("ETag");
   if (!etag) return hostile(what, "no ETag or X-Linked-Etag header");
   meta.etag = lower(normalize_etag(*etag));
-  if (!is_hex(meta.etag, 40) && !is_hex(meta.etag, 64)) {
+  if (!is_lower_hex(meta.etag, 40) && !is_lower_hex(meta.etag, 64)) {
     return hostile(what, "etag is neither a git sha1 nor a sha256");
   }
   auto size_text = r.headers.get("X-Linked-Size");

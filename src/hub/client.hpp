@@ -17,15 +17,14 @@
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "core/repo_type.hpp"
 #include "hub/config.hpp"
 #include "net/retry.hpp"
 #include "net/transport.hpp"
 
 namespace mb::hub {
 
-enum class RepoType { model, dataset };
-const char* to_string(RepoType t);            // "model" / "dataset"
-Result<RepoType> parse_repo_type(std::string_view s);  // usage error otherwise
+using mb::RepoType;  // core/repo_type.hpp: one type for the lock, the hub and the cache
 
 // Largest file size we believe (2^50 bytes = 1 PiB); anything above is a hostile server.
 inline constexpr uint64_t k_max_file_size = uint64_t{1} << 50;
@@ -151,6 +150,5 @@ class HubClient {
 // ETag normalisation as huggingface_hub: strip a leading W/ and surrounding quotes.
 std::string normalize_etag(std::string_view etag);
 bool is_commit_hash(std::string_view s);  // exactly 40 lower-case hex
-bool is_hex(std::string_view s, size_t length);  // exactly `length` lower-case hex chars
 
 }  // namespace mb::hub

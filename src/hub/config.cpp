@@ -39,7 +39,6 @@ Result<std::string> check_endpoint(std::string value, const std::string& source)
 
 }  // namespace
 
-std::optional<std::string> hf_home(const Env& env) { return hf_home_dir(env); }
 
 std::optional<std::string> offline_setting(const Env& env) {
   const char* name = "HF_HUB_OFFLINE";
@@ -78,7 +77,7 @@ Result<std::optional<std::string>> resolve_token(const Env& env) {
   std::string path;
   if (auto v = env.get("HF_TOKEN_PATH")) {
     path = expand_path(*v, env);
-  } else if (auto home = hf_home(env)) {
+  } else if (auto home = hf_home_dir(env)) {
     path = *home + "/token";
   } else {
     return std::optional<std::string>();

@@ -26,9 +26,6 @@ Result<std::string> resolve_endpoint(const std::optional<std::string>& flag, con
 // sends none unless one is passed explicitly (modelbake has no explicit token option).
 Result<std::optional<std::string>> resolve_token(const Env& env);
 
-// $HF_HOME, else $XDG_CACHE_HOME/huggingface, else $HOME/.cache/huggingface (expanded).
-std::optional<std::string> hf_home(const Env& env);
-
 // Offline mode as huggingface_hub decides it: _is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)
 // (TRANSFORMERS_OFFLINE counts only when HF_HUB_OFFLINE is unset or empty). Returns the
 // setting that enabled it ("HF_HUB_OFFLINE=1") for messages, nullopt when online.

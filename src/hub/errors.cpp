@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "hub/client.hpp"
 #include "net/rate_limit.hpp"
 #include "net/url.hpp"
@@ -10,13 +11,7 @@
 namespace mb::hub {
 namespace {
 
-std::string clean_server_text(std::string text) {
-  for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  if (text.size() > 300) text = text.substr(0, 300) + "...";
-  return log::redact(text);
-}
+std::string clean_server_text(const std::string& text) { return log::redact(sanitize_for_display(text, 300)); }
 
 std::string server_message(const net::Response& r) {
   if (auto m = r.headers.get("X-Error-Message")) return clean_server_text(*m);

@@ -12,13 +12,6 @@ using nlohmann::ordered_json;
 
 namespace mb {
 
-const char* to_string(RepoType t) { return t == RepoType::dataset ? "dataset" : "model"; }
-
-std::optional<RepoType> parse_repo_type(std::string_view s) {
-  if (s == "model") return RepoType::model;
-  if (s == "dataset") return RepoType::dataset;
-  return std::nullopt;
-}
 
 uint64_t LockedModel::total_bytes() const {
   uint64_t n = 0;

@@ -10,13 +10,10 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/repo_type.hpp"
 
 namespace mb {
 
-enum class RepoType { model, dataset };
-
-const char* to_string(RepoType t);
-std::optional<RepoType> parse_repo_type(std::string_view s);
 
 struct LockedFile {
   std::string path;    // repo-relative, validated

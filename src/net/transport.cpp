@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/text.hpp"
 #include "net/rate_limit.hpp"
 #include "net/url.hpp"
 
@@ -81,9 +82,7 @@ Error status_error(const Response& response, std::string_view what) {
     msg += " (" + describe(*limit) + ", resets in " + std::to_string(limit->reset_seconds) + " s)";
   }
   if (auto server = response.headers.get("X-Error-Message")) {
-    std::string m = *server;
-    if (m.size() > 300) m = m.substr(0, 300) + "...";
-    msg += " (" + m + ")";
+    msg += " (" + sanitize_for_display(*server, 300) + ")";
   }
   std::string hint;
   ErrorCategory cat = category_for_status(response.status);

@@ -8,6 +8,7 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "net/url.hpp"
 #include "oci/manifest.hpp"
 
@@ -77,7 +78,7 @@ Error registry_error(const net::Response& response, const std::string& what) {
       detail += code + (msg.empty() ? "" : ": " + msg);
     }
   }
-  if (detail.size() > 300) detail = detail.substr(0, 300) + "...";
+  detail = log::redact(sanitize_for_display(detail, 300));  // the registry's text, shown to the user
   ErrorCategory cat = net::category_for_status(response.status);
   std::string message = what + ": HTTP " + std::to_string(response.status) + " from " + net::redact_url(response.effective_url);
   if (!detail.empty()) message += " (" + detail + ")";

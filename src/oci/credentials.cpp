@@ -3,6 +3,7 @@
 
 #include "core/file.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "oci/auth.hpp"
 
 namespace mb::oci {
@@ -33,13 +34,7 @@ std::string server_url(std::string_view registry) {
 
 // First line of a helper's message, printable, short (it never holds the secret: only failures are
 // shown).
-std::string first_line(const std::string& text) {
-  std::string out = text.substr(0, std::min<size_t>(text.find('\n'), 200));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
+std::string first_line(const std::string& text) { return sanitize_for_display(text.substr(0, text.find('\n'))); }
 
 // The auth files in the documented order, each with its path.
 std::vector<std::string> auth_files(const Env& env) {

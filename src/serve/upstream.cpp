@@ -61,14 +61,6 @@ struct Upstream::State {
   std::atomic<size_t> running{0};
 };
 
-namespace {
-
-hub::RepoType hub_type(RepoType t) {
-  return t == RepoType::dataset ? hub::RepoType::dataset : hub::RepoType::model;
-}
-
-}  // namespace
-
 HubError hub_error_from(const Error& e) {
   const std::string& m = e.message;
   auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
@@ -120,7 +112,7 @@ const std::string& Upstream::endpoint() const {
 Result<Listing> Upstream::listing(RepoType type, const std::string& repo,
                                   const std::string& revision) {
   Listing out;
-  MB_ASSIGN(out.commit, m->hub->resolve_revision(hub_type(type), repo, revision));
+  MB_ASSIGN(out.commit, m->hub->resolve_revision(type, repo, revision));
   Key key{type, repo, out.commit};
   {
     std::lock_guard<std::mutex> g(m->mutex);
@@ -129,7 +121,7 @@ Result<Listing> Upstream::listing(RepoType type, const std::string& repo,
       return out;
     }
   }
-  MB_ASSIGN(auto entries, m->hub->list_files(hub_type(type), repo, out.commit));
+  MB_ASSIGN(auto entries, m->hub->list_files(type, repo, out.commit));
   for (const auto& e : entries)
     out.files.push_back(Entry{e.path, e.etag(), e.lfs_size.value_or(e.size)});
   std::lock_guard<std::mutex> g(m->mutex);
@@ -143,7 +135,7 @@ bool Upstream::is_public(RepoType type, const std::string& repo) {
     if (auto it = m->public_repos.find({type, repo}); it != m->public_repos.end())
       return it->second;
   }
-  auto probe = m->anonymous->resolve_revision(hub_type(type), repo, "main");
+  auto probe = m->anonymous->resolve_revision(type, repo, "main");
   // A repo without "main" is still public when the answer is RevisionNotFound.
   bool pub = probe.ok() || (probe.error().category == ErrorCategory::permanent &&
                             probe.error().message.find("revision not found") != std::string::npos);

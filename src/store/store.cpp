@@ -118,12 +118,7 @@ Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
   std::string temp = new_temp_path("blob-link");
   if (::link(object.c_str(), temp.c_str()) != 0) {
     if (errno == ENOENT) return fail(ErrorCategory::io, "object missing for " + f.path);
-    std::error_code ec;  // filesystems without hard links: a copy
-    fs::copy_file(object, temp, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      ::unlink(temp.c_str());
-      return errno_error("copying " + object, ec.value());
-    }
+    MB_TRY(copy_file_synced(object, temp));  // filesystems without hard links: a copy
   }
   return move_into_place(temp, blob);
 }
@@ -170,20 +165,6 @@ Status Store::publish_file(const LockedModel& m, const LockedFile& f) const {
   return link_snapshot_file(m, f);
 }
 
-bool Store::file_looks_complete(const LockedModel& m, const LockedFile& f) const {
-  if (!validate_relative_path(f.path, "file path").ok()) return false;
-  std::string link = m_layout.snapshot_file(m.type, m.repo, m.commit, f.path);
-  std::error_code ec;
-  auto resolved = fs::canonical(link, ec);
-  if (ec) return false;
-  auto root = fs::canonical(m_layout.root(), ec);
-  if (ec) return false;
-  std::string r = resolved.string(), base = root.string() + "/";
-  if (r.compare(0, base.size(), base) != 0) return false;  // escapes the cache
-  uint64_t size = 0;
-  return is_regular_file(r, &size) && size == f.size;
-}
-
 Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
   MB_TRY(check_repo_dirs(m.type, m.repo, m.commit));
   std::string snap = m_layout.snapshot_dir(m.type, m.repo, m.commit);
@@ -219,7 +200,7 @@ Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool f
 }
 
 std::string Store::new_temp_path(std::string_view key) const {
-  return m_layout.tmp_dir() + "/" + std::string(key) + "." + random_suffix() + ".tmp";
+  return temp_path_for(m_layout.tmp_dir() + "/" + std::string(key));
 }
 
 }  // namespace mb

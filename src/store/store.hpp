@@ -57,10 +57,6 @@ class Store {
   // link_blob + link_snapshot_file for a file whose object is present.
   Status publish_file(const LockedModel& m, const LockedFile& f) const;
 
-  // Cheap presence check (no hashing): the snapshot path resolves to a regular file of the
-  // locked size inside the cache.
-  bool file_looks_complete(const LockedModel& m, const LockedFile& f) const;
-
   // Removes the `<path>.tmp.<8 hex>` links older versions left in snapshots/<commit> when
   // killed (never a path the lock names). Returns how many were removed.
   Result<size_t> remove_snapshot_leftovers(const LockedModel& m) const;
@@ -68,7 +64,7 @@ class Store {
   // Records fetched_at / last_used for status, ls and gc (LRU).
   Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
 
-  // A fresh temp path inside tmp_dir() for content `key`: "<key>.<rand>.tmp".
+  // A fresh temp path inside tmp_dir() for content `key`: "<key>.tmp.<rand>" (core temp_path_for).
   std::string new_temp_path(std::string_view key) const;
 
  private:

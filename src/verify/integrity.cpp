@@ -20,6 +20,7 @@
 
 #include "core/file.hpp"
 #include "core/paths.hpp"
+#include "core/text.hpp"
 #include "store/safe_dirs.hpp"
 
 namespace mb::verify {
@@ -46,23 +47,8 @@ const char* to_string(FindingKind kind) {
 
 namespace {
 
-// Makes untrusted file content printable and short enough for a one-line report.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+// Untrusted file content, printable and short enough for a one-line report.
+std::string printable(std::string_view s, size_t max = 80) { return sanitize_for_display(s, max); }
 
 std::optional<std::string> real_path(const std::string& p, int* err) {
   char buf[PATH_MAX];

@@ -48,7 +48,6 @@ class Tokenizer {
 
   size_t vocab_size() const;  // model vocabulary plus added tokens
   const char* model_kind() const { return m_model->kind(); }
-  size_t truncation_max_length() const { return m_trunc_max; }
 
  private:
   std::vector<std::unique_ptr<NormalizerStep>> m_norm;

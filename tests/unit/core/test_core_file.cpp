@@ -38,3 +38,54 @@ TEST(ReadFile, ReadsRegularFilesBlocking) {
 
 }  // namespace
 }  // namespace mb
+
+namespace mb {
+namespace {
+
+// Issue 12: one temp-name scheme, the one gc and the store recognise.
+TEST(TempPathFor, IsBaseDotTmpDotEightHex) {
+  std::string t = temp_path_for("/c/tmp/abc");
+  ASSERT_EQ(t.size(), std::string("/c/tmp/abc.tmp.").size() + 8);
+  EXPECT_EQ(t.rfind("/c/tmp/abc.tmp.", 0), 0u);
+  EXPECT_EQ(t.find_first_not_of("0123456789abcdef", 15), std::string::npos);
+  EXPECT_NE(temp_path_for("/c/tmp/abc"), t);
+}
+
+TEST(TempPathFor, AtomicFileUsesIt) {
+  test::TempDir dir;
+  auto f = AtomicFile::create(dir.path() + "/out.json");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->temp_path().rfind(dir.path() + "/out.json.tmp.", 0), 0u) << f->temp_path();
+}
+
+TEST(CopyFileSynced, CopiesAllBytesIntoANewFile) {
+  test::TempDir dir;
+  std::string src = dir.path() + "/src", temp = dir.path() + "/dst.tmp.0000abcd";
+  std::string content(300 * 1024 + 7, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 31);
+  ASSERT_TRUE(write_file_atomic(src, content).ok());
+  ASSERT_TRUE(copy_file_synced(src, temp).ok());
+  auto got = read_file(temp);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, content);
+}
+
+TEST(CopyFileSynced, NeverOverwritesAnExistingTemp) {
+  test::TempDir dir;
+  std::string src = dir.path() + "/src", temp = dir.path() + "/dst.tmp.0000abcd";
+  ASSERT_TRUE(write_file_atomic(src, "new").ok());
+  ASSERT_TRUE(write_file_atomic(temp, "someone else's").ok());
+  EXPECT_FALSE(copy_file_synced(src, temp).ok());
+  EXPECT_EQ(*read_file(temp), "someone else's");
+}
+
+TEST(CopyFileSynced, MissingSourceLeavesNoTemp) {
+  test::TempDir dir;
+  std::string temp = dir.path() + "/dst.tmp.0000abcd";
+  EXPECT_FALSE(copy_file_synced(dir.path() + "/absent", temp).ok());
+  struct stat st {};
+  EXPECT_NE(::lstat(temp.c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace mb

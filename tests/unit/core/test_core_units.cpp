@@ -27,3 +27,20 @@ TEST(ParseSize, RejectsEverythingElse) {
 
 }  // namespace
 }  // namespace mb
+
+namespace mb {
+namespace {
+
+// Issue 12: one byte formatter; progress asks for three significant digits.
+TEST(FormatSize, OneDecimalOrThreeSignificantDigits) {
+  EXPECT_EQ(format_size(1023), "1023 B");
+  EXPECT_EQ(format_size(1536), "1.5 KiB");
+  EXPECT_EQ(format_size(300ull << 20), "300.0 MiB");
+  EXPECT_EQ(format_size(1023, SizeDigits::three_significant), "1023 B");
+  EXPECT_EQ(format_size(1536, SizeDigits::three_significant), "1.50 KiB");
+  EXPECT_EQ(format_size(12ull << 20, SizeDigits::three_significant), "12.0 MiB");
+  EXPECT_EQ(format_size(300ull << 20, SizeDigits::three_significant), "300 MiB");
+}
+
+}  // namespace
+}  // namespace mb

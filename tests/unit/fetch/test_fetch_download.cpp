@@ -13,7 +13,8 @@
 #include "fetch/download.hpp"
 #include "fetch/resume_state.hpp"
 #include "hub/client.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mb::fetch {

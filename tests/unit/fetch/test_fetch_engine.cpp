@@ -8,7 +8,8 @@
 #include "core/hash.hpp"
 #include "fetch/engine.hpp"
 #include "hub/client.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mb::fetch {

@@ -1,7 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "hub/client.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 
 namespace mb::hub {
 namespace {
@@ -337,7 +338,7 @@ TEST(HubClient, DatasetUrlsAndEtagHelpers) {
   EXPECT_TRUE(is_commit_hash(k_commit));
   EXPECT_FALSE(is_commit_hash("0123456789ABCDEF0123456789abcdef01234567"));
   EXPECT_EQ(parse_repo_type("dataset").value(), RepoType::dataset);
-  EXPECT_FALSE(parse_repo_type("space").ok());
+  EXPECT_FALSE(parse_repo_type("space").has_value());
 }
 
 }  // namespace

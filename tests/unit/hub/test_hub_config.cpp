@@ -76,13 +76,13 @@ TEST(HubConfig, MissingOrEmptyTokenFileMeansNoToken) {
 
 TEST(HubConfig, HfHomeDefaults) {
   MapEnv env;
-  EXPECT_FALSE(hf_home(env).has_value());
+  EXPECT_FALSE(hf_home_dir(env).has_value());
   env.set("HOME", "/home/u");
-  EXPECT_EQ(hf_home(env).value(), "/home/u/.cache/huggingface");
+  EXPECT_EQ(hf_home_dir(env).value(), "/home/u/.cache/huggingface");
   env.set("XDG_CACHE_HOME", "/xdg");
-  EXPECT_EQ(hf_home(env).value(), "/xdg/huggingface");
+  EXPECT_EQ(hf_home_dir(env).value(), "/xdg/huggingface");
   env.set("HF_HOME", "/hf");
-  EXPECT_EQ(hf_home(env).value(), "/hf");
+  EXPECT_EQ(hf_home_dir(env).value(), "/hf");
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ TEST(EnvParity, CacheDirAndHfHomeAreExpanded) {
   EXPECT_EQ(resolve_cache_dir("", env), "/home/u/xdg/huggingface/hub");
   env.set("HF_HOME", "$SCRATCH/hf");
   EXPECT_EQ(resolve_cache_dir("", env), "/s/hf/hub");
-  EXPECT_EQ(hub::hf_home(env).value(), "/s/hf");
+  EXPECT_EQ(hf_home_dir(env).value(), "/s/hf");
   env.set("HUGGINGFACE_HUB_CACHE", "~/legacy");
   EXPECT_EQ(resolve_cache_dir("", env), "/home/u/legacy");
   env.set("HF_HUB_CACHE", "~/models/${SCRATCH}");

@@ -5,7 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "hub/client.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 
 namespace mb::hub {
 namespace {

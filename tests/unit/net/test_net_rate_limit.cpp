@@ -3,7 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/log.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "net/rate_limit.hpp"
 #include "net/retry.hpp"
 
@@ -148,6 +149,25 @@ TEST(NetRateLimit, RetriesStillBoundTheNumberOfWaits) {
   EXPECT_EQ(clock.sleeps().size(), 2u);
   EXPECT_NE(r.error().message.find("gave up after 3 attempts"), std::string::npos)
       << r.error().message;
+}
+
+}  // namespace
+}  // namespace mb::net
+
+namespace mb::net {
+namespace {
+
+// Issue 12: the server's X-Error-Message reaches the user only through the one sanitiser.
+TEST(StatusError, ShowsServerTextWithoutControlCharacters) {
+  Response r;
+  r.status = 500;
+  r.effective_url = "https://hub.test/x";
+  r.headers.add("X-Error-Message", "boom\x1b[2J\x7f" + std::string(400, 'z'));
+  auto e = status_error(r, "GET x");
+  EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x7f'), std::string::npos);
+  EXPECT_NE(e.message.find("(boom?[2J?zzz"), std::string::npos);
+  EXPECT_NE(e.message.find("z...)"), std::string::npos);
 }
 
 }  // namespace

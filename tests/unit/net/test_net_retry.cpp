@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "net/retry.hpp"
 
 namespace mb::net {

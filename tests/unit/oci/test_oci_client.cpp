@@ -5,7 +5,8 @@
 
 #include "core/hash.hpp"
 #include "core/file.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "oci/auth.hpp"
 #include "oci/client.hpp"
 #include "oci/manifest.hpp"
@@ -240,6 +241,25 @@ TEST(OciClient, ManifestPutSendsContentType) {
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(*d, "sha256:" + sha256_hex(body));
   EXPECT_EQ(t.requests()[0].request.headers.get("Content-Type").value_or(""), media::oci_manifest);
+}
+
+}  // namespace
+}  // namespace mb::oci
+
+namespace mb::oci {
+namespace {
+
+// Issue 12: a registry's error text reaches the user only through the one sanitiser.
+TEST(OciClient, RegistryErrorShowsServerTextWithoutControlCharacters) {
+  net::Response r;
+  r.status = 404;
+  r.effective_url = "https://reg.test/v2/x/manifests/latest";
+  r.body = R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"gone\u001b]0;pwned\u0007\u007f"}]})";
+  auto e = registry_error(r, "pull x");
+  EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x07'), std::string::npos);
+  EXPECT_EQ(e.message.find('\x7f'), std::string::npos);
+  EXPECT_NE(e.message.find("(MANIFEST_UNKNOWN: gone?]0;pwned?" "?)"), std::string::npos);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "core/file.hpp"
-#include "net/fake_transport.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "oci/reference.hpp"
 #include "oci/transfer.hpp"
 #include "support/temp_dir.hpp"

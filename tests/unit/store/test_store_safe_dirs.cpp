@@ -49,6 +49,8 @@ TEST(SafeDirs, SiblingTempNames) {
   EXPECT_FALSE(is_sibling_temp_name("config.json"));
   EXPECT_FALSE(is_sibling_temp_name("notes.tmp.txt"));
   EXPECT_FALSE(is_sibling_temp_name(".tmp.0123abcd"));
+  // The names modelbake makes are the ones it recognises (core temp_path_for).
+  EXPECT_TRUE(is_sibling_temp_name(fs::path(temp_path_for("/x/config.json")).filename().string()));
 }
 
 class StoreTest : public ::testing::Test {

@@ -1,4 +1,4 @@
-#include "net/fake_transport.hpp"
+#include "support/fake_transport.hpp"
 
 #include <algorithm>
 
