@@ -36,15 +36,13 @@ Status UniqueFd::close_checked(const std::string& what) {
   return {};
 }
 
-namespace {
-const char* kind_of(mode_t mode) {
+const char* file_kind_name(mode_t mode) {
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
   return "not a regular file";
 }
-}  // namespace
 
 // Opened non-blocking first: open(2) of a FIFO blocks until a writer appears, and a planted
 // FIFO in a shared cache or bundle (a lock, a ref, a config) must not hang a build or a
@@ -56,7 +54,7 @@ Result<UniqueFd> open_read(const std::string& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + path, errno);
   if (!S_ISREG(st.st_mode)) {
-    return fail(ErrorCategory::integrity, path + " is not a regular file (" + kind_of(st.st_mode) + ")",
+    return fail(ErrorCategory::integrity, path + " is not a regular file (" + file_kind_name(st.st_mode) + ")",
                 "replace it with the file it should be, or remove it");
   }
   int flags = ::fcntl(fd.get(), F_GETFL);
@@ -70,23 +68,26 @@ Result<uint64_t> file_size(int fd, const std::string& what) {
   return static_cast<uint64_t>(st.st_size);
 }
 
-Result<std::string> read_file(const std::string& path, uint64_t max_bytes) {
-  MB_ASSIGN(UniqueFd fd, open_read(path));
-  MB_ASSIGN(uint64_t size, file_size(fd.get(), path));
-  if (size > max_bytes) {
-    return fail(ErrorCategory::usage, path + " is too large (" + std::to_string(size) + " bytes)");
-  }
+Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name,
+                            ErrorCategory too_large) {
+  MB_ASSIGN(uint64_t size, file_size(fd, name));
+  if (size > max_bytes) return fail(too_large, name + " is too large (" + std::to_string(size) + " bytes)");
   std::string out(size, '\0');
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading " + path, errno);
+    if (n < 0) return errno_error("reading " + name, errno);
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
   out.resize(done);
   return out;
+}
+
+Result<std::string> read_file(const std::string& path, uint64_t max_bytes) {
+  MB_ASSIGN(UniqueFd fd, open_read(path));
+  return read_fd(fd.get(), max_bytes, path, ErrorCategory::usage);
 }
 
 namespace {

@@ -2,6 +2,8 @@
 // fsync the directory) and advisory locks. Everything returns Result; nothing throws.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,9 +36,15 @@ class UniqueFd {
   int m_fd = -1;
 };
 
+// "a FIFO", "a directory", "a socket", "a device": what stands where a regular file belongs.
+const char* file_kind_name(mode_t mode);
+// Opens a regular file for reading; anything else (a planted FIFO would block open(2)) is an
+// integrity error, refused without blocking.
 Result<UniqueFd> open_read(const std::string& path);
 Result<uint64_t> file_size(int fd, const std::string& what);
 Result<std::string> read_file(const std::string& path, uint64_t max_bytes = 64ull << 20);
+// The whole of an open regular file, at most `max_bytes` (else a `too_large` error naming `name`).
+Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name, ErrorCategory too_large);
 Status write_all(int fd, const void* data, size_t len, const std::string& what);
 Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Status fsync_fd(int fd, const std::string& what);

@@ -12,16 +12,8 @@ namespace mb::runtime {
 
 namespace {
 
-const char* kind_name(mode_t mode) {
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISDIR(mode)) return "a directory";
-  return "not a regular file";
-}
-
 Failure not_regular(const std::string& path, mode_t mode) {
-  return fail(ErrorCategory::integrity, path + " is not a regular file (" + kind_name(mode) + ")",
+  return fail(ErrorCategory::integrity, path + " is not a regular file (" + file_kind_name(mode) + ")",
               "replace it with the real file; modelbake-verify opens regular files only");
 }
 
@@ -46,29 +38,10 @@ Status regular_or_absent(const std::string& path) {
   return not_regular(path, st.st_mode);
 }
 
-Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name) {
-  MB_ASSIGN(uint64_t size, file_size(fd, name));
-  if (size > max_bytes) {
-    return fail(ErrorCategory::integrity,
-                name + " is too large (" + std::to_string(size) + " bytes)");
-  }
-  std::string out(size, '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("reading " + name, errno);
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  out.resize(done);
-  return out;
-}
-
 Result<std::string> read_regular(const std::string& path, uint64_t max_bytes,
                                  const std::string& shown) {
   MB_ASSIGN(UniqueFd fd, open_regular(path, shown));
-  return read_fd(fd.get(), max_bytes, shown.empty() ? path : shown);
+  return read_fd(fd.get(), max_bytes, shown.empty() ? path : shown, ErrorCategory::integrity);
 }
 
 Result<Confinement> Confinement::of(const std::string& root) {

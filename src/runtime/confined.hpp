@@ -21,8 +21,6 @@ Result<UniqueFd> open_regular(const std::string& path, const std::string& shown 
 // open_regular otherwise. For files another layer opens with plain blocking reads.
 Status regular_or_absent(const std::string& path);
 
-// Reads an open file whole; `name` for errors. Fails when it holds more than max_bytes.
-Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name);
 Result<std::string> read_regular(const std::string& path, uint64_t max_bytes = 64ull << 20,
                                  const std::string& shown = {});
 

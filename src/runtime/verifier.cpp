@@ -144,8 +144,9 @@ bool check_inside(const Confinement& conf, ModelReport& r) {
   return true;
 }
 
-// The integrity engine (src/verify, shared with `modelbake verify`) reads refs/<revision> and
-// the trees file with blocking reads: a FIFO planted there would hang the verifier.
+// refs/<revision> and the trees file are read by the integrity engine (src/verify), whose
+// core open_read already refuses a FIFO without blocking; checked here first so the model's
+// error names the planted file ("not a regular file") instead of a missing ref.
 bool check_hub_metadata(const VerifyRoot& root, const LockedModel& m, ModelReport& r) {
   if (root.kind == RootKind::flat_bundle) return true;
   CacheLayout cache(root.path);

@@ -43,7 +43,7 @@ Result<UniqueFd> ModelFiles::open(const std::string& rel) const {
 
 Result<std::string> ModelFiles::read(const std::string& rel, uint64_t max_bytes) const {
   MB_ASSIGN(UniqueFd fd, open(rel));
-  return runtime::read_fd(fd.get(), max_bytes, rel);
+  return read_fd(fd.get(), max_bytes, rel, ErrorCategory::integrity);
 }
 
 Result<MappedFile> ModelFiles::map(const std::string& rel) const {
