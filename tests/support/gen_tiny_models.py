@@ -158,29 +158,7 @@ def roberta_tokenizer():
     for b in range(256):
         vocab.setdefault(b2u[b], len(vocab))
     corpus = [[b2u[c] for c in (" " + w).encode()] for w in WORDS if not w.startswith("##")]
-    merges = []
-    for _ in range(60):
-        counts = {}
-        for word in corpus:
-            for a, b in zip(word, word[1:]):
-                counts[(a, b)] = counts.get((a, b), 0) + 1
-        if not counts:
-            break
-        best = max(sorted(counts), key=lambda k: counts[k])
-        merges.append(f"{best[0]} {best[1]}")
-        vocab.setdefault(best[0] + best[1], len(vocab))
-        new = []
-        for word in corpus:
-            out, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    out.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            new.append(out)
-        corpus = new
+    merges = learn_merges(corpus, vocab, 60)
     vocab["<mask>"] = len(vocab)
     tok = {
         "version": "1.0", "truncation": None,
