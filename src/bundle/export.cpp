@@ -62,8 +62,9 @@ Status check_store_has_lock(const Lockfile& lock, const Store& store) {
   for (const auto& s : missing) list += (list.empty() ? "" : ", ") + s;
   if (count > missing.size()) list += ", ...";
   return fail(ErrorCategory::integrity,
-              std::to_string(count) + " locked file(s) are missing from the cache or have the wrong size (" +
-                  list + ")",
+              std::to_string(count) +
+                  " locked file(s) are missing from the cache or have the wrong size (" + list +
+                  ")",
               "run 'modelbake fetch --locked' with the same --cache first");
 }
 
@@ -83,7 +84,9 @@ class StagingDir {
     return s;
   }
   StagingDir() = default;
-  StagingDir(StagingDir&& o) noexcept : m_dest(std::move(o.m_dest)), m_path(std::move(o.m_path)) { o.m_path.clear(); }
+  StagingDir(StagingDir&& o) noexcept : m_dest(std::move(o.m_dest)), m_path(std::move(o.m_path)) {
+    o.m_path.clear();
+  }
   ~StagingDir() {
     std::error_code ec;
     if (!m_path.empty()) fs::remove_all(m_path, ec);
@@ -95,15 +98,19 @@ class StagingDir {
     if (fs::symlink_status(m_dest, ec).type() != fs::file_type::not_found) {
       if (!force) return exists_error(m_dest);
       old = m_path + ".old";
-      if (::rename(m_dest.c_str(), old.c_str()) != 0) return errno_error("moving away " + m_dest, errno);
+      if (::rename(m_dest.c_str(), old.c_str()) != 0)
+        return errno_error("moving away " + m_dest, errno);
     }
-    if (::rename(m_path.c_str(), m_dest.c_str()) != 0) return errno_error("publishing " + m_dest, errno);
+    if (::rename(m_path.c_str(), m_dest.c_str()) != 0)
+      return errno_error("publishing " + m_dest, errno);
     m_path.clear();
     if (!old.empty()) fs::remove_all(old, ec);
-    return fsync_dir(fs::path(m_dest).parent_path().empty() ? "." : fs::path(m_dest).parent_path().string());
+    return fsync_dir(
+        fs::path(m_dest).parent_path().empty() ? "." : fs::path(m_dest).parent_path().string());
   }
   static Failure exists_error(const std::string& dest) {
-    return fail(ErrorCategory::usage, "output " + dest + " already exists", "remove it or pass --force to replace it");
+    return fail(ErrorCategory::usage, "output " + dest + " already exists",
+                "remove it or pass --force to replace it");
   }
 
  private:
@@ -125,10 +132,12 @@ Status materialize(const std::vector<Entry>& entries, const std::string& root, S
     std::string dest = root + "/" + e.path;
     switch (e.kind) {
       case EntryKind::dir:
-        if (::mkdir(dest.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("creating " + dest, errno);
+        if (::mkdir(dest.c_str(), 0755) != 0 && errno != EEXIST)
+          return errno_error("creating " + dest, errno);
         break;
       case EntryKind::symlink:
-        if (::symlink(e.link.c_str(), dest.c_str()) != 0) return errno_error("creating link " + dest, errno);
+        if (::symlink(e.link.c_str(), dest.c_str()) != 0)
+          return errno_error("creating link " + dest, errno);
         break;
       case EntryKind::hardlink:
         if (::link((root + "/" + e.link).c_str(), dest.c_str()) != 0) {
@@ -165,8 +174,10 @@ Result<ExportResult> export_tar(std::vector<Entry> entries, const ExportOptions&
   if (!parent.empty()) MB_TRY(make_dirs(parent));
   MB_ASSIGN(AtomicFile out, AtomicFile::create(opts.output, 0644));
   FdSink sink(out.fd(), opts.output, opts.sync);
-  MB_ASSIGN(auto tar, TarWriter::open(sink, opts.format == Format::tar_zst ? Compression::zstd : Compression::none,
-                                      opts.epoch));
+  MB_ASSIGN(
+      auto tar,
+      TarWriter::open(sink, opts.format == Format::tar_zst ? Compression::zstd : Compression::none,
+                      opts.epoch));
   put_lock_first(entries, opts.prefix);
   for (const auto& e : entries) MB_TRY(tar->add(e));
   MB_TRY(tar->close());
@@ -178,7 +189,8 @@ Result<ExportResult> export_tar(std::vector<Entry> entries, const ExportOptions&
 
 }  // namespace
 
-Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store, const ExportOptions& opts) {
+Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store,
+                                   const ExportOptions& opts) {
   if (opts.output.empty()) return fail(ErrorCategory::usage, "no output given", "pass -o PATH");
   MB_TRY(check_store_has_lock(lock, store));
   ExportResult result;

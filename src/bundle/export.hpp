@@ -24,18 +24,18 @@ struct ExportOptions {
   std::string output;
   Format format = Format::dir;
   Layout layout = Layout::hub;
-  std::string prefix;  // normalised; "" = bundle root (not allowed for oci)
-  int64_t epoch = 0;   // SOURCE_DATE_EPOCH
+  std::string prefix;                 // normalised; "" = bundle root (not allowed for oci)
+  int64_t epoch = 0;                  // SOURCE_DATE_EPOCH
   std::string tag = "models:latest";  // oci only
-  bool force = false;  // replace an existing output
+  bool force = false;                 // replace an existing output
   bool use_layer_cache = true;
   Sync sync = Sync::yes;  // Sync::no: skip flushing the output to disk (--no-sync)
 };
 
 struct ExportResult {
-  uint64_t files = 0;      // locked files written
-  uint64_t bytes = 0;      // locked bytes
-  uint64_t entries = 0;    // entries in the bundle (dir/tar)
+  uint64_t files = 0;             // locked files written
+  uint64_t bytes = 0;             // locked bytes
+  uint64_t entries = 0;           // entries in the bundle (dir/tar)
   std::optional<OciImage> image;  // oci only
 };
 
@@ -43,6 +43,7 @@ struct ExportResult {
 // written; ErrorCategory::integrity, hint: fetch --locked).
 Status check_store_has_lock(const Lockfile& lock, const Store& store);
 
-Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store, const ExportOptions& opts);
+Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store,
+                                   const ExportOptions& opts);
 
 }  // namespace mb::bundle

@@ -20,7 +20,9 @@ namespace mb::bundle {
 
 namespace {
 
-Failure refuse(const std::string& what, const std::string& hint = "the bundle is damaged or was not made by 'modelbake export'") {
+Failure refuse(
+    const std::string& what,
+    const std::string& hint = "the bundle is damaged or was not made by 'modelbake export'") {
   return fail(ErrorCategory::integrity, what, hint);
 }
 
@@ -35,9 +37,10 @@ Result<nlohmann::json> read_json(const std::string& path, const std::string& wha
   return j;
 }
 
-Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& desc, const std::string& what) {
-  if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string() || !desc.contains("size") ||
-      !desc["size"].is_number_unsigned()) {
+Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& desc,
+                                 const std::string& what) {
+  if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string() ||
+      !desc.contains("size") || !desc["size"].is_number_unsigned()) {
     return refuse("bad descriptor for the " + what);
   }
   std::string digest = desc["digest"].get<std::string>();
@@ -57,7 +60,8 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
 Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   MB_ASSIGN(std::string index_path, file("index.json"));
   MB_ASSIGN(auto index, read_json(index_path, "index.json"));
-  if (!index.contains("manifests") || !index["manifests"].is_array() || index["manifests"].size() != 1) {
+  if (!index.contains("manifests") || !index["manifests"].is_array() ||
+      index["manifests"].size() != 1) {
     return fail(ErrorCategory::usage, "the OCI layout must hold exactly one image",
                 "import the layout written by 'modelbake export --format oci'");
   }
@@ -68,8 +72,9 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   }
   MB_ASSIGN(std::string cfg_path, checked_blob(file, man["config"], "image config"));
   MB_ASSIGN(auto cfg, read_json(cfg_path, "image config"));
-  auto diff_ids = cfg.contains("rootfs") && cfg["rootfs"].is_object() ? cfg["rootfs"].value("diff_ids", nlohmann::json())
-                                                                     : nlohmann::json();
+  auto diff_ids = cfg.contains("rootfs") && cfg["rootfs"].is_object()
+                      ? cfg["rootfs"].value("diff_ids", nlohmann::json())
+                      : nlohmann::json();
   if (!diff_ids.is_array() || diff_ids.size() != man["layers"].size()) {
     return refuse("the image config's rootfs.diff_ids do not match its layers");
   }
@@ -78,11 +83,14 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   for (size_t i = 0; i < man["layers"].size(); ++i) {
     const auto& layer = man["layers"][i];
     if (!layer.is_object() || layer.value("mediaType", "") != k_media_oci_layer_tar) {
-      return fail(ErrorCategory::usage, "unsupported layer type in the image (only uncompressed tar layers)",
+      return fail(ErrorCategory::usage,
+                  "unsupported layer type in the image (only uncompressed tar layers)",
                   "import the layout written by 'modelbake export --format oci'");
     }
-    if (diff_ids[i] != layer["digest"]) return refuse("layer " + std::to_string(i) + " does not match its diff_id");
-    if (!seen.insert(layer["digest"].dump()).second) continue;  // a repeat adds nothing to the file system
+    if (diff_ids[i] != layer["digest"])
+      return refuse("layer " + std::to_string(i) + " does not match its diff_id");
+    if (!seen.insert(layer["digest"].dump()).second)
+      continue;  // a repeat adds nothing to the file system
     log::debug("reading layer " + layer["digest"].get<std::string>());
     MB_ASSIGN(std::string path, checked_blob(file, layer, "layer " + std::to_string(i)));
     paths.push_back(std::move(path));
@@ -94,9 +102,12 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
 // before an entry is copied).
 Status admit_oci_tar_entry(const std::string& path, EntryKind kind) {
   bool dir = kind == EntryKind::dir && (path == "blobs" || path == "blobs/sha256");
-  bool meta = kind == EntryKind::file && (path == "oci-layout" || path == "index.json" || path == "manifest.json");
-  bool blob = kind == EntryKind::file && path.rfind("blobs/sha256/", 0) == 0 && is_lower_hex(path.substr(13), 64);
-  if (!dir && !meta && !blob) return refuse("unexpected entry '" + path.substr(0, 200) + "' in an OCI layout");
+  bool meta = kind == EntryKind::file &&
+              (path == "oci-layout" || path == "index.json" || path == "manifest.json");
+  bool blob = kind == EntryKind::file && path.rfind("blobs/sha256/", 0) == 0 &&
+              is_lower_hex(path.substr(13), 64);
+  if (!dir && !meta && !blob)
+    return refuse("unexpected entry '" + path.substr(0, 200) + "' in an OCI layout");
   return {};
 }
 
@@ -116,32 +127,35 @@ Result<ContentReader> scan_layers(const std::vector<std::string>& layers, LockFi
 // archive itself; the layers' content is then bounded by the lock like any bundle's.
 Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, LockFinder& finder) {
   if (finder.compressed()) {
-    return fail(ErrorCategory::usage, "an OCI layout in a compressed tar is not imported (it could expand without bound)",
+    return fail(ErrorCategory::usage,
+                "an OCI layout in a compressed tar is not imported (it could expand without bound)",
                 "decompress it first, or import the layout directory");
   }
-  outer.restrict_to([](const std::string& path, EntryKind kind, uint64_t) { return admit_oci_tar_entry(path, kind); },
+  outer.restrict_to([](const std::string& path, EntryKind kind,
+                       uint64_t) { return admit_oci_tar_entry(path, kind); },
                     UINT64_MAX);
   MB_TRY(outer.add_archive(bundle));
   MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
-    const BundleFile* f = outer.find(rel);
-    if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
-    return f->temp;
-  }));
+              const BundleFile* f = outer.find(rel);
+              if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
+              return f->temp;
+            }));
   return scan_layers(layers, finder);
 }
 
 // Pass 1 for each kind of bundle: finds the lock and returns the reader of pass 2. `outer`
 // receives the files of an OCI layout packed in a tar.
-Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder, EntrySet& outer,
-                                 std::string& format) {
+Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder,
+                                 EntrySet& outer, std::string& format) {
   if (is_dir && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
     format = "oci";
     MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
-      std::string p = bundle + "/" + rel;
-      struct stat ls {};
-      if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode)) return refuse("the OCI layout lacks " + rel);
-      return p;
-    }));
+                std::string p = bundle + "/" + rel;
+                struct stat ls {};
+                if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode))
+                  return refuse("the OCI layout lacks " + rel);
+                return p;
+              }));
     return scan_layers(layers, finder);
   }
   if (is_dir) {
@@ -174,7 +188,9 @@ Result<Located> locate_lock(const LockFinder& finder) {
   }
   const FoundLock& found = *finder.found();
   Located out;
-  out.root = found.path.size() == k_lock_name.size() ? "" : found.path.substr(0, found.path.size() - k_lock_name.size() - 1);
+  out.root = found.path.size() == k_lock_name.size()
+                 ? ""
+                 : found.path.substr(0, found.path.size() - k_lock_name.size() - 1);
   auto lock = parse_lock(found.text, "bundled " + std::string(k_lock_name));
   if (!lock.ok()) return refuse(lock.error().message);
   out.lock = std::move(*lock);
@@ -183,8 +199,8 @@ Result<Located> locate_lock(const LockFinder& finder) {
   return out;
 }
 
-Status check_entry(const std::string& path, const BundleFile& f, const Entry& want, const std::string& lock_path,
-                   const std::string& lock_sha256) {
+Status check_entry(const std::string& path, const BundleFile& f, const Entry& want,
+                   const std::string& lock_path, const std::string& lock_sha256) {
   std::string p = "'" + path.substr(0, 200) + "'";
   switch (want.kind) {
     case EntryKind::dir:
@@ -192,12 +208,12 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
       return {};
     case EntryKind::symlink:
       if (f.kind == EntryKind::symlink && f.link != want.link) {
-        return refuse("symlink " + p + " points to '" + f.link.substr(0, 200) + "', expected '" + want.link + "'");
+        return refuse("symlink " + p + " points to '" + f.link.substr(0, 200) + "', expected '" +
+                      want.link + "'");
       }
       if (f.kind == EntryKind::dir) return refuse(p + " should be a file");
       return {};  // a dereferenced copy is fine: its content is checked through the lock
-    default:
-      break;
+    default: break;
   }
   if (f.kind != EntryKind::file) return refuse(p + " should be a regular file");
   if (path == lock_path) {
@@ -205,7 +221,8 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
     return {};
   }
   if (f.size != want.size) {
-    return refuse(p + " has " + std::to_string(f.size) + " bytes, the bundled lock says " + std::to_string(want.size));
+    return refuse(p + " has " + std::to_string(f.size) + " bytes, the bundled lock says " +
+                  std::to_string(want.size));
   }
   if (!want.sha256.empty() && f.sha256 != want.sha256) {
     return refuse(p + " has sha256 " + f.sha256 + ", the bundled lock says " + want.sha256);
@@ -219,8 +236,8 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
 
 // The entry holding the bytes of a locked file (snapshot copy, blob behind a link, or the
 // flat file).
-Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, const LockedFile& f, Layout layout,
-                                     const std::string& root) {
+Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, const LockedFile& f,
+                                     Layout layout, const std::string& root) {
   std::string what = m.name + ":" + f.path;
   if (layout == Layout::flat) {
     const BundleFile* e = set.find(join_prefix(root, m.name + "/" + f.path));
@@ -238,14 +255,16 @@ Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, 
 
 Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& f) {
   std::string what = m.name + ":" + f.path;
-  if (e.size != f.size || e.sha256 != f.sha256) return refuse("content of " + what + " does not match the bundled lock");
+  if (e.size != f.size || e.sha256 != f.sha256)
+    return refuse("content of " + what + " does not match the bundled lock");
   if (etag_is_git_sha1(f.etag)) {
     std::string git = e.git_sha1;
     if (git.empty()) {
       MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
       git = d.git_sha1;
     }
-    if (git != f.etag) return refuse("git blob sha1 of " + what + " does not match its etag " + f.etag);
+    if (git != f.etag)
+      return refuse("git blob sha1 of " + what + " does not match its etag " + f.etag);
   }
   return {};
 }
@@ -255,7 +274,8 @@ Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& 
 Status check_against_lock(const EntrySet& set, const Located& loc, const Admission& admission) {
   const Plan& plan = admission.plan();
   std::string lock_path = join_prefix(loc.root, k_lock_name);
-  for (const auto& [path, f] : set.entries()) MB_TRY(check_entry(path, f, plan.at(path), lock_path, loc.sha256));
+  for (const auto& [path, f] : set.entries())
+    MB_TRY(check_entry(path, f, plan.at(path), lock_path, loc.sha256));
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) {
       MB_ASSIGN(const BundleFile* e, content_of(set, m, f, admission.layout(), loc.root));
@@ -265,7 +285,8 @@ Status check_against_lock(const EntrySet& set, const Located& loc, const Admissi
   return {};
 }
 
-Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, const Store& store, int64_t now) {
+Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, const Store& store,
+                       int64_t now) {
   uint64_t added = 0;
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) {
@@ -288,10 +309,12 @@ Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, c
 
 }  // namespace
 
-Result<ImportResult> import_bundle(const std::string& bundle, const Store& store, const ImportOptions& opts) {
+Result<ImportResult> import_bundle(const std::string& bundle, const Store& store,
+                                   const ImportOptions& opts) {
   struct stat st {};
   if (::stat(bundle.c_str(), &st) != 0) {
-    return fail(ErrorCategory::usage, "bundle " + bundle + " does not exist", "pass the path written by 'modelbake export -o'");
+    return fail(ErrorCategory::usage, "bundle " + bundle + " does not exist",
+                "pass the path written by 'modelbake export -o'");
   }
   MB_TRY(store.init());
   MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
@@ -305,11 +328,13 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   ImportResult result;
   LockFinder finder;
   EntrySet outer(tmp + "/outer");
-  MB_ASSIGN(ContentReader read_content, first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
+  MB_ASSIGN(ContentReader read_content,
+            first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
   MB_ASSIGN(Located loc, locate_lock(finder));
   MB_ASSIGN(Admission admission, Admission::create(loc.lock, store.layout(), loc.root, loc.size));
   EntrySet content(tmp + "/content");
-  content.restrict_to([&](const std::string& path, EntryKind kind, uint64_t size) { return admission.admit(path, kind, size); },
+  content.restrict_to([&](const std::string& path, EntryKind kind,
+                          uint64_t size) { return admission.admit(path, kind, size); },
                       admission.budget());
   MB_TRY(read_content(content));
   result.layout = admission.layout();

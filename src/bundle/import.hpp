@@ -22,12 +22,13 @@ struct ImportOptions {
 struct ImportResult {
   std::string format;  // dir, tar, oci, oci-tar
   Layout layout = Layout::hub;
-  Lockfile lock;       // the bundle's lock
+  Lockfile lock;  // the bundle's lock
   uint64_t files = 0;
   uint64_t bytes = 0;
   uint64_t objects_added = 0;
 };
 
-Result<ImportResult> import_bundle(const std::string& bundle, const Store& store, const ImportOptions& opts);
+Result<ImportResult> import_bundle(const std::string& bundle, const Store& store,
+                                   const ImportOptions& opts);
 
 }  // namespace mb::bundle

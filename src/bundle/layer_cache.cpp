@@ -13,7 +13,8 @@ namespace {
 constexpr const char* k_layer_format = "modelbake-layer-v1";
 }  // namespace
 
-std::string LayerCache::key(const LockedModel& m, Layout layout, const std::string& prefix, int64_t epoch) {
+std::string LayerCache::key(const LockedModel& m, Layout layout, const std::string& prefix,
+                            int64_t epoch) {
   std::string k = k_layer_format;
   auto add = [&k](std::string_view v) {
     k += '\n';
@@ -47,10 +48,12 @@ std::optional<Descriptor> LayerCache::lookup(const std::string& key) const {
   auto text = read_file(path(key), 1 << 16);
   if (!text.ok()) return std::nullopt;
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("digest") || !j.contains("size")) return std::nullopt;
+  if (j.is_discarded() || !j.is_object() || !j.contains("digest") || !j.contains("size"))
+    return std::nullopt;
   if (!j["digest"].is_string() || !j["size"].is_number_unsigned()) return std::nullopt;
   Descriptor d{k_media_oci_layer_tar, j["digest"].get<std::string>(), j["size"].get<uint64_t>()};
-  if (d.digest.rfind("sha256:", 0) != 0 || !is_lower_hex(d.digest.substr(7), 64)) return std::nullopt;
+  if (d.digest.rfind("sha256:", 0) != 0 || !is_lower_hex(d.digest.substr(7), 64))
+    return std::nullopt;
   return d;
 }
 

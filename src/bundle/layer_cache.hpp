@@ -17,7 +17,8 @@ class LayerCache {
  public:
   LayerCache(const CacheLayout& cache, bool enabled) : m_cache(cache), m_enabled(enabled) {}
 
-  static std::string key(const LockedModel& m, Layout layout, const std::string& prefix, int64_t epoch);
+  static std::string key(const LockedModel& m, Layout layout, const std::string& prefix,
+                         int64_t epoch);
   std::string path(const std::string& key) const;
 
   std::optional<Descriptor> lookup(const std::string& key) const;

@@ -26,7 +26,10 @@ namespace {
 class DirBlobWriter final : public BlobWriter {
  public:
   DirBlobWriter(std::string blobs_dir, std::string temp, UniqueFd fd, Sync sync)
-      : m_blobs(std::move(blobs_dir)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_sync(sync),
+      : m_blobs(std::move(blobs_dir)),
+        m_temp(std::move(temp)),
+        m_fd(std::move(fd)),
+        m_sync(sync),
         m_writeback(m_fd.get(), sync) {}
   ~DirBlobWriter() override {
     if (!m_committed) ::unlink(m_temp.c_str());
@@ -46,7 +49,8 @@ class DirBlobWriter final : public BlobWriter {
     MB_TRY(m_fd.close_checked(m_temp));
     std::string dest = m_blobs + "/" + digest.substr(7);
     ::chmod(m_temp.c_str(), 0644);
-    if (::rename(m_temp.c_str(), dest.c_str()) != 0) return errno_error("publishing blob " + dest, errno);
+    if (::rename(m_temp.c_str(), dest.c_str()) != 0)
+      return errno_error("publishing blob " + dest, errno);
     m_committed = true;
     return {};
   }
@@ -79,7 +83,8 @@ class HashingSink final : public ByteSink {
   uint64_t m_size = 0;
 };
 
-Result<Descriptor> put_bytes(BlobSink& sink, const std::string& media_type, const std::string& bytes) {
+Result<Descriptor> put_bytes(BlobSink& sink, const std::string& media_type,
+                             const std::string& bytes) {
   Descriptor d{media_type, "sha256:" + sha256_hex(bytes), bytes.size()};
   if (sink.has_blob(d)) return d;
   MB_ASSIGN(auto writer, sink.begin_blob());
@@ -105,10 +110,11 @@ Result<ImageLayer> put_layer(BlobSink& sink, const std::vector<Entry>& entries, 
   MB_TRY(tar->close());
   layer.blob = Descriptor{k_media_oci_layer_tar, out.digest(), out.size()};
   if (known && (known->digest != layer.blob.digest || known->size != layer.blob.size)) {
-    return fail(ErrorCategory::integrity,
-                "the layer of " + what + " does not match the one built from the same lock earlier (" +
-                    known->digest + ", now " + layer.blob.digest + ")",
-                "the cache changed underneath: run 'modelbake verify' and 'modelbake fetch --locked'");
+    return fail(
+        ErrorCategory::integrity,
+        "the layer of " + what + " does not match the one built from the same lock earlier (" +
+            known->digest + ", now " + layer.blob.digest + ")",
+        "the cache changed underneath: run 'modelbake verify' and 'modelbake fetch --locked'");
   }
   MB_TRY(writer->commit(layer.blob.digest, layer.blob.size));
   layer.written = true;
@@ -179,23 +185,26 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
     MB_ASSIGN(auto entries, finalize_entries(model_entries(m, cache, opts.layout, prefix), true));
     std::string key = LayerCache::key(m, opts.layout, prefix, opts.epoch);
     auto known = layer_cache.lookup(key);
-    MB_ASSIGN(ImageLayer layer, put_layer(sink, entries, opts.epoch, known, "model '" + m.name + "'"));
+    MB_ASSIGN(ImageLayer layer,
+              put_layer(sink, entries, opts.epoch, known, "model '" + m.name + "'"));
     layer.model_name = m.name;
     if (!known) layer_cache.remember(key, layer.blob);
     image.layers.push_back(std::move(layer));
   }
   MB_ASSIGN(auto lock_entries, finalize_entries({lock_entry(lock, prefix)}, false));
-  MB_ASSIGN(ImageLayer lock_layer, put_layer(sink, lock_entries, opts.epoch, std::nullopt, "the lock"));
+  MB_ASSIGN(ImageLayer lock_layer,
+            put_layer(sink, lock_entries, opts.epoch, std::nullopt, "the lock"));
   image.layers.push_back(std::move(lock_layer));
 
   ordered_json diff_ids = ordered_json::array();
   ordered_json history = ordered_json::array();
   for (const auto& l : image.layers) {
     diff_ids.push_back(l.blob.digest);
-    history.push_back({{"created", rfc3339(opts.epoch)},
-                       {"created_by", l.model_name.empty() ? "modelbake: " + std::string(k_lock_name)
-                                                           : "modelbake: model " + l.model_name},
-                       {"comment", "modelbake export"}});
+    history.push_back(
+        {{"created", rfc3339(opts.epoch)},
+         {"created_by", l.model_name.empty() ? "modelbake: " + std::string(k_lock_name)
+                                             : "modelbake: model " + l.model_name},
+         {"comment", "modelbake export"}});
   }
   ordered_json cfg;
   cfg["created"] = rfc3339(opts.epoch);
@@ -203,9 +212,10 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
   cfg["os"] = "linux";
   ordered_json env = ordered_json::array({"HF_HUB_OFFLINE=1"});
   if (opts.layout == Layout::hub) env.push_back("HF_HUB_CACHE=/" + prefix);
-  cfg["config"] = {{"Env", env},
-                   {"Labels", {{"io.modelbake.layout", to_string(opts.layout)},
-                               {"io.modelbake.prefix", "/" + prefix}}}};
+  cfg["config"] = {
+      {"Env", env},
+      {"Labels",
+       {{"io.modelbake.layout", to_string(opts.layout)}, {"io.modelbake.prefix", "/" + prefix}}}};
   cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
   cfg["history"] = history;
   image.config_json = cfg.dump();
@@ -218,7 +228,8 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
   man["layers"] = ordered_json::array();
   for (const auto& l : image.layers) {
     ordered_json d = descriptor_json(l.blob);
-    d["annotations"] = {{"io.modelbake.model", l.model_name.empty() ? std::string(k_lock_name) : l.model_name}};
+    d["annotations"] = {
+        {"io.modelbake.model", l.model_name.empty() ? std::string(k_lock_name) : l.model_name}};
     man["layers"].push_back(std::move(d));
   }
   image.manifest_json = man.dump();

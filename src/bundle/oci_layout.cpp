@@ -45,7 +45,8 @@ bool host_ok(const std::string& h) {
 }
 
 bool is_host(const std::string& first) {
-  return first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost";
+  return first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
+         first == "localhost";
 }
 
 // docker.io normalisation used by containerd for io.containerd.image.name.
@@ -68,14 +69,16 @@ Status validate_image_tag(const std::string& tag) {
   if (r.tag.empty() || r.tag.size() > 128) return bad("the tag part must have 1-128 characters");
   for (size_t i = 0; i < r.tag.size(); ++i) {
     char c = r.tag[i];
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (i > 0 && (c == '.' || c == '-'));
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+              (i > 0 && (c == '.' || c == '-'));
     if (!ok) return bad("the tag part allows letters, digits, '_', '.', '-'");
   }
   size_t start = 0;
   bool first = true;
   while (start <= r.name.size()) {
     size_t slash = r.name.find('/', start);
-    std::string part = r.name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    std::string part =
+        r.name.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     bool is_registry = first && slash != std::string::npos && is_host(part);
     if (is_registry ? !host_ok(part) : !name_component_ok(part)) {
       return bad("name components are lower-case letters, digits and '.', '_', '-'");
@@ -87,7 +90,8 @@ Status validate_image_tag(const std::string& tag) {
   return {};
 }
 
-Status write_oci_layout_files(const std::string& layout_dir, const OciImage& image, const std::string& tag) {
+Status write_oci_layout_files(const std::string& layout_dir, const OciImage& image,
+                              const std::string& tag) {
   MB_TRY(validate_image_tag(tag));
   ImageRef ref = split_ref(tag);
   MB_TRY(write_file_atomic(layout_dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
@@ -97,16 +101,18 @@ Status write_oci_layout_files(const std::string& layout_dir, const OciImage& ima
                     {"size", image.manifest.size}};
   desc["annotations"] = {{"io.containerd.image.name", full_name(ref.name) + ":" + ref.tag},
                          {"org.opencontainers.image.ref.name", ref.tag}};
-  ordered_json index{{"schemaVersion", 2}, {"mediaType", k_media_oci_index}, {"manifests", ordered_json::array({desc})}};
+  ordered_json index{{"schemaVersion", 2},
+                     {"mediaType", k_media_oci_index},
+                     {"manifests", ordered_json::array({desc})}};
   MB_TRY(write_file_atomic(layout_dir + "/index.json", index.dump()));
 
   // docker load (classic store) reads this instead of index.json.
   ordered_json layers = ordered_json::array();
   for (const auto& l : image.layers) layers.push_back("blobs/sha256/" + l.blob.digest.substr(7));
-  ordered_json docker = ordered_json::array(
-      {{{"Config", "blobs/sha256/" + image.config.digest.substr(7)},
-        {"RepoTags", ordered_json::array({ref.name + ":" + ref.tag})},
-        {"Layers", layers}}});
+  ordered_json docker =
+      ordered_json::array({{{"Config", "blobs/sha256/" + image.config.digest.substr(7)},
+                            {"RepoTags", ordered_json::array({ref.name + ":" + ref.tag})},
+                            {"Layers", layers}}});
   return write_file_atomic(layout_dir + "/manifest.json", docker.dump());
 }
 

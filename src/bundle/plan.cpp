@@ -20,7 +20,9 @@ const char* to_string(EntryKind k) {
   return "entry";
 }
 
-std::string describe(const Entry& e) { return e.label.empty() ? e.path : e.label + " (" + e.path + ")"; }
+std::string describe(const Entry& e) {
+  return e.label.empty() ? e.path : e.label + " (" + e.path + ")";
+}
 
 std::string join_prefix(std::string_view prefix, std::string_view rel) {
   if (prefix.empty()) return std::string(rel);
@@ -53,7 +55,8 @@ std::vector<Entry> model_entries(const LockedModel& m, const CacheLayout& cache,
     return e;
   };
   if (layout == Layout::flat) {
-    for (const auto& f : m.files) out.push_back(content(join_prefix(prefix, m.name + "/" + f.path), f));
+    for (const auto& f : m.files)
+      out.push_back(content(join_prefix(prefix, m.name + "/" + f.path), f));
     return out;
   }
   std::string repo = join_prefix(prefix, repo_folder_name(m.type, m.repo));
@@ -158,7 +161,8 @@ Result<std::vector<Entry>> bundle_entries(const Lockfile& lock, const CacheLayou
   std::vector<Entry> all;
   for (const auto& m : lock.models) {
     auto part = model_entries(m, cache, layout, prefix);
-    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    all.insert(all.end(), std::make_move_iterator(part.begin()),
+               std::make_move_iterator(part.end()));
   }
   all.push_back(lock_entry(lock, prefix));
   return finalize_entries(std::move(all), hardlink_duplicates);

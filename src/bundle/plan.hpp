@@ -23,12 +23,12 @@ const char* to_string(EntryKind k);
 struct Entry {
   std::string path;  // relative, '/'-separated, no trailing '/'
   EntryKind kind = EntryKind::file;
-  uint64_t size = 0;     // file: content size
-  std::string sha256;    // file: content digest (empty for generated data)
-  std::string source;    // file: where to read the bytes (an object in the cache)
-  std::string data;      // file without source: the bytes themselves (lock, refs)
-  std::string link;      // symlink: target relative to the link's folder; hardlink: entry path
-  std::string label;     // "model:path" of the locked file, for messages (may be empty)
+  uint64_t size = 0;   // file: content size
+  std::string sha256;  // file: content digest (empty for generated data)
+  std::string source;  // file: where to read the bytes (an object in the cache)
+  std::string data;    // file without source: the bytes themselves (lock, refs)
+  std::string link;    // symlink: target relative to the link's folder; hardlink: entry path
+  std::string label;   // "model:path" of the locked file, for messages (may be empty)
 };
 
 // "bert:model.safetensors (models/bert/model.safetensors)" for messages.

@@ -26,7 +26,8 @@ namespace mb::bundle {
 namespace {
 
 Failure hostile(const std::string& what) {
-  return fail(ErrorCategory::integrity, "refusing bundle: " + what, "the bundle is damaged or was not made by 'modelbake export'");
+  return fail(ErrorCategory::integrity, "refusing bundle: " + what,
+              "the bundle is damaged or was not made by 'modelbake export'");
 }
 
 std::string shown(std::string_view s) { return sanitize_for_display(s); }
@@ -53,7 +54,8 @@ Status open_archive(ReadArchive& ra, const std::string& path) {
   archive_read_support_filter_gzip(ra.a);
   archive_read_support_filter_xz(ra.a);
   if (archive_read_open_filename(ra.a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
-    return fail(ErrorCategory::usage, "cannot read " + path + " as a tar: " + archive_text(ra.a, "unknown format"),
+    return fail(ErrorCategory::usage,
+                "cannot read " + path + " as a tar: " + archive_text(ra.a, "unknown format"),
                 "import takes a directory, a tar, tar.zst, or an OCI layout (directory or tar)");
   }
   return {};
@@ -64,14 +66,17 @@ Result<archive_entry*> next_header(ReadArchive& ra) {
   archive_entry* e = nullptr;
   int r = archive_read_next_header(ra.a, &e);
   if (r == ARCHIVE_EOF) return nullptr;
-  if (r < ARCHIVE_WARN) return hostile(std::string("damaged archive: ") + archive_text(ra.a, "bad header"));
+  if (r < ARCHIVE_WARN)
+    return hostile(std::string("damaged archive: ") + archive_text(ra.a, "bad header"));
   if (archive_entry_pathname(e) == nullptr) return hostile("entry without a name");
   return e;
 }
 
 bool named_lock(const std::string& path) {
-  return path == k_lock_name || (path.size() > k_lock_name.size() && path.compare(path.size() - k_lock_name.size() - 1,
-                                                                               std::string::npos, "/" + std::string(k_lock_name)) == 0);
+  return path == k_lock_name ||
+         (path.size() > k_lock_name.size() &&
+          path.compare(path.size() - k_lock_name.size() - 1, std::string::npos,
+                       "/" + std::string(k_lock_name)) == 0);
 }
 
 }  // namespace
@@ -84,22 +89,26 @@ Result<std::string> normalize_entry_path(std::string_view raw) {
     if (!raw.empty() && raw.front() == '/') return hostile("absolute path '" + shown(raw) + "'");
     return std::string();
   }
-  if (auto st = validate_relative_path(p, "path in bundle"); !st.ok()) return hostile(st.error().message);
+  if (auto st = validate_relative_path(p, "path in bundle"); !st.ok())
+    return hostile(st.error().message);
   return p;
 }
 
 Result<std::string> resolve_link(std::string_view link_path, std::string_view target) {
   if (target.empty()) return hostile("empty symlink target at '" + shown(link_path) + "'");
   if (target.front() == '/') {
-    return hostile("symlink '" + shown(link_path) + "' points to an absolute path '" + shown(target) + "'");
+    return hostile("symlink '" + shown(link_path) + "' points to an absolute path '" +
+                   shown(target) + "'");
   }
   std::vector<std::string> parts;
-  std::string_view dir = link_path.substr(0, link_path.rfind('/') == std::string_view::npos ? 0 : link_path.rfind('/'));
+  std::string_view dir = link_path.substr(
+      0, link_path.rfind('/') == std::string_view::npos ? 0 : link_path.rfind('/'));
   auto push = [&](std::string_view s) -> bool {
     size_t start = 0;
     while (start <= s.size()) {
       size_t slash = s.find('/', start);
-      std::string_view part = s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+      std::string_view part =
+          s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
       if (part == "..") {
         if (parts.empty()) return false;
         parts.pop_back();
@@ -112,7 +121,8 @@ Result<std::string> resolve_link(std::string_view link_path, std::string_view ta
     return true;
   };
   if (!push(dir) || !push(target)) {
-    return hostile("symlink '" + shown(link_path) + "' -> '" + shown(target) + "' escapes the bundle");
+    return hostile("symlink '" + shown(link_path) + "' -> '" + shown(target) +
+                   "' escapes the bundle");
   }
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
@@ -129,24 +139,28 @@ std::string EntrySet::next_temp() { return m_temp_dir + "/f" + std::to_string(m_
 Result<bool> EntrySet::precheck(const std::string& path, EntryKind kind, uint64_t size) {
   if (path.empty()) return false;  // the root: add() checks it
   auto it = m_scope_of.find(path);
-  if (it != m_scope_of.end() && it->second == m_scope) return hostile("duplicate entry '" + shown(path) + "'");
+  if (it != m_scope_of.end() && it->second == m_scope)
+    return hostile("duplicate entry '" + shown(path) + "'");
   if (m_admit) MB_TRY(m_admit(path, kind, size));
   return it != m_scope_of.end();
 }
 
-Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const std::string& what, bool keep) {
+Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const std::string& what,
+                                     bool keep) {
   BundleFile f;
   f.kind = EntryKind::file;
   f.size = size;
   UniqueFd out;
   if (keep) {
     if (size > m_budget - m_written) {
-      return hostile("'" + shown(what) + "' (" + std::to_string(size) + " bytes) would make the bundle larger than its lock says (" +
+      return hostile("'" + shown(what) + "' (" + std::to_string(size) +
+                     " bytes) would make the bundle larger than its lock says (" +
                      std::to_string(m_budget) + " bytes)");
     }
     m_written += size;
     f.temp = next_temp();
-    out = UniqueFd(::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    out = UniqueFd(
+        ::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!out.valid()) return errno_error("creating " + f.temp, errno);
   }
   AsyncHasher sha(HashAlgo::sha256);  // overlaps the unpacking and writing
@@ -163,7 +177,9 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
       if (n < 0) return errno_error("reading " + what, errno);
     } else {
       n = archive_read_data(a, buf.data(), buf.size());
-      if (n < 0) return hostile("cannot read '" + shown(what) + "': " + (archive_error_string(a) ? archive_error_string(a) : "damaged archive"));
+      if (n < 0)
+        return hostile("cannot read '" + shown(what) + "': " +
+                       (archive_error_string(a) ? archive_error_string(a) : "damaged archive"));
     }
     if (n == 0) break;
     total += static_cast<uint64_t>(n);
@@ -199,7 +215,8 @@ Status EntrySet::add(const std::string& raw_path, BundleFile f) {
   }
   if (m_scope_of[path] == m_scope) return hostile("duplicate entry '" + shown(path) + "'");
   const BundleFile& old = it->second;
-  bool same = old.kind == f.kind && old.link == f.link && old.size == f.size && old.sha256 == f.sha256;
+  bool same =
+      old.kind == f.kind && old.link == f.link && old.size == f.size && old.sha256 == f.sha256;
   if (!same) return hostile("'" + shown(path) + "' differs between layers");
   if (!f.temp.empty() && f.temp != old.temp) ::unlink(f.temp.c_str());
   return {};
@@ -218,13 +235,15 @@ Status EntrySet::add_archive(const std::string& path) {
     BundleFile f;
     if (const char* hl = archive_entry_hardlink(e)) {
       auto norm_target = normalize_entry_path(hl);
-      if (!norm_target.ok()) return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' leaves the bundle");
+      if (!norm_target.ok())
+        return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' leaves the bundle");
       std::string target = *norm_target;
       if (target.empty()) return hostile("hardlink '" + shown(raw) + "' points at the bundle root");
       auto it = files_here.find(target);
       const BundleFile* t = it == files_here.end() ? nullptr : find(target);
       if (t == nullptr || t->kind != EntryKind::file) {
-        return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) + "' does not point at an earlier file of this archive");
+        return hostile("hardlink '" + shown(raw) + "' -> '" + shown(hl) +
+                       "' does not point at an earlier file of this archive");
       }
       MB_TRY(precheck(norm, EntryKind::file, t->size));
       MB_TRY(add(raw, *t));
@@ -238,11 +257,13 @@ Status EntrySet::add_archive(const std::string& path) {
       case AE_IFLNK:
         f.kind = EntryKind::symlink;
         f.link = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
-        if (!norm.empty()) MB_TRY(resolve_link(norm, f.link));  // an escape is named as such, not as unplanned
+        if (!norm.empty())
+          MB_TRY(resolve_link(norm, f.link));  // an escape is named as such, not as unplanned
         MB_TRY(precheck(norm, f.kind, 0));
         break;
       case AE_IFREG: {
-        if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) return hostile("file without a size");
+        if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+          return hostile("file without a size");
         // The size libarchive will deliver (a PAX 'size' record wins over the ustar field) is
         // the one checked against the lock before a byte is read.
         auto size = static_cast<uint64_t>(archive_entry_size(e));
@@ -251,8 +272,7 @@ Status EntrySet::add_archive(const std::string& path) {
         files_here.insert(norm);
         break;
       }
-      default:
-        return hostile("'" + shown(raw) + "' is a device, fifo or socket");
+      default: return hostile("'" + shown(raw) + "' is a device, fifo or socket");
     }
     MB_TRY(add(raw, std::move(f)));
   }
@@ -263,7 +283,8 @@ Status EntrySet::add_directory(const std::string& root) {
   ++m_scope;
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  if (ec) return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
+  if (ec)
+    return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
     std::string full = it->path().string();
@@ -305,7 +326,7 @@ bool LockFinder::better(const std::string& path) const {
 Status LockFinder::scan_archive(const std::string& path) {
   ReadArchive ra;
   MB_TRY(open_archive(ra, path));
-  for (bool first_file = true;; ) {
+  for (bool first_file = true;;) {
     MB_ASSIGN(archive_entry * e, next_header(ra));
     if (e == nullptr) break;
     MB_ASSIGN(std::string norm, normalize_entry_path(archive_entry_pathname(e)));
@@ -314,15 +335,20 @@ Status LockFinder::scan_archive(const std::string& path) {
     m_saw_oci_layout = m_saw_oci_layout || norm == "oci-layout";
     bool stop = first_file && named_lock(norm);
     first_file = false;
-    if (!better(norm)) continue;  // its data is skipped by the next header read (a seek when uncompressed)
-    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) return hostile("file without a size");
+    if (!better(norm))
+      continue;  // its data is skipped by the next header read (a seek when uncompressed)
+    if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0)
+      return hostile("file without a size");
     auto size = static_cast<uint64_t>(archive_entry_size(e));
-    if (size > k_lock_limit) return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
+    if (size > k_lock_limit)
+      return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
     std::string text(size, '\0');
     size_t got = 0;
     while (got < size) {
       la_ssize_t n = archive_read_data(ra.a, text.data() + got, size - got);
-      if (n < 0) return hostile("cannot read '" + shown(norm) + "': " + archive_text(ra.a, "damaged archive"));
+      if (n < 0)
+        return hostile("cannot read '" + shown(norm) +
+                       "': " + archive_text(ra.a, "damaged archive"));
       if (n == 0) return hostile("'" + shown(norm) + "' is truncated");
       got += static_cast<size_t>(n);
     }
@@ -335,13 +361,16 @@ Status LockFinder::scan_archive(const std::string& path) {
 Status LockFinder::scan_directory(const std::string& root) {
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  if (ec) return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
+  if (ec)
+    return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
-    MB_ASSIGN(std::string norm, normalize_entry_path(it->path().lexically_relative(root).generic_string()));
+    MB_ASSIGN(std::string norm,
+              normalize_entry_path(it->path().lexically_relative(root).generic_string()));
     struct stat st {};
     if (!better(norm) || ::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (static_cast<uint64_t>(st.st_size) > k_lock_limit) return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
+    if (static_cast<uint64_t>(st.st_size) > k_lock_limit)
+      return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
     MB_ASSIGN(std::string text, read_file(it->path().string(), k_lock_limit));
     m_found = FoundLock{norm, std::move(text)};
   }

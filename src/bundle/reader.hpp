@@ -66,7 +66,8 @@ class EntrySet {
   Result<bool> precheck(const std::string& path, EntryKind kind, uint64_t size);
   // Streams `size` bytes from `fd` (or, when fd < 0, from the archive's current entry) into a
   // temp file; with keep = false they are only hashed (for comparison with an earlier copy).
-  Result<BundleFile> copy_in(int fd, ::archive* a, uint64_t size, const std::string& what, bool keep = true);
+  Result<BundleFile> copy_in(int fd, ::archive* a, uint64_t size, const std::string& what,
+                             bool keep = true);
   std::string next_temp();
 
   std::string m_temp_dir;

@@ -33,7 +33,8 @@ Result<std::unique_ptr<TarWriter>> TarWriter::open(ByteSink& out, Compression co
   w->m_archive = archive_write_new();
   if (w->m_archive == nullptr) return fail(ErrorCategory::io, "cannot allocate a tar writer");
   struct archive* a = w->m_archive;
-  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK) return w->archive_failure("tar format");
+  if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
+    return w->archive_failure("tar format");
   if (compression == Compression::zstd) {
     if (archive_write_add_filter_zstd(a) != ARCHIVE_OK) return w->archive_failure("zstd filter");
     // Pinned level: the output bytes must not depend on a library default.
@@ -68,7 +69,8 @@ la_ssize_t TarWriter::write_cb(struct archive*, void* self, const void* buf, siz
     if (len >= k_out_buffer) {
       st = w->m_out.write(buf, len);
     } else {
-      w->m_buf.insert(w->m_buf.end(), static_cast<const char*>(buf), static_cast<const char*>(buf) + len);
+      w->m_buf.insert(w->m_buf.end(), static_cast<const char*>(buf),
+                      static_cast<const char*>(buf) + len);
     }
   }
   if (!st.ok()) {
@@ -123,12 +125,13 @@ Status TarWriter::add(const Entry& e, CheckContent check) {
       archive_entry_set_size(ae, 0);
       break;
   }
-  if (archive_write_header(m_archive, ae) < ARCHIVE_OK) return archive_failure("writing tar header for " + e.path);
+  if (archive_write_header(m_archive, ae) < ARCHIVE_OK)
+    return archive_failure("writing tar header for " + e.path);
   if (e.kind != EntryKind::file) return {};
   if (e.source.empty()) {
     if (e.data.size() != e.size) return fail(ErrorCategory::io, "internal: size of " + e.path);
-    if (!e.data.empty() &&
-        archive_write_data(m_archive, e.data.data(), e.data.size()) != static_cast<la_ssize_t>(e.data.size())) {
+    if (!e.data.empty() && archive_write_data(m_archive, e.data.data(), e.data.size()) !=
+                               static_cast<la_ssize_t>(e.data.size())) {
       return archive_failure("writing " + e.path);
     }
     return {};
@@ -137,15 +140,16 @@ Status TarWriter::add(const Entry& e, CheckContent check) {
 }
 
 Status TarWriter::stream_file(const Entry& e, CheckContent check) {
-  return stream_content(e, check == CheckContent::yes, [this, &e](const char* p, size_t todo) -> Status {
-    while (todo > 0) {
-      la_ssize_t w = archive_write_data(m_archive, p, todo);
-      if (w <= 0) return archive_failure("writing " + e.path);
-      p += w;
-      todo -= static_cast<size_t>(w);
-    }
-    return {};
-  });
+  return stream_content(e, check == CheckContent::yes,
+                        [this, &e](const char* p, size_t todo) -> Status {
+                          while (todo > 0) {
+                            la_ssize_t w = archive_write_data(m_archive, p, todo);
+                            if (w <= 0) return archive_failure("writing " + e.path);
+                            p += w;
+                            todo -= static_cast<size_t>(w);
+                          }
+                          return {};
+                        });
 }
 
 Status TarWriter::close() {

@@ -69,7 +69,7 @@ class TarWriter {
   int64_t m_mtime;
   struct archive* m_archive = nullptr;
   std::vector<char> m_buf;  // coalesced output not yet given to m_out
-  Status m_sink_status;  // first error from the sink, reported instead of libarchive's text
+  Status m_sink_status;     // first error from the sink, reported instead of libarchive's text
   bool m_closed = false;
 };
 

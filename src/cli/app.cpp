@@ -65,8 +65,10 @@ int report_error(const Context& ctx, const Error& error, nlohmann::ordered_json 
 
 static void add_global_options(CLI::App& app, GlobalOptions& o) {
   app.add_option("-f,--manifest", o.manifest, "Manifest file (default ./modelbake.yaml)");
-  app.add_option("--cache", o.cache, "Cache directory (default: HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)");
-  app.add_option("--endpoint", o.endpoint, "Hub endpoint URL (default: HF_ENDPOINT, manifest, https://huggingface.co)");
+  app.add_option("--cache", o.cache,
+                 "Cache directory (default: HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)");
+  app.add_option("--endpoint", o.endpoint,
+                 "Hub endpoint URL (default: HF_ENDPOINT, manifest, https://huggingface.co)");
   app.add_flag("--json", o.json, "Print one machine-readable JSON document on stdout");
   app.add_flag("-q,--quiet", o.quiet, "Only print errors");
   app.add_flag("-v,--verbose", o.verbose, "Print debug details");
@@ -75,8 +77,9 @@ static void add_global_options(CLI::App& app, GlobalOptions& o) {
 
 int run(int argc, char** argv) {
   Context ctx;
-  CLI::App app{"modelbake: put machine-learning models into container images, verified and offline-ready",
-               "modelbake"};
+  CLI::App app{
+      "modelbake: put machine-learning models into container images, verified and offline-ready",
+      "modelbake"};
   app.set_version_flag("--version", "modelbake 0.1.0");
   app.require_subcommand(1);
   add_global_options(app, ctx.opts);
@@ -99,7 +102,8 @@ int run(int argc, char** argv) {
     return ctx.action();
   } catch (const std::exception& e) {
     // Exceptions only reach here for programming errors or exhausted memory.
-    return report_error(ctx, make_error(ErrorCategory::permanent, std::string("internal error: ") + e.what()));
+    return report_error(
+        ctx, make_error(ErrorCategory::permanent, std::string("internal error: ") + e.what()));
   }
 }
 

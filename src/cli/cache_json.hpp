@@ -2,13 +2,12 @@
 // The layouts are the stable contract documented in docs/cli-json.md.
 #pragma once
 
-#include "core/units.hpp"
-
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 #include "lock/lockfile.hpp"
 #include "manifest/manifest.hpp"
 #include "store/layout.hpp"
@@ -25,7 +24,7 @@ nlohmann::ordered_json verify_report_json(const verify::VerifyReport& r, const s
 // What `status` asks verify::compute_status for: every manifest entry, judged stale by
 // manifest's lock_entry_difference.
 std::vector<verify::StatusRequest> status_requests(const Manifest& manifest);
-nlohmann::ordered_json status_json(const std::vector<verify::StatusEntry>& entries, const std::string& cache,
-                                   bool ready);
+nlohmann::ordered_json status_json(const std::vector<verify::StatusEntry>& entries,
+                                   const std::string& cache, bool ready);
 
 }  // namespace mb::cli

@@ -31,7 +31,8 @@ Result<int64_t> source_date_epoch(const Env& env) {
   int64_t out = 0;
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || p != v->data() + v->size() || out < 0) {
-    return fail(ErrorCategory::usage, "SOURCE_DATE_EPOCH must be a non-negative integer, got '" + v->substr(0, 40) + "'");
+    return fail(ErrorCategory::usage,
+                "SOURCE_DATE_EPOCH must be a non-negative integer, got '" + v->substr(0, 40) + "'");
   }
   return out;
 }
@@ -40,15 +41,20 @@ Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArg
   bundle::ExportOptions o;
   o.output = a.output;
   auto format = bundle::parse_format(a.format);
-  if (!format) return fail(ErrorCategory::usage, "unknown --format '" + a.format + "'", "use dir, tar, tar.zst or oci");
+  if (!format)
+    return fail(ErrorCategory::usage, "unknown --format '" + a.format + "'",
+                "use dir, tar, tar.zst or oci");
   o.format = *format;
   auto layout = bundle::parse_layout(a.layout);
-  if (!layout) return fail(ErrorCategory::usage, "unknown --layout '" + a.layout + "'", "use hub or flat");
+  if (!layout)
+    return fail(ErrorCategory::usage, "unknown --layout '" + a.layout + "'", "use hub or flat");
   o.layout = *layout;
-  std::string prefix = a.prefix_given ? a.prefix : (o.format == bundle::Format::oci ? "models" : "");
+  std::string prefix =
+      a.prefix_given ? a.prefix : (o.format == bundle::Format::oci ? "models" : "");
   MB_ASSIGN(o.prefix, bundle::normalize_prefix(prefix));
   if (o.format == bundle::Format::oci && o.prefix.empty()) {
-    return fail(ErrorCategory::usage, "--format oci needs a --prefix folder", "for example --prefix /models");
+    return fail(ErrorCategory::usage, "--format oci needs a --prefix folder",
+                "for example --prefix /models");
   }
   if (o.format != bundle::Format::oci && !a.tag.empty()) {
     return fail(ErrorCategory::usage, "--tag only applies to --format oci");
@@ -84,20 +90,23 @@ int run_export(Context& ctx, const ExportArgs& a) {
       doc["config_digest"] = result->image->config.digest;
       auto layers = nlohmann::ordered_json::array();
       for (const auto& l : result->image->layers) {
-        layers.push_back({{"model", l.model_name.empty() ? std::string(bundle::k_lock_name) : l.model_name},
-                          {"digest", l.blob.digest},
-                          {"size", l.blob.size}});
+        layers.push_back(
+            {{"model", l.model_name.empty() ? std::string(bundle::k_lock_name) : l.model_name},
+             {"digest", l.blob.digest},
+             {"size", l.blob.size}});
       }
       doc["layers"] = layers;
     }
     print_json(doc);
   } else {
     std::string line = "exported " + std::to_string(lock->models.size()) + " model(s), " +
-                       std::to_string(result->files) + " file(s), " + std::to_string(result->bytes) +
-                       " bytes to " + opts->output + " (" + bundle::to_string(opts->format) + ", " +
-                       bundle::to_string(opts->layout) + ")";
+                       std::to_string(result->files) + " file(s), " +
+                       std::to_string(result->bytes) + " bytes to " + opts->output + " (" +
+                       bundle::to_string(opts->format) + ", " + bundle::to_string(opts->layout) +
+                       ")";
     say(ctx, line);
-    if (result->image) say(ctx, "image " + opts->tag + " manifest " + result->image->manifest.digest);
+    if (result->image)
+      say(ctx, "image " + opts->tag + " manifest " + result->image->manifest.digest);
   }
   return 0;
 }
@@ -111,8 +120,12 @@ int run_import(Context& ctx, const std::string& path) {
   if (ctx.opts.json) {
     auto models = nlohmann::ordered_json::array();
     for (const auto& m : result->lock.models) {
-      models.push_back({{"name", m.name}, {"repo", m.repo}, {"revision", m.revision}, {"commit", m.commit},
-                        {"files", m.files.size()}, {"bytes", m.total_bytes()}});
+      models.push_back({{"name", m.name},
+                        {"repo", m.repo},
+                        {"revision", m.revision},
+                        {"commit", m.commit},
+                        {"files", m.files.size()},
+                        {"bytes", m.total_bytes()}});
     }
     print_json({{"ok", true},
                 {"bundle", path},
@@ -136,24 +149,37 @@ int run_import(Context& ctx, const std::string& path) {
 
 void register_bundle_commands(CLI::App& app, Context& ctx) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* ex = add_command(app, "export", "Write the locked models from the cache as a bundle (dir, tar, tar.zst, OCI image layout)");
-  ex->add_option("-o,--output", a->output, "Output path (directory, tar file or OCI layout directory)")->required();
+  CLI::App* ex = add_command(
+      app, "export",
+      "Write the locked models from the cache as a bundle (dir, tar, tar.zst, OCI image layout)");
+  ex->add_option("-o,--output", a->output,
+                 "Output path (directory, tar file or OCI layout directory)")
+      ->required();
   ex->add_option("--format", a->format, "dir | tar | tar.zst | oci (default dir)");
-  ex->add_option("--layout", a->layout, "hub (HF cache tree, default) | flat (one folder per model named by its 'as:')");
-  ex->add_option("--prefix", a->prefix, "Folder inside archives/images (default: bundle root; /models for oci)")
+  ex->add_option("--layout", a->layout,
+                 "hub (HF cache tree, default) | flat (one folder per model named by its 'as:')");
+  ex->add_option("--prefix", a->prefix,
+                 "Folder inside archives/images (default: bundle root; /models for oci)")
       ->each([a](const std::string&) { a->prefix_given = true; });
-  ex->add_option("--tag", a->tag, "Image reference name:tag for --format oci (default models:latest)");
+  ex->add_option("--tag", a->tag,
+                 "Image reference name:tag for --format oci (default models:latest)");
   ex->add_flag("--force", a->force, "Replace an existing output");
   ex->add_flag("--no-layer-cache", a->no_layer_cache, "Do not reuse or remember OCI layer digests");
-  ex->add_flag("--no-sync", a->no_sync,
-               "Do not wait for the output to reach the disk (for a build stage that consumes it at once;\n"
-               "after a crash the output may be truncated, which import and modelbake-verify detect)");
+  ex->add_flag(
+      "--no-sync", a->no_sync,
+      "Do not wait for the output to reach the disk (for a build stage that consumes it at once;\n"
+      "after a crash the output may be truncated, which import and modelbake-verify detect)");
   ex->callback([&ctx, a] { ctx.action = [&ctx, a] { return run_export(ctx, *a); }; });
 
   auto bundle_path = std::make_shared<std::string>();
-  CLI::App* im = add_command(app, "import", "Verify a bundle (any format) and add its models to the cache");
-  im->add_option("bundle", *bundle_path, "Bundle directory, tar, tar.zst, OCI layout or a tar of one")->required();
-  im->callback([&ctx, bundle_path] { ctx.action = [&ctx, bundle_path] { return run_import(ctx, *bundle_path); }; });
+  CLI::App* im =
+      add_command(app, "import", "Verify a bundle (any format) and add its models to the cache");
+  im->add_option("bundle", *bundle_path,
+                 "Bundle directory, tar, tar.zst, OCI layout or a tar of one")
+      ->required();
+  im->callback([&ctx, bundle_path] {
+    ctx.action = [&ctx, bundle_path] { return run_import(ctx, *bundle_path); };
+  });
 }
 
 }  // namespace mb::cli

@@ -30,19 +30,22 @@ struct FetchFlags {
   uint64_t min_chunk = 8ull << 20;
   int retries = 5;
   int metadata_timeout = 60;  // seconds
-  RegistrySource from;  // fetch --from: registry first, hub for the rest
+  RegistrySource from;        // fetch --from: registry first, hub for the rest
 };
 
 void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
-  cmd->add_option("-j,--jobs", f.jobs, "Files downloaded at once (default 8)")->check(CLI::Range(1, 64));
+  cmd->add_option("-j,--jobs", f.jobs, "Files downloaded at once (default 8)")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--connections", f.connections, "Parallel ranges per big file (default 8)")
       ->check(CLI::Range(1, 32));
-  cmd->add_option("--range-threshold", f.range_threshold,
-                  "Files larger than this many bytes are fetched as parallel ranges (default 64 MiB)");
+  cmd->add_option(
+      "--range-threshold", f.range_threshold,
+      "Files larger than this many bytes are fetched as parallel ranges (default 64 MiB)");
   cmd->add_option("--chunk-size", f.min_chunk, "Smallest range piece in bytes (default 8 MiB)")
       ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 34));
-  cmd->add_option("--retries", f.retries,
-                  "Retries of a failed request (timeouts, resets, 408/429/5xx) with backoff (default 5)")
+  cmd->add_option(
+         "--retries", f.retries,
+         "Retries of a failed request (timeouts, resets, 408/429/5xx) with backoff (default 5)")
       ->check(CLI::Range(0, 20));
   cmd->add_option("--metadata-timeout", f.metadata_timeout,
                   "Deadline in seconds of each hub API call and metadata request (default 60)")
@@ -69,7 +72,8 @@ std::string describe_missing(const Store& store, const Lockfile& lock, size_t& c
   return names;
 }
 
-fetch::FetchOptions engine_options(const Context& ctx, const Manifest& manifest, const FetchFlags& f) {
+fetch::FetchOptions engine_options(const Context& ctx, const Manifest& manifest,
+                                   const FetchFlags& f) {
   fetch::FetchOptions o;
   o.jobs = f.jobs;
   o.download.connections = f.connections;
@@ -88,7 +92,8 @@ nlohmann::ordered_json models_json(const Lockfile& lock, const fetch::FetchRepor
   for (const LockedModel& m : lock.models) {
     out.push_back({{"name", m.name},
                    {"repo", m.repo},
-                   {"renamed_to", m.renamed_to.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(m.renamed_to)},
+                   {"renamed_to", m.renamed_to.empty() ? nlohmann::ordered_json()
+                                                       : nlohmann::ordered_json(m.renamed_to)},
                    {"type", to_string(m.type)},
                    {"revision", m.revision},
                    {"commit", m.commit},
@@ -170,7 +175,8 @@ struct Session {
   }
   Result<fetch::Hub*> net() {
     if (!network) {
-      MB_ASSIGN(fetch::Hub n, fetch::open_hub(ctx.env, ctx.clock, hub_settings(ctx, manifest, flags)));
+      MB_ASSIGN(fetch::Hub n,
+                fetch::open_hub(ctx.env, ctx.clock, hub_settings(ctx, manifest, flags)));
       network.emplace(std::move(n));
     }
     return &*network;
@@ -191,7 +197,8 @@ Status load_inputs(Session& s) {
 Result<Lockfile> relock(Session& s, fetch::Engine& engine, fetch::FetchReport& report) {
   MB_ASSIGN(fetch::Hub * n, s.net());
   const Lockfile* previous = s.lock ? &*s.lock : nullptr;
-  MB_ASSIGN(Lockfile lock, fetch::create_lock(s.manifest, previous, *n->client, *s.store, engine, report));
+  MB_ASSIGN(Lockfile lock,
+            fetch::create_lock(s.manifest, previous, *n->client, *s.store, engine, report));
   MB_TRY(write_lock(s.ctx.lock_path(), lock));
   log::debug("wrote " + s.ctx.lock_path());
   return lock;
@@ -199,21 +206,25 @@ Result<Lockfile> relock(Session& s, fetch::Engine& engine, fetch::FetchReport& r
 
 Error needs_lock_error(const Session& s, const std::string& offline) {
   return offline_error(offline,
-                       std::string(s.lock ? "modelbake.lock does not match the manifest" : "there is no modelbake.lock") +
+                       std::string(s.lock ? "modelbake.lock does not match the manifest"
+                                          : "there is no modelbake.lock") +
                            " and locking needs the hub",
                        "run `modelbake lock` where the hub is reachable and commit modelbake.lock");
 }
 
 // `lock` in offline mode: nothing can be resolved, so a lock that already matches the
 // manifest is kept as it is (success, no request); anything else needs the hub.
-int lock_offline(Context& ctx, const Session& s, const std::string& offline, Clock::TimePoint start) {
+int lock_offline(Context& ctx, const Session& s, const std::string& offline,
+                 Clock::TimePoint start) {
   if (!s.lock || !lock_matches_manifest(s.manifest, *s.lock).ok()) {
     return report_error(ctx, needs_lock_error(s, offline));
   }
   if (ctx.opts.json) {
-    print_json(result_json("lock", ctx.lock_path(), *s.lock, false, fetch::FetchReport{}, seconds_since(ctx, start)));
+    print_json(result_json("lock", ctx.lock_path(), *s.lock, false, fetch::FetchReport{},
+                           seconds_since(ctx, start)));
   } else {
-    say(ctx, "offline (" + offline + "): " + ctx.lock_path() + " already matches the manifest; kept as it is");
+    say(ctx, "offline (" + offline + "): " + ctx.lock_path() +
+                 " already matches the manifest; kept as it is");
   }
   return 0;
 }
@@ -230,7 +241,8 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
   if (Status st = s.open_cache(); !st.ok()) return report_error(ctx, st.error());
   auto n = s.net();
   if (!n.ok()) return report_error(ctx, n.error());
-  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
+  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(),
+                          ctx.opts.quiet || ctx.opts.json);
   fetch::Engine engine(*s.store, (*n)->client.get(), (*n)->transport.get(), ctx.clock,
                        engine_options(ctx, s.manifest, flags), &s.progress);
   fetch::FetchReport report;
@@ -238,12 +250,14 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
   display.stop();
   if (!lock.ok()) return report_error(ctx, lock.error());
   if (ctx.opts.json) {
-    print_json(result_json("lock", ctx.lock_path(), *lock, true, report, seconds_since(ctx, start)));
+    print_json(
+        result_json("lock", ctx.lock_path(), *lock, true, report, seconds_since(ctx, start)));
   } else {
     for (const LockedModel& m : lock->models) {
-      say(ctx, "locked " + m.name + ": " + m.repo + (m.renamed_to.empty() ? "" : " (renamed to " + m.renamed_to + ")") +
-                   "@" + m.revision + " -> " + m.commit + " (" +
-                   std::to_string(m.files.size()) + " files, " + fetch::format_bytes(m.total_bytes()) + ")");
+      say(ctx, "locked " + m.name + ": " + m.repo +
+                   (m.renamed_to.empty() ? "" : " (renamed to " + m.renamed_to + ")") + "@" +
+                   m.revision + " -> " + m.commit + " (" + std::to_string(m.files.size()) +
+                   " files, " + fetch::format_bytes(m.total_bytes()) + ")");
     }
     say(ctx, "wrote " + ctx.lock_path());
   }
@@ -303,12 +317,13 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   bool need_lock = false;
   if (flags.locked) {
     if (!s.lock) {
-      return report_error(ctx, make_error(ErrorCategory::usage,
-                                          "--locked: no lock file at " + ctx.lock_path(),
-                                          "run `modelbake lock` and commit modelbake.lock"));
+      return report_error(
+          ctx, make_error(ErrorCategory::usage, "--locked: no lock file at " + ctx.lock_path(),
+                          "run `modelbake lock` and commit modelbake.lock"));
     }
     if (Status st = lock_matches_manifest(s.manifest, *s.lock); !st.ok()) {
-      Error e = st.error().with_context("--locked: " + ctx.lock_path() + " does not match " + ctx.opts.manifest);
+      Error e = st.error().with_context("--locked: " + ctx.lock_path() + " does not match " +
+                                        ctx.opts.manifest);
       if (e.hint.empty()) e.hint = "run `modelbake lock` to update the lock";
       return report_error(ctx, e);
     }
@@ -318,7 +333,8 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
   // Refused before anything reads the lock's claims (registry prefill included); the engine
   // checks again whatever lock it is given.
   if (!need_lock) {
-    if (Status st = fetch::check_lock_consistency(*s.lock); !st.ok()) return report_error(ctx, st.error());
+    if (Status st = fetch::check_lock_consistency(*s.lock); !st.ok())
+      return report_error(ctx, st.error());
   }
   const std::optional<std::string> offline = hub::offline_setting(ctx.env);
   if (offline && need_lock) {
@@ -329,17 +345,21 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
     size_t count = 0;
     std::string missing = describe_missing(*s.store, *s.lock, count);
     if (count != 0) {
-      return report_error(ctx, offline_error(*offline,
-                                             std::to_string(count) + " locked file(s) are not in the cache " +
-                                                 ctx.cache_dir() + " (" + missing + ")",
-                                             "fetch them where the hub is reachable (or `modelbake import` a bundle)"));
+      return report_error(
+          ctx,
+          offline_error(*offline,
+                        std::to_string(count) + " locked file(s) are not in the cache " +
+                            ctx.cache_dir() + " (" + missing + ")",
+                        "fetch them where the hub is reachable (or `modelbake import` a bundle)"));
     }
   }
   fetch::FetchReport report;
   Lockfile lock;
-  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(), ctx.opts.quiet || ctx.opts.json);
+  ProgressDisplay display(s.progress, ctx.clock, ctx.show_progress(),
+                          ctx.opts.quiet || ctx.opts.json);
   if (!flags.from.reference.empty() && !need_lock && !offline) {
-    if (Status st = prefill_from_registry(ctx, flags.from, *s.lock); !st.ok()) return report_error(ctx, st.error());
+    if (Status st = prefill_from_registry(ctx, flags.from, *s.lock); !st.ok())
+      return report_error(ctx, st.error());
   }
   // A lock whose every object is in the store is served from disk alone: no transport is
   // created, so not a single request leaves the machine.
@@ -352,7 +372,8 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
     hub = (*n)->client.get();
     transport = (*n)->transport.get();
   }
-  fetch::Engine engine(*s.store, hub, transport, ctx.clock, engine_options(ctx, s.manifest, flags), &s.progress);
+  fetch::Engine engine(*s.store, hub, transport, ctx.clock, engine_options(ctx, s.manifest, flags),
+                       &s.progress);
   if (need_lock) {
     if (s.lock) log::info("the lock does not match the manifest; locking again");
     auto fresh = relock(s, engine, report);
@@ -383,18 +404,22 @@ int run_fetch(Context& ctx, const FetchFlags& flags) {
 
 void register_fetch_commands(CLI::App& app, Context& ctx) {
   static FetchFlags lock_flags, fetch_flags;
-  CLI::App* lock = add_command(app, "lock", "Resolve modelbake.yaml into modelbake.lock (commits, sizes, digests)");
+  CLI::App* lock = add_command(
+      app, "lock", "Resolve modelbake.yaml into modelbake.lock (commits, sizes, digests)");
   add_tuning_options(lock, lock_flags);
   lock->callback([&ctx] { ctx.action = [&ctx] { return run_lock(ctx, lock_flags); }; });
 
-  CLI::App* fetch = add_command(app, "fetch", "Download every locked file into the cache, verified");
+  CLI::App* fetch =
+      add_command(app, "fetch", "Download every locked file into the cache, verified");
   fetch->add_flag("--locked", fetch_flags.locked,
                   "Use modelbake.lock exactly; fail (exit 2) if it is missing or out of date");
   add_tuning_options(fetch, fetch_flags);
   fetch->add_option("--from", fetch_flags.from.reference,
-                    "Take what an OCI registry artifact (REGISTRY/REPO:TAG, from 'modelbake push') has first; hub for the rest");
+                    "Take what an OCI registry artifact (REGISTRY/REPO:TAG, from 'modelbake push') "
+                    "has first; hub for the rest");
   fetch->add_flag("--plain-http", fetch_flags.from.plain_http, "--from registry over http://");
-  fetch->add_flag("--insecure", fetch_flags.from.insecure, "--from registry: skip TLS certificate verification");
+  fetch->add_flag("--insecure", fetch_flags.from.insecure,
+                  "--from registry: skip TLS certificate verification");
   fetch->callback([&ctx] { ctx.action = [&ctx] { return run_fetch(ctx, fetch_flags); }; });
 }
 

@@ -49,7 +49,8 @@ struct Session {
 Result<Session> open_session(Context& ctx, const RegistryArgs& a) {
   Session s;
   MB_ASSIGN(s.ref, oci::parse_reference(a.reference));
-  if (a.parallel < 1 || a.parallel > 32) return fail(ErrorCategory::usage, "--parallel must be between 1 and 32");
+  if (a.parallel < 1 || a.parallel > 32)
+    return fail(ErrorCategory::usage, "--parallel must be between 1 and 32");
   if (a.chunk_mib < 1) return fail(ErrorCategory::usage, "--chunk-size must be at least 1 MiB");
   PosixProcessRunner helpers;  // docker-credential-<name> programs
   MB_ASSIGN(auto creds, oci::lookup_credentials(ctx.env, s.ref.registry, helpers));
@@ -59,7 +60,8 @@ Result<Session> open_session(Context& ctx, const RegistryArgs& a) {
   o.insecure = a.insecure;
   o.chunk_threshold = a.chunk_mib << 20;
   o.chunk_size = std::min<uint64_t>(o.chunk_threshold, 64ull << 20);
-  s.client = std::make_unique<oci::RegistryClient>(*s.transport, ctx.clock, s.ref.registry, std::move(creds), o);
+  s.client = std::make_unique<oci::RegistryClient>(*s.transport, ctx.clock, s.ref.registry,
+                                                   std::move(creds), o);
   return s;
 }
 
@@ -74,8 +76,11 @@ nlohmann::ordered_json summary_json(const oci::Reference& ref, const oci::Transf
           {"blobs_mounted", s.blobs_mounted},
           {"bytes_transferred", s.bytes_transferred},
           {"requests",
-           {{"HEAD", s.requests.heads}, {"GET", s.requests.gets}, {"POST", s.requests.posts},
-            {"PUT", s.requests.puts}, {"PATCH", s.requests.patches}}}};
+           {{"HEAD", s.requests.heads},
+            {"GET", s.requests.gets},
+            {"POST", s.requests.posts},
+            {"PUT", s.requests.puts},
+            {"PATCH", s.requests.patches}}}};
 }
 
 int run_push(Context& ctx, const RegistryArgs& a) {
@@ -86,13 +91,17 @@ int run_push(Context& ctx, const RegistryArgs& a) {
     } else if (a.artifact == "modelpack") {
       opts.artifact = oci::Artifact::modelpack;
     } else {
-      return fail(ErrorCategory::usage, "unknown --artifact '" + a.artifact + "'", "use image or modelpack");
+      return fail(ErrorCategory::usage, "unknown --artifact '" + a.artifact + "'",
+                  "use image or modelpack");
     }
     auto layout = bundle::parse_layout(a.layout);
-    if (!layout) return fail(ErrorCategory::usage, "unknown --layout '" + a.layout + "'", "use hub or flat");
+    if (!layout)
+      return fail(ErrorCategory::usage, "unknown --layout '" + a.layout + "'", "use hub or flat");
     opts.image.layout = *layout;
     MB_ASSIGN(opts.image.prefix, bundle::normalize_prefix(a.prefix));
-    if (opts.image.prefix.empty()) return fail(ErrorCategory::usage, "--prefix must name a folder", "for example --prefix /models");
+    if (opts.image.prefix.empty())
+      return fail(ErrorCategory::usage, "--prefix must name a folder",
+                  "for example --prefix /models");
     MB_ASSIGN(opts.image.epoch, epoch_from_env(ctx.env));
     opts.parallel = a.parallel;
     MB_ASSIGN(auto lock, read_lock(ctx.lock_path()));
@@ -102,9 +111,10 @@ int run_push(Context& ctx, const RegistryArgs& a) {
     if (ctx.opts.json) {
       print_json(summary_json(session.ref, summary));
     } else {
-      say(ctx, "pushed " + session.ref.str() + "@" + summary.digest + " (" + summary.artifact + ": " +
-                   std::to_string(summary.blobs_transferred) + " blobs uploaded, " + std::to_string(summary.blobs_present) +
-                   " already present, " + std::to_string(summary.blobs_mounted) + " mounted, " +
+      say(ctx, "pushed " + session.ref.str() + "@" + summary.digest + " (" + summary.artifact +
+                   ": " + std::to_string(summary.blobs_transferred) + " blobs uploaded, " +
+                   std::to_string(summary.blobs_present) + " already present, " +
+                   std::to_string(summary.blobs_mounted) + " mounted, " +
                    std::to_string(summary.bytes_transferred) + " bytes)");
     }
     return 0;
@@ -126,12 +136,14 @@ int run_pull(Context& ctx, const RegistryArgs& a) {
       auto doc = summary_json(session.ref, summary);
       doc["cache"] = store.layout().root();
       nlohmann::ordered_json models = nlohmann::ordered_json::array();
-      for (const auto& m : summary.lock.models) models.push_back({{"name", m.name}, {"repo", m.repo}, {"commit", m.commit}});
+      for (const auto& m : summary.lock.models)
+        models.push_back({{"name", m.name}, {"repo", m.repo}, {"commit", m.commit}});
       doc["models"] = models;
       print_json(doc);
     } else {
-      say(ctx, "pulled " + session.ref.str() + "@" + summary.digest + " into " + store.layout().root() + " (" +
-                   summary.artifact + ", " + std::to_string(summary.lock.models.size()) + " models, " +
+      say(ctx, "pulled " + session.ref.str() + "@" + summary.digest + " into " +
+                   store.layout().root() + " (" + summary.artifact + ", " +
+                   std::to_string(summary.lock.models.size()) + " models, " +
                    std::to_string(summary.blobs_transferred) + " blobs downloaded, " +
                    std::to_string(summary.blobs_present) + " already cached, verified)");
     }
@@ -142,8 +154,10 @@ int run_pull(Context& ctx, const RegistryArgs& a) {
 }
 
 void add_connection_options(CLI::App* cmd, RegistryArgs& a) {
-  cmd->add_option("reference", a.reference, "REGISTRY[:PORT]/REPO[:TAG][@sha256:DIGEST]")->required();
-  cmd->add_flag("--plain-http", a.plain_http, "Talk http:// instead of https:// (local test registries)");
+  cmd->add_option("reference", a.reference, "REGISTRY[:PORT]/REPO[:TAG][@sha256:DIGEST]")
+      ->required();
+  cmd->add_flag("--plain-http", a.plain_http,
+                "Talk http:// instead of https:// (local test registries)");
   cmd->add_flag("--insecure", a.insecure, "Do not verify the registry's TLS certificate");
   cmd->add_option("--parallel", a.parallel, "Concurrent blob transfers (default 4)");
 }
@@ -166,27 +180,35 @@ Status prefill_from_registry(Context& ctx, const RegistrySource& source, const L
     log::warn(log::redact(e.describe()) + "; fetching everything from the hub");
     return {};
   }
-  log::info("--from " + session.ref.str() + ": " + std::to_string(outcome->files) + " files from the registry");
+  log::info("--from " + session.ref.str() + ": " + std::to_string(outcome->files) +
+            " files from the registry");
   return {};
 }
 
 void register_registry_commands(CLI::App& app, Context& ctx) {
   auto push_args = std::make_shared<RegistryArgs>();
-  CLI::App* push = add_command(app, "push", "Push the locked models from the cache to an OCI registry");
+  CLI::App* push =
+      add_command(app, "push", "Push the locked models from the cache to an OCI registry");
   add_connection_options(push, *push_args);
   push->add_option("--artifact", push_args->artifact,
-                   "image (default: the image 'export --format oci' writes) | modelpack (CNCF ModelPack, raw layer per file)");
+                   "image (default: the image 'export --format oci' writes) | modelpack (CNCF "
+                   "ModelPack, raw layer per file)");
   push->add_option("--layout", push_args->layout, "image layout: hub (default) | flat");
-  push->add_option("--prefix", push_args->prefix, "image folder holding the models (default /models)");
+  push->add_option("--prefix", push_args->prefix,
+                   "image folder holding the models (default /models)");
   push->add_option("--chunk-size", push_args->chunk_mib,
                    "Blobs of at least this many MiB are uploaded in PATCH chunks (default 256)");
-  push->callback([&ctx, push_args] { ctx.action = [&ctx, push_args] { return run_push(ctx, *push_args); }; });
+  push->callback(
+      [&ctx, push_args] { ctx.action = [&ctx, push_args] { return run_push(ctx, *push_args); }; });
 
   auto pull_args = std::make_shared<RegistryArgs>();
-  CLI::App* pull = add_command(app, "pull", "Pull a bundle from an OCI registry into the cache, verified against its lock");
+  CLI::App* pull = add_command(
+      app, "pull", "Pull a bundle from an OCI registry into the cache, verified against its lock");
   add_connection_options(pull, *pull_args);
-  pull->add_option("--write-lock", pull_args->write_lock, "Also write the bundled lock to this file");
-  pull->callback([&ctx, pull_args] { ctx.action = [&ctx, pull_args] { return run_pull(ctx, *pull_args); }; });
+  pull->add_option("--write-lock", pull_args->write_lock,
+                   "Also write the bundled lock to this file");
+  pull->callback(
+      [&ctx, pull_args] { ctx.action = [&ctx, pull_args] { return run_pull(ctx, *pull_args); }; });
 }
 
 }  // namespace mb::cli

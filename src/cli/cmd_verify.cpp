@@ -69,9 +69,9 @@ Status fetch_models(Context& ctx, const VerifyArgs& args, const Store& store, co
 
 void print_findings(const verify::VerifyReport& r) {
   for (const auto& m : r.models) {
-    std::cout << (m.ready() ? "ok      " : "FAILED  ") << m.name << "  " << m.repo << "@" << m.revision
-              << " (" << m.commit.substr(0, 12) << ")  " << m.files_ok << "/" << m.files << " files, "
-              << format_size(m.bytes) << "\n";
+    std::cout << (m.ready() ? "ok      " : "FAILED  ") << m.name << "  " << m.repo << "@"
+              << m.revision << " (" << m.commit.substr(0, 12) << ")  " << m.files_ok << "/"
+              << m.files << " files, " << format_size(m.bytes) << "\n";
     for (const auto& f : r.findings) {
       if (f.model != m.name) continue;
       std::cout << "  " << verify::to_string(f.kind) << ": " << f.message << "\n";
@@ -103,14 +103,16 @@ int run_verify(Context& ctx, const VerifyArgs& args) {
     auto fixed = verify::repair_locally(store, *lock, *report);
     if (!fixed.ok()) return report_error(ctx, fixed.error());
     if (!fixed->needs_fetch.empty()) {
-      say(ctx, "repair: fetching missing content for " + std::to_string(fixed->needs_fetch.size()) + " model(s)");
+      say(ctx, "repair: fetching missing content for " + std::to_string(fixed->needs_fetch.size()) +
+                   " model(s)");
       auto st = fetch_models(ctx, args, store, *lock, fixed->needs_fetch);
       if (!st.ok()) return report_error(ctx, st.error().with_context("verify --repair"));
     }
     repair_doc = {{"findings_before", before.findings.size()},
                   {"removed", fixed->removed},
                   {"restored", fixed->restored},
-                  {"fetched_models", std::vector<std::string>(fixed->needs_fetch.begin(), fixed->needs_fetch.end())}};
+                  {"fetched_models",
+                   std::vector<std::string>(fixed->needs_fetch.begin(), fixed->needs_fetch.end())}};
     for (const auto& x : before.findings) {
       say(ctx, "repaired " + std::string(verify::to_string(x.kind)) + ": " + x.message);
     }
@@ -125,8 +127,9 @@ int run_verify(Context& ctx, const VerifyArgs& args) {
     print_json(doc);
   } else if (!ctx.opts.quiet) {
     print_findings(*report);
-    std::cout << (report->ok() ? "ready: " : "NOT READY: ") << report->models.size() << " model(s), "
-              << report->files_checked << " files, " << format_size(report->bytes_locked)
+    std::cout << (report->ok() ? "ready: " : "NOT READY: ") << report->models.size()
+              << " model(s), " << report->files_checked << " files, "
+              << format_size(report->bytes_locked)
               << (report->hashed ? " hashed" : " (sizes and layout only: --fast)") << "\n";
     if (!report->ok()) {
       std::cout << report->findings.size() << " problem(s); fix: modelbake fetch --locked"
@@ -146,11 +149,13 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
   // No lock is a state (stale-lock); a lock that exists but cannot be read is an error.
   if (auto l = read_lock(lock_path); l.ok()) {
     lock = std::move(*l);
-  } else if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(lock_path, ec))) {
+  } else if (std::error_code ec;
+             std::filesystem::exists(std::filesystem::symlink_status(lock_path, ec))) {
     return report_error(ctx, l.error());
   }
   CacheLayout layout(absolute(ctx.cache_dir()));
-  auto entries = verify::compute_status(status_requests(*manifest), lock ? &*lock : nullptr, layout, full);
+  auto entries =
+      verify::compute_status(status_requests(*manifest), lock ? &*lock : nullptr, layout, full);
   if (!entries.ok()) return report_error(ctx, entries.error());
   bool all_ready = true;
   for (const auto& e : *entries) all_ready = all_ready && e.state == verify::ModelState::ready;
@@ -158,7 +163,8 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
     print_json(status_json(*entries, layout.root(), all_ready));
   } else if (!ctx.opts.quiet) {
     for (const auto& e : *entries) {
-      std::cout << verify::to_string(e.state) << "  " << e.name << "  " << e.repo << "@" << e.revision;
+      std::cout << verify::to_string(e.state) << "  " << e.name << "  " << e.repo << "@"
+                << e.revision;
       if (!e.renamed_to.empty()) std::cout << " (renamed to " << e.renamed_to << ")";
       if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
       std::cout << "  " << e.files << " files, " << format_size(e.bytes);
@@ -173,15 +179,17 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
 
 void register_verify_commands(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<VerifyArgs>();
-  CLI::App* v = add_command(app, "verify", "Check offline readiness of every locked model (never uses the network)");
+  CLI::App* v = add_command(
+      app, "verify", "Check offline readiness of every locked model (never uses the network)");
   v->add_flag("--fast", args->fast, "Sizes and layout only, no hashing");
-  v->add_flag("--repair", args->repair, "Fix what is broken: relink from the cache, re-fetch only damaged files");
+  v->add_flag("--repair", args->repair,
+              "Fix what is broken: relink from the cache, re-fetch only damaged files");
   v->add_option("--threads", args->threads, "Hashing threads (default: hardware threads)");
   v->add_option("--retries", args->retries,
-                 "--repair: retries of a failed request with backoff, as for fetch (default 5)")
+                "--repair: retries of a failed request with backoff, as for fetch (default 5)")
       ->check(CLI::Range(0, 20));
   v->add_option("--metadata-timeout", args->metadata_timeout,
-                 "--repair: deadline in seconds of each hub metadata request (default 60)")
+                "--repair: deadline in seconds of each hub metadata request (default 60)")
       ->check(CLI::Range(1, 3600));
   v->add_option("--lock", args->lock, "Lock file (default: modelbake.lock next to the manifest)");
   v->add_option("models", args->models, "Only these lock entries (by name)");
@@ -192,10 +200,13 @@ void register_verify_commands(CLI::App& app, Context& ctx) {
     bool full = false;
   };
   auto sa = std::make_shared<StatusArgs>();
-  CLI::App* s = add_command(app, "status", "State of every manifest entry: ready, missing, corrupt or stale-lock");
+  CLI::App* s = add_command(app, "status",
+                            "State of every manifest entry: ready, missing, corrupt or stale-lock");
   s->add_option("--lock", sa->lock, "Lock file (default: modelbake.lock next to the manifest)");
-  s->add_flag("--full", sa->full, "Hash every file (default: sizes and layout only, cheap enough for a health check)");
-  s->callback([&ctx, sa] { ctx.action = [&ctx, sa] { return run_status(ctx, sa->lock, sa->full); }; });
+  s->add_flag("--full", sa->full,
+              "Hash every file (default: sizes and layout only, cheap enough for a health check)");
+  s->callback(
+      [&ctx, sa] { ctx.action = [&ctx, sa] { return run_status(ctx, sa->lock, sa->full); }; });
 }
 
 }  // namespace mb::cli

@@ -69,8 +69,8 @@ void ProgressDisplay::draw(bool final) {
   out += "\r\x1b[2K";
   m_lines_drawn = 0;
   if (!final && s.files_total > 0) {
-    for (const std::string& line : render_progress(s, m_rate.bytes_per_second(),
-                                                         terminal_width() - 1, 8)) {
+    for (const std::string& line :
+         render_progress(s, m_rate.bytes_per_second(), terminal_width() - 1, 8)) {
       out += line + "\n";
       m_lines_drawn++;
     }

@@ -7,8 +7,8 @@
 #include <mutex>
 #include <thread>
 
-#include "core/env.hpp"
 #include "cli/progress_render.hpp"
+#include "core/env.hpp"
 #include "fetch/progress.hpp"
 
 namespace mb::cli {

@@ -64,16 +64,31 @@ class [[nodiscard]] Result {
   bool ok() const { return m_v.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(m_v); }
-  const T& value() const& { assert(ok()); return std::get<0>(m_v); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(m_v)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(m_v);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(m_v);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(m_v));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(m_v); }
-  Error&& take_error() { assert(!ok()); return std::get<1>(std::move(m_v)); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(m_v);
+  }
+  Error&& take_error() {
+    assert(!ok());
+    return std::get<1>(std::move(m_v));
+  }
 
   T value_or(T other) const { return ok() ? std::get<0>(m_v) : std::move(other); }
 
@@ -89,8 +104,14 @@ class [[nodiscard]] Result<void> {
   Result(Error e) : m_err(std::move(e)) {}
   bool ok() const { return !m_err.has_value(); }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { assert(!ok()); return *m_err; }
-  Error&& take_error() { assert(!ok()); return std::move(*m_err); }
+  const Error& error() const {
+    assert(!ok());
+    return *m_err;
+  }
+  Error&& take_error() {
+    assert(!ok());
+    return std::move(*m_err);
+  }
 
  private:
   std::optional<Error> m_err;
@@ -101,9 +122,9 @@ using Status = Result<void>;
 }  // namespace mb
 
 // Propagate a failed Result<...> from the enclosing function.
-#define MB_TRY(expr)                                          \
-  do {                                                        \
-    auto mb_try_result_ = (expr);                             \
+#define MB_TRY(expr)                                              \
+  do {                                                            \
+    auto mb_try_result_ = (expr);                                 \
     if (!mb_try_result_.ok()) return mb_try_result_.take_error(); \
   } while (false)
 
@@ -112,7 +133,7 @@ using Status = Result<void>;
 // `MB_ASSIGN(auto x, f());` declares x from a Result or propagates its error.
 // It expands to several statements: inside an `if`, always use braces.
 #define MB_ASSIGN(decl, expr) MB_ASSIGN_IMPL(MB_CONCAT(mb_assign_, __LINE__), decl, expr)
-#define MB_ASSIGN_IMPL(tmp, decl, expr)          \
-  auto tmp = (expr);                             \
-  if (!tmp.ok()) return tmp.take_error();        \
+#define MB_ASSIGN_IMPL(tmp, decl, expr)   \
+  auto tmp = (expr);                      \
+  if (!tmp.ok()) return tmp.take_error(); \
   decl = std::move(tmp).value()

@@ -21,7 +21,8 @@ namespace mb {
 Error errno_error(const std::string& what, int err) {
   std::string hint;
   if (err == ENOSPC) hint = "free some disk space and run the command again";
-  if (err == EACCES || err == EPERM || err == EROFS) hint = "check the permissions of the cache directory";
+  if (err == EACCES || err == EPERM || err == EROFS)
+    hint = "check the permissions of the cache directory";
   return make_error(ErrorCategory::io, what + ": " + std::strerror(err), hint);
 }
 
@@ -54,7 +55,8 @@ Result<UniqueFd> open_read(const std::string& path) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + path, errno);
   if (!S_ISREG(st.st_mode)) {
-    return fail(ErrorCategory::integrity, path + " is not a regular file (" + file_kind_name(st.st_mode) + ")",
+    return fail(ErrorCategory::integrity,
+                path + " is not a regular file (" + file_kind_name(st.st_mode) + ")",
                 "replace it with the file it should be, or remove it");
   }
   int flags = ::fcntl(fd.get(), F_GETFL);
@@ -71,7 +73,8 @@ Result<uint64_t> file_size(int fd, const std::string& what) {
 Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name,
                             ErrorCategory too_large) {
   MB_ASSIGN(uint64_t size, file_size(fd, name));
-  if (size > max_bytes) return fail(too_large, name + " is too large (" + std::to_string(size) + " bytes)");
+  if (size > max_bytes)
+    return fail(too_large, name + " is too large (" + std::to_string(size) + " bytes)");
   std::string out(size, '\0');
   size_t done = 0;
   while (done < out.size()) {
@@ -130,7 +133,8 @@ TempTree::~TempTree() {
 }
 
 void start_writeback(int fd, uint64_t offset, uint64_t len) {
-  (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+  (void)::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(len),
+                          SYNC_FILE_RANGE_WRITE);
 }
 
 Status fsync_fd(int fd, const std::string& what) {
@@ -161,7 +165,9 @@ std::string random_suffix() {
   return to_hex(reinterpret_cast<const unsigned char*>(&v), 4);
 }
 
-std::string temp_path_for(std::string_view base) { return std::string(base) + ".tmp." + random_suffix(); }
+std::string temp_path_for(std::string_view base) {
+  return std::string(base) + ".tmp." + random_suffix();
+}
 
 static Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
   std::vector<char> buf(k_max_write);
@@ -221,7 +227,8 @@ Status AtomicFile::write(std::string_view data) {
 Status AtomicFile::commit(Sync sync) {
   if (sync == Sync::yes) MB_TRY(fsync_fd(m_fd.get(), m_temp));
   MB_TRY(m_fd.close_checked(m_temp));
-  if (::rename(m_temp.c_str(), m_dest.c_str()) != 0) return errno_error("renaming to " + m_dest, errno);
+  if (::rename(m_temp.c_str(), m_dest.c_str()) != 0)
+    return errno_error("renaming to " + m_dest, errno);
   m_committed = true;
   return sync == Sync::yes ? fsync_dir(parent_of(m_dest)) : Status{};
 }

@@ -19,7 +19,10 @@ class UniqueFd {
   ~UniqueFd() { reset(); }
   UniqueFd(UniqueFd&& o) noexcept : m_fd(o.release()) {}
   UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) { reset(); m_fd = o.release(); }
+    if (this != &o) {
+      reset();
+      m_fd = o.release();
+    }
     return *this;
   }
   UniqueFd(const UniqueFd&) = delete;
@@ -27,7 +30,11 @@ class UniqueFd {
 
   int get() const { return m_fd; }
   bool valid() const { return m_fd >= 0; }
-  int release() { int fd = m_fd; m_fd = -1; return fd; }
+  int release() {
+    int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
   void reset();
   // Closes and reports close() failures (which can carry deferred write errors).
   Status close_checked(const std::string& what);
@@ -44,7 +51,8 @@ Result<UniqueFd> open_read(const std::string& path);
 Result<uint64_t> file_size(int fd, const std::string& what);
 Result<std::string> read_file(const std::string& path, uint64_t max_bytes = 64ull << 20);
 // The whole of an open regular file, at most `max_bytes` (else a `too_large` error naming `name`).
-Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name, ErrorCategory too_large);
+Result<std::string> read_fd(int fd, uint64_t max_bytes, const std::string& name,
+                            ErrorCategory too_large);
 Status write_all(int fd, const void* data, size_t len, const std::string& what);
 Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Status fsync_fd(int fd, const std::string& what);

@@ -26,9 +26,17 @@ void write(Level level, std::string_view message);
 // Lines written by write() so far. A live progress display redraws below lines that appeared
 // since its last frame instead of erasing them (a rate-limit or retry notice stays visible).
 uint64_t lines_written();
-inline void debug(std::string_view m) { if (enabled(Level::debug)) write(Level::debug, m); }
-inline void info(std::string_view m) { if (enabled(Level::info)) write(Level::info, m); }
-inline void warn(std::string_view m) { if (enabled(Level::warn)) write(Level::warn, m); }
-inline void error(std::string_view m) { if (enabled(Level::error)) write(Level::error, m); }
+inline void debug(std::string_view m) {
+  if (enabled(Level::debug)) write(Level::debug, m);
+}
+inline void info(std::string_view m) {
+  if (enabled(Level::info)) write(Level::info, m);
+}
+inline void warn(std::string_view m) {
+  if (enabled(Level::warn)) write(Level::warn, m);
+}
+inline void error(std::string_view m) {
+  if (enabled(Level::error)) write(Level::error, m);
+}
 
 }  // namespace mb::log

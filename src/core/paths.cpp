@@ -13,7 +13,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   size_t start = 0;
   for (;;) {
     size_t pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
+    parts.push_back(
+        s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
     if (pos == std::string_view::npos) break;
     start = pos + 1;
   }
@@ -46,9 +47,7 @@ Status validate_relative_path(std::string_view path, std::string_view what) {
 
 namespace {
 
-char lower_ascii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
+char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // The name a component resolves to on a case-insensitive, NTFS-like file system (git's
 // is_ntfs_dotgit / is_hfs_dotgit rules, without the HFS+ ignorable code points).
@@ -92,7 +91,8 @@ std::string join_path(std::string_view root, std::string_view rel) {
 static bool repo_part_ok(std::string_view p) {
   if (p.empty() || p.size() > 96) return false;
   if (p.front() == '-' || p.front() == '.' || p.back() == '-' || p.back() == '.') return false;
-  if (p.find("--") != std::string_view::npos || p.find("..") != std::string_view::npos) return false;
+  if (p.find("--") != std::string_view::npos || p.find("..") != std::string_view::npos)
+    return false;
   for (char c : p) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.';
@@ -106,7 +106,8 @@ Status validate_repo_id(std::string_view repo_id) {
   bool ok = parts.size() <= 2;
   for (auto p : parts) ok = ok && repo_part_ok(p);
   if (!ok) {
-    return fail(ErrorCategory::usage, "invalid repo id '" + std::string(repo_id.substr(0, 200)) + "'",
+    return fail(ErrorCategory::usage,
+                "invalid repo id '" + std::string(repo_id.substr(0, 200)) + "'",
                 "expected 'name' or 'org/name' with letters, digits, '_', '-', '.'");
   }
   return {};
@@ -120,7 +121,8 @@ Status validate_revision(std::string_view revision) {
   if (!s.ok()) return fail(ErrorCategory::usage, s.error().message);
   for (char c : revision) {
     if (c == ' ' || c == '~' || c == '^' || c == ':' || c == '?' || c == '*' || c == '[') {
-      return fail(ErrorCategory::usage, "invalid character in revision '" + std::string(revision) + "'");
+      return fail(ErrorCategory::usage,
+                  "invalid character in revision '" + std::string(revision) + "'");
     }
   }
   return {};

@@ -8,9 +8,7 @@ namespace mb {
 
 enum class RepoType { model, dataset };
 
-inline const char* to_string(RepoType t) {
-  return t == RepoType::dataset ? "dataset" : "model";
-}
+inline const char* to_string(RepoType t) { return t == RepoType::dataset ? "dataset" : "model"; }
 
 // "model" or "dataset"; nullopt for anything else (callers word their own error).
 inline std::optional<RepoType> parse_repo_type(std::string_view s) {

@@ -31,7 +31,8 @@ class StreamSink final : public net::BodySink {
     if (status == 206) {
       auto cr = parse_content_range(headers.get("Content-Range").value_or(""));
       if (!cr || cr->first != m_pos || (cr->total && *cr->total != m_spec.size)) {
-        return fail(ErrorCategory::permanent, "server answered a different byte range for " + m_label);
+        return fail(ErrorCategory::permanent,
+                    "server answered a different byte range for " + m_label);
       }
       return {};
     }
@@ -53,9 +54,9 @@ class StreamSink final : public net::BodySink {
 
   Status on_data(const char* data, size_t size) override {
     if (size > m_spec.size - m_pos) {
-      return fail(ErrorCategory::integrity,
-                  "server sent more than the expected " + std::to_string(m_spec.size) +
-                      " bytes for " + m_label);
+      return fail(ErrorCategory::integrity, "server sent more than the expected " +
+                                                std::to_string(m_spec.size) + " bytes for " +
+                                                m_label);
     }
     MB_TRY(pwrite_all(m_fd, data, size, m_pos, m_label));
     m_sha256->update(data, size);
@@ -118,7 +119,8 @@ Status check_digests(const DownloadSpec& spec, const std::string& sha256,
                 "the server sent corrupt or different data; nothing was stored. Retry, or check "
                 "the endpoint/mirror");
   };
-  if (etag_is_sha256(spec.etag) && sha256 != spec.etag) return mismatch("sha256", spec.etag, sha256);
+  if (etag_is_sha256(spec.etag) && sha256 != spec.etag)
+    return mismatch("sha256", spec.etag, sha256);
   if (!spec.sha256.empty() && sha256 != spec.sha256) return mismatch("sha256", spec.sha256, sha256);
   if (etag_is_git_sha1(spec.etag) && git_sha1 != spec.etag) {
     return mismatch("git blob sha1", spec.etag, git_sha1);
@@ -146,12 +148,14 @@ Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
     }
     if (st.ok()) break;
     out.network_bytes = sink.network_bytes();
-    if (!loop.retry_after_failure(st.error(), attempt)) return loop.give_up(st.take_error(), attempt);
+    if (!loop.retry_after_failure(st.error(), attempt))
+      return loop.give_up(st.take_error(), attempt);
   }
   out.network_bytes = sink.network_bytes();
   out.git_sha1 = sink.git_sha1();
   out.sha256 = sink.sha256();
-  if (::ftruncate(fd, static_cast<off_t>(spec.size)) != 0) return errno_error("truncating temp", errno);
+  if (::ftruncate(fd, static_cast<off_t>(spec.size)) != 0)
+    return errno_error("truncating temp", errno);
   return fsync_fd(fd, source.label());
 }
 

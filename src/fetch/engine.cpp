@@ -23,9 +23,7 @@ namespace mb::fetch {
 
 namespace {
 
-std::string label_of(const LockedModel& m, const LockedFile& f) {
-  return m.repo + ": " + f.path;
-}
+std::string label_of(const LockedModel& m, const LockedFile& f) { return m.repo + ": " + f.path; }
 
 bool regular_file_of_size(const std::string& path, uint64_t size) {
   struct stat st {};
@@ -41,8 +39,9 @@ void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
   std::string prefix = etag + ".";
   while (dirent* e = ::readdir(dir)) {
     std::string name = e->d_name;
-    bool ours = name.size() > prefix.size() + 4 && name.starts_with(prefix) &&
-                (name.ends_with(".tmp") || name.find(".tmp.", prefix.size() - 1) != std::string::npos);
+    bool ours =
+        name.size() > prefix.size() + 4 && name.starts_with(prefix) &&
+        (name.ends_with(".tmp") || name.find(".tmp.", prefix.size() - 1) != std::string::npos);
     if (ours) {
       ::unlink((tmp_dir + "/" + name).c_str());
     }
@@ -51,7 +50,6 @@ void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
 }
 
 }  // namespace
-
 
 std::vector<const LockedFile*> missing_files(const Store& store, const LockedModel& model) {
   std::vector<const LockedFile*> out;

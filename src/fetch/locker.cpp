@@ -54,10 +54,11 @@ Result<LockedModel> lock_model(const ManifestModel& mm, const hub::HubClient& hu
     model.files.push_back(std::move(f));
   }
   if (model.files.empty()) {
-    return fail(ErrorCategory::usage,
-                "no file of " + what + " (commit " + model.commit + ") matches " + describe_filter(mm),
-                "fix include/exclude in " + std::string("the manifest (line ") +
-                    std::to_string(mm.line) + ")");
+    return fail(
+        ErrorCategory::usage,
+        "no file of " + what + " (commit " + model.commit + ") matches " + describe_filter(mm),
+        "fix include/exclude in " + std::string("the manifest (line ") + std::to_string(mm.line) +
+            ")");
   }
   std::vector<LockedFile*> unknown;
   for (LockedFile& f : model.files) {

@@ -55,6 +55,8 @@ ProgressSnapshot Progress::snapshot() const {
   return s;
 }
 
-std::string format_bytes(uint64_t bytes) { return format_size(bytes, SizeDigits::three_significant); }
+std::string format_bytes(uint64_t bytes) {
+  return format_size(bytes, SizeDigits::three_significant);
+}
 
 }  // namespace mb::fetch

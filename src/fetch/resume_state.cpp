@@ -57,7 +57,8 @@ Status save_resume_state(const std::string& path, const ResumeState& state) {
   if (!fd.valid()) return errno_error("creating " + temp, errno);
   Status st = write_all(fd.get(), text.data(), text.size(), temp);
   if (st.ok()) st = fd.close_checked(temp);
-  if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0) st = errno_error("renaming " + temp, errno);
+  if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0)
+    st = errno_error("renaming " + temp, errno);
   if (!st.ok()) ::unlink(temp.c_str());
   return st;
 }

@@ -18,8 +18,12 @@ bool parse_u64(std::string_view s, uint64_t& out) {
 
 FileSource::FileSource(const hub::HubClient& hub, hub::RepoType type, std::string repo,
                        std::string commit, std::string path, std::string label)
-    : m_hub(hub), m_type(type), m_repo(std::move(repo)), m_commit(std::move(commit)),
-      m_path(std::move(path)), m_label(std::move(label)) {
+    : m_hub(hub),
+      m_type(type),
+      m_repo(std::move(repo)),
+      m_commit(std::move(commit)),
+      m_path(std::move(path)),
+      m_label(std::move(label)) {
   m_resolve_url = m_hub.resolve_url(m_type, m_repo, m_commit, m_path);
   m_target = Target{m_resolve_url, 0, false};
 }
@@ -37,7 +41,8 @@ Status FileSource::follow(const Target& from, const net::Response& response) {
   }
   auto next = net::resolve_reference(from.url, *location);
   if (!next.ok()) {
-    return fail(ErrorCategory::permanent, "bad redirect for " + m_label + ": " + next.error().message);
+    return fail(ErrorCategory::permanent,
+                "bad redirect for " + m_label + ": " + next.error().message);
   }
   std::lock_guard lock(m_mutex);
   if (m_target.generation == from.generation) {
@@ -85,8 +90,8 @@ Result<net::Response> exchange(FileSource& source, net::Transport& transport, Cl
     if (response.status == 403 && target.redirected) {
       // A signed CDN URL expired (or was revoked): ask the hub for a fresh one.
       source.expire(target);
-      return fail(ErrorCategory::transient,
-                  "download location for " + source.label() + " refused access (403); re-resolving");
+      return fail(ErrorCategory::transient, "download location for " + source.label() +
+                                                " refused access (403); re-resolving");
     }
     if (response.status == 429 || response.status == 503) {
       attempt.retry_after = net::retry_after_of(response, clock);

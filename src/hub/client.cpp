@@ -19,8 +19,9 @@ constexpr size_t k_max_pages = 10'000;
 constexpr size_t k_max_entries = 5'000'000;
 
 Error hostile(std::string_view what, const std::string& why) {
-  return make_error(ErrorCategory::permanent, std::string(what) + ": invalid response from the hub: " + why,
-                    "the endpoint does not behave like a Hugging Face hub; check --endpoint/HF_ENDPOINT");
+  return make_error(
+      ErrorCategory::permanent, std::string(what) + ": invalid response from the hub: " + why,
+      "the endpoint does not behave like a Hugging Face hub; check --endpoint/HF_ENDPOINT");
 }
 
 // Decimal size within k_max_file_size; nullopt otherwise.
@@ -58,9 +59,8 @@ std::optional<std::string> next_link(const net::Headers& headers) {
       if (close == std::string::npos) break;
       std::string url = value.substr(open + 1, close - open - 1);
       size_t next_open = value.find('<', close);
-      std::string params = lower(value.substr(close + 1, next_open == std::string::npos
-                                                             ? std::string::npos
-                                                             : next_open - close - 1));
+      std::string params = lower(value.substr(
+          close + 1, next_open == std::string::npos ? std::string::npos : next_open - close - 1));
       size_t rel = params.find("rel=");
       if (rel != std::string::npos) {
         std::string v = params.substr(rel + 4);
@@ -119,7 +119,8 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
 }
 
 // Appends the files of one tree page to `out`.
-Status parse_tree_page(const std::string& body, std::string_view what, std::vector<FileEntry>& out) {
+Status parse_tree_page(const std::string& body, std::string_view what,
+                       std::vector<FileEntry>& out) {
   json page = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (page.is_discarded()) return hostile(what, "tree listing is not valid JSON");
   if (!page.is_array()) return hostile(what, "tree listing is not a JSON array");
@@ -157,7 +158,8 @@ Status check_listing(std::vector<FileEntry>& files, std::string_view what) {
     for (size_t slash = f.path.find('/'); slash != std::string::npos;
          slash = f.path.find('/', slash + 1)) {
       if (paths.count(std::string_view(f.path).substr(0, slash)) != 0) {
-        return hostile(what, "'" + f.path.substr(0, slash) + "' is listed both as a file and as a folder");
+        return hostile(
+            what, "'" + f.path.substr(0, slash) + "' is listed both as a file and as a folder");
       }
     }
   }
@@ -165,7 +167,6 @@ Status check_listing(std::vector<FileEntry>& files, std::string_view what) {
 }
 
 }  // namespace
-
 
 bool is_commit_hash(std::string_view s) { return is_lower_hex(s, 40); }
 
@@ -178,7 +179,8 @@ std::string normalize_etag(std::string_view etag) {
 
 HubClient::HubClient(net::Transport& transport, Clock& clock, ClientOptions options)
     : m_transport(transport), m_clock(clock), m_options(std::move(options)) {
-  while (!m_options.endpoint.empty() && m_options.endpoint.back() == '/') m_options.endpoint.pop_back();
+  while (!m_options.endpoint.empty() && m_options.endpoint.back() == '/')
+    m_options.endpoint.pop_back();
   if (auto url = net::parse_url(m_options.endpoint); url.ok()) {
     m_endpoint_scope = url->credential_scope();
     m_endpoint_origin = url->origin();
@@ -264,7 +266,8 @@ std::optional<std::string> HubClient::note_redirect(RepoType type, const std::st
   if (renamed == current || !validate_repo_id(renamed).ok()) return std::nullopt;
   std::lock_guard lock(m_renames_mutex);
   std::string& slot = m_renames[std::string(to_string(type)) + ":" + original];
-  if (slot != renamed) log::info(std::string(to_string(type)) + " " + original + " was renamed to " + renamed);
+  if (slot != renamed)
+    log::info(std::string(to_string(type)) + " " + original + " was renamed to " + renamed);
   slot = renamed;
   return renamed;
 }
@@ -283,10 +286,12 @@ Result<std::string> HubClient::resolve_revision(RepoType type, const std::string
   MB_TRY(validate_revision(revision));
   const std::string what = repo + "@" + revision;
   MB_ASSIGN(net::Response r,
-            get_api(api_url(type, repo) + "/revision/" + net::encode_revision(revision), type, repo, what));
+            get_api(api_url(type, repo) + "/revision/" + net::encode_revision(revision), type, repo,
+                    what));
   if (!r.is_success()) return error_from_response(r, type, repo, what);
   json j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return hostile(what, "revision info is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return hostile(what, "revision info is not a JSON object");
   if (!j.contains("sha") || !j["sha"].is_string() || !is_commit_hash(j["sha"].get<std::string>())) {
     return hostile(what, "revision info has no valid 40-hex 'sha'");
   }
@@ -372,7 +377,8 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
   }
   meta.commit = lower(*commit);
   if (is_commit_hash(revision) && meta.commit != revision) {
-    return hostile(what, "asked for commit " + revision + " but the hub answered for " + meta.commit);
+    return hostile(what,
+                   "asked for commit " + revision + " but the hub answered for " + meta.commit);
   }
   auto etag = r.headers.get("X-Linked-Etag");
   if (!etag) etag = r.headers.get("ETag");

@@ -56,7 +56,7 @@ struct FileMetadata {
 struct ClientOptions {
   std::string endpoint = k_default_endpoint;  // from resolve_endpoint()
   std::optional<std::string> token;           // from resolve_token(); sent to endpoint host only
-  net::RetryPolicy retry;                      // for API calls and HEADs
+  net::RetryPolicy retry;                     // for API calls and HEADs
   // Same-origin redirects followed per request (renamed repos answer API calls and /resolve/
   // with a 307 to the new path); more is a loop.
   int max_redirects = 5;
@@ -105,7 +105,8 @@ class HubClient {
   // A GET for `location` (from FileMetadata), optionally a byte range (its deadline scales
   // with the range's size, see ClientOptions). The bearer token is
   // bound to the endpoint's scheme, host and port, so it is sent only when the location is
-  // on the endpoint itself (never to a CDN, never over a downgraded http:// URL). Timeouts from ClientOptions.
+  // on the endpoint itself (never to a CDN, never over a downgraded http:// URL). Timeouts from
+  // ClientOptions.
   net::Request download_request(const std::string& location,
                                 std::optional<net::ByteRange> range = std::nullopt) const;
 

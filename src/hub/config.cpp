@@ -25,11 +25,12 @@ Result<std::string> check_endpoint(std::string value, const std::string& source)
   while (!value.empty() && value.back() == '/') value.pop_back();
   auto url = net::parse_url(value);
   if (!url.ok()) {
-    return fail(ErrorCategory::usage, "endpoint from " + source + " is not valid: " + url.error().message,
+    return fail(ErrorCategory::usage,
+                "endpoint from " + source + " is not valid: " + url.error().message,
                 "use an http:// or https:// URL such as https://huggingface.co");
   }
-  if (!url->userinfo.empty() || !url->query().empty() || url->target.find('?') != std::string::npos ||
-      value.find('#') != std::string::npos) {
+  if (!url->userinfo.empty() || !url->query().empty() ||
+      url->target.find('?') != std::string::npos || value.find('#') != std::string::npos) {
     return fail(ErrorCategory::usage,
                 "endpoint from " + source + " must not contain credentials, a query or a fragment",
                 "pass the token with HF_TOKEN instead");
@@ -38,7 +39,6 @@ Result<std::string> check_endpoint(std::string value, const std::string& source)
 }
 
 }  // namespace
-
 
 std::optional<std::string> offline_setting(const Env& env) {
   const char* name = "HF_HUB_OFFLINE";

@@ -11,7 +11,9 @@
 namespace mb::hub {
 namespace {
 
-std::string clean_server_text(const std::string& text) { return log::redact(sanitize_for_display(text, 300)); }
+std::string clean_server_text(const std::string& text) {
+  return log::redact(sanitize_for_display(text, 300));
+}
 
 std::string server_message(const net::Response& r) {
   if (auto m = r.headers.get("X-Error-Message")) return clean_server_text(*m);
@@ -27,8 +29,8 @@ std::string server_message(const net::Response& r) {
 
 }  // namespace
 
-Error HubClient::error_from_response(const net::Response& r, RepoType type,
-                                     const std::string& repo, std::string_view what) const {
+Error HubClient::error_from_response(const net::Response& r, RepoType type, const std::string& repo,
+                                     std::string_view what) const {
   const std::string code = r.headers.get("X-Error-Code").value_or("");
   const std::string server = server_message(r);
   const std::string where = (type == RepoType::dataset ? "dataset " : "model ") + repo;
@@ -63,8 +65,8 @@ Error HubClient::error_from_response(const net::Response& r, RepoType type,
   }
   if (code == "RepoNotFound" || r.status == 401) {
     // The hub answers 401 for private and missing repositories alike.
-    ErrorCategory cat = r.status == 401 || r.status == 403 ? ErrorCategory::auth
-                                                             : ErrorCategory::permanent;
+    ErrorCategory cat =
+        r.status == 401 || r.status == 403 ? ErrorCategory::auth : ErrorCategory::permanent;
     return make_error(cat,
                       prefix + "repository " + repo + " not found on " + endpoint() +
                           " (or it is private: set HF_TOKEN)",
@@ -79,7 +81,8 @@ Error HubClient::error_from_response(const net::Response& r, RepoType type,
   if (r.status == 429) {
     std::string detail = "HTTP 429";
     if (auto limit = net::parse_rate_limit(r.headers)) {
-      detail += "; " + net::describe(*limit) + ", resets in " + std::to_string(limit->reset_seconds) + " s";
+      detail += "; " + net::describe(*limit) + ", resets in " +
+                std::to_string(limit->reset_seconds) + " s";
     }
     return make_error(ErrorCategory::transient,
                       prefix + with_server("rate limited by " + endpoint() + " (" + detail + ")"),
@@ -92,7 +95,8 @@ Error HubClient::error_from_response(const net::Response& r, RepoType type,
                           net::redact_url(r.headers.get("Location").value_or("?")));
   }
   Error e = net::status_error(r, what);
-  if (!server.empty() && e.message.find(server) == std::string::npos) e.message += " (" + server + ")";
+  if (!server.empty() && e.message.find(server) == std::string::npos)
+    e.message += " (" + server + ")";
   return e;
 }
 

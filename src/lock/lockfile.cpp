@@ -12,7 +12,6 @@ using nlohmann::ordered_json;
 
 namespace mb {
 
-
 uint64_t LockedModel::total_bytes() const {
   uint64_t n = 0;
   for (const auto& f : files) n += f.size;

@@ -14,9 +14,8 @@
 
 namespace mb {
 
-
 struct LockedFile {
-  std::string path;    // repo-relative, validated
+  std::string path;  // repo-relative, validated
   uint64_t size = 0;
   std::string sha256;  // 64 lower hex: content digest
   std::string etag;    // hub etag: git blob sha1 (40 hex) or sha256 (64 hex, LFS)
@@ -25,8 +24,8 @@ struct LockedFile {
 };
 
 struct LockedModel {
-  std::string name;      // `as:` in the manifest; unique within the lock
-  std::string repo;      // "org/name": as the manifest names it (requests and cache folder)
+  std::string name;  // `as:` in the manifest; unique within the lock
+  std::string repo;  // "org/name": as the manifest names it (requests and cache folder)
   // The id the hub redirected `repo` to (a renamed repo), or empty. Informational: requests
   // and the cache keep using `repo`, as huggingface_hub does. Written only when set.
   std::string renamed_to;
@@ -35,7 +34,7 @@ struct LockedModel {
   std::string commit;    // resolved 40-hex commit
   std::vector<std::string> include;
   std::vector<std::string> exclude;
-  std::string expect_json;  // the manifest's `expect:` block as canonical JSON, or empty
+  std::string expect_json;        // the manifest's `expect:` block as canonical JSON, or empty
   std::vector<LockedFile> files;  // sorted by path
 
   uint64_t total_bytes() const;

@@ -96,14 +96,16 @@ Status check_keys(const YAML::Node& map, const std::set<std::string>& allowed, c
     if (!allowed.count(kv.first.Scalar())) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      return d.at(kv.first, "unknown key '" + kv.first.Scalar() + "' in " + where + " (allowed: " + list + ")");
+      return d.at(kv.first, "unknown key '" + kv.first.Scalar() + "' in " + where +
+                                " (allowed: " + list + ")");
     }
   }
   return {};
 }
 
 Result<ManifestModel> parse_model(const YAML::Node& node, const Diag& d) {
-  if (!node.IsMap()) return d.at(node, "each entry of 'models' must be a mapping with at least 'repo'");
+  if (!node.IsMap())
+    return d.at(node, "each entry of 'models' must be a mapping with at least 'repo'");
   MB_TRY(check_keys(node, {"repo", "revision", "type", "include", "exclude", "as", "expect"}, d,
                     "a model entry"));
   ManifestModel m;
@@ -145,7 +147,8 @@ Result<ManifestModel> parse_model(const YAML::Node& node, const Diag& d) {
 }
 
 Result<Manifest> parse_root(const YAML::Node& root, std::string_view source, const Diag& d) {
-  if (!root.IsMap()) return d.at(root, "the manifest must be a mapping with 'version' and 'models'");
+  if (!root.IsMap())
+    return d.at(root, "the manifest must be a mapping with 'version' and 'models'");
   MB_TRY(check_keys(root, {"version", "endpoint", "models"}, d, "the manifest"));
   Manifest m;
   m.path = std::string(source);
@@ -219,7 +222,8 @@ std::string lock_entry_difference(const ManifestModel& m, const LockedModel& l) 
   }
   if (l.include != m.include || l.exclude != m.exclude) return "include/exclude patterns changed";
   if (l.expect_json != m.expect_json) return "expect block changed";
-  if (is_lower_hex(m.revision, 40) && l.commit != m.revision) return "locked commit differs from revision";
+  if (is_lower_hex(m.revision, 40) && l.commit != m.revision)
+    return "locked commit differs from revision";
   return "";
 }
 

@@ -1,12 +1,11 @@
 #include "net/curl_transport.hpp"
 
 #include <curl/curl.h>
-
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -38,8 +37,8 @@ Status global_init() {
   static CURLcode code = CURLE_OK;
   std::call_once(once, [] { code = curl_global_init(CURL_GLOBAL_DEFAULT); });
   if (code != CURLE_OK) {
-    return fail(ErrorCategory::io, std::string("libcurl initialisation failed: ") +
-                                       curl_easy_strerror(code));
+    return fail(ErrorCategory::io,
+                std::string("libcurl initialisation failed: ") + curl_easy_strerror(code));
   }
   return {};
 }
@@ -59,14 +58,10 @@ ErrorCategory category_for_curl(CURLcode code) {
     case CURLE_HTTP3:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_AGAIN:
-      return ErrorCategory::transient;
-    case CURLE_OUT_OF_MEMORY:
-      return ErrorCategory::io;
-    case CURLE_ABORTED_BY_CALLBACK:
-      return ErrorCategory::cancelled;
-    default:
-      return ErrorCategory::permanent;
+    case CURLE_AGAIN: return ErrorCategory::transient;
+    case CURLE_OUT_OF_MEMORY: return ErrorCategory::io;
+    case CURLE_ABORTED_BY_CALLBACK: return ErrorCategory::cancelled;
+    default: return ErrorCategory::permanent;
   }
 }
 
@@ -76,12 +71,9 @@ std::string hint_for_curl(CURLcode code) {
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
       return "the server's TLS certificate is not trusted; check the endpoint and CA certificates";
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return "check the endpoint host name and DNS";
-    case CURLE_COULDNT_CONNECT:
-      return "check that the endpoint is reachable";
-    default:
-      return {};
+    case CURLE_COULDNT_RESOLVE_HOST: return "check the endpoint host name and DNS";
+    case CURLE_COULDNT_CONNECT: return "check that the endpoint is reachable";
+    default: return {};
   }
 }
 
@@ -96,9 +88,9 @@ struct Transfer {
   SlistPtr headers;
   char errbuf[CURL_ERROR_SIZE] = {};
   Response response;
-  bool in_headers = true;   // parsing a header block
+  bool in_headers = true;  // parsing a header block
   bool sink_started = false;
-  uint64_t upload_pos = 0;  // bytes of the request body handed to curl
+  uint64_t upload_pos = 0;           // bytes of the request body handed to curl
   std::optional<Error> abort_error;  // set by a callback that made curl abort
   std::optional<Error> result_error;
   bool done = false;
@@ -117,7 +109,8 @@ size_t header_callback(char* data, size_t size, size_t nitems, void* userdata) {
     // A new response starts (after a 1xx interim one): forget earlier headers.
     t->response.headers = Headers();
     size_t sp = line.find(' ');
-    t->response.status = sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
+    t->response.status =
+        sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
     t->in_headers = true;
     return n;
   }
@@ -152,10 +145,12 @@ size_t read_callback(char* buffer, size_t size, size_t nitems, void* userdata) {
   if (t->upload_pos >= total) return 0;
   size_t n = static_cast<size_t>(std::min<uint64_t>(size * nitems, total - t->upload_pos));
   if (r.file_body) {
-    ssize_t got = ::pread(r.file_body->fd, buffer, n, static_cast<off_t>(r.file_body->offset + t->upload_pos));
+    ssize_t got = ::pread(r.file_body->fd, buffer, n,
+                          static_cast<off_t>(r.file_body->offset + t->upload_pos));
     if (got <= 0) {
-      t->abort_error = got < 0 ? errno_error("reading the request body", errno)
-                               : make_error(ErrorCategory::io, "request body file is shorter than announced");
+      t->abort_error =
+          got < 0 ? errno_error("reading the request body", errno)
+                  : make_error(ErrorCategory::io, "request body file is shorter than announced");
       return CURL_READFUNC_ABORT;
     }
     n = static_cast<size_t>(got);
@@ -187,9 +182,8 @@ size_t write_callback(char* data, size_t size, size_t nmemb, void* userdata) {
   }
   if (r.body.size() + n > t->request->max_body_bytes) {
     t->abort_error = make_error(ErrorCategory::permanent,
-                                "response body from " + redact_url(t->request->url) +
-                                    " exceeds " + std::to_string(t->request->max_body_bytes) +
-                                    " bytes");
+                                "response body from " + redact_url(t->request->url) + " exceeds " +
+                                    std::to_string(t->request->max_body_bytes) + " bytes");
     return 0;
   }
   r.body.append(data, n);
@@ -204,9 +198,9 @@ struct CurlTransport::Impl {
   MultiPtr multi;
   std::thread thread;
   std::mutex mutex;
-  std::deque<Transfer*> pending;   // guarded by mutex
-  std::vector<EasyPtr> idle;       // guarded by mutex: reset handles for reuse
-  bool stopping = false;           // guarded by mutex
+  std::deque<Transfer*> pending;  // guarded by mutex
+  std::vector<EasyPtr> idle;      // guarded by mutex: reset handles for reuse
+  bool stopping = false;          // guarded by mutex
   std::atomic<uint64_t> transfers{0};
   std::atomic<uint64_t> connects{0};
   std::map<CURL*, Transfer*> active;  // event thread only
@@ -255,8 +249,8 @@ struct CurlTransport::Impl {
       for (Transfer* t : incoming) {
         CURLMcode mc = curl_multi_add_handle(multi.get(), t->easy.get());
         if (mc != CURLM_OK) {
-          t->result_error = make_error(ErrorCategory::io, std::string("curl_multi_add_handle: ") +
-                                                              curl_multi_strerror(mc));
+          t->result_error = make_error(
+              ErrorCategory::io, std::string("curl_multi_add_handle: ") + curl_multi_strerror(mc));
           finish(t);
           continue;
         }
@@ -287,7 +281,8 @@ struct CurlTransport::Impl {
     }
     active.clear();
     for (Transfer* t : incoming) {
-      t->result_error = make_error(ErrorCategory::cancelled, "transfer cancelled: transport shut down");
+      t->result_error =
+          make_error(ErrorCategory::cancelled, "transfer cancelled: transport shut down");
       finish(t);
     }
   }
@@ -356,7 +351,7 @@ struct CurlTransport::Impl {
     }
     if (r.range) {
       std::string v = r.range->header_value().substr(6);  // CURLOPT_RANGE takes "a-b"
-      curl_easy_setopt(e, CURLOPT_RANGE, v.c_str());       // libcurl copies strings
+      curl_easy_setopt(e, CURLOPT_RANGE, v.c_str());      // libcurl copies strings
     }
     curl_slist* list = nullptr;
     auto append = [&](const std::string& line) -> Status {

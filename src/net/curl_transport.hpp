@@ -14,14 +14,14 @@
 namespace mb::net {
 
 struct CurlOptions {
-  long max_host_connections = 16;   // CURLMOPT_MAX_HOST_CONNECTIONS
-  long max_total_connections = 64;  // CURLMOPT_MAX_TOTAL_CONNECTIONS
-  long max_cached_connections = 64; // CURLMOPT_MAXCONNECTS
-  long buffer_size = 512 * 1024;    // CURLOPT_BUFFERSIZE: fewer, larger writes to sinks
+  long max_host_connections = 16;    // CURLMOPT_MAX_HOST_CONNECTIONS
+  long max_total_connections = 64;   // CURLMOPT_MAX_TOTAL_CONNECTIONS
+  long max_cached_connections = 64;  // CURLMOPT_MAXCONNECTS
+  long buffer_size = 512 * 1024;     // CURLOPT_BUFFERSIZE: fewer, larger writes to sinks
   // Sent on every request. net may not depend on app/, so the CLI passes
   // "modelbake/" + mb::version() here.
   std::string user_agent = "modelbake";
-  bool verbose = false;             // CURLOPT_VERBOSE (to stderr), for debugging only
+  bool verbose = false;  // CURLOPT_VERBOSE (to stderr), for debugging only
 };
 
 struct CurlStats {

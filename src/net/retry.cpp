@@ -51,7 +51,7 @@ std::optional<int64_t> parse_http_date(std::string_view text) {
   }
   if (!cur.empty()) tokens.push_back(cur);
   static const std::array<const char*, 12> k_months = {"jan", "feb", "mar", "apr", "may", "jun",
-                                                      "jul", "aug", "sep", "oct", "nov", "dec"};
+                                                       "jul", "aug", "sep", "oct", "nov", "dec"};
   int month = 0;
   std::vector<std::string> numbers;
   std::string time;
@@ -111,8 +111,10 @@ Duration Backoff::next() {
 }
 
 std::optional<Duration> parse_retry_after(std::string_view value, int64_t now_unix) {
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front())))
+    value.remove_prefix(1);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+    value.remove_suffix(1);
   constexpr int64_t k_max_seconds = 366LL * 86400;  // clamp absurd values instead of overflowing
   if (all_digits(value)) {
     if (value.size() > 9) return Duration(k_max_seconds * 1000);
@@ -144,8 +146,9 @@ bool RetryLoop::retry_after_failure(const Error& error, Attempt& attempt) {
   auto elapsed = std::chrono::duration_cast<Duration>(m_clock.now() - m_start);
   if (elapsed + delay > m_policy.max_elapsed) return false;
   // A wait the server asked for (rate limit) can be minutes: say so, so nobody thinks we hang.
-  log::warn(error.message + (server_asked ? "; waiting " + seconds_text(delay) + " as the server asked"
-                                          : "; retrying in " + seconds_text(delay)) +
+  log::warn(error.message +
+            (server_asked ? "; waiting " + seconds_text(delay) + " as the server asked"
+                          : "; retrying in " + seconds_text(delay)) +
             " (attempt " + std::to_string(attempt.number + 1) + " of " +
             std::to_string(m_policy.max_attempts) + ")");
   m_clock.sleep_for(delay);

@@ -18,18 +18,18 @@ namespace mb::net {
 
 struct RetryPolicy {
   using Duration = Clock::Duration;
-  int max_attempts = 6;              // total tries, including the first
-  Duration initial_delay{1'000};     // nominal delay before the first retry
-  double multiplier = 2.0;           // nominal delay grows by this per retry ...
-  Duration max_delay{30'000};        // ... up to this cap
-  double jitter = 0.25;              // actual delay uniform in [nominal*(1-jitter), nominal]
+  int max_attempts = 6;           // total tries, including the first
+  Duration initial_delay{1'000};  // nominal delay before the first retry
+  double multiplier = 2.0;        // nominal delay grows by this per retry ...
+  Duration max_delay{30'000};     // ... up to this cap
+  double jitter = 0.25;           // actual delay uniform in [nominal*(1-jitter), nominal]
   // Give up rather than sleep past this since the start. Long enough for two waits of the
   // Hub's 5-minute rate-limit window plus backoff.
   Duration max_elapsed{1'200'000};
   // A server asking to wait longer than this (Retry-After, RateLimit t + 1 s): give up at once
   // with its reason instead of sleeping. Covers one full Hub window (300 s) with margin.
   Duration max_retry_after{600'000};
-  std::optional<uint64_t> seed;      // fixed jitter seed (tests); nullopt = random_device
+  std::optional<uint64_t> seed;  // fixed jitter seed (tests); nullopt = random_device
 
   // One attempt, no retries.
   static RetryPolicy none() {

@@ -84,10 +84,11 @@ std::string remove_dot_segments(std::string_view path) {
 
 bool sensitive_param(std::string_view key) {
   std::string k = lower(key);
-  static const char* const k_names[] = {"signature", "sig", "policy", "key-pair-id", "token",
-                                        "access_token", "auth", "authorization", "password",
-                                        "api_key", "apikey", "key", "x-goog-signature",
-                                        "x-goog-credential", "se", "sp", "sv"};
+  static const char* const k_names[] = {
+      "signature",    "sig",  "policy",           "key-pair-id",       "token",
+      "access_token", "auth", "authorization",    "password",          "api_key",
+      "apikey",       "key",  "x-goog-signature", "x-goog-credential", "se",
+      "sp",           "sv"};
   if (k.rfind("x-amz-", 0) == 0) return true;
   return std::find(std::begin(k_names), std::end(k_names), k) != std::end(k_names);
 }
@@ -142,12 +143,14 @@ Result<Url> parse_url(std::string_view text) {
   if (slen == 0 || text.substr(slen, 3) != "://") return bad("expected scheme://host");
   Url url;
   url.scheme = lower(text.substr(0, slen));
-  if (url.scheme != "http" && url.scheme != "https") return bad("only http and https are supported");
+  if (url.scheme != "http" && url.scheme != "https")
+    return bad("only http and https are supported");
   std::string_view rest = text.substr(slen + 3);
   size_t auth_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, auth_end);
   std::string_view target = auth_end == std::string_view::npos ? "" : rest.substr(auth_end);
-  if (size_t hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  if (size_t hash = target.find('#'); hash != std::string_view::npos)
+    target = target.substr(0, hash);
 
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
     url.userinfo = std::string(authority.substr(0, at));
@@ -172,9 +175,9 @@ Result<Url> parse_url(std::string_view text) {
   }
   url.port = default_port(url.scheme);
   if (!port_text.empty()) {
-    if (port_text.size() > 5 ||
-        !std::all_of(port_text.begin(), port_text.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
       return bad("invalid port");
     }
     int p = std::stoi(std::string(port_text));

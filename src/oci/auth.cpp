@@ -13,7 +13,8 @@ namespace mb::oci {
 namespace {
 
 bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 std::string lower(std::string_view s) {
@@ -41,12 +42,15 @@ class Scanner {
   // token68 values (e.g. base64 with trailing '=') of schemes without params.
   std::string token68() {
     size_t start = m_pos;
-    while (m_pos < m_s.size() && (is_token_char(m_s[m_pos]) || m_s[m_pos] == '/' || m_s[m_pos] == '=')) ++m_pos;
+    while (m_pos < m_s.size() &&
+           (is_token_char(m_s[m_pos]) || m_s[m_pos] == '/' || m_s[m_pos] == '='))
+      ++m_pos;
     return std::string(m_s.substr(start, m_pos - start));
   }
   std::string until_separator() {
     size_t start = m_pos;
-    while (m_pos < m_s.size() && m_s[m_pos] != ',' && m_s[m_pos] != ' ' && m_s[m_pos] != '\t') ++m_pos;
+    while (m_pos < m_s.size() && m_s[m_pos] != ',' && m_s[m_pos] != ' ' && m_s[m_pos] != '\t')
+      ++m_pos;
     return std::string(m_s.substr(start, m_pos - start));
   }
   std::optional<std::string> quoted() {
@@ -145,7 +149,8 @@ std::vector<Challenge> parse_www_authenticate(std::string_view header) {
 std::string base64_encode(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -158,7 +163,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   if (in.empty()) return std::string();
   std::string out(in.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
   if (n < 0) return std::nullopt;
   size_t pad = 0;
   if (in.back() == '=') ++pad;
@@ -170,16 +176,18 @@ std::optional<std::string> base64_decode(std::string_view text) {
 void register_secret(const Credentials& creds) {
   log::add_secret(creds.password);
   log::add_secret(creds.identity_token);
-  if (!creds.password.empty()) log::add_secret(base64_encode(creds.username + ":" + creds.password));
+  if (!creds.password.empty())
+    log::add_secret(base64_encode(creds.username + ":" + creds.password));
 }
 
 Result<std::optional<Credentials>> credentials_from_docker_config(std::string_view json_text,
-                                                                   std::string_view registry,
-                                                                   std::string_view source) {
+                                                                  std::string_view registry,
+                                                                  std::string_view source) {
   auto doc = nlohmann::json::parse(json_text, nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return fail(ErrorCategory::usage, std::string(source) + " is not valid JSON",
-                "fix or remove the file, or set MODELBAKE_REGISTRY_USER and MODELBAKE_REGISTRY_PASSWORD");
+    return fail(
+        ErrorCategory::usage, std::string(source) + " is not valid JSON",
+        "fix or remove the file, or set MODELBAKE_REGISTRY_USER and MODELBAKE_REGISTRY_PASSWORD");
   }
   auto auths = doc.find("auths");
   if (auths == doc.end() || !auths->is_object()) return std::optional<Credentials>();
@@ -187,19 +195,22 @@ Result<std::optional<Credentials>> credentials_from_docker_config(std::string_vi
   for (auto it = auths->begin(); it != auths->end(); ++it) {
     if (normalise_registry_key(it.key()) != want || !it.value().is_object()) continue;
     const auto& entry = it.value();
-    if (auto t = entry.find("identitytoken"); t != entry.end() && t->is_string() && !t->get<std::string>().empty()) {
+    if (auto t = entry.find("identitytoken");
+        t != entry.end() && t->is_string() && !t->get<std::string>().empty()) {
       return std::optional<Credentials>(Credentials{"", "", t->get<std::string>()});
     }
-    if (auto a = entry.find("auth"); a != entry.end() && a->is_string() && !a->get<std::string>().empty()) {
+    if (auto a = entry.find("auth");
+        a != entry.end() && a->is_string() && !a->get<std::string>().empty()) {
       auto decoded = base64_decode(a->get<std::string>());
       size_t colon = decoded ? decoded->find(':') : std::string::npos;
       if (!decoded || colon == std::string::npos) {
         return fail(ErrorCategory::usage,
-                    "the \"auth\" entry for " + std::string(registry) + " in " + std::string(source) +
-                        " is not base64 of user:password",
+                    "the \"auth\" entry for " + std::string(registry) + " in " +
+                        std::string(source) + " is not base64 of user:password",
                     "run 'docker login' again or fix the entry");
       }
-      return std::optional<Credentials>(Credentials{decoded->substr(0, colon), decoded->substr(colon + 1)});
+      return std::optional<Credentials>(
+          Credentials{decoded->substr(0, colon), decoded->substr(colon + 1)});
     }
     auto u = entry.find("username");
     auto p = entry.find("password");
@@ -210,17 +221,20 @@ Result<std::optional<Credentials>> credentials_from_docker_config(std::string_vi
   return std::optional<Credentials>();
 }
 
-Result<AuthFileAnswer> parse_auth_file(std::string_view json_text, std::string_view registry, std::string_view source) {
+Result<AuthFileAnswer> parse_auth_file(std::string_view json_text, std::string_view registry,
+                                       std::string_view source) {
   AuthFileAnswer answer;
   MB_ASSIGN(answer.stored, credentials_from_docker_config(json_text, registry, source));
   auto doc = nlohmann::json::parse(json_text, nullptr, false);  // valid: checked above
   std::string want = normalise_registry_key(registry);
   if (auto helpers = doc.find("credHelpers"); helpers != doc.end() && helpers->is_object()) {
     for (auto it = helpers->begin(); it != helpers->end(); ++it) {
-      if (normalise_registry_key(it.key()) == want && it.value().is_string()) answer.helper = it.value().get<std::string>();
+      if (normalise_registry_key(it.key()) == want && it.value().is_string())
+        answer.helper = it.value().get<std::string>();
     }
   }
-  if (auto store = doc.find("credsStore"); answer.helper.empty() && store != doc.end() && store->is_string()) {
+  if (auto store = doc.find("credsStore");
+      answer.helper.empty() && store != doc.end() && store->is_string()) {
     answer.helper = store->get<std::string>();
   }
   return answer;

@@ -47,8 +47,8 @@ std::optional<std::string> base64_decode(std::string_view text);
 // ("https://host:port/v1/"); Docker Hub's "https://index.docker.io/v1/" also answers for
 // docker.io. A bad "auth" value is a usage error naming the file; no entry is nullopt.
 Result<std::optional<Credentials>> credentials_from_docker_config(std::string_view json_text,
-                                                                   std::string_view registry,
-                                                                   std::string_view source);
+                                                                  std::string_view registry,
+                                                                  std::string_view source);
 
 // What one auth file (docker config.json or containers auth.json) says about `registry`: the
 // credential helper to ask ("credHelpers" entry for the registry, else "credsStore") and the
@@ -57,12 +57,14 @@ struct AuthFileAnswer {
   std::string helper;  // "" = none; else the <name> of docker-credential-<name>
   std::optional<Credentials> stored;
 };
-Result<AuthFileAnswer> parse_auth_file(std::string_view json_text, std::string_view registry, std::string_view source);
+Result<AuthFileAnswer> parse_auth_file(std::string_view json_text, std::string_view registry,
+                                       std::string_view source);
 
 // Runs `docker-credential-<helper> get` (found on the Env's PATH, no shell, 20 s, 64 KiB of
 // output) with the registry's server URL on stdin. nullopt when the helper has no
 // credentials for it; a username "<token>" makes the secret an identity token.
-Result<std::optional<Credentials>> credentials_from_helper(const Env& env, ProcessRunner& runner, const std::string& helper,
+Result<std::optional<Credentials>> credentials_from_helper(const Env& env, ProcessRunner& runner,
+                                                           const std::string& helper,
                                                            std::string_view registry);
 
 // In order, the first that has credentials for `registry` wins:
@@ -72,7 +74,8 @@ Result<std::optional<Credentials>> credentials_from_helper(const Env& env, Proce
 // Within a file: its helper (credHelpers, then credsStore), then its "auths" entry. A missing
 // file or helper program is skipped (the latter with a warning). Every secret found is
 // registered with log::add_secret.
-Result<std::optional<Credentials>> lookup_credentials(const Env& env, std::string_view registry, ProcessRunner& runner);
+Result<std::optional<Credentials>> lookup_credentials(const Env& env, std::string_view registry,
+                                                      ProcessRunner& runner);
 
 // Registers a credential's secret forms with the log redactor.
 void register_secret(const Credentials& creds);

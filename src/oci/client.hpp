@@ -61,22 +61,26 @@ class RegistryClient {
   Result<std::optional<uint64_t>> blob_size(const std::string& repo, const std::string& digest);
   // Cross-repository mount; false when the registry started a normal upload instead (the
   // session is cancelled) or refused.
-  Result<bool> mount_blob(const std::string& repo, const std::string& digest, const std::string& from_repo);
+  Result<bool> mount_blob(const std::string& repo, const std::string& digest,
+                          const std::string& from_repo);
   // Uploads a blob whose digest and size the caller knows (monolithic PUT, or PATCH chunks
   // at/above chunk_threshold), retrying transient failures from a fresh session.
   Status upload_blob(const std::string& repo, const std::string& digest, const BlobSource& source);
   // Downloads a blob into `dest` (created/truncated), verifying size and digest while it
   // streams; a dropped connection resumes with Range. On failure `dest` is removed.
-  Status download_blob(const std::string& repo, const std::string& digest, uint64_t size, const std::string& dest);
+  Status download_blob(const std::string& repo, const std::string& digest, uint64_t size,
+                       const std::string& dest);
   // A small blob (config, lock) into memory, verified.
-  Result<std::string> fetch_small_blob(const std::string& repo, const std::string& digest, uint64_t size);
+  Result<std::string> fetch_small_blob(const std::string& repo, const std::string& digest,
+                                       uint64_t size);
 
   // PUT; returns the digest of `bytes` after checking the registry agrees.
   Result<std::string> put_manifest(const std::string& repo, const std::string& ref,
                                    const std::string& media_type, const std::string& bytes);
   Result<FetchedManifest> get_manifest(const std::string& repo, const std::string& ref);
   // HEAD of a manifest: its digest (Docker-Content-Digest), nullopt when absent.
-  Result<std::optional<std::string>> manifest_digest(const std::string& repo, const std::string& ref);
+  Result<std::optional<std::string>> manifest_digest(const std::string& repo,
+                                                     const std::string& ref);
 
   ClientStats stats() const;
 
@@ -92,7 +96,8 @@ class RegistryClient {
   Result<net::Response> send_once(net::Request& request, const std::vector<std::string>& scopes,
                                   net::BodySink* sink);
   Status authenticate(const net::Response& unauthorized, const std::vector<std::string>& scopes);
-  Result<std::string> fetch_token(const Challenge& challenge, const std::vector<std::string>& scopes);
+  Result<std::string> fetch_token(const Challenge& challenge,
+                                  const std::vector<std::string>& scopes);
   void apply_auth(net::Request& request, const std::vector<std::string>& scopes);
   Result<std::string> start_upload(const std::string& repo, const std::string& query,
                                    const std::vector<std::string>& scopes, bool* mounted);

@@ -34,7 +34,9 @@ std::string server_url(std::string_view registry) {
 
 // First line of a helper's message, printable, short (it never holds the secret: only failures are
 // shown).
-std::string first_line(const std::string& text) { return sanitize_for_display(text.substr(0, text.find('\n'))); }
+std::string first_line(const std::string& text) {
+  return sanitize_for_display(text.substr(0, text.find('\n')));
+}
 
 // The auth files in the documented order, each with its path.
 std::vector<std::string> auth_files(const Env& env) {

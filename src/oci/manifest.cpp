@@ -32,7 +32,8 @@ ojson descriptor_json(const Descriptor& d) {
 
 Result<Descriptor> parse_descriptor(const nlohmann::json& j, const char* what) {
   auto bad = [&](const std::string& why) {
-    return fail(ErrorCategory::permanent, std::string("registry sent a manifest with an invalid ") + what + ": " + why);
+    return fail(ErrorCategory::permanent,
+                std::string("registry sent a manifest with an invalid ") + what + ": " + why);
   };
   if (!j.is_object()) return bad("not an object");
   Descriptor d;
@@ -40,7 +41,8 @@ Result<Descriptor> parse_descriptor(const nlohmann::json& j, const char* what) {
   auto dg = j.find("digest");
   auto sz = j.find("size");
   if (mt == j.end() || !mt->is_string()) return bad("mediaType missing");
-  if (dg == j.end() || !dg->is_string() || !is_valid_digest(dg->get<std::string>())) return bad("digest missing or not sha256");
+  if (dg == j.end() || !dg->is_string() || !is_valid_digest(dg->get<std::string>()))
+    return bad("digest missing or not sha256");
   if (sz == j.end() || !sz->is_number_unsigned()) return bad("size missing or negative");
   d.media_type = mt->get<std::string>();
   d.digest = dg->get<std::string>();
@@ -58,7 +60,8 @@ bool has_suffix(std::string_view s, std::string_view suffix) {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -94,11 +97,15 @@ std::string serialize_manifest(const Manifest& m) {
 
 Result<Manifest> parse_manifest(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(ErrorCategory::permanent, "registry sent a manifest that is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return fail(ErrorCategory::permanent, "registry sent a manifest that is not a JSON object");
   Manifest m;
-  if (auto mt = j.find("mediaType"); mt != j.end() && mt->is_string()) m.media_type = mt->get<std::string>();
-  if (m.media_type == media::oci_index || m.media_type == media::docker_manifest_list || j.contains("manifests")) {
-    return fail(ErrorCategory::usage, "the reference names an image index (multi-platform image), not a modelbake bundle",
+  if (auto mt = j.find("mediaType"); mt != j.end() && mt->is_string())
+    m.media_type = mt->get<std::string>();
+  if (m.media_type == media::oci_index || m.media_type == media::docker_manifest_list ||
+      j.contains("manifests")) {
+    return fail(ErrorCategory::usage,
+                "the reference names an image index (multi-platform image), not a modelbake bundle",
                 "push the bundle with 'modelbake push' and pull that tag");
   }
   if (m.media_type != media::oci_manifest && m.media_type != media::docker_manifest) {
@@ -107,12 +114,15 @@ Result<Manifest> parse_manifest(std::string_view text) {
   if (auto sv = j.find("schemaVersion"); sv == j.end() || *sv != 2) {
     return fail(ErrorCategory::permanent, "registry sent a manifest without schemaVersion 2");
   }
-  if (auto at = j.find("artifactType"); at != j.end() && at->is_string()) m.artifact_type = at->get<std::string>();
+  if (auto at = j.find("artifactType"); at != j.end() && at->is_string())
+    m.artifact_type = at->get<std::string>();
   auto cfg = j.find("config");
-  if (cfg == j.end()) return fail(ErrorCategory::permanent, "registry sent a manifest without config");
+  if (cfg == j.end())
+    return fail(ErrorCategory::permanent, "registry sent a manifest without config");
   MB_ASSIGN(m.config, parse_descriptor(*cfg, "config"));
   auto layers = j.find("layers");
-  if (layers == j.end() || !layers->is_array()) return fail(ErrorCategory::permanent, "registry sent a manifest without layers");
+  if (layers == j.end() || !layers->is_array())
+    return fail(ErrorCategory::permanent, "registry sent a manifest without layers");
   for (const auto& l : *layers) {
     MB_ASSIGN(auto d, parse_descriptor(l, "layer"));
     m.layers.push_back(std::move(d));
@@ -127,9 +137,11 @@ Result<Manifest> parse_manifest(std::string_view text) {
 std::string_view modelpack_media_type(std::string_view path) {
   std::string p = lower(path);
   std::string_view base = p;
-  if (size_t slash = base.rfind('/'); slash != std::string_view::npos) base = base.substr(slash + 1);
-  for (std::string_view ext : {".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".onnx_data", ".h5",
-                               ".msgpack", ".ckpt", ".tflite", ".ot", ".pb", ".npz", ".mlmodel"}) {
+  if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
+    base = base.substr(slash + 1);
+  for (std::string_view ext :
+       {".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".onnx_data", ".h5", ".msgpack",
+        ".ckpt", ".tflite", ".ot", ".pb", ".npz", ".mlmodel"}) {
     if (has_suffix(base, ext)) return media::model_weight;
   }
   if (has_suffix(base, ".md") || has_suffix(base, ".rst") || base.rfind("license", 0) == 0 ||

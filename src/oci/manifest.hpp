@@ -18,14 +18,17 @@ namespace mb::oci {
 namespace media {
 inline constexpr std::string_view oci_manifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr std::string_view oci_index = "application/vnd.oci.image.index.v1+json";
-inline constexpr std::string_view docker_manifest = "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr std::string_view docker_manifest_list = "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view docker_manifest =
+    "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr std::string_view docker_manifest_list =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view oci_config = "application/vnd.oci.image.config.v1+json";
 inline constexpr std::string_view oci_layer_tar = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view model_artifact = "application/vnd.cncf.model.manifest.v1+json";
 inline constexpr std::string_view model_config = "application/vnd.cncf.model.config.v1+json";
 inline constexpr std::string_view model_weight = "application/vnd.cncf.model.weight.v1.raw";
-inline constexpr std::string_view model_weight_config = "application/vnd.cncf.model.weight.config.v1.raw";
+inline constexpr std::string_view model_weight_config =
+    "application/vnd.cncf.model.weight.config.v1.raw";
 inline constexpr std::string_view model_doc = "application/vnd.cncf.model.doc.v1.raw";
 inline constexpr std::string_view model_code = "application/vnd.cncf.model.code.v1.raw";
 }  // namespace media
@@ -67,9 +70,9 @@ std::string_view modelpack_media_type(std::string_view path);
 
 struct ModelpackArtifact {
   Manifest manifest;
-  std::string config_json;   // bytes of the config blob (manifest.config)
-  std::string lock_json;     // bytes of the lock layer (serialize_lock)
-  std::string manifest_json; // serialize_manifest(manifest)
+  std::string config_json;    // bytes of the config blob (manifest.config)
+  std::string lock_json;      // bytes of the lock layer (serialize_lock)
+  std::string manifest_json;  // serialize_manifest(manifest)
 };
 
 // Builds the artifact for `lock`: one layer per distinct (model, file) with filepath

@@ -28,15 +28,18 @@ bool is_modelpack(const Manifest& m) {
          m.config.media_type == "application/vnd.cnai.model.config.v1+json";
 }
 
-Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref, const Manifest& m) {
+Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref,
+                                    const Manifest& m) {
   const Descriptor* lock_layer = nullptr;
   for (const auto& l : m.layers)
     if (is_lock_layer(l)) lock_layer = &l;
   if (!lock_layer) {
-    return fail(ErrorCategory::usage, ref.str() + " is a ModelPack artifact without a modelbake.lock layer",
+    return fail(ErrorCategory::usage,
+                ref.str() + " is a ModelPack artifact without a modelbake.lock layer",
                 "pull artifacts pushed by 'modelbake push --artifact modelpack'");
   }
-  MB_ASSIGN(auto text, client.fetch_small_blob(ref.repository, lock_layer->digest, lock_layer->size));
+  MB_ASSIGN(auto text,
+            client.fetch_small_blob(ref.repository, lock_layer->digest, lock_layer->size));
   auto lock = parse_lock(text, "the lock bundled in " + ref.str());
   if (!lock.ok()) {
     Error e = lock.take_error();
@@ -86,8 +89,8 @@ Status publish_lock(const Lockfile& lock, const Store& store, int64_t now) {
   return {};
 }
 
-Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manifest& m, const Store& store,
-                      const PullOptions& opts, TransferSummary& summary) {
+Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manifest& m,
+                      const Store& store, const PullOptions& opts, TransferSummary& summary) {
   MB_ASSIGN(summary.lock, fetch_bundled_lock(client, ref, m));
   const Lockfile& lock = summary.lock;
   std::set<std::pair<std::string, std::string>> covered;
@@ -98,8 +101,9 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
     if (!t.file) {
       auto fp = layer.annotations.find(std::string(annotation::filepath));
       return fail(ErrorCategory::integrity,
-                  "layer " + layer.digest + " (" + (fp == layer.annotations.end() ? "no file path" : fp->second) +
-                      ") of " + ref.str() + " is not a file of its bundled lock");
+                  "layer " + layer.digest + " (" +
+                      (fp == layer.annotations.end() ? "no file path" : fp->second) + ") of " +
+                      ref.str() + " is not a file of its bundled lock");
     }
     covered.insert({t.model->name, t.file->path});
     wanted[t.file->sha256] = t.file->size;
@@ -107,7 +111,8 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
   for (const auto& model : lock.models)
     for (const auto& f : model.files)
       if (!covered.count({model.name, f.path})) {
-        return fail(ErrorCategory::integrity, ref.str() + " lacks " + model.name + "/" + f.path + " named by its lock");
+        return fail(ErrorCategory::integrity,
+                    ref.str() + " lacks " + model.name + "/" + f.path + " named by its lock");
       }
   summary.blobs = wanted.size();
   MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
@@ -118,8 +123,9 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
 // images carry the lock in a small layer annotated io.modelbake.model=modelbake.lock: that
 // one is fetched first (bounded), and the other layers' declared sizes must fit the lock.
 // Images without such a layer (built by other tools) are bounded only by the import.
-Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& blobs,
-                         std::set<std::string>& fetched, TransferSummary& summary) {
+Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Manifest& m,
+                         const std::string& blobs, std::set<std::string>& fetched,
+                         TransferSummary& summary) {
   const Descriptor* lock_layer = nullptr;
   for (const auto& l : m.layers) {
     auto it = l.annotations.find("io.modelbake.model");
@@ -128,7 +134,8 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
   if (!lock_layer) return {};
   if (lock_layer->size > bundle::LockFinder::k_lock_limit + (1 << 20)) {
     return fail(ErrorCategory::integrity, "the lock layer of " + ref.str() + " declares " +
-                                              std::to_string(lock_layer->size) + " bytes, more than a lock may be");
+                                              std::to_string(lock_layer->size) +
+                                              " bytes, more than a lock may be");
   }
   std::string path = blobs + "/" + digest_hex(lock_layer->digest);
   MB_TRY(client.download_blob(ref.repository, lock_layer->digest, lock_layer->size, path));
@@ -136,26 +143,32 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
   ++summary.blobs_transferred;
   summary.bytes_transferred += lock_layer->size;
   MB_ASSIGN(auto lock, bundle::lock_in_tar(path));
-  if (!lock) return fail(ErrorCategory::integrity, "the lock layer of " + ref.str() + " holds no modelbake.lock");
+  if (!lock)
+    return fail(ErrorCategory::integrity,
+                "the lock layer of " + ref.str() + " holds no modelbake.lock");
   uint64_t declared = m.config.size;
   std::set<std::string> distinct;
   for (const auto& l : m.layers) {
     if (distinct.insert(l.digest).second) declared += l.size;
   }
-  uint64_t limit = bundle::max_image_layer_bytes(*lock) + lock_layer->size + (4 << 20);  // + the config
+  uint64_t limit =
+      bundle::max_image_layer_bytes(*lock) + lock_layer->size + (4 << 20);  // + the config
   if (declared > limit) {
-    return fail(ErrorCategory::integrity, ref.str() + " declares " + std::to_string(declared) +
-                                              " bytes of layers, more than its lock's files can take (" +
-                                              std::to_string(limit) + ")",
-                "the registry serves something else than a modelbake image; nothing was downloaded but the lock");
+    return fail(ErrorCategory::integrity,
+                ref.str() + " declares " + std::to_string(declared) +
+                    " bytes of layers, more than its lock's files can take (" +
+                    std::to_string(limit) + ")",
+                "the registry serves something else than a modelbake image; nothing was downloaded "
+                "but the lock");
   }
   return {};
 }
 
 // An image: its blobs become a private OCI layout in the cache's tmp dir, which then goes
 // through the same verified import as `modelbake import`.
-Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m, const std::string& manifest_bytes,
-                  const Store& store, const PullOptions& opts, TransferSummary& summary) {
+Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m,
+                  const std::string& manifest_bytes, const Store& store, const PullOptions& opts,
+                  TransferSummary& summary) {
   TempTree dir(store.layout().tmp_dir() + "/pull-" + random_suffix());
   std::string blobs = dir.path() + "/blobs/sha256";
   MB_TRY(make_dirs(blobs));
@@ -168,7 +181,8 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   for (const Descriptor* d : all) {
     if (!seen.insert(d->digest).second) continue;
     tasks.push_back([&, d]() -> Status {
-      MB_TRY(client.download_blob(ref.repository, d->digest, d->size, blobs + "/" + digest_hex(d->digest)));
+      MB_TRY(client.download_blob(ref.repository, d->digest, d->size,
+                                  blobs + "/" + digest_hex(d->digest)));
       std::lock_guard<std::mutex> g(mutex);
       ++summary.blobs_transferred;
       summary.bytes_transferred += d->size;
@@ -183,8 +197,10 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   nlohmann::ordered_json index;
   index["schemaVersion"] = 2;
   index["mediaType"] = std::string(media::oci_index);
-  index["manifests"] = nlohmann::ordered_json::array(
-      {{{"mediaType", std::string(media::oci_manifest)}, {"digest", digest}, {"size", manifest_bytes.size()}}});
+  index["manifests"] =
+      nlohmann::ordered_json::array({{{"mediaType", std::string(media::oci_manifest)},
+                                      {"digest", digest},
+                                      {"size", manifest_bytes.size()}}});
   MB_TRY(write_file_atomic(dir.path() + "/index.json", index.dump()));
   bundle::ImportOptions io;
   io.unix_now = opts.unix_now;
@@ -194,7 +210,8 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   return {};
 }
 
-Result<std::pair<Manifest, FetchedManifest>> fetch_manifest(RegistryClient& client, const Reference& ref) {
+Result<std::pair<Manifest, FetchedManifest>> fetch_manifest(RegistryClient& client,
+                                                            const Reference& ref) {
   MB_ASSIGN(auto fetched, client.get_manifest(ref.repository, ref.manifest_ref()));
   MB_ASSIGN(auto manifest, parse_manifest(fetched.bytes));
   return std::make_pair(std::move(manifest), std::move(fetched));
@@ -202,8 +219,8 @@ Result<std::pair<Manifest, FetchedManifest>> fetch_manifest(RegistryClient& clie
 
 }  // namespace
 
-Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref, const Store& store,
-                                    const PullOptions& opts) {
+Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref,
+                                    const Store& store, const PullOptions& opts) {
   MB_TRY(store.init());
   MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
   MB_ASSIGN(auto got, fetch_manifest(client, ref));
@@ -218,15 +235,17 @@ Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref
     summary.artifact = "image";
     MB_TRY(pull_image(client, ref, manifest, fetched.bytes, store, opts, summary));
   } else {
-    return fail(ErrorCategory::usage, ref.str() + " is neither a modelbake image nor a ModelPack artifact (config " +
-                                          manifest.config.media_type + ")");
+    return fail(ErrorCategory::usage,
+                ref.str() + " is neither a modelbake image nor a ModelPack artifact (config " +
+                    manifest.config.media_type + ")");
   }
   summary.requests = client.stats();
   return summary;
 }
 
-Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref, const Lockfile& lock,
-                                       const Store& store, const PullOptions& opts) {
+Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref,
+                                       const Lockfile& lock, const Store& store,
+                                       const PullOptions& opts) {
   MB_TRY(store.init());
   MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
   MB_ASSIGN(auto got, fetch_manifest(client, ref));
@@ -239,7 +258,8 @@ Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& 
     std::map<std::string, uint64_t> wanted;
     for (const auto& m : lock.models)
       for (const auto& f : m.files)
-        if (auto it = offered.find(f.sha256); it != offered.end() && it->second == f.size) wanted[f.sha256] = f.size;
+        if (auto it = offered.find(f.sha256); it != offered.end() && it->second == f.size)
+          wanted[f.sha256] = f.size;
     MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
   } else {
     // An image's layers are tars of whole models: import it (verified against its own lock).
@@ -268,10 +288,8 @@ bool registry_failure_falls_back(ErrorCategory category) {
   switch (category) {
     case ErrorCategory::transient:
     case ErrorCategory::permanent:
-    case ErrorCategory::auth:
-      return true;
-    default:
-      return false;
+    case ErrorCategory::auth: return true;
+    default: return false;
   }
 }
 

@@ -44,7 +44,8 @@ namespace {
 // mount it instead of uploading (.locks/modelbake/registry-mounts.json in the cache).
 class MountCache {
  public:
-  MountCache(const Store& store, std::string registry) : m_store(store), m_registry(std::move(registry)) {
+  MountCache(const Store& store, std::string registry)
+      : m_store(store), m_registry(std::move(registry)) {
     auto text = read_file(path(), 16u << 20);
     if (text.ok()) {
       auto doc = nlohmann::json::parse(*text, nullptr, false);
@@ -55,7 +56,9 @@ class MountCache {
     auto reg = m_doc.find(m_registry);
     if (reg == m_doc.end() || !reg->is_object()) return {};
     auto it = reg->find(digest);
-    if (it == reg->end() || !it->is_string() || *it == repo || !is_valid_repository(it->get<std::string>())) return {};
+    if (it == reg->end() || !it->is_string() || *it == repo ||
+        !is_valid_repository(it->get<std::string>()))
+      return {};
     return it->get<std::string>();
   }
   void record(const std::string& digest, const std::string& repo) {
@@ -63,7 +66,8 @@ class MountCache {
     m_doc[m_registry][digest] = repo;
   }
   Status save() {
-    MB_ASSIGN(auto lock, FileLock::acquire(m_store.layout().lock_path("registry-mounts"), LockMode::exclusive));
+    MB_ASSIGN(auto lock, FileLock::acquire(m_store.layout().lock_path("registry-mounts"),
+                                           LockMode::exclusive));
     // Merge with what other processes wrote meanwhile.
     nlohmann::json merged = nlohmann::json::object();
     if (auto text = read_file(path(), 16u << 20); text.ok()) {
@@ -147,9 +151,11 @@ class Pusher {
     if (current && *current == digest) {
       m_summary.digest = digest;
     } else {
-      MB_ASSIGN(m_summary.digest, m_client.put_manifest(m_ref.repository, m_ref.manifest_ref(), media_type, manifest));
+      MB_ASSIGN(m_summary.digest, m_client.put_manifest(m_ref.repository, m_ref.manifest_ref(),
+                                                        media_type, manifest));
     }
-    if (Status s = m_mounts.save(); !s.ok()) log::warn("could not remember pushed blobs for mounts: " + s.error().message);
+    if (Status s = m_mounts.save(); !s.ok())
+      log::warn("could not remember pushed blobs for mounts: " + s.error().message);
     m_summary.requests = m_client.stats();
     return {};
   }
@@ -203,7 +209,8 @@ class SpoolWriter final : public bundle::BlobWriter {
   };
   Spooled take() {
     m_keep = true;
-    return Spooled{digest_, size_, std::move(m_memory), m_temp, std::make_shared<UniqueFd>(std::move(m_fd))};
+    return Spooled{digest_, size_, std::move(m_memory), m_temp,
+                   std::make_shared<UniqueFd>(std::move(m_fd))};
   }
 
  private:
@@ -233,9 +240,11 @@ class RegistryBlobSink final : public bundle::BlobSink {
   }
   Result<std::unique_ptr<bundle::BlobWriter>> begin_blob() override {
     if (auto e = error()) return *e;
-    return std::unique_ptr<bundle::BlobWriter>(new SpoolWriter(m_store, [this](SpoolWriter& w) { return committed(w); }));
+    return std::unique_ptr<bundle::BlobWriter>(
+        new SpoolWriter(m_store, [this](SpoolWriter& w) { return committed(w); }));
   }
-  // Blobs small enough to stay in memory (config, manifest, the lock layer), uploaded by push_bundle.
+  // Blobs small enough to stay in memory (config, manifest, the lock layer), uploaded by
+  // push_bundle.
   std::vector<SpoolWriter::Spooled>& small() { return m_small; }
   std::optional<Error> error() {
     std::lock_guard<std::mutex> g(m_mutex);
@@ -280,14 +289,16 @@ Status check_cache_complete(const Lockfile& lock, const Store& store) {
   for (const auto& m : lock.models)
     for (const auto& f : m.files) {
       if (!store.has_object(f.sha256)) {
-        return fail(ErrorCategory::usage, "the cache lacks " + m.name + "/" + f.path + " (" + m.repo + ")",
+        return fail(ErrorCategory::usage,
+                    "the cache lacks " + m.name + "/" + f.path + " (" + m.repo + ")",
                     "run 'modelbake fetch --locked' before pushing");
       }
     }
   return {};
 }
 
-Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store, const PushOptions& opts) {
+Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store,
+                      const PushOptions& opts) {
   ModelpackArtifact art = build_modelpack(lock);
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> queued;
@@ -301,8 +312,9 @@ Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store, 
         MB_ASSIGN(auto fd, open_read(store.layout().object_path(f.sha256)));
         MB_ASSIGN(uint64_t size, file_size(fd.get(), f.path));
         if (size != f.size) {
-          return fail(ErrorCategory::integrity, "cached object for " + f.path + " has " + std::to_string(size) +
-                                                    " bytes, the lock says " + std::to_string(f.size),
+          return fail(ErrorCategory::integrity,
+                      "cached object for " + f.path + " has " + std::to_string(size) +
+                          " bytes, the lock says " + std::to_string(f.size),
                       "run 'modelbake verify --repair' or 'modelbake fetch --locked'");
         }
         return pusher.upload(digest, BlobSource{nullptr, fd.get(), size});
@@ -310,13 +322,15 @@ Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store, 
     }
   MB_TRY(run_parallel(std::move(tasks), opts.parallel));
   for (const auto* blob : {&art.lock_json, &art.config_json}) {
-    std::string digest = blob == &art.lock_json ? art.manifest.layers.back().digest : art.manifest.config.digest;
+    std::string digest =
+        blob == &art.lock_json ? art.manifest.layers.back().digest : art.manifest.config.digest;
     MB_TRY(pusher.ensure(digest, BlobSource{blob, -1, blob->size()}));
   }
   return pusher.finish(std::string(media::oci_manifest), art.manifest_json);
 }
 
-Status push_image(Pusher& pusher, const Lockfile& lock, const Store& store, const PushOptions& opts) {
+Status push_image(Pusher& pusher, const Lockfile& lock, const Store& store,
+                  const PushOptions& opts) {
   RegistryBlobSink sink(pusher, store);
   auto image = bundle::build_image(lock, store, opts.image, sink);
   sink.wait();
@@ -331,8 +345,9 @@ Status push_image(Pusher& pusher, const Lockfile& lock, const Store& store, cons
 
 }  // namespace
 
-Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref, const Lockfile& lock,
-                                    const Store& store, const PushOptions& opts) {
+Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref,
+                                    const Lockfile& lock, const Store& store,
+                                    const PushOptions& opts) {
   MB_TRY(store.init());
   MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
   MB_TRY(check_cache_complete(lock, store));

@@ -51,7 +51,9 @@ bool is_valid_registry(std::string_view r) {
       port = r.substr(colon + 1);
       if (port.empty()) return false;
     }
-    if (host.empty() || host.front() == '-' || host.front() == '.' || host.back() == '-' || host.back() == '.') return false;
+    if (host.empty() || host.front() == '-' || host.front() == '.' || host.back() == '-' ||
+        host.back() == '.')
+      return false;
     for (char c : host)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
   }
@@ -75,8 +77,9 @@ bool looks_like_registry(std::string_view first) {
 }
 
 Failure usage_error(std::string_view text, std::string message) {
-  return fail(ErrorCategory::usage, "invalid registry reference '" + std::string(text) + "': " + message,
-              "write REGISTRY[:PORT]/REPO[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/models/minilm:v1");
+  return fail(
+      ErrorCategory::usage, "invalid registry reference '" + std::string(text) + "': " + message,
+      "write REGISTRY[:PORT]/REPO[:TAG][@sha256:DIGEST], e.g. 127.0.0.1:5000/models/minilm:v1");
 }
 
 }  // namespace
@@ -86,7 +89,8 @@ bool is_valid_repository(std::string_view repo) {
   size_t start = 0;
   while (true) {
     size_t slash = repo.find('/', start);
-    std::string_view comp = repo.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view comp = repo.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!is_valid_component(comp)) return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -103,7 +107,8 @@ bool is_valid_tag(std::string_view tag) {
 }
 
 bool is_valid_digest(std::string_view digest) {
-  return digest.size() == 71 && digest.substr(0, 7) == "sha256:" && is_lower_hex(digest.substr(7), 64);
+  return digest.size() == 71 && digest.substr(0, 7) == "sha256:" &&
+         is_lower_hex(digest.substr(7), 64);
 }
 
 std::string Reference::str() const {
@@ -115,13 +120,15 @@ std::string Reference::str() const {
 
 Result<Reference> parse_reference(std::string_view text) {
   for (char c : text)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return usage_error(text, "contains whitespace or control characters");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return usage_error(text, "contains whitespace or control characters");
   Reference ref;
   std::string_view rest = text;
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     ref.digest = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
-    if (!is_valid_digest(ref.digest)) return usage_error(text, "the digest must be sha256: followed by 64 lower-case hex digits");
+    if (!is_valid_digest(ref.digest))
+      return usage_error(text, "the digest must be sha256: followed by 64 lower-case hex digits");
   }
   size_t slash = rest.find('/');
   if (slash == std::string_view::npos || !looks_like_registry(rest.substr(0, slash))) {
@@ -129,19 +136,23 @@ Result<Reference> parse_reference(std::string_view text) {
   }
   std::string registry(rest.substr(0, slash));
   for (char& c : registry) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!is_valid_registry(registry)) return usage_error(text, "'" + registry + "' is not a valid registry host[:port]");
+  if (!is_valid_registry(registry))
+    return usage_error(text, "'" + registry + "' is not a valid registry host[:port]");
   ref.registry = registry;
   std::string_view path = rest.substr(slash + 1);
   // A tag follows the last ':' that comes after the last '/'.
   size_t last_slash = path.rfind('/');
   size_t colon = path.rfind(':');
-  if (colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
+  if (colon != std::string_view::npos &&
+      (last_slash == std::string_view::npos || colon > last_slash)) {
     ref.tag = std::string(path.substr(colon + 1));
     path = path.substr(0, colon);
     if (!is_valid_tag(ref.tag)) return usage_error(text, "'" + ref.tag + "' is not a valid tag");
   }
   if (!is_valid_repository(path)) {
-    return usage_error(text, "'" + std::string(path) + "' is not a valid repository name (lower-case letters, digits, '.', '_', '-', separated by '/')");
+    return usage_error(text, "'" + std::string(path) +
+                                 "' is not a valid repository name (lower-case letters, digits, "
+                                 "'.', '_', '-', separated by '/')");
   }
   ref.repository = std::string(path);
   if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";

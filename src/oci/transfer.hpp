@@ -31,8 +31,8 @@ struct PushOptions {
 };
 
 struct TransferSummary {
-  std::string digest;  // manifest digest
-  std::string artifact;  // "image" or "modelpack"
+  std::string digest;          // manifest digest
+  std::string artifact;        // "image" or "modelpack"
   uint64_t blobs = 0;          // distinct blobs referenced
   uint64_t blobs_present = 0;  // already in the registry (HEAD) or the cache (pull)
   uint64_t blobs_transferred = 0;
@@ -42,22 +42,24 @@ struct TransferSummary {
   Lockfile lock;  // pull: the bundled lock
 };
 
-Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref, const Lockfile& lock,
-                                    const Store& store, const PushOptions& opts);
+Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref,
+                                    const Lockfile& lock, const Store& store,
+                                    const PushOptions& opts);
 
 struct PullOptions {
   int parallel = 4;
   int64_t unix_now = 0;
 };
 
-Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref, const Store& store,
-                                    const PullOptions& opts);
+Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref,
+                                    const Store& store, const PullOptions& opts);
 
 // fetch --from: puts into the store whatever content of `lock` the registry artifact has
 // (matched by sha256) and publishes those files; returns how many files it provided. Files
 // the artifact lacks are left for the hub.
-Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref, const Lockfile& lock,
-                                       const Store& store, const PullOptions& opts);
+Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& ref,
+                                       const Lockfile& lock, const Store& store,
+                                       const PullOptions& opts);
 
 // fetch --from asks the registry first. Which failures leave everything to the hub (which has
 // all the content): an unreachable, refusing or unauthorised registry (transient, permanent,

@@ -13,7 +13,8 @@ namespace mb::runtime {
 namespace {
 
 Failure not_regular(const std::string& path, mode_t mode) {
-  return fail(ErrorCategory::integrity, path + " is not a regular file (" + file_kind_name(mode) + ")",
+  return fail(ErrorCategory::integrity,
+              path + " is not a regular file (" + file_kind_name(mode) + ")",
               "replace it with the real file; modelbake-verify opens regular files only");
 }
 

@@ -21,12 +21,13 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 // First of `keys` that holds a non-negative integer.
-std::optional<std::pair<std::string, uint64_t>> config_int(const json& cfg,
-                                                           std::initializer_list<const char*> keys) {
+std::optional<std::pair<std::string, uint64_t>> config_int(
+    const json& cfg, std::initializer_list<const char*> keys) {
   for (const char* k : keys) {
     auto it = cfg.find(k);
     // Parsed JSON holds non-negative integers as unsigned; built documents may hold signed.
-    if (it != cfg.end() && it->is_number_integer() && (it->is_number_unsigned() || it->get<int64_t>() >= 0)) {
+    if (it != cfg.end() && it->is_number_integer() &&
+        (it->is_number_unsigned() || it->get<int64_t>() >= 0)) {
       return std::make_pair(std::string(k), it->get<uint64_t>());
     }
   }
@@ -37,7 +38,8 @@ const TensorInfo* find_suffix(const std::vector<const TensorInfo*>& tensors,
                               std::initializer_list<const char*> suffixes) {
   for (const char* s : suffixes) {
     for (const auto* t : tensors) {
-      if (t->shape.size() == 2 && (t->name == s || ends_with(t->name, std::string(".") + s))) return t;
+      if (t->shape.size() == 2 && (t->name == s || ends_with(t->name, std::string(".") + s)))
+        return t;
     }
   }
   return nullptr;
@@ -50,21 +52,25 @@ Status check_index(const ModelScan& scan) {
     if (!doc.is_object() || map == doc.end() || !map->is_object()) {
       return inconsistent(path + " has no weight_map object");
     }
-    std::string dir = path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/') + 1);
+    std::string dir =
+        path.find('/') == std::string::npos ? "" : path.substr(0, path.rfind('/') + 1);
     std::map<std::string, std::set<std::string>> shards;
     for (const auto& w : scan.weights) {
       if (w.format != "safetensors") continue;
       for (const auto& t : w.tensors) shards[w.path].insert(t.name);
     }
     for (auto it = map->begin(); it != map->end(); ++it) {
-      if (!it->is_string()) return inconsistent(path + ": weight_map entry '" + it.key() + "' is not a file name");
+      if (!it->is_string())
+        return inconsistent(path + ": weight_map entry '" + it.key() + "' is not a file name");
       std::string shard = dir + it->get<std::string>();
       auto s = shards.find(shard);
       if (s == shards.end()) {
-        return inconsistent(path + " maps '" + it.key() + "' to " + shard + ", which is not in the lock");
+        return inconsistent(path + " maps '" + it.key() + "' to " + shard +
+                            ", which is not in the lock");
       }
       if (!s->second.count(it.key())) {
-        return inconsistent(path + " maps '" + it.key() + "' to " + shard + ", which does not contain it");
+        return inconsistent(path + " maps '" + it.key() + "' to " + shard +
+                            ", which does not contain it");
       }
     }
   }
@@ -90,19 +96,21 @@ Status check_layers(const std::vector<const TensorInfo*>& tensors, const std::st
 
 Status check_config(const json& cfg, const std::vector<const TensorInfo*>& tensors,
                     ConsistencyResult& out) {
-  if (auto a = cfg.find("architectures"); a != cfg.end() && a->is_array() && !a->empty() &&
-                                          (*a)[0].is_string()) {
+  if (auto a = cfg.find("architectures");
+      a != cfg.end() && a->is_array() && !a->empty() && (*a)[0].is_string()) {
     out.architecture = (*a)[0].get<std::string>();
   }
-  if (auto m = cfg.find("model_type"); m != cfg.end() && m->is_string()) out.model_type = m->get<std::string>();
+  if (auto m = cfg.find("model_type"); m != cfg.end() && m->is_string())
+    out.model_type = m->get<std::string>();
   if (out.architecture.empty()) out.architecture = out.model_type;
   auto vocab = config_int(cfg, {"vocab_size"});
   auto hidden = config_int(cfg, {"hidden_size", "dim", "n_embd", "d_model"});
   auto layers = config_int(cfg, {"num_hidden_layers", "n_layers", "n_layer"});
   auto inter = config_int(cfg, {"intermediate_size", "hidden_dim", "n_inner"});
   if (hidden) out.hidden_size = hidden->second;
-  const TensorInfo* emb = find_suffix(tensors, {"embeddings.word_embeddings.weight", "embed_tokens.weight",
-                                                "word_embeddings.weight", "wte.weight", "token_embd.weight"});
+  const TensorInfo* emb =
+      find_suffix(tensors, {"embeddings.word_embeddings.weight", "embed_tokens.weight",
+                            "word_embeddings.weight", "wte.weight", "token_embd.weight"});
   if (emb) {
     if (vocab && emb->shape[0] != vocab->second) {
       return inconsistent("config.json vocab_size is " + std::to_string(vocab->second) + " but " +
@@ -218,8 +226,9 @@ Status check_modules(const ModelScan& scan, const json& modules, ConsistencyResu
       auto wed = config_int(*cfg, {"word_embedding_dimension"});
       if (!wed) return inconsistent(cfg_path + " has no word_embedding_dimension");
       if (dim && wed->second != *dim) {
-        return inconsistent(cfg_path + " word_embedding_dimension is " + std::to_string(wed->second) +
-                            " but the model's hidden size is " + std::to_string(*dim));
+        return inconsistent(cfg_path + " word_embedding_dimension is " +
+                            std::to_string(wed->second) + " but the model's hidden size is " +
+                            std::to_string(*dim));
       }
       dim = wed->second;
       out.checked.push_back("pooling dimension");
@@ -248,7 +257,9 @@ std::optional<LayerRef> layer_of(const std::string& name) {
     while ((pos = name.find(m, pos)) != std::string::npos) {
       size_t digits = pos + m.size();
       size_t end = digits;
-      while (end < name.size() && end - digits < 9 && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+      while (end < name.size() && end - digits < 9 &&
+             std::isdigit(static_cast<unsigned char>(name[end])))
+        ++end;
       bool at_boundary = pos == 0 || name[pos - 1] == '.';
       if (at_boundary && end > digits && end < name.size() && name[end] == '.') {
         return LayerRef{name.substr(0, digits), std::stoull(name.substr(digits, end - digits))};
@@ -271,8 +282,9 @@ Result<ConsistencyResult> check_consistency(const std::string& dir, const ModelS
   if (const json* cfg = scan.find_json("config.json"); cfg && cfg->is_object()) {
     MB_TRY(check_config(*cfg, tensors, out));
   }
-  const TensorInfo* emb = find_suffix(tensors, {"embeddings.word_embeddings.weight", "embed_tokens.weight",
-                                                "word_embeddings.weight", "wte.weight", "token_embd.weight"});
+  const TensorInfo* emb =
+      find_suffix(tensors, {"embeddings.word_embeddings.weight", "embed_tokens.weight",
+                            "word_embeddings.weight", "wte.weight", "token_embd.weight"});
   if (const json* tok = scan.find_json("tokenizer.json"); tok && emb) {
     MB_TRY(check_tokenizer(*tok, *emb, out));
   }

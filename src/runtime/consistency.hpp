@@ -15,11 +15,11 @@
 namespace mb::runtime {
 
 struct ConsistencyResult {
-  std::string architecture;               // config.json architectures[0], else model_type
+  std::string architecture;  // config.json architectures[0], else model_type
   std::string model_type;
-  std::optional<uint64_t> hidden_size;    // columns of the embedding matrix, else config
+  std::optional<uint64_t> hidden_size;          // columns of the embedding matrix, else config
   std::optional<uint64_t> embedding_dimension;  // after Pooling/Dense modules
-  std::vector<std::string> checked;       // what was compared, for the report
+  std::vector<std::string> checked;             // what was compared, for the report
 };
 
 // `dir` is the model folder (module folders are looked up there).

@@ -33,9 +33,7 @@ struct FileId {
   int64_t ctime_ns = 0;
 };
 
-int64_t ns(const timespec& t) {
-  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
+int64_t ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; }
 
 FileId id_of(const struct stat& st) {
   return {static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_ino), ns(st.st_mtim),

@@ -2,9 +2,8 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <vector>
 
@@ -138,8 +137,8 @@ MemoryAvailability probe_memory(const std::string& sys_root) {
     version = "cgroup v2";
   }
   if (!lim && self.v1) {
-    lim = tightest(cgroup_chain(root + "/sys/fs/cgroup/memory", *self.v1),
-                   "memory.limit_in_bytes", "memory.usage_in_bytes");
+    lim = tightest(cgroup_chain(root + "/sys/fs/cgroup/memory", *self.v1), "memory.limit_in_bytes",
+                   "memory.usage_in_bytes");
     version = "cgroup v1";
   }
   out.mem_available = mem_available(root);

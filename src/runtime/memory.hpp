@@ -5,23 +5,22 @@
 // /proc and /sys.
 #pragma once
 
-#include "core/units.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace mb::runtime {
 
 struct MemoryAvailability {
-  std::optional<uint64_t> available;     // bytes the process can still allocate
-  std::optional<uint64_t> cgroup_limit;  // the tightest cgroup limit found
-  std::optional<uint64_t> cgroup_usage;  // that cgroup's current usage
-  std::optional<uint64_t> mem_available; // /proc/meminfo MemAvailable
-  std::string source;                    // where `available` came from, for messages
+  std::optional<uint64_t> available;      // bytes the process can still allocate
+  std::optional<uint64_t> cgroup_limit;   // the tightest cgroup limit found
+  std::optional<uint64_t> cgroup_usage;   // that cgroup's current usage
+  std::optional<uint64_t> mem_available;  // /proc/meminfo MemAvailable
+  std::string source;                     // where `available` came from, for messages
 };
 
 // `sys_root` is "/" in production; paths read are <sys_root>/proc/self/cgroup,

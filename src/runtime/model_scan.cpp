@@ -54,7 +54,8 @@ Kind kind_of(const std::string& path, ByteSpan head) {
 
 Status scan_json(ByteSpan bytes, const std::string& rel, ModelScan& scan) {
   if (bytes.size > k_max_json) {
-    return fail(ErrorCategory::integrity, "json: larger than " + std::to_string(k_max_json) + " bytes");
+    return fail(ErrorCategory::integrity,
+                "json: larger than " + std::to_string(k_max_json) + " bytes");
   }
   try {
     scan.json[rel] = nlohmann::json::parse(bytes.data, bytes.data + bytes.size);

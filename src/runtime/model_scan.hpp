@@ -17,8 +17,8 @@
 namespace mb::runtime {
 
 struct WeightFile {
-  std::string path;    // repo-relative
-  std::string format;  // safetensors | pytorch | gguf | onnx
+  std::string path;                 // repo-relative
+  std::string format;               // safetensors | pytorch | gguf | onnx
   std::vector<TensorInfo> tensors;  // empty for pytorch (shapes live in the pickle)
   uint64_t tensor_bytes = 0;
   std::map<std::string, std::string> gguf_metadata;

@@ -35,7 +35,8 @@ ordered_json model_json(const ModelReport& m) {
   j["status"] = m.ready ? "ready" : "failed";
   j["files_checked"] = m.files_checked;
   j["bytes"] = m.bytes;
-  j["weights_format"] = m.weights_format.empty() ? ordered_json(nullptr) : ordered_json(m.weights_format);
+  j["weights_format"] =
+      m.weights_format.empty() ? ordered_json(nullptr) : ordered_json(m.weights_format);
   j["architecture"] = m.architecture.empty() ? ordered_json(nullptr) : ordered_json(m.architecture);
   j["load_ms"] = round_ms(m.load_ms);
   j["infer_ms"] = m.infer_ms ? ordered_json(round_ms(*m.infer_ms)) : ordered_json(nullptr);
@@ -65,7 +66,8 @@ ordered_json model_json(const ModelReport& m) {
       p["peak_memory_bytes"] = m.probe->peak_memory_bytes;
     } else {
       ordered_json out = ordered_json::array();
-      for (float v : m.probe->output) out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
+      for (float v : m.probe->output)
+        out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
       p["output"] = out;
     }
     if (!m.probe->pooling.empty()) p["pooling"] = m.probe->pooling;
@@ -79,7 +81,8 @@ ordered_json model_json(const ModelReport& m) {
   j["unchecked_files"] = m.unchecked_files;
   j["unverified_files"] = m.unverified_files;
   if (m.error) {
-    j["error"] = {{"check", m.error->check}, {"message", m.error->message}, {"hint", m.error->hint}};
+    j["error"] = {
+        {"check", m.error->check}, {"message", m.error->message}, {"hint", m.error->hint}};
   } else {
     j["error"] = nullptr;
   }
@@ -98,7 +101,8 @@ ordered_json to_json(const RunReport& r) {
   ordered_json j;
   j["version"] = 1;
   j["root"] = r.root;
-  j["layout"] = r.kind == RootKind::flat_bundle ? "flat" : (r.kind == RootKind::hub_bundle ? "hub" : "cache");
+  j["layout"] =
+      r.kind == RootKind::flat_bundle ? "flat" : (r.kind == RootKind::hub_bundle ? "hub" : "cache");
   j["lock"] = r.lock_path;
   j["status"] = r.all_ready() ? "ready" : "failed";
   j["models"] = ordered_json::array();
@@ -107,7 +111,8 @@ ordered_json to_json(const RunReport& r) {
 }
 
 std::string render_human(const RunReport& r) {
-  std::string out = "modelbake-verify: " + r.root + " (" + to_string(r.kind) + ", lock " + r.lock_path + ")\n";
+  std::string out =
+      "modelbake-verify: " + r.root + " (" + to_string(r.kind) + ", lock " + r.lock_path + ")\n";
   size_t ready = 0;
   for (const auto& m : r.models) {
     ready += m.ready ? 1 : 0;
@@ -134,7 +139,8 @@ std::string render_human(const RunReport& r) {
     out += "\n";
     if (!m.unverified_files.empty()) {
       out += "    unverified (not in the lock):";
-      for (size_t i = 0; i < m.unverified_files.size(); ++i) out += (i ? ", " : " ") + m.unverified_files[i];
+      for (size_t i = 0; i < m.unverified_files.size(); ++i)
+        out += (i ? ", " : " ") + m.unverified_files[i];
       out += "\n";
     }
     if (m.error) {

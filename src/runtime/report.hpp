@@ -51,20 +51,20 @@ struct ModelReport {
   std::string commit;
   std::string dir;
   bool ready = false;
-  uint64_t files_checked = 0;   // files whose integrity was checked
-  uint64_t bytes = 0;           // locked bytes of the model
-  std::string weights_format;   // of the weights a loader would use; empty if none
+  uint64_t files_checked = 0;  // files whose integrity was checked
+  uint64_t bytes = 0;          // locked bytes of the model
+  std::string weights_format;  // of the weights a loader would use; empty if none
   std::string architecture;
   double load_ms = 0;
   std::optional<double> infer_ms;
   std::optional<uint64_t> embedding_dimension;
   MemoryReport memory;
-  std::string inference;        // "not requested", "ok", "unsupported architecture X", "failed"
+  std::string inference;  // "not requested", "ok", "unsupported architecture X", "failed"
   std::optional<ProbeReport> probe;
-  std::vector<std::string> checked;  // consistency comparisons made
-  std::vector<std::string> unchecked_files;  // integrity only: no structural reader applies
+  std::vector<std::string> checked;           // consistency comparisons made
+  std::vector<std::string> unchecked_files;   // integrity only: no structural reader applies
   std::vector<std::string> unverified_files;  // read by a fixed name but not in the lock
-  std::optional<ModelError> error;   // the first failed check
+  std::optional<ModelError> error;            // the first failed check
 };
 
 struct RunReport {

@@ -60,7 +60,8 @@ Result<VerifyRoot> open_root(const std::string& root, const std::string& lock_fl
   // and a bundled lock must not be a link out of ROOT.
   auto text = lock_flag.empty() ? read_inside(r.path, r.lock_path) : read_regular(r.lock_path);
   if (!text.ok()) {
-    return fail(ErrorCategory::usage, "cannot read lock " + r.lock_path + ": " + text.error().message,
+    return fail(ErrorCategory::usage,
+                "cannot read lock " + r.lock_path + ": " + text.error().message,
                 text.error().hint.empty() ? "create it with 'modelbake lock'" : text.error().hint);
   }
   MB_ASSIGN(r.lock, parse_lock(*text, r.lock_path));
@@ -75,7 +76,8 @@ Result<VerifyRoot> open_root(const std::string& root, const std::string& lock_fl
     hub = hub || is_dir(layout.repo_dir(m.type, m.repo));
     flat = flat || is_dir(join_path(r.path, m.name));
   }
-  const bool cache_like = !has_bundled || is_dir(layout.private_dir()) || is_dir(layout.legacy_private_dir());
+  const bool cache_like =
+      !has_bundled || is_dir(layout.private_dir()) || is_dir(layout.legacy_private_dir());
   if (hub) {
     r.kind = cache_like ? RootKind::cache : RootKind::hub_bundle;
   } else if (flat) {

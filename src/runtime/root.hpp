@@ -15,7 +15,7 @@ const char* to_string(RootKind k);
 
 struct VerifyRoot {
   RootKind kind = RootKind::flat_bundle;
-  std::string path;       // ROOT as given, without trailing '/'
+  std::string path;  // ROOT as given, without trailing '/'
   std::string lock_path;
   Lockfile lock;
 

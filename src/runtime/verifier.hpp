@@ -26,9 +26,10 @@ struct VerifierOptions {
 using ProbeFn = std::function<Result<infer::ProbeResult>(const infer::ModelFiles& files,
                                                          const std::string& expect_json)>;
 
-RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
-                       const ProbeFn& probe = [](const infer::ModelFiles& f, const std::string& e) {
-                         return infer::run_probe(f, e);
-                       });
+RunReport run_verifier(
+    const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
+    const ProbeFn& probe = [](const infer::ModelFiles& f, const std::string& e) {
+      return infer::run_probe(f, e);
+    });
 
 }  // namespace mb::runtime

@@ -26,9 +26,7 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-void AccessPolicy::add_token(std::string_view token) {
-  m_tokens.push_back(digest(token));
-}
+void AccessPolicy::add_token(std::string_view token) { m_tokens.push_back(digest(token)); }
 
 bool AccessPolicy::repo_allowed(RepoType type, const std::string& repo) const {
   if (m_allow.empty()) return true;

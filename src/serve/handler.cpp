@@ -30,9 +30,7 @@ Reply json_reply(int status, const json& doc) {
   return r;
 }
 
-Reply from_hub_error(const HubError& e) {
-  return error_reply(e.status, e.code, e.message);
-}
+Reply from_hub_error(const HubError& e) { return error_reply(e.status, e.code, e.message); }
 
 bool host_ok(const std::string& h) {
   if (h.empty() || h.size() > 255) return false;
@@ -256,9 +254,7 @@ Reply Handler::resolve(const Request& req, const Route&, const std::string& comm
                                     std::to_string(range.start + range.length - 1) + "/" +
                                     std::to_string(e.size));
       break;
-    case RangeKind::none:
-      range = {0, e.size};
-      break;
+    case RangeKind::none: range = {0, e.size}; break;
   }
   r.header("Content-Type", "application/octet-stream");
   r.fd = std::move(file.fd);

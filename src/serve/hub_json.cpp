@@ -17,9 +17,7 @@ std::string lfs_pointer(const std::string& sha256, uint64_t size) {
          std::to_string(size) + "\n";
 }
 
-std::string oid_of(const Entry& e) {
-  return e.is_lfs() ? lfs_pointer_oid(e.etag, e.size) : e.etag;
-}
+std::string oid_of(const Entry& e) { return e.is_lfs() ? lfs_pointer_oid(e.etag, e.size) : e.etag; }
 
 json last_commit(const std::string& commit) {
   return json{{"id", commit}, {"title", ""}, {"date", "1970-01-01T00:00:00.000Z"}};

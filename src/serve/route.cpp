@@ -136,20 +136,13 @@ Result<Route> parse_resolve(Route r, const std::vector<std::string_view>& segs) 
 
 const char* to_string(RouteKind kind) {
   switch (kind) {
-    case RouteKind::health:
-      return "health";
-    case RouteKind::metrics:
-      return "metrics";
-    case RouteKind::revision:
-      return "revision";
-    case RouteKind::tree:
-      return "tree";
-    case RouteKind::paths_info:
-      return "paths_info";
-    case RouteKind::resolve:
-      return "resolve";
-    case RouteKind::unknown:
-      return "unknown";
+    case RouteKind::health: return "health";
+    case RouteKind::metrics: return "metrics";
+    case RouteKind::revision: return "revision";
+    case RouteKind::tree: return "tree";
+    case RouteKind::paths_info: return "paths_info";
+    case RouteKind::resolve: return "resolve";
+    case RouteKind::unknown: return "unknown";
   }
   return "unknown";
 }

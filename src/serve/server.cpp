@@ -104,9 +104,7 @@ std::string raw_target(MHD_Connection* c, const char* url) {
 }
 
 // Identity: the route parser decodes each path segment itself (so %2F stays inside one).
-size_t no_unescape(void*, MHD_Connection*, char* s) {
-  return std::strlen(s);
-}
+size_t no_unescape(void*, MHD_Connection*, char* s) { return std::strlen(s); }
 
 MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply) {
   ctx.status = reply.status;
@@ -269,9 +267,7 @@ Result<ListenAddress> parse_listen(const std::string& text) {
 
 Server::Server(ServeOptions options) : m_in(std::make_unique<Internals>(std::move(options))) {}
 
-Server::~Server() {
-  stop(0);
-}
+Server::~Server() { stop(0); }
 
 std::string Server::url() const {
   return "http://" + m_in->address.host + ":" + std::to_string(m_in->port);
@@ -362,8 +358,6 @@ void Server::stop(unsigned grace_ms) {
   m_in->daemon = nullptr;
 }
 
-size_t Server::upstream_jobs() const {
-  return m_in->upstream ? m_in->upstream->jobs_running() : 0;
-}
+size_t Server::upstream_jobs() const { return m_in->upstream ? m_in->upstream->jobs_running() : 0; }
 
 }  // namespace mb::serve

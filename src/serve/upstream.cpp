@@ -105,9 +105,7 @@ Upstream::~Upstream() {
   }
 }
 
-const std::string& Upstream::endpoint() const {
-  return m->hub->endpoint();
-}
+const std::string& Upstream::endpoint() const { return m->hub->endpoint(); }
 
 Result<Listing> Upstream::listing(RepoType type, const std::string& repo,
                                   const std::string& revision) {
@@ -208,11 +206,7 @@ Status Upstream::run_fetch(RepoType type, const std::string& repo, const std::st
   return engine.fetch(lock, report);
 }
 
-uint64_t Upstream::downloads_started() const {
-  return m->started.load();
-}
-size_t Upstream::jobs_running() const {
-  return m->running.load();
-}
+uint64_t Upstream::downloads_started() const { return m->started.load(); }
+size_t Upstream::jobs_running() const { return m->running.load(); }
 
 }  // namespace mb::serve

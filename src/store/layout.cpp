@@ -26,24 +26,28 @@ std::string CacheLayout::repo_dir(RepoType type, std::string_view repo) const {
   return join_path(m_root, repo_folder_name(type, repo));
 }
 
-std::string CacheLayout::blob_path(RepoType type, std::string_view repo, std::string_view etag) const {
+std::string CacheLayout::blob_path(RepoType type, std::string_view repo,
+                                   std::string_view etag) const {
   return repo_dir(type, repo) + "/blobs/" + std::string(etag);
 }
 
-std::string CacheLayout::ref_path(RepoType type, std::string_view repo, std::string_view revision) const {
+std::string CacheLayout::ref_path(RepoType type, std::string_view repo,
+                                  std::string_view revision) const {
   return repo_dir(type, repo) + "/refs/" + std::string(revision);
 }
 
-std::string CacheLayout::snapshot_dir(RepoType type, std::string_view repo, std::string_view commit) const {
+std::string CacheLayout::snapshot_dir(RepoType type, std::string_view repo,
+                                      std::string_view commit) const {
   return repo_dir(type, repo) + "/snapshots/" + std::string(commit);
 }
 
-std::string CacheLayout::snapshot_file(RepoType type, std::string_view repo, std::string_view commit,
-                                       std::string_view path) const {
+std::string CacheLayout::snapshot_file(RepoType type, std::string_view repo,
+                                       std::string_view commit, std::string_view path) const {
   return snapshot_dir(type, repo, commit) + "/" + std::string(path);
 }
 
-std::string CacheLayout::trees_file(RepoType type, std::string_view repo, std::string_view commit) const {
+std::string CacheLayout::trees_file(RepoType type, std::string_view repo,
+                                    std::string_view commit) const {
   return repo_dir(type, repo) + "/trees/" + std::string(commit) + ".json";
 }
 
@@ -59,13 +63,16 @@ std::string CacheLayout::private_dir() const { return m_root + "/" + std::string
 std::string CacheLayout::legacy_private_dir() const {
   return m_root + "/" + std::string(k_legacy_private_rel);
 }
-std::string CacheLayout::objects_rel() const { return std::string(k_private_rel) + "/objects/sha256"; }
+std::string CacheLayout::objects_rel() const {
+  return std::string(k_private_rel) + "/objects/sha256";
+}
 std::string CacheLayout::tmp_rel() const { return std::string(k_private_rel) + "/tmp"; }
 std::string CacheLayout::locks_rel() const { return std::string(k_private_rel) + "/locks"; }
 std::string CacheLayout::objects_dir() const { return m_root + "/" + objects_rel(); }
 
 std::string CacheLayout::object_path(std::string_view sha256) const {
-  return objects_dir() + "/" + std::string(sha256.substr(0, 2)) + "/" + std::string(sha256.substr(2));
+  return objects_dir() + "/" + std::string(sha256.substr(0, 2)) + "/" +
+         std::string(sha256.substr(2));
 }
 
 std::string CacheLayout::tmp_dir() const { return m_root + "/" + tmp_rel(); }
@@ -76,7 +83,8 @@ std::string CacheLayout::lock_path(std::string_view name) const {
 
 std::string CacheLayout::snapshot_meta_path(RepoType type, std::string_view repo,
                                             std::string_view commit) const {
-  return private_dir() + "/meta/" + repo_folder_name(type, repo) + "/" + std::string(commit) + ".json";
+  return private_dir() + "/meta/" + repo_folder_name(type, repo) + "/" + std::string(commit) +
+         ".json";
 }
 
 std::string resolve_cache_dir(const std::string& flag_value, const Env& env) {

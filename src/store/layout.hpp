@@ -49,7 +49,8 @@ class CacheLayout {
   std::string locks_dir() const;
   std::string lock_path(std::string_view name) const;
   // Per-snapshot metadata (fetched_at, last_used): <private>/meta/<repo-folder>/<commit>.json
-  std::string snapshot_meta_path(RepoType type, std::string_view repo, std::string_view commit) const;
+  std::string snapshot_meta_path(RepoType type, std::string_view repo,
+                                 std::string_view commit) const;
 
  private:
   std::string m_root;

@@ -87,7 +87,8 @@ Status Store::adopt_object(const std::string& temp_path, std::string_view sha256
   // Objects are immutable: read-only so that a stray writer cannot corrupt every repo
   // that shares the content through a hard link.
   ::chmod(temp_path.c_str(), 0444);
-  if (::rename(temp_path.c_str(), dest.c_str()) != 0) return errno_error("publishing object", errno);
+  if (::rename(temp_path.c_str(), dest.c_str()) != 0)
+    return errno_error("publishing object", errno);
   return fsync_dir(dir);
 }
 
@@ -98,7 +99,8 @@ Status Store::check_repo_dirs(RepoType type, std::string_view repo, std::string_
     MB_TRY(check_real_dirs(m_layout.root(), folder + sub, MissingDir::ok));
   }
   if (!commit.empty()) {
-    MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit), MissingDir::ok));
+    MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit),
+                           MissingDir::ok));
   }
   return {};
 }
@@ -109,7 +111,8 @@ Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
   MB_TRY(real_dirs(repo_folder_name(m.type, m.repo) + "/blobs"));
   uint64_t size = 0;
   if (is_regular_file(blob, &size) && size == f.size) {
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     if (::stat(blob.c_str(), &a) == 0 && ::stat(object.c_str(), &b) == 0 && a.st_ino == b.st_ino) {
       return {};
     }
@@ -185,7 +188,8 @@ Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
 
 Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const {
   std::string path = m_layout.snapshot_meta_path(m.type, m.repo, m.commit);
-  MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/meta/" + repo_folder_name(m.type, m.repo)));
+  MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/meta/" +
+                   repo_folder_name(m.type, m.repo)));
   nlohmann::json meta = nlohmann::json::object();
   if (auto text = read_file(path, 1 << 20); text.ok()) {
     meta = nlohmann::json::parse(*text, nullptr, false);

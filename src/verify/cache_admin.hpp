@@ -22,17 +22,17 @@ struct RevisionInfo {
   std::string commit;
   std::vector<std::string> refs;  // names in refs/ pointing at this commit
   uint64_t files = 0;
-  uint64_t bytes = 0;        // apparent size of the files the snapshot resolves to
-  int64_t fetched_at = 0;    // unix seconds from <private>/meta, 0 when unknown
-  int64_t last_used = 0;     // same; falls back to the snapshot folder's mtime
+  uint64_t bytes = 0;      // apparent size of the files the snapshot resolves to
+  int64_t fetched_at = 0;  // unix seconds from <private>/meta, 0 when unknown
+  int64_t last_used = 0;   // same; falls back to the snapshot folder's mtime
 };
 
 struct RepoInfo {
   RepoType type = RepoType::model;
-  std::string repo;    // "org/name"
-  std::string folder;  // "models--org--name"
+  std::string repo;                     // "org/name"
+  std::string folder;                   // "models--org--name"
   std::vector<RevisionInfo> revisions;  // sorted by commit
-  uint64_t blob_bytes = 0;  // apparent size of blobs/ (each inode once)
+  uint64_t blob_bytes = 0;              // apparent size of blobs/ (each inode once)
 };
 
 // Every repo folder of the cache (hidden folders and foreign entries are skipped).
@@ -59,7 +59,13 @@ struct GcOptions {
   int64_t temp_max_age = 24 * 3600;  // temp/.incomplete files older than this are swept
 };
 
-enum class GcActionKind { stale_temp, evict_revision, dangling_ref, unreferenced_blob, orphan_object };
+enum class GcActionKind {
+  stale_temp,
+  evict_revision,
+  dangling_ref,
+  unreferenced_blob,
+  orphan_object
+};
 const char* to_string(GcActionKind k);
 
 struct GcAction {
@@ -73,8 +79,8 @@ struct GcAction {
 struct GcReport {
   std::vector<GcAction> actions;
   uint64_t disk_before = 0;
-  uint64_t disk_after = 0;  // projected when dry_run
-  bool limit_reached = true;  // false when pins keep the cache above max_size
+  uint64_t disk_after = 0;            // projected when dry_run
+  bool limit_reached = true;          // false when pins keep the cache above max_size
   std::vector<std::string> warnings;  // what was skipped and why (planted links)
 };
 

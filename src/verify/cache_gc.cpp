@@ -60,12 +60,14 @@ uint64_t disk_all(const CacheModel& m) {
   return total;
 }
 
-void plan_temp_sweep(const CacheLayout& cache, const CacheModel& m, const GcOptions& o, GcReport& rep) {
+void plan_temp_sweep(const CacheLayout& cache, const CacheModel& m, const GcOptions& o,
+                     GcReport& rep) {
   auto consider = [&](const std::string& path) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return;
     if (o.now - st.st_mtime < o.temp_max_age) return;  // may belong to a live writer
-    rep.actions.push_back({GcActionKind::stale_temp, path, "", "", static_cast<uint64_t>(st.st_blocks) * 512});
+    rep.actions.push_back(
+        {GcActionKind::stale_temp, path, "", "", static_cast<uint64_t>(st.st_blocks) * 512});
   };
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(cache.tmp_dir(), ec)) consider(e.path().string());
@@ -81,7 +83,8 @@ void plan_evictions(CacheModel& m, const GcOptions& o, GcReport& rep) {
   std::vector<std::pair<ModelRepo*, ModelRevision*>> candidates;
   for (auto& r : m.repos) {
     for (auto& rev : r.revisions) {
-      if (!o.pins.count({r.info.type, r.info.repo, rev.info.commit})) candidates.emplace_back(&r, &rev);
+      if (!o.pins.count({r.info.type, r.info.repo, rev.info.commit}))
+        candidates.emplace_back(&r, &rev);
     }
   }
   std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
@@ -95,7 +98,8 @@ void plan_evictions(CacheModel& m, const GcOptions& o, GcReport& rep) {
     }
     auto [repo, rev] = candidates[next++];
     rev->evict = true;
-    rep.actions.push_back({GcActionKind::evict_revision, rev->dir, repo->info.repo, rev->info.commit, 0});
+    rep.actions.push_back(
+        {GcActionKind::evict_revision, rev->dir, repo->info.repo, rev->info.commit, 0});
   }
 }
 
@@ -120,7 +124,8 @@ void plan_unreferenced(const CacheModel& m, const std::set<Inode>& live, GcRepor
     }
     for (const auto& [name, content] : r.refs) {
       if (!commits.count(content)) {
-        rep.actions.push_back({GcActionKind::dangling_ref, r.dir + "/refs/" + name, r.info.repo, content, 0});
+        rep.actions.push_back(
+            {GcActionKind::dangling_ref, r.dir + "/refs/" + name, r.info.repo, content, 0});
       }
     }
   }
@@ -143,7 +148,8 @@ void attribute_bytes(const CacheModel& m, const std::set<Inode>& live, GcReport&
   std::set<Inode> credited;
   for (auto& a : rep.actions) {
     auto it = inode_of.find(a.path);
-    if (it == inode_of.end() || live.count(it->second) || !credited.insert(it->second).second) continue;
+    if (it == inode_of.end() || live.count(it->second) || !credited.insert(it->second).second)
+      continue;
     a.bytes = m.inodes.at(it->second).disk_bytes;
   }
 }
@@ -195,7 +201,8 @@ Status apply(const CacheLayout& cache, const CacheModel& m, const GcReport& rep)
   }
   // Repo folders left without any snapshot are removed whole (refs first).
   for (const auto& r : m.repos) {
-    bool any = std::any_of(r.revisions.begin(), r.revisions.end(), [](const auto& v) { return !v.evict; });
+    bool any =
+        std::any_of(r.revisions.begin(), r.revisions.end(), [](const auto& v) { return !v.evict; });
     if (any || r.revisions.empty()) continue;
     std::error_code ec;
     fs::remove_all(r.dir + "/refs", ec);
@@ -212,7 +219,9 @@ Result<GcReport> run(const Store& store, CacheModel& m, const GcOptions& o, bool
   if (sweep_temp) plan_temp_sweep(store.layout(), m, o, rep);
   for (const auto& r : m.repos) {  // revisions the caller chose (rm)
     for (const auto& rev : r.revisions) {
-      if (rev.evict) rep.actions.push_back({GcActionKind::evict_revision, rev.dir, r.info.repo, rev.info.commit, 0});
+      if (rev.evict)
+        rep.actions.push_back(
+            {GcActionKind::evict_revision, rev.dir, r.info.repo, rev.info.commit, 0});
     }
   }
   if (o.max_size) plan_evictions(m, o, rep);
@@ -228,7 +237,8 @@ Result<GcReport> run(const Store& store, CacheModel& m, const GcOptions& o, bool
 
 Result<GcReport> gc_cache(const Store& store, const GcOptions& options) {
   MB_TRY(store.init());
-  MB_ASSIGN(FileLock lock, store.lock_cache(options.dry_run ? LockMode::shared : LockMode::exclusive));
+  MB_ASSIGN(FileLock lock,
+            store.lock_cache(options.dry_run ? LockMode::shared : LockMode::exclusive));
   MB_ASSIGN(CacheModel model, load_cache_model(store.layout()));
   return run(store, model, options, true);
 }
@@ -250,7 +260,8 @@ Result<GcReport> remove_repo(const Store& store, RepoType type, const std::strin
   }
   std::string commit = revision;
   if (!revision.empty() && !is_lower_hex(revision, 40)) {
-    auto ref = std::find_if(it->refs.begin(), it->refs.end(), [&](const auto& r) { return r.first == revision; });
+    auto ref = std::find_if(it->refs.begin(), it->refs.end(),
+                            [&](const auto& r) { return r.first == revision; });
     if (ref == it->refs.end()) {
       return fail(ErrorCategory::usage, repo + " has no revision '" + revision + "' in the cache",
                   "run `modelbake ls` to see its revisions");

@@ -21,7 +21,7 @@ namespace mb::verify {
 std::optional<std::pair<RepoType, std::string>> parse_repo_folder(const std::string& name) {
   size_t sep = name.find("--");
   if (sep == std::string::npos) return std::nullopt;
-  auto type = name.substr(0, sep) == "models" ? std::optional(RepoType::model)
+  auto type = name.substr(0, sep) == "models"     ? std::optional(RepoType::model)
               : name.substr(0, sep) == "datasets" ? std::optional(RepoType::dataset)
                                                   : std::nullopt;
   if (!type) return std::nullopt;
@@ -35,8 +35,8 @@ std::vector<std::pair<std::string, std::string>> read_refs(const std::string& re
   std::vector<std::pair<std::string, std::string>> out;
   std::error_code ec;
   std::string base = repo_dir + "/refs";
-  for (auto it = fs::recursive_directory_iterator(base, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(base, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
     std::string name = fs::relative(it->path(), base, ec).string();
     auto text = read_file(it->path().string(), 4096);
@@ -81,7 +81,8 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
   }
   auto record = [&](const std::string& path, const struct stat& st) {
     Inode key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-    model.inodes.emplace(key, InodeInfo{static_cast<uint64_t>(st.st_blocks) * 512, static_cast<uint64_t>(st.st_size)});
+    model.inodes.emplace(key, InodeInfo{static_cast<uint64_t>(st.st_blocks) * 512,
+                                        static_cast<uint64_t>(st.st_size)});
     (void)path;
     return key;
   };
@@ -136,7 +137,8 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
         rev.info.files++;
         rev.info.bytes += static_cast<uint64_t>(st.st_size);
       }
-      auto [fetched, used] = read_meta_times(cache, repo.info.type, repo.info.repo, rev.info.commit);
+      auto [fetched, used] =
+          read_meta_times(cache, repo.info.type, repo.info.repo, rev.info.commit);
       struct stat dst {};
       if (used == 0 && ::stat(rev.dir.c_str(), &dst) == 0) used = dst.st_mtime;
       rev.info.fetched_at = fetched;
@@ -144,14 +146,17 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
       repo.revisions.push_back(std::move(rev));
     }
     std::sort(repo.revisions.begin(), repo.revisions.end(),
-              [](const ModelRevision& a, const ModelRevision& b) { return a.info.commit < b.info.commit; });
+              [](const ModelRevision& a, const ModelRevision& b) {
+                return a.info.commit < b.info.commit;
+              });
     model.repos.push_back(std::move(repo));
   }
   std::sort(model.repos.begin(), model.repos.end(),
             [](const ModelRepo& a, const ModelRepo& b) { return a.info.folder < b.info.folder; });
   // Subfolders that are links are not entered (the iterator does not follow them).
   std::error_code ec4;
-  if (Status safe = check_real_dirs(cache.root(), cache.objects_rel(), MissingDir::ok); !safe.ok()) {
+  if (Status safe = check_real_dirs(cache.root(), cache.objects_rel(), MissingDir::ok);
+      !safe.ok()) {
     model.warnings.push_back("skipped the object store: " + safe.error().message);
   } else {
     for (auto it = fs::recursive_directory_iterator(cache.objects_dir(), ec4);
@@ -200,7 +205,9 @@ Result<DiskUsage> disk_usage(const CacheLayout& cache) {
     du.linked_bytes += static_cast<uint64_t>(st.st_size);
     bool temp = p.compare(0, tmp.size(), tmp) == 0 || is_temp_name(it->path().filename().string());
     if (temp) du.temp_bytes += static_cast<uint64_t>(st.st_size);
-    if (!seen.insert(Inode{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}).second) continue;
+    if (!seen.insert(Inode{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)})
+             .second)
+      continue;
     du.files++;
     du.disk_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
     du.apparent_bytes += static_cast<uint64_t>(st.st_size);

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -75,7 +75,8 @@ class Resolver {
     std::string current = path;
     for (int hops = 0; hops < 40; ++hops) {
       size_t slash = current.rfind('/');
-      std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : current.substr(0, slash));
+      std::string dir =
+          slash == std::string::npos ? "." : (slash == 0 ? "/" : current.substr(0, slash));
       std::string base = slash == std::string::npos ? current : current.substr(slash + 1);
       auto real_dir = resolve_dir(dir, err);
       if (!real_dir) return std::nullopt;
@@ -259,7 +260,8 @@ class Checker {
         auto& x = add(FindingKind::git_sha1_mismatch, m, c.model_index, f.path, c.resolved);
         x.expected = f.etag;
         x.actual = r->git_sha1;
-        x.message = f.path + ": git blob sha1 " + r->git_sha1 + " does not match the lock's etag " + f.etag;
+        x.message =
+            f.path + ": git blob sha1 " + r->git_sha1 + " does not match the lock's etag " + f.etag;
         continue;
       }
       m_report.models[c.model_index].files_ok++;
@@ -273,7 +275,8 @@ class Checker {
     int err = 0;
     auto resolved = m_resolver.resolve(entry, &err);
     struct stat st {};
-    return resolved && under(*resolved, m_root) && ::stat(resolved->c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    return resolved && under(*resolved, m_root) && ::stat(resolved->c_str(), &st) == 0 &&
+           S_ISREG(st.st_mode);
   }
 
  private:
@@ -295,18 +298,22 @@ void check_ref(Checker& ck, const CacheLayout& cache, const LockedModel& m, size
     bool absent = ::lstat(path.c_str(), &st) != 0;
     auto& x = ck.add(absent ? FindingKind::missing_ref : FindingKind::wrong_ref, m, mi, "", path);
     x.expected = m.commit;
-    x.message = "refs/" + m.revision + (absent ? " is missing: offline loaders cannot resolve revision '" + m.revision + "'"
-                                                : " cannot be read: " + text.error().message);
+    x.message =
+        "refs/" + m.revision +
+        (absent ? " is missing: offline loaders cannot resolve revision '" + m.revision + "'"
+                : " cannot be read: " + text.error().message);
     return;
   }
   if (*text == m.commit) return;
   std::string trimmed = *text;
-  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
+    trimmed.pop_back();
   size_t lead = 0;
   while (lead < trimmed.size() && std::isspace(static_cast<unsigned char>(trimmed[lead]))) ++lead;
   trimmed.erase(0, lead);
   bool whitespace_only = trimmed == m.commit;
-  auto& x = ck.add(whitespace_only ? FindingKind::ref_newline : FindingKind::wrong_ref, m, mi, "", path);
+  auto& x =
+      ck.add(whitespace_only ? FindingKind::ref_newline : FindingKind::wrong_ref, m, mi, "", path);
   x.expected = m.commit;
   x.actual = printable(*text);
   x.message = whitespace_only
@@ -339,7 +346,8 @@ void check_trees(Checker& ck, const CacheLayout& cache, const LockedModel& m, si
   auto& x = ck.add(FindingKind::stale_trees_file, m, mi, "", path);
   x.expected = "only files present in snapshots/" + m.commit;
   std::string list;
-  for (size_t i = 0; i < absent.size() && i < 5; ++i) list += (i ? ", " : "") + printable(absent[i]);
+  for (size_t i = 0; i < absent.size() && i < 5; ++i)
+    list += (i ? ", " : "") + printable(absent[i]);
   if (absent.size() > 5) list += ", ... (" + std::to_string(absent.size()) + " in all)";
   x.actual = list;
   x.message = "trees/" + m.commit + ".json lists files absent from the snapshot (" + list +
@@ -356,8 +364,8 @@ void check_snapshot_extras(Checker& ck, const std::string& snap, const LockedMod
   for (const auto& f : m.files) locked.insert(f.path);
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(snap, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(snap, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string entry = it->path().string();
     std::string rel = entry.substr(snap.size() + 1);
     struct stat st {};
@@ -369,13 +377,14 @@ void check_snapshot_extras(Checker& ck, const std::string& snap, const LockedMod
     x.expected = "only finished links to blobs/";
     x.actual = S_ISLNK(st.st_mode) ? "link to " + printable(read_link(entry), 200) : "not a link";
     x.message = "snapshots/" + m.commit + "/" + printable(rel, 200) +
-                (temp ? " is a leftover temporary entry (" : " is a link to nothing usable (") + x.actual +
-                "): loaders listing the snapshot would pick it up";
+                (temp ? " is a leftover temporary entry (" : " is a link to nothing usable (") +
+                x.actual + "): loaders listing the snapshot would pick it up";
     x.fix = "modelbake verify --repair (removes it)";
   }
 }
 
-Result<std::vector<const LockedModel*>> select_models(const Lockfile& lock, const VerifyOptions& o) {
+Result<std::vector<const LockedModel*>> select_models(const Lockfile& lock,
+                                                      const VerifyOptions& o) {
   std::vector<const LockedModel*> out;
   if (o.models.empty()) {
     for (const auto& m : lock.models) out.push_back(&m);
@@ -415,7 +424,8 @@ Result<std::string> real_root(const std::string& root, const std::string& what) 
   int err = 0;
   auto r = real_path(root, &err);
   if (!r) {
-    return fail(ErrorCategory::integrity, what + " " + root + " does not exist or cannot be read: " + std::strerror(err),
+    return fail(ErrorCategory::integrity,
+                what + " " + root + " does not exist or cannot be read: " + std::strerror(err),
                 "check the path, or run `modelbake fetch --locked` to populate it");
   }
   return *r;

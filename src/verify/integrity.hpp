@@ -20,20 +20,20 @@
 namespace mb::verify {
 
 enum class FindingKind {
-  missing_ref,       // refs/<revision> absent (revision is a branch/tag)
-  wrong_ref,         // refs/<revision> holds another commit (or garbage)
-  ref_newline,       // refs/<revision> is the commit plus whitespace: Python reads it unstripped
-  missing_snapshot,  // snapshots/<commit>/ (or the bundle's model folder) absent
-  missing_file,      // snapshots/<commit>/<path> absent
-  dangling_link,     // symlink chain ends nowhere (blob missing)
-  escaping_link,     // symlink chain leaves the cache/bundle root
-  not_regular_file,  // resolves to a directory, device, fifo...
-  size_mismatch,     // resolved file has the wrong size
-  digest_mismatch,   // sha256 differs from the lock
-  git_sha1_mismatch, // git blob sha1 differs from the lock's etag
-  stale_trees_file,  // trees/<commit>.json lists files absent from the snapshot
-  unreadable,        // I/O error while reading (permissions, EIO)
-  unexpected_entry,  // snapshot entry that is a leftover temp or a link to nothing usable
+  missing_ref,        // refs/<revision> absent (revision is a branch/tag)
+  wrong_ref,          // refs/<revision> holds another commit (or garbage)
+  ref_newline,        // refs/<revision> is the commit plus whitespace: Python reads it unstripped
+  missing_snapshot,   // snapshots/<commit>/ (or the bundle's model folder) absent
+  missing_file,       // snapshots/<commit>/<path> absent
+  dangling_link,      // symlink chain ends nowhere (blob missing)
+  escaping_link,      // symlink chain leaves the cache/bundle root
+  not_regular_file,   // resolves to a directory, device, fifo...
+  size_mismatch,      // resolved file has the wrong size
+  digest_mismatch,    // sha256 differs from the lock
+  git_sha1_mismatch,  // git blob sha1 differs from the lock's etag
+  stale_trees_file,   // trees/<commit>.json lists files absent from the snapshot
+  unreadable,         // I/O error while reading (permissions, EIO)
+  unexpected_entry,   // snapshot entry that is a leftover temp or a link to nothing usable
 };
 
 const char* to_string(FindingKind kind);
@@ -66,11 +66,11 @@ struct ModelResult {
   std::string repo;
   std::string revision;
   std::string commit;
-  uint64_t files = 0;        // files in the lock for this model
-  uint64_t bytes = 0;        // locked bytes
-  uint64_t files_ok = 0;     // files that passed every check
-  size_t findings = 0;       // number of findings for this model
-  bool present = false;      // snapshot folder (or model folder) exists
+  uint64_t files = 0;     // files in the lock for this model
+  uint64_t bytes = 0;     // locked bytes
+  uint64_t files_ok = 0;  // files that passed every check
+  size_t findings = 0;    // number of findings for this model
+  bool present = false;   // snapshot folder (or model folder) exists
   bool ready() const { return findings == 0; }
 };
 
@@ -78,9 +78,9 @@ struct VerifyReport {
   std::vector<Finding> findings;  // sorted by model, then path, then kind
   std::vector<ModelResult> models;
   uint64_t files_checked = 0;
-  uint64_t bytes_locked = 0;      // sum of locked sizes of the checked files
-  uint64_t bytes_hashed = 0;      // 0 with fast
-  bool hashed = false;            // false with fast
+  uint64_t bytes_locked = 0;  // sum of locked sizes of the checked files
+  uint64_t bytes_hashed = 0;  // 0 with fast
+  bool hashed = false;        // false with fast
   bool ok() const { return findings.empty(); }
 };
 

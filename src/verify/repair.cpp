@@ -15,13 +15,15 @@ namespace mb::verify {
 namespace {
 
 bool same_inode(const std::string& a, const std::string& b) {
-  struct stat sa {}, sb {};
+  struct stat sa {
+  }, sb{};
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
 }
 
 bool inside(const std::string& path, const std::string& root) {
-  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/';
+  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+         path[root.size()] == '/';
 }
 
 class Repairer {
@@ -84,8 +86,7 @@ class Repairer {
         return {};
       case FindingKind::stale_trees_file:
         return remove(layout.trees_file(m.type, m.repo, m.commit));
-      case FindingKind::unexpected_entry:
-        return remove(x.location);
+      case FindingKind::unexpected_entry: return remove(x.location);
       case FindingKind::missing_snapshot:
         for (const auto& file : m.files) MB_TRY(restore(m, file));
         return {};
@@ -116,7 +117,8 @@ class Repairer {
 
 }  // namespace
 
-Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock, const VerifyReport& report) {
+Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock,
+                                    const VerifyReport& report) {
   RepairResult out;
   Repairer r(store, out);
   for (const auto& x : report.findings) {

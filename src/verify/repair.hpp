@@ -18,11 +18,13 @@
 namespace mb::verify {
 
 struct RepairResult {
-  std::vector<std::string> removed;   // paths deleted (broken links, corrupt blobs/objects, stale trees)
+  std::vector<std::string>
+      removed;  // paths deleted (broken links, corrupt blobs/objects, stale trees)
   std::vector<std::string> restored;  // refs rewritten, links recreated from a good object
   std::set<std::string> needs_fetch;  // lock entry names whose content must come from the hub
 };
 
-Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock, const VerifyReport& report);
+Result<RepairResult> repair_locally(const Store& store, const Lockfile& lock,
+                                    const VerifyReport& report);
 
 }  // namespace mb::verify

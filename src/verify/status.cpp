@@ -9,14 +9,10 @@ namespace mb::verify {
 
 const char* to_string(ModelState s) {
   switch (s) {
-    case ModelState::ready:
-      return "ready";
-    case ModelState::missing:
-      return "missing";
-    case ModelState::corrupt:
-      return "corrupt";
-    case ModelState::stale_lock:
-      return "stale-lock";
+    case ModelState::ready: return "ready";
+    case ModelState::missing: return "missing";
+    case ModelState::corrupt: return "corrupt";
+    case ModelState::stale_lock: return "stale-lock";
   }
   return "missing";
 }

@@ -74,9 +74,8 @@ Result<Response> FakeTransport::perform(const Request& request, BodySink* sink) 
     response.body.resize(k_max_error_body);
   }
   if (response.body.size() > request.max_body_bytes) {
-    return fail(ErrorCategory::permanent,
-                "response body from " + request.url + " exceeds " +
-                    std::to_string(request.max_body_bytes) + " bytes");
+    return fail(ErrorCategory::permanent, "response body from " + request.url + " exceeds " +
+                                              std::to_string(request.max_body_bytes) + " bytes");
   }
   response.body_bytes = response.body.size();
   return response;

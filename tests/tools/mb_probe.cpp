@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "runtime/infer/kernels.hpp"
 #include "runtime/infer/decoder_probe.hpp"
+#include "runtime/infer/kernels.hpp"
 #include "runtime/infer/parallel.hpp"
 #include "runtime/infer/probe.hpp"
 
@@ -36,19 +36,23 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mb_probe: %s\n", t.error().describe().c_str());
       return 1;
     }
-    nlohmann::json j = {{"load_ms", t->load_ms}, {"first_token_ms", t->first_token_ms}, {"tokens_per_s", t->tokens_per_s},
+    nlohmann::json j = {{"load_ms", t->load_ms},
+                        {"first_token_ms", t->first_token_ms},
+                        {"tokens_per_s", t->tokens_per_s},
                         {"prompt_ids", t->prompt_ids},
                         {"generated_ids", t->generated_ids}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: mb_probe MODEL_DIR [EXPECT_JSON] | mb_probe --time RUNS MODEL_DIR TEXT\n");
+    std::fprintf(stderr,
+                 "usage: mb_probe MODEL_DIR [EXPECT_JSON] | mb_probe --time RUNS MODEL_DIR TEXT\n");
     return 2;
   }
   auto r = mb::infer::run_probe(argv[1], argc == 3 ? argv[2] : "");
   if (!r.ok()) {
-    nlohmann::json j = {{"error", r.error().describe()}, {"category", mb::to_string(r.error().category)}};
+    nlohmann::json j = {{"error", r.error().describe()},
+                        {"category", mb::to_string(r.error().category)}};
     std::printf("%s\n", j.dump().c_str());
     return 1;
   }

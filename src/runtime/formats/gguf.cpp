@@ -13,17 +13,36 @@ Failure bad(const std::string& what) {
 }
 
 enum GgufType : uint32_t {
-  t_u8 = 0, t_i8, t_u16, t_i16, t_u32, t_i32, t_f32, t_bool, t_string, t_array, t_u64, t_i64,
+  t_u8 = 0,
+  t_i8,
+  t_u16,
+  t_i16,
+  t_u32,
+  t_i32,
+  t_f32,
+  t_bool,
+  t_string,
+  t_array,
+  t_u64,
+  t_i64,
   t_f64
 };
 
 // Smallest encoding of one value of a type, used to bound counts before reading them.
 uint64_t min_value_size(uint32_t t) {
   switch (t) {
-    case t_u8: case t_i8: case t_bool: return 1;
-    case t_u16: case t_i16: return 2;
-    case t_u32: case t_i32: case t_f32: return 4;
-    case t_u64: case t_i64: case t_f64: case t_string: return 8;
+    case t_u8:
+    case t_i8:
+    case t_bool: return 1;
+    case t_u16:
+    case t_i16: return 2;
+    case t_u32:
+    case t_i32:
+    case t_f32: return 4;
+    case t_u64:
+    case t_i64:
+    case t_f64:
+    case t_string: return 8;
     case t_array: return 12;
     default: return 0;
   }
@@ -37,7 +56,8 @@ bool read_number(ByteReader& r, uint32_t t, double& out) {
     return true;
   };
   switch (t) {
-    case t_u8: case t_bool: return get(uint8_t{});
+    case t_u8:
+    case t_bool: return get(uint8_t{});
     case t_i8: return get(int8_t{});
     case t_u16: return get(uint16_t{});
     case t_i16: return get(int16_t{});
@@ -77,16 +97,46 @@ class Parser {
   // Reads one value of type `t`; returns its text form for scalars.
   Result<std::string> value(uint32_t t, const std::string& key, int depth) {
     switch (t) {
-      case t_u8: { MB_ASSIGN(auto v, scalar<uint8_t>(key)); return std::to_string(v); }
-      case t_i8: { MB_ASSIGN(auto v, scalar<int8_t>(key)); return std::to_string(v); }
-      case t_u16: { MB_ASSIGN(auto v, scalar<uint16_t>(key)); return std::to_string(v); }
-      case t_i16: { MB_ASSIGN(auto v, scalar<int16_t>(key)); return std::to_string(v); }
-      case t_u32: { MB_ASSIGN(auto v, scalar<uint32_t>(key)); return std::to_string(v); }
-      case t_i32: { MB_ASSIGN(auto v, scalar<int32_t>(key)); return std::to_string(v); }
-      case t_u64: { MB_ASSIGN(auto v, scalar<uint64_t>(key)); return std::to_string(v); }
-      case t_i64: { MB_ASSIGN(auto v, scalar<int64_t>(key)); return std::to_string(v); }
-      case t_f32: { MB_ASSIGN(auto v, scalar<float>(key)); return std::to_string(v); }
-      case t_f64: { MB_ASSIGN(auto v, scalar<double>(key)); return std::to_string(v); }
+      case t_u8: {
+        MB_ASSIGN(auto v, scalar<uint8_t>(key));
+        return std::to_string(v);
+      }
+      case t_i8: {
+        MB_ASSIGN(auto v, scalar<int8_t>(key));
+        return std::to_string(v);
+      }
+      case t_u16: {
+        MB_ASSIGN(auto v, scalar<uint16_t>(key));
+        return std::to_string(v);
+      }
+      case t_i16: {
+        MB_ASSIGN(auto v, scalar<int16_t>(key));
+        return std::to_string(v);
+      }
+      case t_u32: {
+        MB_ASSIGN(auto v, scalar<uint32_t>(key));
+        return std::to_string(v);
+      }
+      case t_i32: {
+        MB_ASSIGN(auto v, scalar<int32_t>(key));
+        return std::to_string(v);
+      }
+      case t_u64: {
+        MB_ASSIGN(auto v, scalar<uint64_t>(key));
+        return std::to_string(v);
+      }
+      case t_i64: {
+        MB_ASSIGN(auto v, scalar<int64_t>(key));
+        return std::to_string(v);
+      }
+      case t_f32: {
+        MB_ASSIGN(auto v, scalar<float>(key));
+        return std::to_string(v);
+      }
+      case t_f64: {
+        MB_ASSIGN(auto v, scalar<double>(key));
+        return std::to_string(v);
+      }
       case t_bool: {
         MB_ASSIGN(auto v, scalar<uint8_t>(key));
         if (v > 1) return bad("bool value of '" + key + "' is " + std::to_string(v));
@@ -107,10 +157,11 @@ class Parser {
     uint64_t count = 0;
     if (!m_r.read_le(elem) || !m_r.read_le(count)) return bad("truncated array '" + key + "'");
     uint64_t min = min_value_size(elem);
-    if (min == 0) return bad("array '" + key + "' has unknown element type " + std::to_string(elem));
+    if (min == 0)
+      return bad("array '" + key + "' has unknown element type " + std::to_string(elem));
     if (count > m_r.remaining() / min) {
-      return bad("array '" + key + "' claims " + std::to_string(count) +
-                 " elements but only " + std::to_string(m_r.remaining()) + " bytes are left");
+      return bad("array '" + key + "' claims " + std::to_string(count) + " elements but only " +
+                 std::to_string(m_r.remaining()) + " bytes are left");
     }
     for (uint64_t i = 0; i < count; ++i) {
       auto v = value(elem, key, depth + 1);

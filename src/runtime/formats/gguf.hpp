@@ -33,7 +33,7 @@ struct GgufInfo {
   // Scalar metadata rendered as text (strings as-is, numbers in decimal, bools as
   // true/false); arrays are recorded as "array[<count>]".
   std::map<std::string, std::string> metadata;
-  std::vector<TensorInfo> tensors;  // sorted by offset
+  std::vector<TensorInfo> tensors;             // sorted by offset
   std::map<std::string, GgufArrayRef> arrays;  // array-valued metadata
   std::map<std::string, double> numbers;       // numeric scalars, exact (metadata rounds f32)
 };

@@ -19,7 +19,7 @@ struct Field {
   uint32_t number = 0;
   uint8_t wire = 0;
   uint64_t varint = 0;
-  ByteSpan bytes;      // payload of a length-delimited field
+  ByteSpan bytes;       // payload of a length-delimited field
   uint64_t offset = 0;  // absolute offset of the payload in the file
 };
 
@@ -52,7 +52,8 @@ class Message {
     }
     switch (f.wire) {
       case w_varint:
-        if (!varint(m_r, f.varint)) return bad("malformed varint at byte " + std::to_string(abs_pos()));
+        if (!varint(m_r, f.varint))
+          return bad("malformed varint at byte " + std::to_string(abs_pos()));
         return true;
       case w_fixed64:
         if (!m_r.skip(8)) return bad("truncated fixed64 field");
@@ -86,19 +87,33 @@ class Message {
 
 uint64_t onnx_elem_size(uint64_t data_type) {
   switch (data_type) {
-    case 2: case 3: case 9: case 17: case 18: case 19: case 20: return 1;  // u8 i8 bool f8
-    case 4: case 5: case 10: case 16: return 2;                            // u16 i16 f16 bf16
-    case 1: case 6: case 12: return 4;                                     // f32 i32 u32
-    case 7: case 11: case 13: case 14: return 8;                           // i64 f64 u64 c64
-    case 15: return 16;                                                    // c128
-    default: return 0;  // string, 4-bit types, unknown: no fixed size
+    case 2:
+    case 3:
+    case 9:
+    case 17:
+    case 18:
+    case 19:
+    case 20: return 1;  // u8 i8 bool f8
+    case 4:
+    case 5:
+    case 10:
+    case 16: return 2;  // u16 i16 f16 bf16
+    case 1:
+    case 6:
+    case 12: return 4;  // f32 i32 u32
+    case 7:
+    case 11:
+    case 13:
+    case 14: return 8;   // i64 f64 u64 c64
+    case 15: return 16;  // c128
+    default: return 0;   // string, 4-bit types, unknown: no fixed size
   }
 }
 
 const char* onnx_type_name(uint64_t t) {
-  static const char* names[] = {"UNDEFINED", "FLOAT", "UINT8",   "INT8",      "UINT16",
-                                "INT16",     "INT32", "INT64",   "STRING",    "BOOL",
-                                "FLOAT16",   "DOUBLE", "UINT32", "UINT64",    "COMPLEX64",
+  static const char* names[] = {"UNDEFINED",  "FLOAT",   "UINT8",  "INT8",   "UINT16",
+                                "INT16",      "INT32",   "INT64",  "STRING", "BOOL",
+                                "FLOAT16",    "DOUBLE",  "UINT32", "UINT64", "COMPLEX64",
                                 "COMPLEX128", "BFLOAT16"};
   return t < sizeof(names) / sizeof(names[0]) ? names[t] : "OTHER";
 }
@@ -128,7 +143,8 @@ class Walker {
   Walker(const ExternalSize& ext, OnnxInfo& info) : m_ext(ext), m_info(info) {}
 
   Status graph(ByteSpan s, uint64_t base, int depth) {
-    if (depth > k_onnx_max_depth) return bad("graphs nested deeper than " + std::to_string(k_onnx_max_depth));
+    if (depth > k_onnx_max_depth)
+      return bad("graphs nested deeper than " + std::to_string(k_onnx_max_depth));
     return each_field(s, base, [&](const Field& f) -> Status {
       if (f.wire != w_len) return {};
       if (f.number == 1) return node(f.bytes, f.offset, depth + 1);
@@ -160,7 +176,9 @@ class Walker {
 
   Status sparse(ByteSpan s, uint64_t base, int depth) {
     return each_field(s, base, [&](const Field& f) -> Status {
-      return (f.number == 1 || f.number == 2) && f.wire == w_len ? tensor(f.bytes, f.offset, depth + 1) : Status{};
+      return (f.number == 1 || f.number == 2) && f.wire == w_len
+                 ? tensor(f.bytes, f.offset, depth + 1)
+                 : Status{};
     });
   }
 
@@ -206,7 +224,8 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
     if (f.number == 1) MB_TRY(dims_field(f, t.shape, "initializer"));
     if (f.number == 2 && f.wire == w_varint) data_type = f.varint;
     if (f.number == 8 && f.wire == w_len) t.name = text(f.bytes);
-    if (f.number == 9 && f.wire == w_len) has_raw = true, raw_size = f.bytes.size, raw_offset = f.offset;
+    if (f.number == 9 && f.wire == w_len)
+      has_raw = true, raw_size = f.bytes.size, raw_offset = f.offset;
     if (f.number == 14 && f.wire == w_varint) location = f.varint;
     if (f.number == 13 && f.wire == w_len) {
       std::string key, value;
@@ -230,8 +249,10 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
   if (location == 1) {
     MB_TRY(validate_relative_path(ext_location, "ONNX external data location"));
     uint64_t off = 0, len = 0;
-    if (!ext_offset.empty() && !parse_u64(ext_offset, off)) return bad(what + " has a bad external offset");
-    if (!ext_length.empty() && !parse_u64(ext_length, len)) return bad(what + " has a bad external length");
+    if (!ext_offset.empty() && !parse_u64(ext_offset, off))
+      return bad(what + " has a bad external offset");
+    if (!ext_length.empty() && !parse_u64(ext_length, len))
+      return bad(what + " has a bad external length");
     if (ext_length.empty()) len = expected;
     MB_ASSIGN(uint64_t file_size, m_ext(ext_location));
     if (!range_inside(off, len, file_size)) {
@@ -240,7 +261,8 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
     }
     if (sized && len != expected) {
       return bad(what + " " + t.dtype + " " + shape_string(t.shape) + " needs " +
-                 std::to_string(expected) + " bytes but its external data has " + std::to_string(len));
+                 std::to_string(expected) + " bytes but its external data has " +
+                 std::to_string(len));
     }
     t.nbytes = len;
     m_info.external_files.push_back(ext_location);

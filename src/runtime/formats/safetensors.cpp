@@ -59,8 +59,7 @@ uint64_t safetensors_dtype_size(const std::string& d) {
   if (d == "F64" || d == "I64" || d == "U64") return 8;
   if (d == "F32" || d == "I32" || d == "U32") return 4;
   if (d == "F16" || d == "BF16" || d == "I16" || d == "U16") return 2;
-  if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2" ||
-      d == "F8_E8M0") {
+  if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2" || d == "F8_E8M0") {
     return 1;
   }
   return 0;
@@ -70,7 +69,8 @@ Result<SafetensorsInfo> parse_safetensors(ByteSpan file) {
   ByteReader r(file);
   SafetensorsInfo info;
   if (!r.read_le(info.header_size)) {
-    return bad("file has " + std::to_string(file.size) + " bytes, shorter than the 8-byte header length");
+    return bad("file has " + std::to_string(file.size) +
+               " bytes, shorter than the 8-byte header length");
   }
   if (info.header_size > k_safetensors_max_header) {
     return bad("header length " + std::to_string(info.header_size) + " exceeds the " +

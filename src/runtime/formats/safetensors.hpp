@@ -20,7 +20,7 @@ inline constexpr uint64_t k_safetensors_max_header = 100ull << 20;  // same cap 
 
 struct SafetensorsInfo {
   uint64_t header_size = 0;
-  uint64_t data_offset = 0;  // 8 + header_size
+  uint64_t data_offset = 0;         // 8 + header_size
   std::vector<TensorInfo> tensors;  // sorted by offset
   std::map<std::string, std::string> metadata;
 };

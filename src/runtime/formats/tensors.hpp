@@ -11,9 +11,9 @@ namespace mb::runtime {
 
 struct TensorInfo {
   std::string name;
-  std::string dtype;             // as the format spells it: "F32", "BF16", "Q4_K", "FLOAT"...
-  std::vector<uint64_t> shape;   // outermost first (GGUF's ne[] is reversed into this order)
-  uint64_t offset = 0;           // absolute byte offset of the data in the file
+  std::string dtype;            // as the format spells it: "F32", "BF16", "Q4_K", "FLOAT"...
+  std::vector<uint64_t> shape;  // outermost first (GGUF's ne[] is reversed into this order)
+  uint64_t offset = 0;          // absolute byte offset of the data in the file
   uint64_t nbytes = 0;
 };
 

@@ -53,7 +53,8 @@ Result<Directory> read_directory(ByteSpan f) {
   uint32_t cd_size = 0, cd_off = 0;
   (void)(r.read_le(disk) && r.read_le(cd_disk) && r.read_le(n_disk) && r.read_le(n_total) &&
          r.read_le(cd_size) && r.read_le(cd_off));
-  if (disk != 0 || cd_disk != 0 || n_disk != n_total) return bad("multi-disk archives are not supported");
+  if (disk != 0 || cd_disk != 0 || n_disk != n_total)
+    return bad("multi-disk archives are not supported");
   Directory d{n_total, cd_size, cd_off, eocd, false};
   if (n_total == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
     if (eocd < 20 || u32_at(f, eocd - 20) != k_zip64_locator_sig) {
@@ -92,8 +93,8 @@ Status apply_zip64_extra(std::string_view extra, ZipEntry& e, bool need_u, bool 
     if (len > r.remaining()) return bad("extra field of '" + e.name + "' runs past its entry");
     if (id == 0x0001) {
       ByteReader z(ByteSpan{r.here(), len});
-      if ((need_u && !z.read_le(e.uncompressed_size)) || (need_c && !z.read_le(e.compressed_size)) ||
-          (need_off && !z.read_le(local_off))) {
+      if ((need_u && !z.read_le(e.uncompressed_size)) ||
+          (need_c && !z.read_le(e.compressed_size)) || (need_off && !z.read_le(local_off))) {
         return bad("ZIP64 extra field of '" + e.name + "' is too short");
       }
       return {};
@@ -106,7 +107,8 @@ Status apply_zip64_extra(std::string_view extra, ZipEntry& e, bool need_u, bool 
 
 Status check_local_header(ByteSpan f, ZipEntry& e, uint64_t local_off, uint64_t cd_offset) {
   if (!range_inside(local_off, 30, cd_offset) || u32_at(f, local_off) != k_local_sig) {
-    return bad("local header of '" + e.name + "' is missing at offset " + std::to_string(local_off));
+    return bad("local header of '" + e.name + "' is missing at offset " +
+               std::to_string(local_off));
   }
   uint16_t name_len = 0, extra_len = 0;
   std::memcpy(&name_len, f.data + local_off + 26, 2);

@@ -89,7 +89,8 @@ bool cpu_has_f16c() {
 
 DotFn pick_dot() {
 #ifdef MB_X86
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()) return dot_avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
+    return dot_avx2;
 #endif
   return dot_portable;
 }

@@ -64,8 +64,8 @@ struct DecoderConfig {
 struct DecoderLayer {
   std::unique_ptr<Matrix> q, k, v, o;  // rotary halves in HF order (rotate_half), see loaders
   std::vector<float> q_bias, k_bias, v_bias;  // Qwen2 only; empty otherwise
-  std::unique_ptr<Matrix> gate, up, down;      // SwiGLU MLP
-  std::vector<float> attn_norm, ffn_norm;      // RMSNorm weights [hidden]
+  std::unique_ptr<Matrix> gate, up, down;     // SwiGLU MLP
+  std::vector<float> attn_norm, ffn_norm;     // RMSNorm weights [hidden]
 };
 
 struct DecoderWeights {

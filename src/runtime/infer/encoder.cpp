@@ -218,14 +218,10 @@ const LayerNames k_mpnet_layer{"encoder.layer.",     "attention.attn.q", "attent
 
 const char* base_prefix(Family f) {
   switch (f) {
-    case Family::bert:
-      return "bert.";
-    case Family::roberta:
-      return "roberta.";
-    case Family::distilbert:
-      return "distilbert.";
-    case Family::mpnet:
-      return "mpnet.";
+    case Family::bert: return "bert.";
+    case Family::roberta: return "roberta.";
+    case Family::distilbert: return "distilbert.";
+    case Family::mpnet: return "mpnet.";
   }
   return "";
 }

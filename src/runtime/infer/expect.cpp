@@ -12,7 +12,8 @@ namespace {
 using nlohmann::json;
 
 Error bad(const std::string& what) {
-  return make_error(ErrorCategory::usage, "expect: " + what, "see docs/inference.md for the expect schema");
+  return make_error(ErrorCategory::usage, "expect: " + what,
+                    "see docs/inference.md for the expect schema");
 }
 
 Result<std::string> text_field(const json& j, const char* key, const std::string& where) {
@@ -27,11 +28,13 @@ Result<std::vector<CosinePair>> pairs(const json& j, const char* key, const char
   for (const auto& item : j) {
     if (!item.is_object()) return bad(std::string(key) + " entries must be objects");
     for (auto& [k, v] : item.items())
-      if (k != "a" && k != "b" && k != bound_key) return bad(std::string(key) + ": unknown key '" + k + "'");
+      if (k != "a" && k != "b" && k != bound_key)
+        return bad(std::string(key) + ": unknown key '" + k + "'");
     CosinePair p;
     MB_ASSIGN(p.a, text_field(item, "a", key));
     MB_ASSIGN(p.b, text_field(item, "b", key));
-    if (!item.contains(bound_key) || !item[bound_key].is_number() || std::fabs(item[bound_key].get<double>()) > 1)
+    if (!item.contains(bound_key) || !item[bound_key].is_number() ||
+        std::fabs(item[bound_key].get<double>()) > 1)
       return bad(std::string(key) + "." + bound_key + " must be a number in [-1, 1]");
     p.bound = item[bound_key].get<double>();
     out.push_back(std::move(p));
@@ -69,7 +72,8 @@ Result<Expectations> parse_expectations(const std::string& text) {
     } else if (k == "reference") {
       if (!v.is_object()) return bad("reference must be {text, values, tolerance}");
       for (auto& [rk, rv] : v.items())
-        if (rk != "text" && rk != "values" && rk != "tolerance") return bad("reference: unknown key '" + rk + "'");
+        if (rk != "text" && rk != "values" && rk != "tolerance")
+          return bad("reference: unknown key '" + rk + "'");
       MB_ASSIGN(e.reference_text, text_field(v, "text", "reference"));
       if (!v.contains("values") || !v["values"].is_array() || v["values"].empty())
         return bad("reference.values must be a non-empty list of numbers");
@@ -84,7 +88,8 @@ Result<Expectations> parse_expectations(const std::string& text) {
       }
       e.has_reference = true;
     } else if (k == "generated_ids") {
-      if (!v.is_array() || v.empty()) return bad("generated_ids must be a non-empty list of token ids");
+      if (!v.is_array() || v.empty())
+        return bad("generated_ids must be a non-empty list of token ids");
       std::vector<int32_t> ids;
       for (const auto& x : v) {
         if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX)
@@ -125,8 +130,8 @@ void check_generation(const Expectations& e, ProbeResult& r) {
     return s + "]";
   };
   if (e.generated_ids && *e.generated_ids != r.generated_ids)
-    r.expectation_failures.push_back("expect.generated_ids is " + join(*e.generated_ids) + " but the model generated " +
-                                     join(r.generated_ids));
+    r.expectation_failures.push_back("expect.generated_ids is " + join(*e.generated_ids) +
+                                     " but the model generated " + join(r.generated_ids));
   if (e.generated_text && *e.generated_text != r.generated_text)
     r.expectation_failures.push_back("expect.generated_text is \"" + *e.generated_text +
                                      "\" but the model generated \"" + r.generated_text + "\"");
@@ -135,10 +140,11 @@ void check_generation(const Expectations& e, ProbeResult& r) {
 Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed) {
   auto& out = r.expectation_failures;
   if (e.dim && *e.dim != r.dimension)
-    out.push_back("expect.dim is " + std::to_string(*e.dim) + " but the output has " + std::to_string(r.dimension) +
-                  " values");
+    out.push_back("expect.dim is " + std::to_string(*e.dim) + " but the output has " +
+                  std::to_string(r.dimension) + " values");
   if (!e.top_label.empty() && r.top_label != e.top_label)
-    out.push_back("expect.top_label is '" + e.top_label + "' but the model predicts '" + r.top_label + "'");
+    out.push_back("expect.top_label is '" + e.top_label + "' but the model predicts '" +
+                  r.top_label + "'");
   if (e.has_reference) {
     std::vector<float> got = r.output;
     if (e.reference_text != r.probe_text) {
@@ -151,8 +157,8 @@ Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& 
       for (size_t i = 0; i < e.reference_values.size(); ++i) {
         const double diff = std::fabs(got[i] - e.reference_values[i]);
         if (!(diff <= e.tolerance)) {
-          out.push_back("expect.reference value " + std::to_string(i) + " is " + fmt(got[i]) + ", expected " +
-                        fmt(e.reference_values[i]) + " +- " + fmt(e.tolerance));
+          out.push_back("expect.reference value " + std::to_string(i) + " is " + fmt(got[i]) +
+                        ", expected " + fmt(e.reference_values[i]) + " +- " + fmt(e.tolerance));
           break;
         }
       }
@@ -164,8 +170,8 @@ Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& 
       MB_ASSIGN(std::vector<float> b, embed(p.b));
       const double c = cosine(a, b);
       if (similar ? !(c >= p.bound) : !(c <= p.bound))
-        out.push_back(std::string("cosine(\"") + p.a + "\", \"" + p.b + "\") is " + fmt(c) + ", expected " +
-                      (similar ? ">= " : "<= ") + fmt(p.bound));
+        out.push_back(std::string("cosine(\"") + p.a + "\", \"" + p.b + "\") is " + fmt(c) +
+                      ", expected " + (similar ? ">= " : "<= ") + fmt(p.bound));
     }
     return {};
   };

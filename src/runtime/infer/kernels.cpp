@@ -1,10 +1,11 @@
 #include "runtime/infer/kernels.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <sys/mman.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -17,7 +18,8 @@ Arena::Arena(size_t floats) {
   constexpr size_t k_huge = 2u << 20;
   const size_t bytes = (floats * sizeof(float) + k_huge - 1) / k_huge * k_huge;
   // Over-allocate by one huge page to align the start, so every 2 MiB extent can be huge.
-  void* p = ::mmap(nullptr, bytes + k_huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p =
+      ::mmap(nullptr, bytes + k_huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return;  // take() then returns nullptr and callers use the heap
   auto addr = reinterpret_cast<uintptr_t>(p);
   const uintptr_t aligned = (addr + k_huge - 1) / k_huge * k_huge;
@@ -72,7 +74,8 @@ namespace {
 // Writes a rows x 16 tile (only `cols` of them valid) plus bias into y.
 inline void store_tile(const float* tile, int mr, int cols, const float* bias, float* y, int ldy) {
   for (int r = 0; r < mr; ++r)
-    for (int c = 0; c < cols; ++c) y[static_cast<size_t>(r) * ldy + c] = tile[r * k_panel + c] + bias[c];
+    for (int c = 0; c < cols; ++c)
+      y[static_cast<size_t>(r) * ldy + c] = tile[r * k_panel + c] + bias[c];
 }
 
 template <int MR>
@@ -91,7 +94,7 @@ void tile_portable(const float* x, int ldx, int k, const float* panel, float* ti
 #ifdef MB_X86
 template <int MR>
 __attribute__((target("avx2,fma"))) void tile_avx2(const float* x, int ldx, int k,
-                                                    const float* panel, float* tile) {
+                                                   const float* panel, float* tile) {
   __m256 acc0[MR], acc1[MR];
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   for (int i = 0; i < k; ++i) {
@@ -211,7 +214,8 @@ float erf_approx(float x) {
 }
 
 void gelu_erf(float* x, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+  for (size_t i = 0; i < n; ++i)
+    x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
 }
 
 void gelu_tanh(float* x, size_t n) {

@@ -12,12 +12,8 @@ std::atomic<int> g_threads{1};
 constexpr int64_t k_min_work = 1 << 18;  // below ~256k multiply-adds a thread start costs more
 }  // namespace
 
-void set_infer_threads(int n) {
-  g_threads = std::clamp(n, 1, 64);
-}
-int infer_threads() {
-  return g_threads;
-}
+void set_infer_threads(int n) { g_threads = std::clamp(n, 1, 64); }
+int infer_threads() { return g_threads; }
 
 void parallel_rows(int64_t rows, int64_t cost_per_row,
                    const std::function<void(int64_t, int64_t)>& fn) {

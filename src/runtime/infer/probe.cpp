@@ -28,11 +28,12 @@ double ms_since(Clock::time_point t0) {
 struct Pooling {
   std::vector<std::string> modes;  // in sentence-transformers' concatenation order
   bool normalize = false;
-  size_t max_seq_length = 0;       // sentence_bert_config.json (0: not set)
+  size_t max_seq_length = 0;  // sentence_bert_config.json (0: not set)
 };
 
 Error st_error(const std::string& what) {
-  return make_error(ErrorCategory::integrity, what, "the sentence-transformers files are malformed");
+  return make_error(ErrorCategory::integrity, what,
+                    "the sentence-transformers files are malformed");
 }
 
 // Reads modules.json / <pooling>/config.json / sentence_bert_config.json. `unsupported` is set
@@ -85,7 +86,8 @@ Result<Pooling> read_pooling(const ModelFiles& files, std::string* unsupported) 
     if (pc.value(k[0], false)) p.modes.emplace_back(k[1]);
   for (const char* other : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"})
     if (pc.value(other, false)) *unsupported = std::string("unsupported pooling ") + other;
-  if (p.modes.empty() && unsupported->empty()) *unsupported = "Pooling config enables no pooling mode";
+  if (p.modes.empty() && unsupported->empty())
+    *unsupported = "Pooling config enables no pooling mode";
   return p;
 }
 
@@ -96,9 +98,12 @@ std::vector<float> pool(const std::vector<float>& hidden, int t, int h, const Po
     for (int i = 0; i < t; ++i) {
       if (mode == "cls" && i > 0) break;
       const float* row = hidden.data() + static_cast<size_t>(i) * h;
-      for (int c = 0; c < h; ++c) acc[c] = mode == "max" ? std::max<double>(acc[c], row[c]) : acc[c] + row[c];
+      for (int c = 0; c < h; ++c)
+        acc[c] = mode == "max" ? std::max<double>(acc[c], row[c]) : acc[c] + row[c];
     }
-    const double div = mode == "mean" ? t : mode == "mean_sqrt_len" ? std::sqrt(static_cast<double>(t)) : 1.0;
+    const double div = mode == "mean"            ? t
+                       : mode == "mean_sqrt_len" ? std::sqrt(static_cast<double>(t))
+                                                 : 1.0;
     for (double v : acc) out.push_back(static_cast<float>(v / div));
   }
   if (p.normalize) {
@@ -121,12 +126,14 @@ struct Engine {
 
   Result<std::vector<float>> run(const std::string& text, std::vector<int32_t>* ids_out) const {
     std::vector<int32_t> ids = tokenizer.encode(text, max_length);
-    if (ids.empty()) return fail(ErrorCategory::usage, "probe text \"" + text + "\" produced no tokens");
+    if (ids.empty())
+      return fail(ErrorCategory::usage, "probe text \"" + text + "\" produced no tokens");
     for (int32_t id : ids)
       if (id < 0 || id >= config.vocab_size)
         return fail(ErrorCategory::integrity,
-                    "tokenizer produced id " + std::to_string(id) + " outside the embedding matrix (" +
-                        std::to_string(config.vocab_size) + " rows)",
+                    "tokenizer produced id " + std::to_string(id) +
+                        " outside the embedding matrix (" + std::to_string(config.vocab_size) +
+                        " rows)",
                     "tokenizer.json does not belong to these weights");
     std::vector<float> hidden = encoder.forward(ids);
     if (ids_out != nullptr) *ids_out = ids;
@@ -144,7 +151,6 @@ ProbeResult unsupported_result(const EncoderConfig& c, std::string reason) {
   return r;
 }
 
-
 // Loads everything; sets `unsupported` (and returns a partly filled engine) when the model
 // is not one we can run.
 Result<std::unique_ptr<Engine>> load_engine(const ModelFiles& files, std::string* unsupported) {
@@ -155,7 +161,8 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFiles& files, std::string
   MB_ASSIGN(std::string tok_text, files.read("tokenizer.json", 512ull << 20));
   auto tok = Tokenizer::from_json(tok_text);
   if (!tok.ok()) {
-    if (tok.error().category != ErrorCategory::usage) return tok.error().with_context("tokenizer.json");
+    if (tok.error().category != ErrorCategory::usage)
+      return tok.error().with_context("tokenizer.json");
     *unsupported = tok.error().message;
     return e;
   }
@@ -164,8 +171,10 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFiles& files, std::string
     MB_ASSIGN(e->pooling, read_pooling(files, unsupported));
     if (!unsupported->empty()) return e;
   }
-  e->max_length = static_cast<size_t>(std::max(1, e->config.max_positions - e->config.position_offset));
-  if (e->pooling.max_seq_length > 0) e->max_length = std::min(e->max_length, e->pooling.max_seq_length);
+  e->max_length =
+      static_cast<size_t>(std::max(1, e->config.max_positions - e->config.position_offset));
+  if (e->pooling.max_seq_length > 0)
+    e->max_length = std::min(e->max_length, e->pooling.max_seq_length);
   MB_ASSIGN(e->weights, Weights::open(files));
   // The encoder points into e->weights, which lives on the heap and never moves again.
   MB_ASSIGN(e->encoder, Encoder::load(e->weights, e->config));
@@ -174,7 +183,8 @@ Result<std::unique_ptr<Engine>> load_engine(const ModelFiles& files, std::string
 
 }  // namespace
 
-Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text, int runs) {
+Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text,
+                                         int runs) {
   std::string reason;
   MB_ASSIGN(auto e, load_engine(ModelFiles(model_dir), &reason));
   if (!reason.empty()) return fail(ErrorCategory::usage, reason);
@@ -227,15 +237,17 @@ Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect
     for (const auto& m : e.pooling.modes) r.pooling += (r.pooling.empty() ? "" : "+") + m;
   }
 
-  const int declared = e.config.classifier ? e.config.num_labels
-                                           : e.config.hidden * static_cast<int>(e.pooling.modes.size());
+  const int declared = e.config.classifier
+                           ? e.config.num_labels
+                           : e.config.hidden * static_cast<int>(e.pooling.modes.size());
   if (r.dimension != declared)
-    r.expectation_failures.push_back("output has " + std::to_string(r.dimension) + " values, the model declares " +
-                                     std::to_string(declared));
+    r.expectation_failures.push_back("output has " + std::to_string(r.dimension) +
+                                     " values, the model declares " + std::to_string(declared));
   for (size_t i = 0; i < r.output.size(); ++i) {
     if (!std::isfinite(r.output[i])) {
       r.expectation_failures.push_back("output value " + std::to_string(i) + " is not finite (" +
-                                       std::to_string(r.output[i]) + "): the weights contain NaN/Inf or overflow");
+                                       std::to_string(r.output[i]) +
+                                       "): the weights contain NaN/Inf or overflow");
       break;
     }
   }

@@ -17,12 +17,13 @@ namespace mb::infer {
 class ModelFiles;
 
 struct ProbeResult {
-  // Not a failure; the caller reports "inference: unsupported architecture X" (reason says X and why).
-  // false: the architecture is not one we can run (BERT family, MPNet, Llama family).
+  // Not a failure; the caller reports "inference: unsupported architecture X" (reason says X and
+  // why). false: the architecture is not one we can run (BERT family, MPNet, Llama family).
   bool supported = false;
   std::string unsupported_reason;
   std::string architecture;  // config.json "architectures"[0], else model_type
-  std::string model_type;    // bert | roberta | xlm-roberta | distilbert | mpnet | llama | qwen2 | mistral
+  std::string
+      model_type;  // bert | roberta | xlm-roberta | distilbert | mpnet | llama | qwen2 | mistral
 
   std::string probe_text;
   std::vector<int32_t> token_ids;  // including special tokens ([CLS]/[SEP], <s>/</s>)
@@ -66,6 +67,7 @@ Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect
 
 // For bench/infer.sh: loads the model once, then times `runs` forward passes (tokenize +
 // encoder + pooling/head) of `text`; returns the milliseconds of each run.
-Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text, int runs);
+Result<std::vector<double>> time_forward(const std::string& model_dir, const std::string& text,
+                                         int runs);
 
 }  // namespace mb::infer

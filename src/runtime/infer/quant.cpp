@@ -157,9 +157,7 @@ inline void dequantize_inline(GgmlType type, const uint8_t* src, float* out, int
     for (int64_t i = 0; i < n / elems; ++i) fn(src + i * bytes, out + i * elems);
   };
   switch (type) {
-    case GgmlType::f32:
-      std::memcpy(out, src, static_cast<size_t>(n) * 4);
-      return;
+    case GgmlType::f32: std::memcpy(out, src, static_cast<size_t>(n) * 4); return;
     case GgmlType::f16: {
       const float* table = half_table();
       for (int64_t i = 0; i < n; ++i) {
@@ -169,20 +167,13 @@ inline void dequantize_inline(GgmlType type, const uint8_t* src, float* out, int
       }
       return;
     }
-    case GgmlType::q8_0:
-      return blocks(deq_q8_0, k_qk, 34);
-    case GgmlType::q4_0:
-      return blocks(deq_q4_0, k_qk, 18);
-    case GgmlType::q4_1:
-      return blocks(deq_q4_1, k_qk, 20);
-    case GgmlType::q5_0:
-      return blocks(deq_q5<false>, k_qk, 22);
-    case GgmlType::q5_1:
-      return blocks(deq_q5<true>, k_qk, 24);
-    case GgmlType::q4_k:
-      return blocks(deq_q4_k, k_qkk, 144);
-    case GgmlType::q6_k:
-      return blocks(deq_q6_k, k_qkk, 210);
+    case GgmlType::q8_0: return blocks(deq_q8_0, k_qk, 34);
+    case GgmlType::q4_0: return blocks(deq_q4_0, k_qk, 18);
+    case GgmlType::q4_1: return blocks(deq_q4_1, k_qk, 20);
+    case GgmlType::q5_0: return blocks(deq_q5<false>, k_qk, 22);
+    case GgmlType::q5_1: return blocks(deq_q5<true>, k_qk, 24);
+    case GgmlType::q4_k: return blocks(deq_q4_k, k_qkk, 144);
+    case GgmlType::q6_k: return blocks(deq_q6_k, k_qkk, 210);
   }
 }
 
@@ -266,32 +257,21 @@ inline void matvec_body(const MatvecArgs& a) {
 __attribute__((target("avx2,fma"), flatten)) void matvec_avx2(const MatvecArgs& a) {
   matvec_body<true>(a);
 }
-__attribute__((flatten)) void matvec_portable(const MatvecArgs& a) {
-  matvec_body<false>(a);
-}
+__attribute__((flatten)) void matvec_portable(const MatvecArgs& a) { matvec_body<false>(a); }
 
 }  // namespace
 
 QuantBlock quant_block(uint32_t type) {
   switch (static_cast<GgmlType>(type)) {
-    case GgmlType::f32:
-      return {"F32", 1, 4};
-    case GgmlType::f16:
-      return {"F16", 1, 2};
-    case GgmlType::q8_0:
-      return {"Q8_0", k_qk, 34};
-    case GgmlType::q4_0:
-      return {"Q4_0", k_qk, 18};
-    case GgmlType::q4_1:
-      return {"Q4_1", k_qk, 20};
-    case GgmlType::q5_0:
-      return {"Q5_0", k_qk, 22};
-    case GgmlType::q5_1:
-      return {"Q5_1", k_qk, 24};
-    case GgmlType::q4_k:
-      return {"Q4_K", k_qkk, 144};
-    case GgmlType::q6_k:
-      return {"Q6_K", k_qkk, 210};
+    case GgmlType::f32: return {"F32", 1, 4};
+    case GgmlType::f16: return {"F16", 1, 2};
+    case GgmlType::q8_0: return {"Q8_0", k_qk, 34};
+    case GgmlType::q4_0: return {"Q4_0", k_qk, 18};
+    case GgmlType::q4_1: return {"Q4_1", k_qk, 20};
+    case GgmlType::q5_0: return {"Q5_0", k_qk, 22};
+    case GgmlType::q5_1: return {"Q5_1", k_qk, 24};
+    case GgmlType::q4_k: return {"Q4_K", k_qkk, 144};
+    case GgmlType::q6_k: return {"Q6_K", k_qkk, 210};
   }
   return {};
 }

@@ -26,7 +26,8 @@ std::string str_or(const json& j, const char* key, const std::string& fallback) 
 using Vocab = std::unordered_map<std::string, int32_t>;
 
 Result<Vocab> read_vocab_object(const json& j) {
-  if (!j.contains("vocab") || !j["vocab"].is_object()) return model_error("\"vocab\" is not an object");
+  if (!j.contains("vocab") || !j["vocab"].is_object())
+    return model_error("\"vocab\" is not an object");
   Vocab v;
   for (auto& [tok, id] : j["vocab"].items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > (1 << 30))
@@ -214,7 +215,8 @@ class Unigram final : public TokenModel {
       size_t e = k;
       while (e + 1 < path.size() && path[e + 1].second == unk_id) ++e;
       const size_t stop = e + 1 < path.size() ? path[e + 1].first : n;
-      const std::string text = uni::encode(std::u32string_view(chars).substr(path[k].first, stop - path[k].first));
+      const std::string text =
+          uni::encode(std::u32string_view(chars).substr(path[k].first, stop - path[k].first));
       std::vector<int32_t> bytes;
       if (byte_fallback) {
         for (unsigned char b : text) {
@@ -225,8 +227,10 @@ class Unigram final : public TokenModel {
           bytes.push_back(it->second);
         }
       }
-      if (byte_fallback && bytes.size() == text.size()) out.insert(out.end(), bytes.begin(), bytes.end());
-      else out.push_back(unk_id);
+      if (byte_fallback && bytes.size() == text.size())
+        out.insert(out.end(), bytes.begin(), bytes.end());
+      else
+        out.push_back(unk_id);
       k = e;
     }
   }
@@ -256,7 +260,8 @@ Result<std::unique_ptr<TokenModel>> make_bpe(const json& j) {
   m->suffix = str_or(j, "end_of_word_suffix", "");
   m->byte_fallback = j.value("byte_fallback", false);
   m->ignore_merges = j.value("ignore_merges", false);
-  if (!j.contains("merges") || !j["merges"].is_array()) return model_error("BPE \"merges\" is not an array");
+  if (!j.contains("merges") || !j["merges"].is_array())
+    return model_error("BPE \"merges\" is not an array");
   int32_t rank = 0;
   for (const auto& mg : j["merges"]) {
     std::string a, b;
@@ -279,7 +284,8 @@ Result<std::unique_ptr<TokenModel>> make_bpe(const json& j) {
 
 Result<std::unique_ptr<TokenModel>> make_unigram(const json& j) {
   auto m = std::make_unique<Unigram>();
-  if (!j.contains("vocab") || !j["vocab"].is_array()) return model_error("Unigram \"vocab\" is not an array");
+  if (!j.contains("vocab") || !j["vocab"].is_array())
+    return model_error("Unigram \"vocab\" is not an array");
   double min_score = 0;
   for (const auto& e : j["vocab"]) {
     if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
@@ -293,7 +299,8 @@ Result<std::unique_ptr<TokenModel>> make_unigram(const json& j) {
   }
   if (j.contains("unk_id") && j["unk_id"].is_number_integer()) {
     const int64_t u = j["unk_id"].get<int64_t>();
-    if (u < 0 || u >= static_cast<int64_t>(m->pieces.size())) return model_error("Unigram unk_id out of range");
+    if (u < 0 || u >= static_cast<int64_t>(m->pieces.size()))
+      return model_error("Unigram unk_id out of range");
     m->unk_id = static_cast<int32_t>(u);
   }
   m->byte_fallback = j.value("byte_fallback", false);
@@ -307,9 +314,12 @@ Result<std::unique_ptr<TokenModel>> make_token_model(const json& j) {
   if (!j.is_object()) return model_error("not an object");
   std::string type = str_or(j, "type", "");
   if (type.empty()) {  // very old files omit the type; infer it from the shape
-    if (j.contains("merges")) type = "BPE";
-    else if (j.contains("vocab") && j["vocab"].is_array()) type = "Unigram";
-    else type = "WordPiece";
+    if (j.contains("merges"))
+      type = "BPE";
+    else if (j.contains("vocab") && j["vocab"].is_array())
+      type = "Unigram";
+    else
+      type = "WordPiece";
   }
   if (type == "WordPiece") return make_wordpiece(j);
   if (type == "BPE") return make_bpe(j);

@@ -33,7 +33,8 @@ Error malformed(const std::string& what) {
 }
 
 std::string type_of(const json& j) {
-  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
+  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>()
+                                                                      : "";
 }
 
 void lower(std::u32string& s) {
@@ -98,8 +99,10 @@ struct Strip final : NormalizerStep {
   bool left = true, right = true;
   void apply(std::u32string& s) const override {
     size_t b = 0, e = s.size();
-    if (left) while (b < e && uni::is_whitespace(s[b])) ++b;
-    if (right) while (e > b && uni::is_whitespace(s[e - 1])) --e;
+    if (left)
+      while (b < e && uni::is_whitespace(s[b])) ++b;
+    if (right)
+      while (e > b && uni::is_whitespace(s[e - 1])) --e;
     s = s.substr(b, e - b);
   }
 };
@@ -113,7 +116,8 @@ struct Replace final : NormalizerStep {
       if (runs_of_spaces && s[i] == ' ' && i + 1 < s.size() && s[i + 1] == ' ') {
         while (i < s.size() && s[i] == ' ') ++i;
         out += content;
-      } else if (!runs_of_spaces && !pattern.empty() && s.compare(i, pattern.size(), pattern) == 0) {
+      } else if (!runs_of_spaces && !pattern.empty() &&
+                 s.compare(i, pattern.size(), pattern) == 0) {
         out += content;
         i += pattern.size();
       } else {
@@ -128,7 +132,8 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
   if (j.is_null()) return {};
   const std::string t = type_of(j);
   if (t == "Sequence") {
-    if (!j.contains("normalizers") || !j["normalizers"].is_array()) return malformed("normalizer Sequence");
+    if (!j.contains("normalizers") || !j["normalizers"].is_array())
+      return malformed("normalizer Sequence");
     for (const auto& n : j["normalizers"]) MB_TRY(add_normalizer(n, out));
   } else if (t == "BertNormalizer") {
     auto n = std::make_unique<BertNormalizer>();
@@ -136,8 +141,9 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
     n->chinese = j.value("handle_chinese_chars", true);
     n->lowercase = j.value("lowercase", true);
     // strip_accents: null means "follow lowercase" (as in BERT's original tokenizer).
-    n->strip = j.contains("strip_accents") && j["strip_accents"].is_boolean() ? j["strip_accents"].get<bool>()
-                                                                              : n->lowercase;
+    n->strip = j.contains("strip_accents") && j["strip_accents"].is_boolean()
+                   ? j["strip_accents"].get<bool>()
+                   : n->lowercase;
     out.push_back(std::move(n));
   } else if (t == "Lowercase") {
     out.push_back(std::make_unique<Lowercase>());
@@ -156,12 +162,14 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
     out.push_back(std::move(n));
   } else if (t == "Replace") {
     auto n = std::make_unique<Replace>();
-    if (!j.contains("pattern") || !j["pattern"].is_object()) return malformed("Replace without pattern");
+    if (!j.contains("pattern") || !j["pattern"].is_object())
+      return malformed("Replace without pattern");
     n->content = uni::decode(j.value("content", std::string()));
     const json& p = j["pattern"];
     if (p.contains("String") && p["String"].is_string()) {
       n->pattern = uni::decode(p["String"].get<std::string>());
-    } else if (p.contains("Regex") && p["Regex"].is_string() && p["Regex"].get<std::string>() == " {2,}") {
+    } else if (p.contains("Regex") && p["Regex"].is_string() &&
+               p["Regex"].get<std::string>() == " {2,}") {
       n->runs_of_spaces = true;
     } else {
       return unsupported("normalizer", "Replace with regex " + p.dump());
@@ -198,7 +206,9 @@ void split_words(Words& words, F classify) {
 
 struct BertPre final : PreTokenizerStep {
   void apply(Words& w) const override {
-    split_words(w, [](char32_t c) { return uni::is_whitespace(c) ? 0 : uni::is_punctuation(c) ? 2 : 1; });
+    split_words(w, [](char32_t c) {
+      return uni::is_whitespace(c) ? 0 : uni::is_punctuation(c) ? 2 : 1;
+    });
   }
 };
 struct WhitespaceSplit final : PreTokenizerStep {
@@ -226,7 +236,10 @@ struct WhitespacePre final : PreTokenizerStep {
     for (const auto& w : words) {
       size_t i = 0;
       while (i < w.size()) {
-        if (uni::is_whitespace(w[i])) { ++i; continue; }
+        if (uni::is_whitespace(w[i])) {
+          ++i;
+          continue;
+        }
         const bool wc = word_char(w[i]);
         size_t j = i;
         while (j < w.size() && !uni::is_whitespace(w[j]) && word_char(w[j]) == wc) ++j;
@@ -241,12 +254,15 @@ struct WhitespacePre final : PreTokenizerStep {
 // GPT-2's pattern, scanned by hand:
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 void gpt2_split(const std::u32string& s, Words& out) {
-  auto cls = [](char32_t c) { return uni::is_letter(c) ? 1 : uni::is_number(c) ? 2 : uni::is_whitespace(c) ? 3 : 4; };
+  auto cls = [](char32_t c) {
+    return uni::is_letter(c) ? 1 : uni::is_number(c) ? 2 : uni::is_whitespace(c) ? 3 : 4;
+  };
   size_t i = 0;
   const size_t n = s.size();
   while (i < n) {
     if (s[i] == '\'') {
-      static const std::u32string k_contractions[] = {U"'s", U"'t", U"'re", U"'ve", U"'m", U"'ll", U"'d"};
+      static const std::u32string k_contractions[] = {U"'s", U"'t",  U"'re", U"'ve",
+                                                      U"'m", U"'ll", U"'d"};
       bool hit = false;
       for (const auto& c : k_contractions) {
         if (s.compare(i, c.size(), c) == 0) {
@@ -307,7 +323,8 @@ void qwen_split(const std::u32string& s, size_t max_digits, Words& out) {
         }
       }
     }
-    if (j == i && (letter(s[i]) || (i + 1 < n && !newline(s[i]) && !number(s[i]) && letter(s[i + 1])))) {
+    if (j == i &&
+        (letter(s[i]) || (i + 1 < n && !newline(s[i]) && !number(s[i]) && letter(s[i + 1])))) {
       j = letter(s[i]) ? i : i + 1;
       while (j < n && letter(s[j])) ++j;
     } else if (j == i && number(s[i])) {
@@ -322,9 +339,12 @@ void qwen_split(const std::u32string& s, size_t max_digits, Words& out) {
       size_t last_nl = e;
       for (size_t k = i; k < e; ++k)
         if (newline(s[k])) last_nl = k;
-      if (last_nl != e) j = last_nl + 1;               // \s*[\r\n]+
-      else if (e == n || e - i == 1) j = e;            // \s+(?!\S) at the end, or \s+
-      else j = e - 1;                                  // leave one space for the next word
+      if (last_nl != e)
+        j = last_nl + 1;  // \s*[\r\n]+
+      else if (e == n || e - i == 1)
+        j = e;  // \s+(?!\S) at the end, or \s+
+      else
+        j = e - 1;  // leave one space for the next word
     }
     out.push_back(s.substr(i, j - i));
     i = j;
@@ -346,8 +366,10 @@ struct ByteLevelPre final : PreTokenizerStep {
     Words split;
     for (auto w : words) {
       if (add_prefix_space && !w.empty() && w[0] != ' ') w.insert(w.begin(), U' ');
-      if (use_regex) gpt2_split(w, split);
-      else split.push_back(w);
+      if (use_regex)
+        gpt2_split(w, split);
+      else
+        split.push_back(w);
     }
     words.clear();
     for (const auto& piece : split) {
@@ -386,7 +408,8 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
   if (j.is_null()) return {};
   const std::string t = type_of(j);
   if (t == "Sequence") {
-    if (!j.contains("pretokenizers") || !j["pretokenizers"].is_array()) return malformed("pre_tokenizer Sequence");
+    if (!j.contains("pretokenizers") || !j["pretokenizers"].is_array())
+      return malformed("pre_tokenizer Sequence");
     for (const auto& p : j["pretokenizers"]) MB_TRY(add_pre(p, out));
   } else if (t == "BertPreTokenizer") {
     out.push_back(std::make_unique<BertPre>());
@@ -397,17 +420,22 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
   } else if (t == "Punctuation") {
     out.push_back(std::make_unique<PunctuationPre>());
   } else if (t == "Digits") {
-    if (!j.value("individual_digits", false)) return unsupported("pre_tokenizer", "Digits (grouped)");
+    if (!j.value("individual_digits", false))
+      return unsupported("pre_tokenizer", "Digits (grouped)");
     out.push_back(std::make_unique<DigitsPre>());
   } else if (t == "Split") {
     // Only the two patterns decoder LLM tokenizers ship (Qwen2, Llama 3), matched literally.
-    static const std::string k_head = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}";
-    static const std::string k_tail = "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    static const std::string k_head =
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}";
+    static const std::string k_tail =
+        "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     const json pattern = j.value("pattern", json());
-    const std::string re = pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()
-                               ? pattern["Regex"].get<std::string>()
-                               : "";
-    const bool isolated = j.value("behavior", std::string()) == "Isolated" && !j.value("invert", false);
+    const std::string re =
+        pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()
+            ? pattern["Regex"].get<std::string>()
+            : "";
+    const bool isolated =
+        j.value("behavior", std::string()) == "Isolated" && !j.value("invert", false);
     if (isolated && (re == k_head + k_tail || re == k_head + "{1,3}" + k_tail)) {
       auto p = std::make_unique<QwenSplitPre>();
       p->max_digits = re == k_head + k_tail ? 1 : 3;
@@ -447,7 +475,8 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
   if (j.is_null()) return {};
   const std::string t = type_of(j);
   if (t == "Sequence") {
-    if (!j.contains("processors") || !j["processors"].is_array()) return malformed("post_processor Sequence");
+    if (!j.contains("processors") || !j["processors"].is_array())
+      return malformed("post_processor Sequence");
     for (const auto& p : j["processors"]) MB_TRY(add_post(p, prefix, suffix));
   } else if (t == "ByteLevel") {
     // Only adjusts offsets.
@@ -458,7 +487,8 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
     prefix = {cls};
     suffix = {sep};
   } else if (t == "TemplateProcessing") {
-    if (!j.contains("single") || !j["single"].is_array()) return malformed("TemplateProcessing without single");
+    if (!j.contains("single") || !j["single"].is_array())
+      return malformed("TemplateProcessing without single");
     const json specials = j.value("special_tokens", json::object());
     prefix.clear();
     suffix.clear();
@@ -471,7 +501,8 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
       if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id"))
         return malformed("TemplateProcessing item is neither Sequence nor SpecialToken");
       const std::string name = item["SpecialToken"]["id"].get<std::string>();
-      if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array())
+      if (!specials.contains(name) || !specials[name].contains("ids") ||
+          !specials[name]["ids"].is_array())
         return malformed("TemplateProcessing special token '" + name + "' has no ids");
       for (const auto& id : specials[name]["ids"]) {
         if (!id.is_number_integer()) return malformed("TemplateProcessing id is not an integer");
@@ -497,7 +528,9 @@ std::vector<std::string> split_llama3_style(const std::string& text, int max_dig
 
 char32_t byte_to_unicode(uint8_t b) {
   // Printable bytes map to themselves; the others to U+0100 + n in byte order.
-  auto printable = [](int x) { return (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255); };
+  auto printable = [](int x) {
+    return (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
+  };
   if (printable(b)) return b;
   int n = 0;
   for (int x = 0; x < b; ++x)
@@ -521,7 +554,8 @@ Result<Tokenizer> Tokenizer::from_json(const std::string& text) {
   MB_TRY(add_post(j.value("post_processor", json()), t.m_prefix, t.m_suffix));
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     for (const auto& a : j["added_tokens"]) {
-      if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") && a["content"].is_string())
+      if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
+          a["content"].is_string())
         t.m_added[a["content"].get<std::string>()] = a["id"].get<int32_t>();
     }
   }

@@ -6,11 +6,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "core/error.hpp"
 
@@ -22,12 +21,12 @@ class TokenModel {
   virtual ~TokenModel() = default;
   virtual void encode_word(const std::string& word, std::vector<int32_t>& out) const = 0;
   virtual int32_t token_to_id(const std::string& token) const = 0;  // -1 when absent
-  virtual size_t vocab_size() const = 0;  // highest id + 1
+  virtual size_t vocab_size() const = 0;                            // highest id + 1
   virtual const char* kind() const = 0;
 };
 
-struct NormalizerStep;     // tokenizer.cpp
-struct PreTokenizerStep;   // tokenizer.cpp
+struct NormalizerStep;    // tokenizer.cpp
+struct PreTokenizerStep;  // tokenizer.cpp
 
 class Tokenizer {
  public:

@@ -93,10 +93,10 @@ constexpr Range k_punct[] = {
 
 // Symbols (S*) and other non-letters that GPT-2's [^\s\p{L}\p{N}] class covers, besides P*.
 constexpr Range k_symbol[] = {
-    {0xa2, 0xa6},     {0xa8, 0xa9},     {0xac, 0xae},     {0xaf, 0xb1},     {0xb4, 0xb4},
-    {0xb8, 0xb8},     {0xd7, 0xd7},     {0xf7, 0xf7},     {0x2044, 0x2044}, {0x2052, 0x2052},
-    {0x20a0, 0x20cf}, {0x2100, 0x214f}, {0x2190, 0x23ff}, {0x2500, 0x2767}, {0x2794, 0x27c4},
-    {0x27c7, 0x27e5}, {0x27f0, 0x2982}, {0x2999, 0x29d7}, {0x29dc, 0x29fb}, {0x29fe, 0x2bff},
+    {0xa2, 0xa6},       {0xa8, 0xa9},     {0xac, 0xae},     {0xaf, 0xb1},     {0xb4, 0xb4},
+    {0xb8, 0xb8},       {0xd7, 0xd7},     {0xf7, 0xf7},     {0x2044, 0x2044}, {0x2052, 0x2052},
+    {0x20a0, 0x20cf},   {0x2100, 0x214f}, {0x2190, 0x23ff}, {0x2500, 0x2767}, {0x2794, 0x27c4},
+    {0x27c7, 0x27e5},   {0x27f0, 0x2982}, {0x2999, 0x29d7}, {0x29dc, 0x29fb}, {0x29fe, 0x2bff},
     {0x1f000, 0x1faff},
 };
 
@@ -139,7 +139,8 @@ bool is_control(char32_t c) {
 }
 
 bool is_punctuation(char32_t c) {
-  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126))
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
+      (c >= 123 && c <= 126))
     return true;
   return c >= 0x80 && in(k_punct, c);
 }
@@ -149,15 +150,17 @@ bool is_cjk(char32_t c) { return in(k_cjk, c); }
 bool is_number(char32_t c) { return in(k_number, c); }
 
 bool is_combining_mark(char32_t c) {
-  return (c >= 0x300 && c <= 0x36f) || (c >= 0x1ab0 && c <= 0x1aff) || (c >= 0x1dc0 && c <= 0x1dff) ||
-         (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe20 && c <= 0xfe2f);
+  return (c >= 0x300 && c <= 0x36f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+         (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x20d0 && c <= 0x20ff) ||
+         (c >= 0xfe20 && c <= 0xfe2f);
 }
 
 bool is_letter(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  if (c < 0x100) return c == 0xaa || c == 0xb5 || c == 0xba || (c >= 0xc0 && c != 0xd7 && c != 0xf7);
-  return !is_whitespace(c) && !is_control(c) && !is_number(c) && !in(k_punct, c) && !in(k_symbol, c) &&
-         !is_combining_mark(c) && c != 0xfffd;
+  if (c < 0x100)
+    return c == 0xaa || c == 0xb5 || c == 0xba || (c >= 0xc0 && c != 0xd7 && c != 0xf7);
+  return !is_whitespace(c) && !is_control(c) && !is_number(c) && !in(k_punct, c) &&
+         !in(k_symbol, c) && !is_combining_mark(c) && c != 0xfffd;
 }
 
 void append_lower(std::u32string& out, char32_t c) {

@@ -251,8 +251,8 @@ std::vector<std::string> Weights::names() const {
 
 Result<std::vector<float>> Weights::to_f32(const TensorView& t) const {
   if (t.dtype == DType::other)
-    return fail(ErrorCategory::integrity,
-                "tensor '" + t.name + "' has dtype " + t.dtype_name + "; inference needs F32/F16/BF16");
+    return fail(ErrorCategory::integrity, "tensor '" + t.name + "' has dtype " + t.dtype_name +
+                                              "; inference needs F32/F16/BF16");
   std::vector<float> out(static_cast<size_t>(t.numel()));
   convert(t.dtype, t.data, t.numel(), out.data());
   return out;

@@ -16,28 +16,38 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path(); }
+fs::path source_root() {
+  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+}
 
 std::vector<fs::path> manifest_files() {
   std::vector<fs::path> out;
   for (const auto& d : fs::directory_iterator(source_root() / "manifests")) {
-    if (d.is_directory() && fs::exists(d.path() / "modelbake.yaml")) out.push_back(d.path() / "modelbake.yaml");
+    if (d.is_directory() && fs::exists(d.path() / "modelbake.yaml"))
+      out.push_back(d.path() / "modelbake.yaml");
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
 // Files a typical hub repo carries besides what the loader needs.
-const std::vector<std::string> k_duplicate_weights = {
-    "pytorch_model.bin", "pytorch_model-00001-of-00002.bin", "tf_model.h5", "rust_model.ot",
-    "flax_model.msgpack", "onnx/model.onnx", "onnx/model_qint8_avx512.onnx", "model.onnx",
-    "openvino/openvino_model.bin", "openvino/openvino_model.xml"};
+const std::vector<std::string> k_duplicate_weights = {"pytorch_model.bin",
+                                                      "pytorch_model-00001-of-00002.bin",
+                                                      "tf_model.h5",
+                                                      "rust_model.ot",
+                                                      "flax_model.msgpack",
+                                                      "onnx/model.onnx",
+                                                      "onnx/model_qint8_avx512.onnx",
+                                                      "model.onnx",
+                                                      "openvino/openvino_model.bin",
+                                                      "openvino/openvino_model.xml"};
 
 TEST(BundleManifests, FiveServicesAreShipped) {
   auto files = manifest_files();
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.parent_path().filename().string());
-  EXPECT_EQ(names, (std::vector<std::string>{"embedder", "llm-gguf", "rag", "retriever-multilingual", "sentiment"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"embedder", "llm-gguf", "rag",
+                                             "retriever-multilingual", "sentiment"}));
 }
 
 TEST(BundleManifests, EveryManifestLoadsAndKeepsOneWeightFormat) {
@@ -49,7 +59,8 @@ TEST(BundleManifests, EveryManifestLoadsAndKeepsOneWeightFormat) {
     for (const auto& model : m->models) {
       SCOPED_TRACE(model.repo);
       ASSERT_FALSE(model.include.empty()) << "an empty include takes every file of the repo";
-      bool gguf = model.repo.find("GGUF") != std::string::npos || model.repo.find("gguf") != std::string::npos;
+      bool gguf = model.repo.find("GGUF") != std::string::npos ||
+                  model.repo.find("gguf") != std::string::npos;
       if (gguf) {
         // Exactly one quantisation: a GGUF repo holds a dozen copies of the same weights.
         int kept = 0;
@@ -66,7 +77,8 @@ TEST(BundleManifests, EveryManifestLoadsAndKeepsOneWeightFormat) {
       EXPECT_TRUE(path_selected(model.include, model.exclude, "config.json"));
       EXPECT_TRUE(path_selected(model.include, model.exclude, "tokenizer.json"));
       for (const auto& dup : k_duplicate_weights) {
-        EXPECT_FALSE(path_selected(model.include, model.exclude, dup)) << dup << " would be baked too";
+        EXPECT_FALSE(path_selected(model.include, model.exclude, dup))
+            << dup << " would be baked too";
       }
     }
   }

@@ -61,7 +61,8 @@ struct Fixture {
     m.revision = "main";
     m.commit = std::string(40, 'c');
     m.files = {locked("a/vocab.txt", "hello\n", false), locked("config.json", "{}\n", false),
-               locked("copy.json", "{}\n", false), locked("model.safetensors", std::string(3000, 'w'), true)};
+               locked("copy.json", "{}\n", false),
+               locked("model.safetensors", std::string(3000, 'w'), true)};
     lock.models.push_back(m);
     for (const auto& s : {"hello\n", "{}\n"}) put(s);
     put(std::string(3000, 'w'));
@@ -159,9 +160,14 @@ TEST(BundlePlan, ParentsFirstHardlinksForRepeatedContent) {
   ASSERT_TRUE(entries.ok());
   std::vector<std::string> paths;
   for (const auto& e : *entries) paths.push_back(e.path);
-  std::vector<std::string> want = {"models", "models/bert", "models/bert/a", "models/bert/a/vocab.txt",
-                                   "models/bert/config.json", "models/bert/copy.json",
-                                   "models/bert/model.safetensors", "models/modelbake.lock"};
+  std::vector<std::string> want = {"models",
+                                   "models/bert",
+                                   "models/bert/a",
+                                   "models/bert/a/vocab.txt",
+                                   "models/bert/config.json",
+                                   "models/bert/copy.json",
+                                   "models/bert/model.safetensors",
+                                   "models/modelbake.lock"};
   EXPECT_EQ(paths, want);
   EXPECT_EQ((*entries)[5].kind, EntryKind::hardlink);
   EXPECT_EQ((*entries)[5].link, "models/bert/config.json");
@@ -219,7 +225,8 @@ TEST(BundlePaths, SymlinkTargetsStayInside) {
 }
 
 TEST(BundleOci, TagValidation) {
-  for (const char* ok : {"models:v1", "models", "team/models:1.0", "localhost:5000/m:latest", "ghcr.io/o/m:x_y"}) {
+  for (const char* ok :
+       {"models:v1", "models", "team/models:1.0", "localhost:5000/m:latest", "ghcr.io/o/m:x_y"}) {
     EXPECT_TRUE(validate_image_tag(ok).ok()) << ok;
   }
   for (const char* bad : {"", "Models:v1", "m:", "m:.x", "a b:c", "-m:v1"}) {

@@ -35,16 +35,17 @@ TEST(ExitCodes, MatchDocumentedTable) {
 }
 
 TEST(RelativePath, AcceptsNormalRepoPaths) {
-  for (const char* p : {"config.json", "1_Pooling/config.json", "a/b/c/d.safetensors", ".gitattributes"}) {
+  for (const char* p :
+       {"config.json", "1_Pooling/config.json", "a/b/c/d.safetensors", ".gitattributes"}) {
     EXPECT_TRUE(validate_relative_path(p, "test").ok()) << p;
   }
 }
 
 TEST(RelativePath, RejectsEscapes) {
-  for (std::string p : {std::string(""), std::string("/etc/passwd"), std::string("../x"),
-                        std::string("a/../../x"), std::string("a/./b"), std::string("a//b"),
-                        std::string("a/"), std::string("a\\b"), std::string("a\0b", 3),
-                        std::string("a/\x01"), std::string(".."), std::string(".")}) {
+  for (std::string p :
+       {std::string(""), std::string("/etc/passwd"), std::string("../x"), std::string("a/../../x"),
+        std::string("a/./b"), std::string("a//b"), std::string("a/"), std::string("a\\b"),
+        std::string("a\0b", 3), std::string("a/\x01"), std::string(".."), std::string(".")}) {
     auto s = validate_relative_path(p, "file name from server");
     EXPECT_FALSE(s.ok()) << p;
   }
@@ -52,8 +53,9 @@ TEST(RelativePath, RejectsEscapes) {
 }
 
 TEST(RepoFilePath, AcceptsNormalRepoFiles) {
-  for (const char* p : {"config.json", ".gitattributes", ".gitignore", "git/config", "a.git/x",
-                        "x.cache", "cache/x", "1_Pooling/config.json", "onnx/model:v2.onnx", "ab:c"}) {
+  for (const char* p :
+       {"config.json", ".gitattributes", ".gitignore", "git/config", "a.git/x", "x.cache",
+        "cache/x", "1_Pooling/config.json", "onnx/model:v2.onnx", "ab:c"}) {
     EXPECT_TRUE(validate_repo_file_path(p, "test").ok()) << p;
   }
 }

@@ -47,7 +47,8 @@ TEST(AtomicFile, CommitReplacesExisting) {
   ASSERT_TRUE(write_file_atomic(dest, "new content").ok());
   EXPECT_EQ(*read_file(dest), "new content");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
-                          std::filesystem::directory_iterator()), 1);
+                          std::filesystem::directory_iterator()),
+            1);
 }
 
 TEST(FileLock, TryAcquireSeesExclusiveHolder) {

@@ -49,9 +49,9 @@ TEST(FetchExtents, SplitWorkInFileOrder) {
 
 TEST(FetchExtents, ChunkSizeIsClamped) {
   const uint64_t mib = 1 << 20;
-  EXPECT_EQ(choose_chunk_size(100 * mib, 8 * mib), 8 * mib);       // small file: the floor
-  EXPECT_EQ(choose_chunk_size(2048 * mib, 8 * mib), 16 * mib);     // ~128 pieces
-  EXPECT_EQ(choose_chunk_size(100000 * mib, 8 * mib), 64 * mib);   // the ceiling
+  EXPECT_EQ(choose_chunk_size(100 * mib, 8 * mib), 8 * mib);      // small file: the floor
+  EXPECT_EQ(choose_chunk_size(2048 * mib, 8 * mib), 16 * mib);    // ~128 pieces
+  EXPECT_EQ(choose_chunk_size(100000 * mib, 8 * mib), 64 * mib);  // the ceiling
   EXPECT_EQ(choose_chunk_size(1000, 256), 256u);
 }
 

@@ -78,8 +78,7 @@ TEST(HubClient, RevisionResponseIsValidated) {
 TEST(HubClient, ListsFilesFollowingLinkPagination) {
   Fixture f;
   const std::string page2 = k_endpoint + "/api/models/org/model/tree/" + k_commit + "?cursor=abc";
-  f.transport.add(Method::get, tree_url(), 200,
-                  {{"Link", "<" + page2 + ">; rel=\"next\""}},
+  f.transport.add(Method::get, tree_url(), 200, {{"Link", "<" + page2 + ">; rel=\"next\""}},
                   "[" + file_json("z.json", 10) + R"(,{"type":"directory","path":"sub","oid":")" +
                       k_sha1 + R"(","size":0},)" + file_json("sub/a.txt", 3) + "]");
   f.transport.add(Method::get, page2, 200, {},
@@ -155,8 +154,7 @@ TEST(HubClient, RejectsHostileListings) {
     auto r = f.client.list_files(RepoType::model, "org/model", k_commit);
     ASSERT_FALSE(r.ok()) << c.body;
     EXPECT_EQ(r.error().category, ErrorCategory::permanent) << c.body;
-    EXPECT_NE(r.error().message.find(c.expect_in_message), std::string::npos)
-        << r.error().message;
+    EXPECT_NE(r.error().message.find(c.expect_in_message), std::string::npos) << r.error().message;
   }
 }
 
@@ -166,9 +164,9 @@ std::string resolve(const std::string& repo, const std::string& path) {
 
 TEST(HubClient, MetadataOfRegularFile) {
   Fixture f;
-  f.transport.add(Method::head, resolve("org/model", "dir/config%20x.json"), 200,
-                  {{"X-Repo-Commit", k_commit}, {"ETag", "W/\"" + k_sha1 + "\""},
-                   {"Content-Length", "321"}});
+  f.transport.add(
+      Method::head, resolve("org/model", "dir/config%20x.json"), 200,
+      {{"X-Repo-Commit", k_commit}, {"ETag", "W/\"" + k_sha1 + "\""}, {"Content-Length", "321"}});
   auto m = f.client.file_metadata(RepoType::model, "org/model", k_commit, "dir/config x.json");
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->commit, k_commit);
@@ -185,8 +183,11 @@ TEST(HubClient, MetadataOfLfsFileAndCrossHostTokenStripping) {
   Fixture f;
   const std::string cdn = "https://cdn.other.test/blob/x?X-Amz-Signature=s3cr3t&X-Amz-Expires=3600";
   f.transport.add(Method::head, resolve("org/model", "model.safetensors"), 302,
-                  {{"X-Repo-Commit", k_commit}, {"X-Linked-Etag", "\"" + k_sha256 + "\""},
-                   {"X-Linked-Size", "5000000000"}, {"Content-Length", "1"}, {"Location", cdn}});
+                  {{"X-Repo-Commit", k_commit},
+                   {"X-Linked-Etag", "\"" + k_sha256 + "\""},
+                   {"X-Linked-Size", "5000000000"},
+                   {"Content-Length", "1"},
+                   {"Location", cdn}});
   auto m = f.client.file_metadata(RepoType::model, "org/model", k_commit, "model.safetensors");
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_TRUE(m->redirected);
@@ -213,8 +214,9 @@ TEST(HubClient, FollowsRelativeRedirectsWithToken) {
   Fixture f;
   f.transport.add(Method::head, resolve("old/name", "a.json"), 307,
                   {{"Location", "/new/name/resolve/" + k_commit + "/a.json"}});
-  f.transport.add(Method::head, resolve("new/name", "a.json"), 200,
-                  {{"X-Repo-Commit", k_commit}, {"ETag", "\"" + k_sha1 + "\""}, {"Content-Length", "5"}});
+  f.transport.add(
+      Method::head, resolve("new/name", "a.json"), 200,
+      {{"X-Repo-Commit", k_commit}, {"ETag", "\"" + k_sha1 + "\""}, {"Content-Length", "5"}});
   auto m = f.client.file_metadata(RepoType::model, "old/name", k_commit, "a.json");
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->location, resolve("new/name", "a.json"));
@@ -226,7 +228,8 @@ TEST(HubClient, FollowsRelativeRedirectsWithToken) {
 
 TEST(HubClient, RelativeRedirectLoopStops) {
   Fixture f;
-  f.transport.add(Method::head, resolve("a/b", "f"), 307, {{"Location", "/a/b/resolve/" + k_commit + "/f"}});
+  f.transport.add(Method::head, resolve("a/b", "f"), 307,
+                  {{"Location", "/a/b/resolve/" + k_commit + "/f"}});
   auto m = f.client.file_metadata(RepoType::model, "a/b", k_commit, "f");
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.error().message.find("too many redirects"), std::string::npos);
@@ -241,17 +244,31 @@ TEST(HubClient, MetadataIsValidated) {
   const std::string other = "fedcba9876543210fedcba9876543210fedcba98";
   const std::vector<Case> cases = {
       {200, {{"ETag", k_sha1}, {"Content-Length", "1"}}, "X-Repo-Commit"},
-      {200, {{"X-Repo-Commit", "main"}, {"ETag", k_sha1}, {"Content-Length", "1"}}, "X-Repo-Commit"},
+      {200,
+       {{"X-Repo-Commit", "main"}, {"ETag", k_sha1}, {"Content-Length", "1"}},
+       "X-Repo-Commit"},
       {200, {{"X-Repo-Commit", other}, {"ETag", k_sha1}, {"Content-Length", "1"}}, other},
       {200, {{"X-Repo-Commit", k_commit}, {"Content-Length", "1"}}, "ETag"},
       {200, {{"X-Repo-Commit", k_commit}, {"ETag", "\"../x\""}, {"Content-Length", "1"}}, "etag"},
       {200, {{"X-Repo-Commit", k_commit}, {"ETag", k_sha1}}, "Content-Length"},
-      {200, {{"X-Repo-Commit", k_commit}, {"ETag", k_sha1}, {"Content-Length", "99999999999999999"}}, "size"},
-      {302, {{"X-Repo-Commit", k_commit}, {"X-Linked-Etag", k_sha256}, {"Content-Length", "9"},
-             {"Location", "https://cdn.test/x"}}, "X-Linked-Size"},
-      {302, {{"X-Repo-Commit", k_commit}, {"X-Linked-Etag", k_sha256}, {"X-Linked-Size", "9"}}, "Location"},
-      {302, {{"X-Repo-Commit", k_commit}, {"X-Linked-Etag", k_sha256}, {"X-Linked-Size", "9"},
-             {"Location", "file:///etc/passwd"}}, "Location"},
+      {200,
+       {{"X-Repo-Commit", k_commit}, {"ETag", k_sha1}, {"Content-Length", "99999999999999999"}},
+       "size"},
+      {302,
+       {{"X-Repo-Commit", k_commit},
+        {"X-Linked-Etag", k_sha256},
+        {"Content-Length", "9"},
+        {"Location", "https://cdn.test/x"}},
+       "X-Linked-Size"},
+      {302,
+       {{"X-Repo-Commit", k_commit}, {"X-Linked-Etag", k_sha256}, {"X-Linked-Size", "9"}},
+       "Location"},
+      {302,
+       {{"X-Repo-Commit", k_commit},
+        {"X-Linked-Etag", k_sha256},
+        {"X-Linked-Size", "9"},
+        {"Location", "file:///etc/passwd"}},
+       "Location"},
   };
   for (const auto& c : cases) {
     Fixture f;
@@ -274,16 +291,21 @@ net::Response error_response(int status, std::string code, std::string message =
 TEST(HubClient, MapsHubErrorCodes) {
   Fixture anon(false);
   const std::string rev_url = k_endpoint + "/api/models/org/private/revision/main";
-  anon.transport.add(Method::get, rev_url, error_response(401, "RepoNotFound", "Repository not found"));
+  anon.transport.add(Method::get, rev_url,
+                     error_response(401, "RepoNotFound", "Repository not found"));
   auto e = anon.client.resolve_revision(RepoType::model, "org/private", "main");
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().category, ErrorCategory::auth);
-  EXPECT_NE(e.error().message.find("repository org/private not found on https://hub.test (or it is private: set HF_TOKEN)"),
-            std::string::npos)
+  EXPECT_NE(
+      e.error().message.find(
+          "repository org/private not found on https://hub.test (or it is private: set HF_TOKEN)"),
+      std::string::npos)
       << e.error().message;
 
   Fixture f;
-  auto map = [&](const net::Response& r) { return f.client.error_from_response(r, RepoType::model, "org/m", "org/m@main"); };
+  auto map = [&](const net::Response& r) {
+    return f.client.error_from_response(r, RepoType::model, "org/m", "org/m@main");
+  };
   Error gated = map(error_response(401, "GatedRepo", "Access to model org/m is restricted."));
   EXPECT_EQ(gated.category, ErrorCategory::auth);
   EXPECT_NE(gated.hint.find("accept the terms"), std::string::npos);

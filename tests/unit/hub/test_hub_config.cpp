@@ -9,9 +9,7 @@
 namespace mb::hub {
 namespace {
 
-void write(const std::string& path, const std::string& content) {
-  std::ofstream(path) << content;
-}
+void write(const std::string& path, const std::string& content) { std::ofstream(path) << content; }
 
 TEST(HubConfig, EndpointPrecedence) {
   MapEnv env;
@@ -21,8 +19,9 @@ TEST(HubConfig, EndpointPrecedence) {
   env.set("HF_ENDPOINT", "http://env-mirror:8080//");
   EXPECT_EQ(resolve_endpoint(std::nullopt, env, std::string("http://manifest:1")).value(),
             "http://env-mirror:8080");
-  EXPECT_EQ(resolve_endpoint(std::string("https://flag.test/"), env, std::string("http://m")).value(),
-            "https://flag.test");
+  EXPECT_EQ(
+      resolve_endpoint(std::string("https://flag.test/"), env, std::string("http://m")).value(),
+      "https://flag.test");
   // A path prefix is kept (mirrors serving the hub under a sub-path).
   EXPECT_EQ(resolve_endpoint(std::string("http://m.test/hf/"), env, std::nullopt).value(),
             "http://m.test/hf");

@@ -88,8 +88,10 @@ TEST(HubRedirects, AbsoluteSameOriginResolveRedirectWithoutMetadataIsFollowed) {
   f.transport.add(Method::head, k_endpoint + "/old/name/resolve/" + k_commit + "/a.json", 307,
                   {{"Location", k_endpoint + "/new/name/resolve/" + k_commit + "/a.json"}});
   f.transport.add(Method::head, k_endpoint + "/new/name/resolve/" + k_commit + "/a.json", 302,
-                  {{"Location", k_endpoint + "/lfs-store/abc"}, {"X-Repo-Commit", k_commit},
-                   {"X-Linked-Etag", "\"" + std::string(64, 'a') + "\""}, {"X-Linked-Size", "9"}});
+                  {{"Location", k_endpoint + "/lfs-store/abc"},
+                   {"X-Repo-Commit", k_commit},
+                   {"X-Linked-Etag", "\"" + std::string(64, 'a') + "\""},
+                   {"X-Linked-Size", "9"}});
   auto m = f.client.file_metadata(RepoType::model, "old/name", k_commit, "a.json");
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_TRUE(m->redirected);

@@ -32,7 +32,8 @@ TEST(Manifest, ParsesFullExample) {
   EXPECT_EQ(a.name, "minilm");
   EXPECT_EQ(a.include.size(), 4u);
   EXPECT_EQ(a.exclude, std::vector<std::string>{"onnx/*"});
-  EXPECT_EQ(a.expect_json, R"({"dim":384,"similar":[{"a":"a cat","b":"a kitten","min_cosine":0.5}]})");
+  EXPECT_EQ(a.expect_json,
+            R"({"dim":384,"similar":[{"a":"a cat","b":"a kitten","min_cosine":0.5}]})");
   const auto& b = m->models[1];
   EXPECT_EQ(b.type, RepoType::dataset);
   EXPECT_EQ(b.revision, "main");
@@ -59,25 +60,28 @@ TEST_P(ManifestErrors, RejectedWithLocation) {
 INSTANTIATE_TEST_SUITE_P(
     Malformed, ManifestErrors,
     ::testing::Values(
-        BadCase{"", "empty"},
-        BadCase{"version: 1\nmodels: [\n", "YAML syntax error"},
+        BadCase{"", "empty"}, BadCase{"version: 1\nmodels: [\n", "YAML syntax error"},
         BadCase{"- a\n- b\n", "must be a mapping"},
         BadCase{"models:\n  - repo: a/b\n", "missing 'version"},
         BadCase{"version: 2\nmodels:\n  - repo: a/b\n", "unsupported manifest version"},
         BadCase{"version: 1\n", "missing 'models'"},
         BadCase{"version: 1\nmodels: []\n", "non-empty list"},
         BadCase{"version: 1\nmodles:\n  - repo: a/b\n", "unknown key 'modles'"},
-        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    revison: main\n", "m.yaml:4:5: unknown key 'revison'"},
+        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    revison: main\n",
+                "m.yaml:4:5: unknown key 'revison'"},
         BadCase{"version: 1\nmodels:\n  - revision: main\n", "missing 'repo'"},
         BadCase{"version: 1\nmodels:\n  - repo: ../../etc\n", "invalid repo id"},
         BadCase{"version: 1\nmodels:\n  - repo: [a]\n", "'repo' must be a string"},
         BadCase{"version: 1\nmodels:\n  - repo: a/b\n    type: space\n", "'type' must be"},
         BadCase{"version: 1\nmodels:\n  - repo: a/b\n    revision: ../x\n", "revision"},
         BadCase{"version: 1\nmodels:\n  - repo: a/b\n    include: {x: 1}\n", "'include' must be"},
-        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    exclude: [[1]]\n", "entries must be strings"},
+        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    exclude: [[1]]\n",
+                "entries must be strings"},
         BadCase{"version: 1\nmodels:\n  - repo: a/b\n    include: ['']\n", "empty pattern"},
-        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    as: ../x\n", "'as' must be a simple folder name"},
-        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    expect: 3\n", "'expect' must be a mapping"},
+        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    as: ../x\n",
+                "'as' must be a simple folder name"},
+        BadCase{"version: 1\nmodels:\n  - repo: a/b\n    expect: 3\n",
+                "'expect' must be a mapping"},
         BadCase{"version: 1\nmodels:\n  - repo: a/b\n  - repo: c/b\n", "duplicate model name 'b'"},
         BadCase{"version: 1\nendpoint: ftp://x\nmodels:\n  - repo: a/b\n", "endpoint"},
         BadCase{"version: 1\nmodels:\n  - just-a-string\n", "must be a mapping"}));

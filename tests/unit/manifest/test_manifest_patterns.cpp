@@ -25,7 +25,8 @@ TEST(Patterns, TrailingSlashMeansFolder) {
 }
 
 TEST(Patterns, QuestionMarkAndBrackets) {
-  EXPECT_TRUE(pattern_match("model-0000?-of-00002.safetensors", "model-00001-of-00002.safetensors"));
+  EXPECT_TRUE(
+      pattern_match("model-0000?-of-00002.safetensors", "model-00001-of-00002.safetensors"));
   EXPECT_TRUE(pattern_match("[ab].txt", "a.txt"));
   EXPECT_FALSE(pattern_match("[ab].txt", "c.txt"));
   EXPECT_TRUE(pattern_match("[!ab].txt", "c.txt"));

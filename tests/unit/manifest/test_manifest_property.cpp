@@ -49,12 +49,8 @@ std::string mutate(std::string s, std::mt19937_64& rng) {
   for (int i = 0; i < steps; ++i) {
     size_t at = pick(s.size() + 1);
     switch (pick(5)) {
-      case 0:
-        s.insert(at, k_tokens[pick(k_tokens.size())]);
-        break;
-      case 1:
-        s.erase(at, pick(16));
-        break;
+      case 0: s.insert(at, k_tokens[pick(k_tokens.size())]); break;
+      case 1: s.erase(at, pick(16)); break;
       case 2: {  // copy a slice elsewhere: repeats keys, deepens nesting
         size_t from = pick(s.size() + 1);
         std::string slice = s.substr(from, pick(64));
@@ -64,9 +60,7 @@ std::string mutate(std::string s, std::mt19937_64& rng) {
       case 3:
         if (!s.empty()) s[pick(s.size())] = static_cast<char>(pick(256));
         break;
-      default:
-        s.insert(at, std::string(pick(4), ' '));
-        break;
+      default: s.insert(at, std::string(pick(4), ' ')); break;
     }
   }
   return s;

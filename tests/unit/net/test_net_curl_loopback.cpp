@@ -16,7 +16,8 @@
 namespace mb::net {
 namespace {
 
-const char* const k_server_script = R"PY(# Tiny HTTP/1.1 keep-alive server with Range support for test_net_curl_loopback.cpp.
+const char* const k_server_script =
+    R"PY(# Tiny HTTP/1.1 keep-alive server with Range support for test_net_curl_loopback.cpp.
 # Serves files from argv[1] on 127.0.0.1 (port chosen by the OS, printed on stdout).
 import http.server
 import os
@@ -245,7 +246,8 @@ TEST_F(CurlLoopback, TokenOnlyForAllowedAuthorityAndBodyCap) {
   r.method = Method::head;
   r.bearer = BearerToken{"hf_loopbacktoken", "http://127.0.0.1:" + std::to_string(server->port())};
   EXPECT_EQ(transport->perform(r)->headers.get("X-Saw-Auth").value(), "Bearer hf_loopbacktoken");
-  r.bearer->allowed_scope = "https://127.0.0.1:" + std::to_string(server->port());  // scheme differs
+  r.bearer->allowed_scope =
+      "https://127.0.0.1:" + std::to_string(server->port());  // scheme differs
   EXPECT_EQ(transport->perform(r)->headers.get("X-Saw-Auth").value(), "none");
 
   Request capped = get("/data.bin");

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "core/log.hpp"
-#include "support/fake_clock.hpp"
-#include "support/fake_transport.hpp"
 #include "net/rate_limit.hpp"
 #include "net/retry.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 
 namespace mb::net {
 namespace {

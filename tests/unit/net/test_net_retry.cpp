@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "net/retry.hpp"
 #include "support/fake_clock.hpp"
 #include "support/fake_transport.hpp"
-#include "net/retry.hpp"
 
 namespace mb::net {
 namespace {

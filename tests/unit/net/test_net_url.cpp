@@ -40,10 +40,10 @@ TEST(NetUrl, ParsesIpv6LiteralsAndUserinfo) {
 }
 
 TEST(NetUrl, RejectsBadUrls) {
-  for (const char* bad : {"ftp://x/y", "file:///etc/passwd", "http://", "http://[::1/x",
-                          "http://host:99999/", "http://host:12ab/", "http://ho st/",
-                          "http://host/a b", "huggingface.co/x", "http://[zz::1]/",
-                          "http://a:1:2/"}) {
+  for (const char* bad :
+       {"ftp://x/y", "file:///etc/passwd", "http://", "http://[::1/x", "http://host:99999/",
+        "http://host:12ab/", "http://ho st/", "http://host/a b", "huggingface.co/x",
+        "http://[zz::1]/", "http://a:1:2/"}) {
     EXPECT_FALSE(parse_url(bad).ok()) << bad;
   }
 }
@@ -60,8 +60,10 @@ TEST(NetUrl, ResolvesRedirectLocations) {
   const std::string base = "http://hub:8080/org/old/resolve/main/a/b.json?x=1";
   EXPECT_EQ(resolve_reference(base, "/org/new/resolve/main/a/b.json").value(),
             "http://hub:8080/org/new/resolve/main/a/b.json");
-  EXPECT_EQ(resolve_reference(base, "c.json").value(), "http://hub:8080/org/old/resolve/main/a/c.json");
-  EXPECT_EQ(resolve_reference(base, "../../x?y=2").value(), "http://hub:8080/org/old/resolve/x?y=2");
+  EXPECT_EQ(resolve_reference(base, "c.json").value(),
+            "http://hub:8080/org/old/resolve/main/a/c.json");
+  EXPECT_EQ(resolve_reference(base, "../../x?y=2").value(),
+            "http://hub:8080/org/old/resolve/x?y=2");
   EXPECT_EQ(resolve_reference(base, "/a/../../b").value(), "http://hub:8080/b");
   EXPECT_EQ(resolve_reference(base, "//cdn.test/blob?sig=1").value(), "http://cdn.test/blob?sig=1");
   EXPECT_EQ(resolve_reference(base, "https://cdn.test:444/o/../blob").value(),

@@ -1,15 +1,14 @@
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "core/hash.hpp"
 #include "core/file.hpp"
-#include "support/fake_clock.hpp"
-#include "support/fake_transport.hpp"
+#include "core/hash.hpp"
 #include "oci/auth.hpp"
 #include "oci/client.hpp"
 #include "oci/manifest.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mb::oci {
@@ -26,7 +25,9 @@ ClientOptions options() {
   return o;
 }
 
-std::string blob_url(const std::string& digest) { return std::string(k_base) + "/v2/team/m/blobs/" + digest; }
+std::string blob_url(const std::string& digest) {
+  return std::string(k_base) + "/v2/team/m/blobs/" + digest;
+}
 
 TEST(OciClient, HeadReportsPresenceAndSize) {
   net::FakeTransport t;
@@ -86,10 +87,13 @@ TEST(OciClient, BearerChallengeFetchesTokenPerScope) {
   net::FakeTransport t;
   FakeClock clock;
   std::string d = "sha256:" + std::string(64, 'a');
-  t.add(Method::head, blob_url(d), 401,
-        {{"WWW-Authenticate", R"(Bearer realm="https://auth.test/token",service="reg",scope="repository:team/m:pull")"}});
+  t.add(
+      Method::head, blob_url(d), 401,
+      {{"WWW-Authenticate",
+        R"(Bearer realm="https://auth.test/token",service="reg",scope="repository:team/m:pull")"}});
   t.add(Method::head, blob_url(d), 200, {{"Content-Length", "1"}});
-  t.add(Method::get, "https://auth.test/token?service=reg&scope=repository%3Ateam%2Fm%3Apull%2Cpush", 200, {},
+  t.add(Method::get,
+        "https://auth.test/token?service=reg&scope=repository%3Ateam%2Fm%3Apull%2Cpush", 200, {},
         R"({"token":"tok-123456"})");
   RegistryClient c(t, clock, "reg.test:5000", Credentials{"u", "pw"}, options());
   ASSERT_TRUE(c.blob_size("team/m", d).ok());
@@ -115,10 +119,12 @@ TEST(OciClient, IdentityTokenIsTradedWithARefreshTokenPost) {
   auto reqs = t.requests();
   ASSERT_EQ(reqs.size(), 3u);
   EXPECT_FALSE(reqs[1].authorization.has_value());  // the token is in the form, never Basic
-  EXPECT_EQ(reqs[1].request.body,
-            "grant_type=refresh_token&client_id=modelbake&refresh_token=refresh%2Ftok%2B1&service=reg"
-            "&scope=repository%3Ateam%2Fm%3Apull%2Cpush");
-  EXPECT_EQ(reqs[1].request.headers.get("Content-Type").value_or(""), "application/x-www-form-urlencoded");
+  EXPECT_EQ(
+      reqs[1].request.body,
+      "grant_type=refresh_token&client_id=modelbake&refresh_token=refresh%2Ftok%2B1&service=reg"
+      "&scope=repository%3Ateam%2Fm%3Apull%2Cpush");
+  EXPECT_EQ(reqs[1].request.headers.get("Content-Type").value_or(""),
+            "application/x-www-form-urlencoded");
   EXPECT_EQ(reqs[2].authorization.value_or(""), "Bearer acc-654321");
 }
 
@@ -138,8 +144,11 @@ TEST(OciClient, MonolithicUploadUsesLocationVerbatim) {
   FakeClock clock;
   std::string data = "hello blob";
   std::string d = "sha256:" + sha256_hex(data);
-  t.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202, {{"Location", "/upload/abc?_state=xyz"}});
-  t.add(Method::put, std::string(k_base) + "/upload/abc?_state=xyz&digest=sha256%3A" + sha256_hex(data), 201, {});
+  t.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202,
+        {{"Location", "/upload/abc?_state=xyz"}});
+  t.add(Method::put,
+        std::string(k_base) + "/upload/abc?_state=xyz&digest=sha256%3A" + sha256_hex(data), 201,
+        {});
   RegistryClient c(t, clock, "reg.test:5000", std::nullopt, options());
   Status s = c.upload_blob("team/m", d, BlobSource{&data, -1, data.size()});
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -157,7 +166,8 @@ TEST(OciClient, ChunkedUploadChecksRange) {
   ClientOptions o = options();
   o.chunk_threshold = 4;
   o.chunk_size = 4;
-  t.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202, {{"Location", "http://reg.test:5000/u/1"}});
+  t.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202,
+        {{"Location", "http://reg.test:5000/u/1"}});
   t.add(Method::patch, "http://reg.test:5000/u/1", 202, {{"Location", "/u/2"}, {"Range", "0-3"}});
   t.add(Method::patch, "http://reg.test:5000/u/2", 202, {{"Location", "/u/3"}, {"Range", "0-7"}});
   t.add(Method::patch, "http://reg.test:5000/u/3", 202, {{"Location", "/u/4"}, {"Range", "0-9"}});
@@ -172,7 +182,8 @@ TEST(OciClient, ChunkedUploadChecksRange) {
 
   // A registry acknowledging the wrong range fails the upload.
   net::FakeTransport bad;
-  bad.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202, {{"Location", "/u/1"}});
+  bad.add(Method::post, std::string(k_base) + "/v2/team/m/blobs/uploads/", 202,
+          {{"Location", "/u/1"}});
   bad.add(Method::patch, "http://reg.test:5000/u/1", 202, {{"Location", "/u/2"}, {"Range", "0-1"}});
   RegistryClient c2(bad, clock, "reg.test:5000", std::nullopt, o);
   EXPECT_FALSE(c2.upload_blob("team/m", d, BlobSource{&data, -1, data.size()}).ok());
@@ -217,7 +228,9 @@ TEST(OciClient, ManifestGetSendsAcceptAndChecksDigest) {
   FakeClock clock;
   std::string body = R"({"schemaVersion":2})";
   t.add(Method::get, std::string(k_base) + "/v2/team/m/manifests/v1", 200,
-        {{"Content-Type", std::string(media::oci_manifest)}, {"Docker-Content-Digest", "sha256:" + sha256_hex(body)}}, body);
+        {{"Content-Type", std::string(media::oci_manifest)},
+         {"Docker-Content-Digest", "sha256:" + sha256_hex(body)}},
+        body);
   RegistryClient c(t, clock, "reg.test:5000", std::nullopt, options());
   auto m = c.get_manifest("team/m", "v1");
   ASSERT_TRUE(m.ok()) << m.error().message;
@@ -235,7 +248,8 @@ TEST(OciClient, ManifestPutSendsContentType) {
   net::FakeTransport t;
   FakeClock clock;
   std::string body = "{}";
-  t.add(Method::put, std::string(k_base) + "/v2/team/m/manifests/v1", 201, {{"Docker-Content-Digest", "sha256:" + sha256_hex(body)}});
+  t.add(Method::put, std::string(k_base) + "/v2/team/m/manifests/v1", 201,
+        {{"Docker-Content-Digest", "sha256:" + sha256_hex(body)}});
   RegistryClient c(t, clock, "reg.test:5000", std::nullopt, options());
   auto d = c.put_manifest("team/m", "v1", std::string(media::oci_manifest), body);
   ASSERT_TRUE(d.ok()) << d.error().message;
@@ -259,7 +273,9 @@ TEST(OciClient, RegistryErrorShowsServerTextWithoutControlCharacters) {
   EXPECT_EQ(e.message.find('\x1b'), std::string::npos);
   EXPECT_EQ(e.message.find('\x07'), std::string::npos);
   EXPECT_EQ(e.message.find('\x7f'), std::string::npos);
-  EXPECT_NE(e.message.find("(MANIFEST_UNKNOWN: gone?]0;pwned?" "?)"), std::string::npos);
+  EXPECT_NE(e.message.find("(MANIFEST_UNKNOWN: gone?]0;pwned?"
+                           "?)"),
+            std::string::npos);
 }
 
 }  // namespace

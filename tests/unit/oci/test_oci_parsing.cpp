@@ -36,9 +36,10 @@ TEST(OciReference, DefaultsToLatestAndAcceptsDigests) {
 }
 
 TEST(OciReference, RejectsBadInput) {
-  for (const char* bad : {"models:v1", "team/models:v1", "127.0.0.1:5000/Team/models", "127.0.0.1:5000/a//b",
-                          "127.0.0.1:5000/a:b:c", "127.0.0.1:99999/a", "127.0.0.1:5000/a@sha256:abc",
-                          "127.0.0.1:5000/a:-bad", "127.0.0.1:5000/a b", "127.0.0.1:5000/", "127.0.0.1:5000/a-"}) {
+  for (const char* bad :
+       {"models:v1", "team/models:v1", "127.0.0.1:5000/Team/models", "127.0.0.1:5000/a//b",
+        "127.0.0.1:5000/a:b:c", "127.0.0.1:99999/a", "127.0.0.1:5000/a@sha256:abc",
+        "127.0.0.1:5000/a:-bad", "127.0.0.1:5000/a b", "127.0.0.1:5000/", "127.0.0.1:5000/a-"}) {
     auto r = parse_reference(bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
@@ -58,7 +59,8 @@ TEST(OciAuth, ParsesBearerChallenge) {
 }
 
 TEST(OciAuth, ParsesBasicAndMultipleChallengesAndEscapes) {
-  auto c = parse_www_authenticate(R"(Basic realm="my \"realm\"", Bearer realm=https://x/t , error="invalid_token")");
+  auto c = parse_www_authenticate(
+      R"(Basic realm="my \"realm\"", Bearer realm=https://x/t , error="invalid_token")");
   ASSERT_EQ(c.size(), 2u);
   EXPECT_EQ(c[0].scheme, "basic");
   EXPECT_EQ(c[0].param("realm"), "my \"realm\"");
@@ -79,8 +81,8 @@ TEST(OciAuth, Base64RoundTrip) {
 }
 
 TEST(OciAuth, DockerConfigMatchesHostWithOrWithoutScheme) {
-  std::string cfg = R"({"auths":{"https://reg.example.com:5000/v1/":{"auth":")" + base64_encode("u:p:w") +
-                    R"("},"other.io":{"username":"x","password":"y"}}})";
+  std::string cfg = R"({"auths":{"https://reg.example.com:5000/v1/":{"auth":")" +
+                    base64_encode("u:p:w") + R"("},"other.io":{"username":"x","password":"y"}}})";
   auto c = credentials_from_docker_config(cfg, "reg.example.com:5000", "config.json");
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE(c->has_value());
@@ -92,7 +94,8 @@ TEST(OciAuth, DockerConfigMatchesHostWithOrWithoutScheme) {
   auto none = credentials_from_docker_config(cfg, "reg.example.com", "config.json");
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-  auto bad = credentials_from_docker_config(R"({"auths":{"h":{"auth":"bm9jb2xvbg=="}}})", "h", "config.json");
+  auto bad = credentials_from_docker_config(R"({"auths":{"h":{"auth":"bm9jb2xvbg=="}}})", "h",
+                                            "config.json");
   EXPECT_FALSE(bad.ok());
   EXPECT_FALSE(credentials_from_docker_config("not json", "h", "config.json").ok());
 }
@@ -137,7 +140,8 @@ TEST(OciManifest, ModelpackLayersAreTheLockedFiles) {
   EXPECT_EQ(m.layers[0].media_type, media::model_weight_config);
   EXPECT_EQ(m.layers[1].media_type, media::model_weight);
   EXPECT_EQ(m.layers[1].size, 1000u);
-  EXPECT_EQ(m.layers[1].annotations.at(std::string(annotation::filepath)), "minilm/model.safetensors");
+  EXPECT_EQ(m.layers[1].annotations.at(std::string(annotation::filepath)),
+            "minilm/model.safetensors");
   EXPECT_EQ(m.layers[2].digest, "sha256:" + sha256_hex(art.lock_json));
   EXPECT_EQ(m.config.digest, "sha256:" + sha256_hex(art.config_json));
   // Deterministic: the same lock gives the same bytes.
@@ -156,13 +160,22 @@ TEST(OciManifest, ModelpackLayersAreTheLockedFiles) {
 }
 
 TEST(OciManifest, RejectsIndexesAndBrokenDescriptors) {
-  EXPECT_EQ(parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})")
-                .error().category, ErrorCategory::usage);
+  EXPECT_EQ(
+      parse_manifest(
+          R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})")
+          .error()
+          .category,
+      ErrorCategory::usage);
   EXPECT_FALSE(parse_manifest("[]").ok());
-  EXPECT_FALSE(parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-      "config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]})").ok());
-  EXPECT_FALSE(parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-      "config":{"mediaType":"x","digest":"sha256:)" + std::string(64, 'a') + R"(","size":-1},"layers":[]})").ok());
+  EXPECT_FALSE(
+      parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+      "config":{"mediaType":"x","digest":"sha256:12","size":1},"layers":[]})")
+          .ok());
+  EXPECT_FALSE(
+      parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+      "config":{"mediaType":"x","digest":"sha256:)" +
+                     std::string(64, 'a') + R"(","size":-1},"layers":[]})")
+          .ok());
 }
 
 TEST(OciManifest, MediaTypesByFileKind) {

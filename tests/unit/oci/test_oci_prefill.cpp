@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "core/file.hpp"
-#include "support/fake_clock.hpp"
-#include "support/fake_transport.hpp"
 #include "oci/reference.hpp"
 #include "oci/transfer.hpp"
+#include "support/fake_clock.hpp"
+#include "support/fake_transport.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mb::oci {

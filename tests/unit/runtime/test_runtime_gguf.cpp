@@ -16,7 +16,7 @@ Gguf valid_gguf() {
   Gguf g;
   g.kv_str("general.architecture", "llama");
   g.kv_u32("general.alignment", 64);
-  g.tensor("token_embd.weight", {4, 2}, 0, 0);  // 32 bytes
+  g.tensor("token_embd.weight", {4, 2}, 0, 0);   // 32 bytes
   g.tensor("blk.0.ffn_up.weight", {32}, 8, 64);  // one Q8_0 block: 34 bytes
   return g;
 }
@@ -95,7 +95,8 @@ TEST(Gguf, ArraysNestedTooDeep) {
     put<uint64_t>(g.body, 1);
   }
   g.n_kv = 1;
-  EXPECT_NE(error_of(g.build(std::string(64, '\0'))).find("nests arrays deeper"), std::string::npos);
+  EXPECT_NE(error_of(g.build(std::string(64, '\0'))).find("nests arrays deeper"),
+            std::string::npos);
 }
 
 TEST(Gguf, TensorPlacement) {
@@ -111,7 +112,8 @@ TEST(Gguf, TensorPlacement) {
   EXPECT_NE(error_of(g.build(std::string(128, '\0'))).find("overlap"), std::string::npos);
   g = Gguf();
   g.tensor("a", {16}, 77, 0);
-  EXPECT_NE(error_of(g.build(std::string(64, '\0'))).find("unknown ggml type 77"), std::string::npos);
+  EXPECT_NE(error_of(g.build(std::string(64, '\0'))).find("unknown ggml type 77"),
+            std::string::npos);
   g = Gguf();
   g.tensor("a", {31}, 8, 0);  // Q8_0 rows must be multiples of 32
   EXPECT_NE(error_of(g.build(std::string(64, '\0'))).find("block size 32"), std::string::npos);

@@ -81,7 +81,8 @@ TEST(ModelScan, FiniteScanSampledAndFull) {
   EXPECT_TRUE(check_finite(dir.path(), *scan, FiniteScan::sampled).ok());
   Status full = check_finite(dir.path(), *scan, FiniteScan::full);
   ASSERT_FALSE(full.ok());
-  EXPECT_NE(full.error().message.find("tensor 'w' holds NaN or Inf at element 2000"), std::string::npos);
+  EXPECT_NE(full.error().message.find("tensor 'w' holds NaN or Inf at element 2000"),
+            std::string::npos);
   // NaN near the end: the sampled scan sees it too.
   ASSERT_TRUE(write_file_atomic(dir.path() + "/model.safetensors", float_file(n, n - 3)).ok());
   scan = scan_model(dir.path(), lock_for(dir.path(), {"model.safetensors"}));

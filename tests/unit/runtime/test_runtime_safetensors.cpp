@@ -94,11 +94,13 @@ TEST(Safetensors, ShapeDtypeAndRangeDisagreements) {
                                  std::string(4, '\0')))
                 .find("non-integer dimension"),
             std::string::npos);
-  EXPECT_NE(error_of(safetensors(
-                         R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})",
-                         std::string(4, '\0')))
-                .find("overflows"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(
+          safetensors(
+              R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}})",
+              std::string(4, '\0')))
+          .find("overflows"),
+      std::string::npos);
   EXPECT_NE(error_of(safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})",
                                  std::string(4, '\0')))
                 .find("begin > end"),
@@ -107,7 +109,8 @@ TEST(Safetensors, ShapeDtypeAndRangeDisagreements) {
 
 TEST(Safetensors, MalformedHeaders) {
   EXPECT_NE(error_of(safetensors(R"({"a":)", "")).find("not valid JSON"), std::string::npos);
-  EXPECT_NE(error_of(safetensors(R"([1,2])", "")).find("does not start with '{'"), std::string::npos);
+  EXPECT_NE(error_of(safetensors(R"([1,2])", "")).find("does not start with '{'"),
+            std::string::npos);
   EXPECT_NE(error_of(safetensors(R"({"__metadata__":{"k":1}})", "")).find("not a string"),
             std::string::npos);
   EXPECT_NE(error_of(safetensors(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", std::string(4, 0)))

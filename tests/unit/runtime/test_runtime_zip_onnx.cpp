@@ -34,7 +34,8 @@ TEST(Zip, ParsesPytorchCheckpoint) {
 
 TEST(Zip, TruncatedAtEveryLengthFailsCleanly) {
   std::string file = torch_zip();
-  for (size_t n = 0; n < file.size(); ++n) EXPECT_FALSE(parse_zip(span(file.substr(0, n))).ok()) << n;
+  for (size_t n = 0; n < file.size(); ++n)
+    EXPECT_FALSE(parse_zip(span(file.substr(0, n))).ok()) << n;
 }
 
 TEST(Zip, DamagedDirectoryAndHeaders) {
@@ -91,7 +92,8 @@ Result<OnnxInfo> parse(const std::string& file, uint64_t external_size = 0) {
 
 TEST(Onnx, ParsesGraphInitializers) {
   std::string node = pb_bytes(1, "x") + pb_bytes(2, "y") + pb_bytes(4, "Relu");
-  std::string graph = pb_bytes(1, node) + pb_bytes(5, tensor_proto("w", {2, 3}, 24)) + pb_bytes(2, "g");
+  std::string graph =
+      pb_bytes(1, node) + pb_bytes(5, tensor_proto("w", {2, 3}, 24)) + pb_bytes(2, "g");
   auto r = parse(model_proto(graph));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->ir_version, 8u);

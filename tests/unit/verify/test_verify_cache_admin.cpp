@@ -25,10 +25,12 @@ class CacheAdminTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(store.init().ok());
     // old: used long ago; shared: same weights as "new" (one object on disk); new: recent.
-    old_m = test::add_model(store, "old", "org/old", "main", k_a,
-                            {{"config.json", "{\"o\":1}"}, {"model.safetensors", std::string(20000, 'o')}});
-    new_m = test::add_model(store, "new", "org/new", "main", k_b,
-                            {{"config.json", "{\"n\":1}"}, {"model.safetensors", std::string(30000, 'n')}});
+    old_m = test::add_model(
+        store, "old", "org/old", "main", k_a,
+        {{"config.json", "{\"o\":1}"}, {"model.safetensors", std::string(20000, 'o')}});
+    new_m = test::add_model(
+        store, "new", "org/new", "main", k_b,
+        {{"config.json", "{\"n\":1}"}, {"model.safetensors", std::string(30000, 'n')}});
     twin_m = test::add_model(store, "twin", "org/twin", "v1", k_c,
                              {{"model.safetensors", std::string(30000, 'n')}});
     ASSERT_TRUE(store.record_snapshot_use(old_m, k_now - 1000, true).ok());
@@ -77,7 +79,8 @@ TEST_F(CacheAdminTest, DiskUsageCountsSharedContentOnce) {
 
 TEST_F(CacheAdminTest, GcRemovesOnlyUnreferencedBlobsAndOrphanObjects) {
   // A blob no snapshot points at, and an object no blob links.
-  std::string stray_blob = store.layout().blob_path(RepoType::model, "org/old", std::string(40, 'e'));
+  std::string stray_blob =
+      store.layout().blob_path(RepoType::model, "org/old", std::string(40, 'e'));
   ASSERT_TRUE(write_file_atomic(stray_blob, "stray").ok());
   std::string orphan_sha = sha256_hex("orphan");
   std::string temp = store.new_temp_path(orphan_sha);
@@ -138,10 +141,14 @@ TEST_F(CacheAdminTest, OnlyOldTempFilesAreSwept) {
   std::string stale = store.layout().tmp_dir() + "/stale.tmp";
   std::string incomplete = store.layout().blob_path(RepoType::model, "org/new", "abc.incomplete");
   for (const auto& p : {fresh, stale, incomplete}) ASSERT_TRUE(write_file_atomic(p, "x").ok());
-  struct utimbuf old_time{k_now - 2 * 86400, k_now - 2 * 86400};
+  struct utimbuf old_time {
+    k_now - 2 * 86400, k_now - 2 * 86400
+  };
   ::utime(stale.c_str(), &old_time);
   ::utime(incomplete.c_str(), &old_time);
-  struct utimbuf new_time{k_now - 60, k_now - 60};
+  struct utimbuf new_time {
+    k_now - 60, k_now - 60
+  };
   ::utime(fresh.c_str(), &new_time);
   verify::GcOptions o;
   o.now = k_now;

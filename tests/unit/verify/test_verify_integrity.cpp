@@ -46,7 +46,8 @@ class VerifyCacheTest : public ::testing::Test {
   }
   std::string ref() const { return store.layout().ref_path(RepoType::model, "org/mini", "main"); }
 
-  static void expect_single(const verify::VerifyReport& r, FindingKind kind, const std::string& path) {
+  static void expect_single(const verify::VerifyReport& r, FindingKind kind,
+                            const std::string& path) {
     ASSERT_EQ(r.findings.size(), 1u) << (r.findings.empty() ? "" : r.findings[0].message);
     EXPECT_EQ(r.findings[0].kind, kind) << r.findings[0].message;
     EXPECT_EQ(r.findings[0].model, "mini");
@@ -146,13 +147,16 @@ TEST_F(VerifyCacheTest, RemovedRefIsMissingButACommitRevisionNeedsNone) {
 
 TEST_F(VerifyCacheTest, TreesFileListingAbsentFilesIsStale) {
   std::string trees = store.layout().trees_file(RepoType::model, "org/mini", k_commit_a);
-  ASSERT_TRUE(write_file_atomic(trees, R"({"format_version": 1, "files": {"config.json": {"size": 13},
-      "pytorch_model.bin": {"size": 9}}})").ok());
+  ASSERT_TRUE(
+      write_file_atomic(trees, R"({"format_version": 1, "files": {"config.json": {"size": 13},
+      "pytorch_model.bin": {"size": 9}}})")
+          .ok());
   auto r = run(true);
   expect_single(r, FindingKind::stale_trees_file, "");
   EXPECT_EQ(r.findings[0].actual, "pytorch_model.bin");
   // A trees file that lists only present files is fine.
-  ASSERT_TRUE(write_file_atomic(trees, R"({"format_version": 1, "files": {"config.json": {}}})").ok());
+  ASSERT_TRUE(
+      write_file_atomic(trees, R"({"format_version": 1, "files": {"config.json": {}}})").ok());
   EXPECT_TRUE(run(true).ok());
 }
 

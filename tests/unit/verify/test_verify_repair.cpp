@@ -43,10 +43,12 @@ class RepairTest : public ::testing::Test {
 };
 
 TEST_F(RepairTest, LayoutDamageIsRestoredFromTheObjectStoreWithoutFetching) {
-  fs::remove(snap("config.json"));                                                       // missing
-  fs::remove(store.layout().blob_path(RepoType::model, "org/mini", file("sub/tok.json").etag));  // dangling
+  fs::remove(snap("config.json"));  // missing
+  fs::remove(store.layout().blob_path(RepoType::model, "org/mini",
+                                      file("sub/tok.json").etag));  // dangling
   ASSERT_TRUE(write_file_atomic(store.layout().ref_path(RepoType::model, "org/mini", "main"),
-                                k_commit + "\n").ok());                                  // newline
+                                k_commit + "\n")
+                  .ok());  // newline
   std::string trees = store.layout().trees_file(RepoType::model, "org/mini", k_commit);
   ASSERT_TRUE(write_file_atomic(trees, R"({"format_version":1,"files":{"gone.bin":{}}})").ok());
   ASSERT_EQ(check().findings.size(), 4u);
@@ -65,7 +67,8 @@ TEST_F(RepairTest, EscapingLinkIsReplacedByTheCacheLink) {
   auto r = repair();
   EXPECT_TRUE(r.needs_fetch.empty());
   EXPECT_TRUE(fs::exists(outside.path() + "/x"));  // never deletes outside the cache
-  EXPECT_EQ(fs::read_symlink(snap("config.json")).string(), "../../blobs/" + file("config.json").etag);
+  EXPECT_EQ(fs::read_symlink(snap("config.json")).string(),
+            "../../blobs/" + file("config.json").etag);
   EXPECT_TRUE(check().ok());
 }
 
@@ -75,7 +78,8 @@ TEST_F(RepairTest, CorruptContentIsRemovedEverywhereAndLeftToFetch) {
   auto r = repair();
   EXPECT_EQ(r.needs_fetch, std::set<std::string>{"mini"});
   EXPECT_FALSE(fs::exists(object));
-  EXPECT_FALSE(fs::exists(store.layout().blob_path(RepoType::model, "org/mini", file("model.safetensors").etag)));
+  EXPECT_FALSE(fs::exists(
+      store.layout().blob_path(RepoType::model, "org/mini", file("model.safetensors").etag)));
   EXPECT_FALSE(fs::exists(fs::symlink_status(snap("model.safetensors"))));
   // What is left is a hole, never a wrong file: exactly one missing file.
   auto after = check();

@@ -16,9 +16,7 @@ namespace {
 
 constexpr uint16_t k_half_one = 0x3C00, k_half_two = 0x4000, k_half_half = 0x3800;
 
-void put_half(std::vector<uint8_t>& b, size_t at, uint16_t h) {
-  std::memcpy(&b[at], &h, 2);
-}
+void put_half(std::vector<uint8_t>& b, size_t at, uint16_t h) { std::memcpy(&b[at], &h, 2); }
 
 TEST(Quant, Q8_0AndQ4_0Blocks) {
   std::vector<uint8_t> q8(34);

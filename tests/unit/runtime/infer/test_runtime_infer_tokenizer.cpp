@@ -13,23 +13,45 @@ using nlohmann::json;
 using Ids = std::vector<int32_t>;
 
 json bert_json(int max_chars = 100) {
-  json vocab = {{"[PAD]", 0}, {"[UNK]", 1}, {"[CLS]", 2},   {"[SEP]", 3},    {"hello", 4},
-                {",", 5},     {"world", 6}, {"!", 7},       {"cafe", 8},     {"un", 9},
-                {"##aff", 10}, {"##able", 11}, {"\xe4\xb8\xad", 12}, {"\xe6\x96\x87", 13}, {"naive", 14},
-                {".", 15},    {"a", 16},    {"##b", 17}};
+  json vocab = {{"[PAD]", 0},
+                {"[UNK]", 1},
+                {"[CLS]", 2},
+                {"[SEP]", 3},
+                {"hello", 4},
+                {",", 5},
+                {"world", 6},
+                {"!", 7},
+                {"cafe", 8},
+                {"un", 9},
+                {"##aff", 10},
+                {"##able", 11},
+                {"\xe4\xb8\xad", 12},
+                {"\xe6\x96\x87", 13},
+                {"naive", 14},
+                {".", 15},
+                {"a", 16},
+                {"##b", 17}};
   return {{"normalizer",
-           {{"type", "BertNormalizer"}, {"clean_text", true}, {"handle_chinese_chars", true},
-            {"strip_accents", nullptr}, {"lowercase", true}}},
+           {{"type", "BertNormalizer"},
+            {"clean_text", true},
+            {"handle_chinese_chars", true},
+            {"strip_accents", nullptr},
+            {"lowercase", true}}},
           {"pre_tokenizer", {{"type", "BertPreTokenizer"}}},
           {"post_processor",
            {{"type", "TemplateProcessing"},
             {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
                                     {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
                                     {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}})},
-            {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}}}, {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}}}}}}},
+            {"special_tokens",
+             {{"[CLS]", {{"id", "[CLS]"}, {"ids", {2}}}},
+              {"[SEP]", {{"id", "[SEP]"}, {"ids", {3}}}}}}}},
           {"model",
-           {{"type", "WordPiece"}, {"unk_token", "[UNK]"}, {"continuing_subword_prefix", "##"},
-            {"max_input_chars_per_word", max_chars}, {"vocab", vocab}}}};
+           {{"type", "WordPiece"},
+            {"unk_token", "[UNK]"},
+            {"continuing_subword_prefix", "##"},
+            {"max_input_chars_per_word", max_chars},
+            {"vocab", vocab}}}};
 }
 
 Tokenizer load(const json& j) {
@@ -65,7 +87,8 @@ TEST(InferTokenizer, BertWordPiecesAndUnknownWords) {
   EXPECT_EQ(t.encode("abz", 0), (Ids{2, 1, 3}));  // one unmatched piece: the whole word is [UNK]
   EXPECT_EQ(t.encode("xyz hello", 0), (Ids{2, 1, 4, 3}));
   Tokenizer short_words = load(bert_json(5));
-  EXPECT_EQ(short_words.encode("unaffable", 0), (Ids{2, 1, 3}));  // longer than max_input_chars_per_word
+  EXPECT_EQ(short_words.encode("unaffable", 0),
+            (Ids{2, 1, 3}));  // longer than max_input_chars_per_word
 }
 
 TEST(InferTokenizer, TruncatesContentKeepingSpecialTokens) {
@@ -80,14 +103,17 @@ TEST(InferTokenizer, TruncatesContentKeepingSpecialTokens) {
 
 json roberta_json() {
   const std::string G = "\xc4\xa0";  // U+0120, the byte-level space
-  json vocab = {{"<s>", 0}, {"<pad>", 1}, {"</s>", 2}, {"h", 3},     {"e", 4},       {"l", 5},
-                {"o", 6},   {G, 7},       {"w", 8},    {"r", 9},     {"d", 10},      {"he", 11},
-                {"ll", 12}, {"hell", 13}, {"hello", 14}, {G + "w", 15}, {"or", 16}, {G + "wor", 17}};
+  json vocab = {{"<s>", 0},    {"<pad>", 1}, {"</s>", 2},    {"h", 3},     {"e", 4},
+                {"l", 5},      {"o", 6},     {G, 7},         {"w", 8},     {"r", 9},
+                {"d", 10},     {"he", 11},   {"ll", 12},     {"hell", 13}, {"hello", 14},
+                {G + "w", 15}, {"or", 16},   {G + "wor", 17}};
   json merges = {"h e", "l l", "he ll", "hell o", G + " w", "o r", G + "w or"};
-  return {{"normalizer", nullptr},
-          {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-          {"post_processor", {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 0}}}},
-          {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}}};
+  return {
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"post_processor",
+       {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}}, {"cls", {"<s>", 0}}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}}};
 }
 
 TEST(InferTokenizer, ByteLevelBpeAppliesMergesByRank) {
@@ -119,23 +145,40 @@ TEST(InferTokenizer, Gpt2SplitAndByteMap) {
 
 json unigram_json() {
   const std::string M = "\xe2\x96\x81";  // U+2581
-  json pieces = json::array({{"<s>", 0.0},    {"<pad>", 0.0}, {"</s>", 0.0},      {"<unk>", 0.0},
-                             {M + "hello", -1.0}, {M, -2.0}, {"h", -3.0},        {"e", -3.0},
-                             {"l", -3.0},       {"o", -3.0},  {M + "he", -2.0},   {"llo", -2.0},
-                             {M + "wor", -2.5}, {"ld", -2.5}, {"w", -3.0},        {"r", -3.0},
+  json pieces = json::array({{"<s>", 0.0},
+                             {"<pad>", 0.0},
+                             {"</s>", 0.0},
+                             {"<unk>", 0.0},
+                             {M + "hello", -1.0},
+                             {M, -2.0},
+                             {"h", -3.0},
+                             {"e", -3.0},
+                             {"l", -3.0},
+                             {"o", -3.0},
+                             {M + "he", -2.0},
+                             {"llo", -2.0},
+                             {M + "wor", -2.5},
+                             {"ld", -2.5},
+                             {"w", -3.0},
+                             {"r", -3.0},
                              {"d", -3.0}});
-  return {{"normalizer",
-           {{"type", "Sequence"},
-            {"normalizers", json::array({{{"type", "Precompiled"}, {"precompiled_charsmap", ""}},
-                                         {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}})}}},
-          {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", M}, {"prepend_scheme", "always"}, {"split", true}}},
-          {"post_processor",
-           {{"type", "TemplateProcessing"},
-            {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
-                                    {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
-                                    {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}})},
-            {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {0}}}}, {"</s>", {{"id", "</s>"}, {"ids", {2}}}}}}}},
-          {"model", {{"type", "Unigram"}, {"unk_id", 3}, {"vocab", pieces}}}};
+  return {
+      {"normalizer",
+       {{"type", "Sequence"},
+        {"normalizers",
+         json::array(
+             {{{"type", "Precompiled"}, {"precompiled_charsmap", ""}},
+              {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}})}}},
+      {"pre_tokenizer",
+       {{"type", "Metaspace"}, {"replacement", M}, {"prepend_scheme", "always"}, {"split", true}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"},
+        {"single", json::array({{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+                                {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}})},
+        {"special_tokens",
+         {{"<s>", {{"id", "<s>"}, {"ids", {0}}}}, {"</s>", {{"id", "</s>"}, {"ids", {2}}}}}}}},
+      {"model", {{"type", "Unigram"}, {"unk_id", 3}, {"vocab", pieces}}}};
 }
 
 TEST(InferTokenizer, UnigramViterbiPicksBestSegmentation) {
@@ -177,10 +220,12 @@ TEST(InferUnicode, ClassesAndCaseMapping) {
 // The Split pre-tokenizer of Qwen2 (\p{N} one digit at a time) and Llama 3 (\p{N}{1,3}),
 // recognised by its exact pattern; splits worked out by hand from the regex alternatives.
 json split_json(bool llama3) {
-  const std::string re = std::string("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}") +
-                         (llama3 ? "{1,3}" : "") + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  const std::string re =
+      std::string("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}") +
+      (llama3 ? "{1,3}" : "") + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
   json j = roberta_json();
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", re}}}, {"behavior", "Isolated"}, {"invert", false}};
   return j;
 }
 
@@ -188,8 +233,8 @@ TEST(InferTokenizer, QwenAndLlama3SplitPatterns) {
   using V = std::vector<std::string>;
   const std::string text = "Hello world's 1234 ok!!\n\n  x\tY'LL a \n b";
   EXPECT_EQ(load(split_json(false)).pre_tokenize(text),
-            (V{"Hello", " world", "'s", " ", "1", "2", "3", "4", " ok", "!!\n\n", " ", " x", "\tY", "'LL", " a",
-               " \n", " b"}));
+            (V{"Hello", " world", "'s", " ", "1", "2", "3", "4", " ok", "!!\n\n", " ", " x", "\tY",
+               "'LL", " a", " \n", " b"}));
   EXPECT_EQ(load(split_json(true)).pre_tokenize("x 12345 "), (V{"x", " ", "123", "45", " "}));
   EXPECT_EQ(load(split_json(false)).pre_tokenize("a\n  y"), (V{"a", "\n", " ", " y"}));
   // Any other pattern is refused by name, not approximated.
