@@ -31,7 +31,8 @@ std::string Context::lock_path() const {
 }
 
 bool Context::show_progress() const {
-  return !opts.no_progress && !opts.quiet && !opts.json && ::isatty(STDERR_FILENO) == 1;
+  return !opts.no_progress && !opts.quiet && !opts.json && opts.log_format == "human" &&
+         ::isatty(STDERR_FILENO) == 1;
 }
 
 CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description) {
@@ -57,9 +58,10 @@ int report_error(const Context& ctx, const Error& error, nlohmann::ordered_json 
                     {"exit_code", code}};
     print_json(doc);
   }
-  std::string line = "error: " + log::redact(error.message);
-  if (!error.hint.empty()) line += "\n  hint: " + log::redact(error.hint);
-  std::cerr << "modelbake: " << line << std::endl;
+  // Through the logger, so --log-format json renders it too and redaction applies.
+  std::string line = error.message;
+  if (!error.hint.empty()) line += "\n  hint: " + error.hint;
+  log::error(line);
   return code;
 }
 
@@ -73,6 +75,9 @@ static void add_global_options(CLI::App& app, GlobalOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "Only print errors");
   app.add_flag("-v,--verbose", o.verbose, "Print debug details");
   app.add_flag("--no-progress", o.no_progress, "Never draw a progress display");
+  app.add_option("--log-format", o.log_format,
+                 "Messages on stderr as 'human' lines or 'json' lines (one object a line)")
+      ->check(CLI::IsMember({"human", "json"}));
 }
 
 int run(int argc, char** argv) {
@@ -95,8 +100,9 @@ int run(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  log::set_level(ctx.opts.quiet ? log::Level::error
-                                : (ctx.opts.verbose ? log::Level::debug : log::Level::info));
+  log::configure(
+      ctx.opts.quiet ? log::Level::error : (ctx.opts.verbose ? log::Level::debug : log::Level::info),
+      ctx.opts.log_format == "json" ? log::Format::json : log::Format::human);
   if (!ctx.action) return report_error(ctx, make_error(ErrorCategory::usage, "no command given"));
   try {
     return ctx.action();

@@ -22,6 +22,7 @@ struct GlobalOptions {
   bool quiet = false;
   bool verbose = false;
   bool no_progress = false;
+  std::string log_format = "human";  // --log-format human|json
 };
 
 struct Context {

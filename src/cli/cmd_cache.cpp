@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/app.hpp"
+#include "core/log.hpp"
 #include "cli/cache_json.hpp"
 #include "store/store.hpp"
 #include "verify/cache_admin.hpp"
@@ -144,7 +145,7 @@ void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
     print_json(doc);
     return;
   }
-  for (const auto& w : r.warnings) std::cerr << "modelbake: warning: " << w << "\n";
+  for (const auto& w : r.warnings) log::warn(w);
   const char* verb = dry_run ? "would remove" : "removed";
   for (const auto& a : r.actions) {
     say(ctx,
@@ -157,8 +158,7 @@ void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
                format_size(r.disk_before - std::min(r.disk_before, r.disk_after)) + ": " +
                format_size(r.disk_before) + " -> " + format_size(r.disk_after));
   if (!r.limit_reached) {
-    std::cerr << "modelbake: warning: pinned revisions alone exceed --max-size; nothing pinned was "
-                 "evicted\n";
+    log::warn("pinned revisions alone exceed --max-size; nothing pinned was evicted");
   }
 }
 

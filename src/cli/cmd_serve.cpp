@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/app.hpp"
+#include "core/log.hpp"
 #include "serve/server.hpp"
 
 namespace mb::cli {
@@ -58,12 +59,10 @@ int run_serve(Context& ctx, const ServeFlags& f) {
   int sig = 0;
   sigwait(&stop, &sig);
   (*server)->stop(f.grace * 1000);
-  std::cerr << "modelbake: serve stopped (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")"
-            << std::endl;
+  log::info(std::string("serve stopped (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
   if (size_t n = (*server)->upstream_jobs(); n > 0) {
     // Downloads write only to temps that a later fetch resumes; nothing visible is half-done.
-    std::cerr << "modelbake: leaving " << n << " upstream download(s) unfinished (resumable)"
-              << std::endl;
+    log::info("leaving " + std::to_string(n) + " upstream download(s) unfinished (resumable)");
     std::_Exit(0);
   }
   return 0;

@@ -1,81 +1,195 @@
+// spdlog backend of core/log.hpp: one logger ("modelbake"), also spdlog's default logger, with
+// one sink that redacts every message before a formatter (human or JSON lines) renders it.
 #include "core/log.hpp"
 
+#include <spdlog/details/log_msg.h>
+#include <spdlog/formatter.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
-#include <cstdio>
+#include <ctime>
+#include <memory>
 #include <mutex>
-#include <vector>
+#include <nlohmann/json.hpp>
 
 namespace mb::log {
 
 namespace {
-std::atomic<int> g_level{static_cast<int>(Level::info)};
-std::mutex g_mutex;
+
 std::atomic<uint64_t> g_lines{0};
-std::vector<std::string> g_secrets;  // guarded by g_mutex
 
-const char* prefix(Level l) {
+std::string_view view(spdlog::string_view_t s) { return {s.data(), s.size()}; }
+
+void append(spdlog::memory_buf_t& dest, std::string_view text) {
+  dest.append(text.data(), text.data() + text.size());
+}
+
+const char* human_prefix(spdlog::level::level_enum l) {
   switch (l) {
-    case Level::debug: return "debug: ";
-    case Level::info: return "";
-    case Level::warn: return "warning: ";
-    case Level::error: return "error: ";
-    case Level::off: return "";
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "debug: ";
+    case spdlog::level::warn: return "warning: ";
+    case spdlog::level::err:
+    case spdlog::level::critical: return "error: ";
+    default: return "";
   }
-  return "";
 }
 
-bool word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
+const char* json_level(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return "debug";
+    case spdlog::level::warn: return "warning";
+    case spdlog::level::err:
+    case spdlog::level::critical: return "error";
+    default: return "info";
+  }
 }
 
-// A secret of k_min_masked_anywhere characters or more is masked wherever it appears. A
-// shorter one (a test hub's "abc", a short password) would also mask ordinary words, so it is
-// masked where it stands alone: "Bearer ab", "token=ab&", "user:ab@host", not "about".
-constexpr size_t k_min_masked_anywhere = 4;
+// "modelbake: warning: text" -- the shape users and the integration tests know.
+class HumanFormatter final : public spdlog::formatter {
+ public:
+  explicit HumanFormatter(std::string program) : m_prefix(std::move(program) + ": ") {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    append(dest, m_prefix);
+    append(dest, human_prefix(msg.level));
+    append(dest, view(msg.payload));
+    append(dest, "\n");
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<HumanFormatter>(*this);
+  }
 
-void mask(std::string& out, const std::string& secret) {
-  const bool anywhere = secret.size() >= k_min_masked_anywhere;
-  for (size_t pos = out.find(secret); pos != std::string::npos;) {
-    size_t end = pos + secret.size();
-    bool alone =
-        (pos == 0 || !word_char(out[pos - 1])) && (end == out.size() || !word_char(out[end]));
-    if (anywhere || alone) {
-      out.replace(pos, secret.size(), "***");
-      pos = out.find(secret, pos + 3);
+ private:
+  std::string m_prefix;
+};
+
+std::string iso8601_utc(spdlog::log_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return buf;
+}
+
+// One JSON object a line, for log collectors. Invalid UTF-8 in a message (a file name, say)
+// becomes U+FFFD rather than an unparseable line.
+class JsonLinesFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    nlohmann::ordered_json line = {{"time", iso8601_utc(msg.time)},
+                                   {"level", json_level(msg.level)},
+                                   {"message", std::string(view(msg.payload))}};
+    append(dest, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    append(dest, "\n");
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonLinesFormatter>();
+  }
+};
+
+// The one sink: redaction happens here, before formatting, so neither a formatter nor a caller
+// that logs through spdlog directly can put a registered secret on the output.
+class RedactingSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit RedactingSink(std::FILE* out) : m_out(out) {}
+  void set_output(std::FILE* out) {
+    std::lock_guard lock(mutex_);
+    m_out = out;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::string clean = redact(view(msg.payload));
+    spdlog::details::log_msg redacted(msg);
+    redacted.payload = spdlog::string_view_t(clean.data(), clean.size());
+    spdlog::memory_buf_t buf;
+    formatter_->format(redacted, buf);
+    std::fwrite(buf.data(), 1, buf.size(), m_out);
+    std::fflush(m_out);  // lines interleave with the progress display and child processes
+    g_lines.fetch_add(1, std::memory_order_relaxed);
+  }
+  void flush_() override { std::fflush(m_out); }
+
+ private:
+  std::FILE* m_out;
+};
+
+spdlog::level::level_enum to_spdlog(Level l) {
+  switch (l) {
+    case Level::debug: return spdlog::level::debug;
+    case Level::info: return spdlog::level::info;
+    case Level::warn: return spdlog::level::warn;
+    case Level::error: return spdlog::level::err;
+    case Level::off: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+struct Backend {
+  std::shared_ptr<RedactingSink> sink = std::make_shared<RedactingSink>(stderr);
+  std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>("modelbake", sink);
+  std::atomic<int> level{static_cast<int>(Level::info)};
+  std::mutex mutex;  // guards program and format
+  std::string program = "modelbake";
+  Format format = Format::human;
+
+  Backend() {
+    logger->set_formatter(std::make_unique<HumanFormatter>(program));
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  void set_formatter() {
+    if (format == Format::json) {
+      logger->set_formatter(std::make_unique<JsonLinesFormatter>());
     } else {
-      pos = out.find(secret, pos + 1);
+      logger->set_formatter(std::make_unique<HumanFormatter>(program));
     }
   }
+};
+
+Backend& backend() {
+  static Backend b;
+  return b;
 }
 
-std::string redact_locked(std::string_view text) {
-  std::string out(text);
-  for (const auto& s : g_secrets) mask(out, s);
-  return out;
-}
 }  // namespace
 
-void set_level(Level level) { g_level = static_cast<int>(level); }
-Level level() { return static_cast<Level>(g_level.load()); }
-bool enabled(Level l) { return static_cast<int>(l) >= g_level.load(); }
-
-void add_secret(std::string secret) {
-  if (secret.empty()) return;
-  std::lock_guard lock(g_mutex);
-  g_secrets.push_back(std::move(secret));
+void configure(Level l, Format format, std::FILE* out) {
+  Backend& b = backend();
+  b.sink->set_output(out);
+  {
+    std::lock_guard lock(b.mutex);
+    b.format = format;
+    b.set_formatter();
+  }
+  set_level(l);
 }
 
-std::string redact(std::string_view text) {
-  std::lock_guard lock(g_mutex);
-  return redact_locked(text);
+void set_program(std::string name) {
+  Backend& b = backend();
+  std::lock_guard lock(b.mutex);
+  b.program = std::move(name);
+  b.set_formatter();
 }
+
+void set_level(Level l) {
+  Backend& b = backend();
+  b.level = static_cast<int>(l);
+  b.logger->set_level(to_spdlog(l));
+}
+
+Level level() { return static_cast<Level>(backend().level.load()); }
+bool enabled(Level l) { return static_cast<int>(l) >= backend().level.load(); }
 
 void write(Level l, std::string_view message) {
-  std::lock_guard lock(g_mutex);
-  std::string line = std::string("modelbake: ") + prefix(l) + redact_locked(message) + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  g_lines.fetch_add(1, std::memory_order_relaxed);
+  backend().logger->log(to_spdlog(l), spdlog::string_view_t(message.data(), message.size()));
 }
 
 uint64_t lines_written() { return g_lines.load(std::memory_order_relaxed); }

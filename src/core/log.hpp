@@ -1,16 +1,26 @@
-// Tiny leveled logger writing plain lines to stderr. Library code logs through it; the
-// CLI sets the level (-q/-v). Secrets are registered once and masked in every line, so a
-// token that leaks into a message (e.g. inside a URL) never reaches the terminal.
+// Logging for the library and the CLI, on spdlog. Library code logs through these functions
+// (or spdlog's default logger, which is the same logger); the CLI picks the level (-q/-v) and
+// the format (--log-format human|json). Every line passes one redacting sink before it is
+// formatted, so a registered secret (token, password) that leaks into a message, e.g. inside a
+// URL, never reaches the terminal or a log collector, whichever way the message was logged.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
 namespace mb::log {
 
 enum class Level { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+// human: "modelbake: warning: text" lines; json: one JSON object a line
+// {"time": ISO-8601 UTC, "level": "debug|info|warning|error", "message": text}.
+enum class Format { human, json };
 
+// Sets the level and the format, and where lines go (stderr unless a test passes a file).
+void configure(Level level, Format format, std::FILE* out = stderr);
+// The name human lines start with ("modelbake" unless modelbake-verify says otherwise).
+void set_program(std::string name);
 void set_level(Level level);
 Level level();
 bool enabled(Level level);
@@ -23,8 +33,8 @@ void add_secret(std::string secret);
 std::string redact(std::string_view text);
 
 void write(Level level, std::string_view message);
-// Lines written by write() so far. A live progress display redraws below lines that appeared
-// since its last frame instead of erasing them (a rate-limit or retry notice stays visible).
+// Lines written so far. A live progress display redraws below lines that appeared since its
+// last frame instead of erasing them (a rate-limit or retry notice stays visible).
 uint64_t lines_written();
 inline void debug(std::string_view m) {
   if (enabled(Level::debug)) write(Level::debug, m);

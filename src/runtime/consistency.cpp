@@ -1,5 +1,7 @@
 #include "runtime/consistency.hpp"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <set>
 
@@ -86,9 +88,8 @@ Status check_layers(const std::vector<const TensorInfo*>& tensors, const std::st
   if (by_prefix.size() != 1) return {};  // encoder-decoder or no layers: nothing comparable
   const auto& [prefix, indices] = *by_prefix.begin();
   if (indices.size() != expected || *indices.rbegin() + 1 != indices.size()) {
-    return inconsistent("config.json " + key + " is " + std::to_string(expected) +
-                        " but the weights have " + std::to_string(indices.size()) + " layers (" +
-                        prefix + "0.." + std::to_string(*indices.rbegin()) + ")");
+    return inconsistent(fmt::format("config.json {} is {} but the weights have {} layers ({}0..{})",
+                                    key, expected, indices.size(), prefix, *indices.rbegin()));
   }
   out.checked.push_back(key);
   return {};
@@ -113,12 +114,12 @@ Status check_config(const json& cfg, const std::vector<const TensorInfo*>& tenso
                             "word_embeddings.weight", "wte.weight", "token_embd.weight"});
   if (emb) {
     if (vocab && emb->shape[0] != vocab->second) {
-      return inconsistent("config.json vocab_size is " + std::to_string(vocab->second) + " but " +
-                          emb->name + " is " + shape_string(emb->shape));
+      return inconsistent(fmt::format("config.json vocab_size is {} but {} is {}", vocab->second,
+                                      emb->name, shape_string(emb->shape)));
     }
     if (hidden && emb->shape[1] != hidden->second) {
-      return inconsistent("config.json " + hidden->first + " is " + std::to_string(hidden->second) +
-                          " but " + emb->name + " is " + shape_string(emb->shape));
+      return inconsistent(fmt::format("config.json {} is {} but {} is {}", hidden->first,
+                                      hidden->second, emb->name, shape_string(emb->shape)));
     }
     if (vocab) out.checked.push_back("vocab_size");
     if (hidden) out.checked.push_back(hidden->first);
@@ -129,8 +130,8 @@ Status check_config(const json& cfg, const std::vector<const TensorInfo*>& tenso
                                                "mlp.up_proj.weight", "ffn_up.weight"});
   if (inter && up) {
     if (up->shape[0] != inter->second) {
-      return inconsistent("config.json " + inter->first + " is " + std::to_string(inter->second) +
-                          " but " + up->name + " is " + shape_string(up->shape));
+      return inconsistent(fmt::format("config.json {} is {} but {} is {}", inter->first,
+                                      inter->second, up->name, shape_string(up->shape)));
     }
     out.checked.push_back(inter->first);
   }
@@ -157,15 +158,15 @@ Status check_gguf(const WeightFile& w, ConsistencyResult& out) {
   const TensorInfo* emb = find_suffix(tensors, {"token_embd.weight"});
   auto width = meta(a + ".embedding_length");
   if (emb && width && emb->shape[1] != *width) {
-    return inconsistent(w.path + ": " + a + ".embedding_length is " + std::to_string(*width) +
-                        " but token_embd.weight is " + shape_string(emb->shape));
+    return inconsistent(fmt::format("{}: {}.embedding_length is {} but token_embd.weight is {}",
+                                    w.path, a, *width, shape_string(emb->shape)));
   }
   if (auto n = meta(a + ".block_count")) MB_TRY(check_layers(tensors, a + ".block_count", *n, out));
   const TensorInfo* up = find_suffix(tensors, {"ffn_up.weight"});
   auto ff = meta(a + ".feed_forward_length");
   if (up && ff && up->shape[0] != *ff) {
-    return inconsistent(w.path + ": " + a + ".feed_forward_length is " + std::to_string(*ff) +
-                        " but " + up->name + " is " + shape_string(up->shape));
+    return inconsistent(fmt::format("{}: {}.feed_forward_length is {} but {} is {}", w.path, a, *ff,
+                                    up->name, shape_string(up->shape)));
   }
   if (emb) out.hidden_size = emb->shape[1];
   return {};
@@ -193,8 +194,8 @@ Status check_tokenizer(const json& tok, const TensorInfo& emb, ConsistencyResult
     }
   }
   if (max_id >= 0 && static_cast<uint64_t>(max_id) >= emb.shape[0]) {
-    return inconsistent("tokenizer.json has token id " + std::to_string(max_id) + " but " +
-                        emb.name + " has only " + std::to_string(emb.shape[0]) + " rows");
+    return inconsistent(fmt::format("tokenizer.json has token id {} but {} has only {} rows",
+                                    max_id, emb.name, emb.shape[0]));
   }
   if (max_id >= 0) out.checked.push_back("tokenizer vocabulary");
   return {};
@@ -226,9 +227,9 @@ Status check_modules(const ModelScan& scan, const json& modules, ConsistencyResu
       auto wed = config_int(*cfg, {"word_embedding_dimension"});
       if (!wed) return inconsistent(cfg_path + " has no word_embedding_dimension");
       if (dim && wed->second != *dim) {
-        return inconsistent(cfg_path + " word_embedding_dimension is " +
-                            std::to_string(wed->second) + " but the model's hidden size is " +
-                            std::to_string(*dim));
+        return inconsistent(
+            fmt::format("{} word_embedding_dimension is {} but the model's hidden size is {}",
+                        cfg_path, wed->second, *dim));
       }
       dim = wed->second;
       out.checked.push_back("pooling dimension");
@@ -237,8 +238,8 @@ Status check_modules(const ModelScan& scan, const json& modules, ConsistencyResu
       auto outf = config_int(*cfg, {"out_features"});
       if (!in || !outf) return inconsistent(cfg_path + " lacks in_features/out_features");
       if (dim && in->second != *dim) {
-        return inconsistent(cfg_path + " in_features is " + std::to_string(in->second) +
-                            " but the previous module outputs " + std::to_string(*dim));
+        return inconsistent(fmt::format("{} in_features is {} but the previous module outputs {}",
+                                        cfg_path, in->second, *dim));
       }
       dim = outf->second;
       out.checked.push_back("dense dimensions");

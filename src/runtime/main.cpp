@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/env.hpp"
+#include "core/log.hpp"
 #include "runtime/health.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/report.hpp"
@@ -142,9 +143,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
 }
 
 int usage_error(const std::string& message, const std::string& hint = "") {
-  std::fprintf(stderr, "modelbake-verify: error: %s\n", message.c_str());
-  if (!hint.empty()) std::fprintf(stderr, "  hint: %s\n", hint.c_str());
-  std::fprintf(stderr, "Run 'modelbake-verify --help' for usage.\n");
+  mb::log::error(message + (hint.empty() ? "" : "\n  hint: " + hint) +
+                 "\nRun 'modelbake-verify --help' for usage.");
   return k_exit_usage;
 }
 
@@ -205,7 +205,7 @@ int run_full(const Args& args) {
     stamp = args.stamp_file.empty() ? mb::runtime::default_stamp_path(root->path) : args.stamp_file;
     if (!report.all_ready()) {
       if (::unlink(stamp.c_str()) == 0)
-        std::fprintf(stderr, "modelbake-verify: removed the stale stamp %s\n", stamp.c_str());
+        mb::log::info("removed the stale stamp " + stamp);
     } else if (mb::Status s = mb::runtime::write_stamp(*root, stamp, args.infer); !s.ok()) {
       stamp_error = s.error();
     }
@@ -223,11 +223,9 @@ int run_full(const Args& args) {
   }
   if (print(text) != k_exit_ready) return k_exit_not_ready;
   if (stamp_error) {
-    std::fprintf(stderr, "modelbake-verify: error: cannot write the stamp %s: %s\n", stamp.c_str(),
-                 stamp_error->message.c_str());
-    std::fprintf(stderr,
-                 "  hint: ROOT must be writable at build time, or pass --stamp-file PATH "
-                 "(and the same --stamp-file to --health)\n");
+    mb::log::error("cannot write the stamp " + stamp + ": " + stamp_error->message +
+                   "\n  hint: ROOT must be writable at build time, or pass --stamp-file PATH "
+                   "(and the same --stamp-file to --health)");
     return k_exit_not_ready;
   }
   return report.all_ready() ? k_exit_ready : k_exit_not_ready;
@@ -248,6 +246,8 @@ int run(int argc, char** argv) {
   }
   std::optional<mb::runtime::Watchdog> watchdog;
   if (limit) {
+    // Not through the logger: the watchdog writes from its own thread while the main thread
+    // may be stuck anywhere, even inside the logger; it writes its bytes and exits.
     watchdog.emplace(
         *limit,
         "modelbake-verify: error: gave up after " +
@@ -264,10 +264,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mb::log::set_program("modelbake-verify");
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "modelbake-verify: internal error: %s\n", e.what());
+    mb::log::error(std::string("internal error: ") + e.what());
     return k_exit_not_ready;
   }
 }

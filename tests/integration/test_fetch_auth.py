@@ -1,6 +1,7 @@
 """Gated repos and tokens: no token -> exit 4, token works, never sent to the CDN host and
 never printed."""
 
+import json
 import os
 import unittest
 
@@ -46,6 +47,26 @@ class FetchAuth(MbTestCase):
         path = snapshot_path(self.cache, "org/gated", self.repo.head, "model.safetensors")
         with open(path, "rb") as f:
             self.assertEqual(f.read(), self.repo.files_at()["model.safetensors"].data)
+
+    def test_json_log_lines_carry_no_token(self):
+        # --log-format json: every stderr line is one JSON object, the error included.
+        p = self.run_mb(self.hub.env(token="hf_wrong_token_999"), "-v", "--log-format", "json")
+        self.assertExit(p, 4)
+        lines = [json.loads(l) for l in p.stderr.splitlines()]
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertEqual(list(line), ["time", "level", "message"])
+            self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertIn("debug", {l["level"] for l in lines})
+        errors = [l for l in lines if l["level"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertIn("org/gated", errors[0]["message"])
+        self.assertNotIn("hf_wrong_token_999", p.stderr + p.stdout)
+
+    def test_bad_log_format_is_usage_error(self):
+        p = self.run_mb(self.hub.env(), "--log-format", "xml")
+        self.assertExit(p, 2)
+        self.assertEqual(self.hub.requests(), [])
 
     def test_token_file(self):
         token_file = self.tmp.join("token")

@@ -1,5 +1,7 @@
 #include "runtime/formats/gguf.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
 
@@ -79,8 +81,8 @@ class Parser {
     uint64_t len = 0;
     if (!m_r.read_le(len)) return bad(std::string("truncated length of ") + what);
     if (len > m_r.remaining() || len > k_gguf_max_string) {
-      return bad(std::string(what) + " length " + std::to_string(len) + " exceeds the " +
-                 std::to_string(m_r.remaining()) + " bytes left in the file");
+      return bad(fmt::format("{} length {} exceeds the {} bytes left in the file", what, len,
+                             m_r.remaining()));
     }
     std::string_view v;
     (void)m_r.read_bytes(len, v);
@@ -94,80 +96,56 @@ class Parser {
     return v;
   }
 
+  // A scalar's text form (std::to_string: floats keep their "%f" spelling in reports).
+  template <class T>
+  Result<std::string> scalar_text(const std::string& key) {
+    MB_ASSIGN(auto v, scalar<T>(key));
+    return std::to_string(v);
+  }
+
   // Reads one value of type `t`; returns its text form for scalars.
   Result<std::string> value(uint32_t t, const std::string& key, int depth) {
     switch (t) {
-      case t_u8: {
-        MB_ASSIGN(auto v, scalar<uint8_t>(key));
-        return std::to_string(v);
-      }
-      case t_i8: {
-        MB_ASSIGN(auto v, scalar<int8_t>(key));
-        return std::to_string(v);
-      }
-      case t_u16: {
-        MB_ASSIGN(auto v, scalar<uint16_t>(key));
-        return std::to_string(v);
-      }
-      case t_i16: {
-        MB_ASSIGN(auto v, scalar<int16_t>(key));
-        return std::to_string(v);
-      }
-      case t_u32: {
-        MB_ASSIGN(auto v, scalar<uint32_t>(key));
-        return std::to_string(v);
-      }
-      case t_i32: {
-        MB_ASSIGN(auto v, scalar<int32_t>(key));
-        return std::to_string(v);
-      }
-      case t_u64: {
-        MB_ASSIGN(auto v, scalar<uint64_t>(key));
-        return std::to_string(v);
-      }
-      case t_i64: {
-        MB_ASSIGN(auto v, scalar<int64_t>(key));
-        return std::to_string(v);
-      }
-      case t_f32: {
-        MB_ASSIGN(auto v, scalar<float>(key));
-        return std::to_string(v);
-      }
-      case t_f64: {
-        MB_ASSIGN(auto v, scalar<double>(key));
-        return std::to_string(v);
-      }
+      case t_u8: return scalar_text<uint8_t>(key);
+      case t_i8: return scalar_text<int8_t>(key);
+      case t_u16: return scalar_text<uint16_t>(key);
+      case t_i16: return scalar_text<int16_t>(key);
+      case t_u32: return scalar_text<uint32_t>(key);
+      case t_i32: return scalar_text<int32_t>(key);
+      case t_u64: return scalar_text<uint64_t>(key);
+      case t_i64: return scalar_text<int64_t>(key);
+      case t_f32: return scalar_text<float>(key);
+      case t_f64: return scalar_text<double>(key);
       case t_bool: {
         MB_ASSIGN(auto v, scalar<uint8_t>(key));
-        if (v > 1) return bad("bool value of '" + key + "' is " + std::to_string(v));
+        if (v > 1) return bad(fmt::format("bool value of '{}' is {}", key, v));
         return std::string(v ? "true" : "false");
       }
       case t_string: return string("string value");
       case t_array: return array(key, depth);
-      default: return bad("metadata '" + key + "' has unknown type " + std::to_string(t));
+      default: return bad(fmt::format("metadata '{}' has unknown type {}", key, t));
     }
   }
 
   Result<std::string> array(const std::string& key, int depth) {
     if (depth >= k_gguf_max_array_depth) {
-      return bad("metadata '" + key + "' nests arrays deeper than " +
-                 std::to_string(k_gguf_max_array_depth));
+      return bad(
+          fmt::format("metadata '{}' nests arrays deeper than {}", key, k_gguf_max_array_depth));
     }
     uint32_t elem = 0;
     uint64_t count = 0;
     if (!m_r.read_le(elem) || !m_r.read_le(count)) return bad("truncated array '" + key + "'");
     uint64_t min = min_value_size(elem);
-    if (min == 0)
-      return bad("array '" + key + "' has unknown element type " + std::to_string(elem));
+    if (min == 0) return bad(fmt::format("array '{}' has unknown element type {}", key, elem));
     if (count > m_r.remaining() / min) {
-      return bad("array '" + key + "' claims " + std::to_string(count) + " elements but only " +
-                 std::to_string(m_r.remaining()) + " bytes are left");
+      return bad(fmt::format("array '{}' claims {} elements but only {} bytes are left", key, count,
+                             m_r.remaining()));
     }
     for (uint64_t i = 0; i < count; ++i) {
       auto v = value(elem, key, depth + 1);
       if (!v.ok()) return v.take_error();
     }
-    return "array[" + std::to_string(count) + "]";
+    return fmt::format("array[{}]", count);
   }
 
   ByteReader& reader() { return m_r; }
@@ -181,7 +159,7 @@ Status read_tensor_info(Parser& p, TensorInfo& t, uint32_t& type_out) {
   uint32_t n_dims = 0;
   if (!p.reader().read_le(n_dims)) return bad("truncated tensor info of '" + t.name + "'");
   if (n_dims == 0 || n_dims > k_gguf_max_dims) {
-    return bad("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions");
+    return bad(fmt::format("tensor '{}' has {} dimensions", t.name, n_dims));
   }
   std::vector<uint64_t> ne(n_dims);
   for (auto& d : ne) {
@@ -192,13 +170,13 @@ Status read_tensor_info(Parser& p, TensorInfo& t, uint32_t& type_out) {
   }
   GgmlTypeSize ts = ggml_type_size(type_out);
   if (ts.block == 0) {
-    return bad("tensor '" + t.name + "' has unknown ggml type " + std::to_string(type_out));
+    return bad(fmt::format("tensor '{}' has unknown ggml type {}", t.name, type_out));
   }
   t.dtype = ts.name;
   if (ne[0] % ts.block != 0) {
-    return bad("tensor '" + t.name + "' row of " + std::to_string(ne[0]) +
-               " elements is not a multiple of the " + t.dtype + " block size " +
-               std::to_string(ts.block));
+    return bad(
+        fmt::format("tensor '{}' row of {} elements is not a multiple of the {} block size {}",
+                    t.name, ne[0], t.dtype, ts.block));
   }
   uint64_t n = ne[0] / ts.block * ts.bytes;
   for (size_t i = 1; i < ne.size(); ++i) {
@@ -257,18 +235,16 @@ Result<GgufInfo> parse_gguf(ByteSpan file) {
   if (!r.read_le(magic) || magic != 0x46554747u) return bad("missing GGUF magic");
   if (!r.read_le(info.version)) return bad("truncated header");
   if (info.version != 2 && info.version != 3) {
-    return bad("unsupported version " + std::to_string(info.version) + " (2 and 3 are supported)");
+    return bad(fmt::format("unsupported version {} (2 and 3 are supported)", info.version));
   }
   uint64_t n_tensors = 0, n_kv = 0;
   if (!r.read_le(n_tensors) || !r.read_le(n_kv)) return bad("truncated header");
   // A kv is at least key length + type + an 1-byte value; a tensor info at least 8+4+8+4+8.
   if (n_kv > r.remaining() / 13) {
-    return bad("metadata count " + std::to_string(n_kv) + " cannot fit in a " +
-               std::to_string(file.size) + "-byte file");
+    return bad(fmt::format("metadata count {} cannot fit in a {}-byte file", n_kv, file.size));
   }
   if (n_tensors > r.remaining() / 32) {
-    return bad("tensor count " + std::to_string(n_tensors) + " cannot fit in a " +
-               std::to_string(file.size) + "-byte file");
+    return bad(fmt::format("tensor count {} cannot fit in a {}-byte file", n_tensors, file.size));
   }
   for (uint64_t i = 0; i < n_kv; ++i) {
     MB_ASSIGN(std::string key, p.string("metadata key"));
@@ -305,18 +281,19 @@ Result<GgufInfo> parse_gguf(ByteSpan file) {
   uint64_t pos = r.pos();
   info.data_offset = (pos + info.alignment - 1) / info.alignment * info.alignment;
   if (info.data_offset > file.size) {
-    return bad("data section starts at byte " + std::to_string(info.data_offset) +
-               " past the end of the " + std::to_string(file.size) + "-byte file");
+    return bad(fmt::format("data section starts at byte {} past the end of the {}-byte file",
+                           info.data_offset, file.size));
   }
   const uint64_t data_size = file.size - info.data_offset;
   for (auto& t : info.tensors) {
     if (t.offset % info.alignment != 0) {
-      return bad("tensor '" + t.name + "' offset " + std::to_string(t.offset) +
-                 " is not aligned to " + std::to_string(info.alignment));
+      return bad(fmt::format("tensor '{}' offset {} is not aligned to {}", t.name, t.offset,
+                             info.alignment));
     }
     if (!range_inside(t.offset, t.nbytes, data_size)) {
-      return bad("tensor '" + t.name + "' (" + std::to_string(t.nbytes) + " bytes at data offset " +
-                 std::to_string(t.offset) + ") runs past the end of the file");
+      return bad(
+          fmt::format("tensor '{}' ({} bytes at data offset {}) runs past the end of the file",
+                      t.name, t.nbytes, t.offset));
     }
     t.offset += info.data_offset;
   }
@@ -338,9 +315,8 @@ Result<GgufArrayRef> find_array(const GgufInfo& info, const std::string& key, bo
   if (it == info.arrays.end()) return bad("metadata '" + key + "' is missing or not an array");
   const bool is_string = it->second.elem_type == t_string;
   if (is_string != strings || it->second.elem_type == t_array) {
-    return bad("metadata array '" + key + "' has element type " +
-               std::to_string(it->second.elem_type) + ", expected " +
-               (strings ? "string" : "a number"));
+    return bad(fmt::format("metadata array '{}' has element type {}, expected {}", key,
+                           it->second.elem_type, strings ? "string" : "a number"));
   }
   return it->second;
 }

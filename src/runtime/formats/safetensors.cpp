@@ -1,5 +1,7 @@
 #include "runtime/formats/safetensors.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -41,13 +43,12 @@ Result<TensorInfo> parse_entry(const std::string& name, const nlohmann::json& j,
   if (begin > end) return bad("tensor '" + name + "' has data_offsets begin > end");
   if (!checked_mul(count, elem, t.nbytes)) return bad("tensor '" + name + "' size overflows");
   if (end - begin != t.nbytes) {
-    return bad("tensor '" + name + "' " + t.dtype + " " + shape_string(t.shape) + " needs " +
-               std::to_string(t.nbytes) + " bytes but data_offsets span " +
-               std::to_string(end - begin));
+    return bad(fmt::format("tensor '{}' {} {} needs {} bytes but data_offsets span {}", name,
+                           t.dtype, shape_string(t.shape), t.nbytes, end - begin));
   }
   if (end > data_size) {
-    return bad("tensor '" + name + "' ends at byte " + std::to_string(end) +
-               " of a data section of " + std::to_string(data_size) + " bytes");
+    return bad(fmt::format("tensor '{}' ends at byte {} of a data section of {} bytes", name, end,
+                           data_size));
   }
   t.offset = data_offset + begin;
   return t;
@@ -69,16 +70,15 @@ Result<SafetensorsInfo> parse_safetensors(ByteSpan file) {
   ByteReader r(file);
   SafetensorsInfo info;
   if (!r.read_le(info.header_size)) {
-    return bad("file has " + std::to_string(file.size) +
-               " bytes, shorter than the 8-byte header length");
+    return bad(fmt::format("file has {} bytes, shorter than the 8-byte header length", file.size));
   }
   if (info.header_size > k_safetensors_max_header) {
-    return bad("header length " + std::to_string(info.header_size) + " exceeds the " +
-               std::to_string(k_safetensors_max_header) + "-byte cap");
+    return bad(fmt::format("header length {} exceeds the {}-byte cap", info.header_size,
+                           k_safetensors_max_header));
   }
   if (info.header_size > r.remaining()) {
-    return bad("header length " + std::to_string(info.header_size) + " runs past the end of the " +
-               std::to_string(file.size) + "-byte file");
+    return bad(fmt::format("header length {} runs past the end of the {}-byte file",
+                           info.header_size, file.size));
   }
   info.data_offset = 8 + info.header_size;
   const uint64_t data_size = file.size - info.data_offset;
@@ -112,19 +112,18 @@ Result<SafetensorsInfo> parse_safetensors(ByteSpan file) {
   uint64_t expected = info.data_offset;
   for (const auto& t : info.tensors) {
     if (t.offset < expected) {
-      return bad("tensor '" + t.name + "' overlaps the previous tensor (starts at data byte " +
-                 std::to_string(t.offset - info.data_offset) + ", previous ends at " +
-                 std::to_string(expected - info.data_offset) + ")");
+      return bad(fmt::format(
+          "tensor '{}' overlaps the previous tensor (starts at data byte {}, previous ends at {})",
+          t.name, t.offset - info.data_offset, expected - info.data_offset));
     }
     if (t.offset > expected) {
-      return bad("gap of " + std::to_string(t.offset - expected) + " bytes before tensor '" +
-                 t.name + "'");
+      return bad(fmt::format("gap of {} bytes before tensor '{}'", t.offset - expected, t.name));
     }
     expected = t.offset + t.nbytes;
   }
   if (expected != file.size) {
-    return bad(std::to_string(file.size - expected) +
-               " bytes after the last tensor are not described by the header");
+    return bad(fmt::format("{} bytes after the last tensor are not described by the header",
+                           file.size - expected));
   }
   return info;
 }

@@ -17,7 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path source_root() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  return fs::path(MB_SOURCE_ROOT);
 }
 
 std::vector<fs::path> manifest_files() {
