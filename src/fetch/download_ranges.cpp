@@ -15,6 +15,7 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "core/parallel.hpp"
 #include "fetch/download.hpp"
 #include "fetch/extents.hpp"
 #include "fetch/resume_state.hpp"
@@ -291,12 +292,17 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
   if (env.progress) env.progress->file_progress(env.progress_id, round.resumed);
 
   PrefixHasher hasher;
+  // The hasher trails the workers for the whole round (it is no job of theirs: it waits for
+  // the prefix to grow), so it keeps a thread of its own.
   std::thread hash_thread([&] { hasher.run(s); });
   size_t workers =
       std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)), s.queue.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < workers; ++i) threads.emplace_back([&] { run_worker(s, options); });
-  for (auto& t : threads) t.join();
+  // Each worker pulls ranges from the shared queue; failures are recorded in `s` (fail_all).
+  auto worker = [&](size_t) -> Status {
+    run_worker(s, options);
+    return {};
+  };
+  (void)parallel_for(workers, {static_cast<unsigned>(workers), StopPolicy::run_all}, worker);
   if (!s.stop && !s.error && !s.range_ignored) {
     hash_thread.join();  // every range is written: the hasher reaches the end by itself
   } else {

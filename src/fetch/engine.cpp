@@ -6,17 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <optional>
-#include <thread>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "core/parallel.hpp"
 #include "core/paths.hpp"
 
 namespace mb::fetch {
@@ -200,33 +198,23 @@ Status Engine::learn_sha256(const LockedModel& model, const std::vector<LockedFi
 
 void Engine::run_tasks(std::vector<Task>& tasks, bool keep_going, std::vector<char>& failed,
                        FetchReport& report) {
-  failed.assign(tasks.size(), 1);  // a task never run (stopped) counts as failed
-  std::vector<std::optional<Error>> errors(tasks.size());
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-  auto worker = [&] {
-    for (;;) {
-      size_t i = next++;
-      if (i >= tasks.size() || stop) return;
-      Status st = ensure_object(tasks[i], report);
-      if (st.ok()) {
-        failed[i] = 0;  // each index is written by one worker only
-        continue;
-      }
-      // A cancelled run (transport shut down) stops; any other failure is one file's problem.
-      if (!keep_going || st.error().category == ErrorCategory::cancelled) stop = true;
-      errors[i] = st.take_error();
-    }
-  };
-  size_t n = std::min<size_t>(static_cast<size_t>(std::max(1, m_options.jobs)), tasks.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-  if (n > 0) worker();
-  for (auto& t : threads) t.join();
+  // A cancelled run (transport shut down) stops either way; any other failure is one file's
+  // problem unless we are locking. A task never started counts as failed but names no error.
+  std::vector<char> started(tasks.size(), 0);
+  ParallelOptions options{static_cast<unsigned>(std::max(1, m_options.jobs)),
+                          keep_going ? StopPolicy::run_all : StopPolicy::stop_at_first_error};
+  auto results = parallel_for(tasks.size(), options, [&](size_t i) {
+    started[i] = 1;  // each index is written by one worker only
+    return ensure_object(tasks[i], report);
+  });
+  failed.assign(tasks.size(), 0);
   for (size_t i = 0; i < tasks.size(); ++i) {
-    if (!errors[i]) continue;
+    if (results[i].ok()) continue;
+    failed[i] = 1;
+    if (!started[i]) continue;
     const Task& task = tasks[i];
-    report.errors.push_back({task.model->name, task.model->repo, task.file->path, *errors[i]});
+    report.errors.push_back(
+        {task.model->name, task.model->repo, task.file->path, results[i].take_error()});
   }
 }
 

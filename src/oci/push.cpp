@@ -1,7 +1,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -11,31 +10,15 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "core/parallel.hpp"
 #include "oci/manifest.hpp"
 #include "oci/transfer.hpp"
 
 namespace mb::oci {
 
 Status run_parallel(std::vector<std::function<Status()>> tasks, int parallel) {
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  std::optional<Error> first;
-  auto worker = [&] {
-    for (size_t i = next++; i < tasks.size(); i = next++) {
-      Status s = tasks[i]();
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> g(mutex);
-        if (!first) first = s.take_error();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  int n = std::max(1, std::min<int>(parallel, static_cast<int>(tasks.size())));
-  for (int i = 1; i < n; ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (first) return *first;
-  return {};
+  ParallelOptions options{static_cast<unsigned>(std::max(1, parallel)), StopPolicy::run_all};
+  return first_failure(parallel_for(tasks.size(), options, [&](size_t i) { return tasks[i](); }));
 }
 
 namespace {
@@ -266,7 +249,8 @@ class RegistryBlobSink final : public bundle::BlobSink {
       m_small.push_back(std::move(blob));
       return {};
     }
-    // Upload big layers while the next one is being built (at most two in flight).
+    // Upload big layers while the next one is being built (at most two in flight). Not
+    // core::parallel_for: the jobs appear one by one while the image is being produced.
     if (m_threads.size() >= 2) wait();
     if (auto e = error()) return *e;
     m_threads.emplace_back([this, blob = std::move(blob)]() {

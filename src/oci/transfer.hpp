@@ -77,7 +77,8 @@ Result<PrefillOutcome> prefill_or_fall_back(RegistryClient& client, const Refere
                                             const Lockfile& lock, const Store& store,
                                             const PullOptions& opts);
 
-// Runs up to `parallel` tasks at a time; returns the first failure (the others still finish).
+// Runs up to `parallel` tasks at a time (core::parallel_for, run_all: every blob is tried);
+// returns the first failure in task order. An interruption (cancelled) stops the rest.
 Status run_parallel(std::vector<std::function<Status()>> tasks, int parallel);
 
 }  // namespace mb::oci

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
-#include <vector>
+
+#include "core/parallel.hpp"
 
 namespace mb::infer {
 
@@ -24,15 +24,16 @@ void parallel_rows(int64_t rows, int64_t cost_per_row,
     fn(0, rows);
     return;
   }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(n - 1));
   const int64_t chunk = (rows + n - 1) / n;
-  for (int64_t t = 1; t < n; ++t) {
-    const int64_t b = t * chunk, e = std::min(rows, b + chunk);
-    if (b < e) pool.emplace_back([&fn, b, e] { fn(b, e); });
-  }
-  fn(0, std::min(rows, chunk));
-  for (auto& th : pool) th.join();
+  const int64_t chunks = (rows + chunk - 1) / chunk;  // the last of n chunks can be empty
+  // One thread per chunk, the caller doing chunk 0; nothing here fails.
+  const ParallelOptions options{static_cast<unsigned>(chunks), StopPolicy::run_all};
+  auto run_chunk = [&](size_t c) -> Status {
+    const int64_t b = static_cast<int64_t>(c) * chunk;
+    fn(b, std::min(rows, b + chunk));
+    return {};
+  };
+  (void)parallel_for(static_cast<size_t>(chunks), options, run_chunk);
 }
 
 }  // namespace mb::infer

@@ -38,6 +38,8 @@ struct Rig {
   Store store;
   std::map<std::string, std::string> content;  // "/resolve/<commit>/<path>" suffix -> bytes
   std::vector<std::string> missing;
+  std::vector<std::string> cancelled;  // paths whose request fails as if the run was interrupted
+  int jobs = 2;
 
   Rig()
       : hub(transport, clock, hub::ClientOptions{"http://hub.test", std::nullopt, retry()}),
@@ -45,6 +47,9 @@ struct Rig {
     EXPECT_TRUE(store.init().ok());
     transport.set_fallback([this](const net::Request& r) -> Result<net::Response> {
       net::Response resp;
+      for (const std::string& c : cancelled) {
+        if (r.url.ends_with(c)) return fail(ErrorCategory::cancelled, "interrupted");
+      }
       for (const std::string& m : missing) {
         if (r.url.ends_with(m)) {
           resp.status = 404;
@@ -76,13 +81,13 @@ struct Rig {
     content["/" + m.repo + "/resolve/" + m.commit + "/" + path] = bytes;
   }
 
-  Status fetch(const Lockfile& lock, FetchReport& report) {
+  Engine engine() {
     FetchOptions o;
-    o.jobs = 2;
+    o.jobs = jobs;
     o.download.retry = retry();
-    Engine engine(store, &hub, &transport, clock, o, nullptr);
-    return engine.fetch(lock, report);
+    return Engine(store, &hub, &transport, clock, o, nullptr);
   }
+  Status fetch(const Lockfile& lock, FetchReport& report) { return engine().fetch(lock, report); }
 
   bool has_ref(const LockedModel& m) {
     struct stat st {};
@@ -144,6 +149,53 @@ TEST(FetchEngine, EveryFailureIsNamed) {
             std::string::npos)
       << st.error().message;
   EXPECT_FALSE(rig.has_ref(a));
+}
+
+// An interrupted transport stops the run: files not started count as failed (their model is
+// not completed) but are not named as failures; the interruption is.
+TEST(FetchEngine, CancelledDownloadStopsTheRun) {
+  Rig rig;
+  rig.jobs = 1;  // one worker: the files start in lock order
+  LockedModel a = model("a", {regular_file("x.bin", "xx"), regular_file("y.bin", "yy")});
+  LockedModel b = model("b", {regular_file("z.bin", "zz")});
+  rig.serve(a, "y.bin", "yy");
+  rig.serve(b, "z.bin", "zz");
+  rig.cancelled = {"/x.bin"};
+  Lockfile lock;
+  lock.models = {a, b};
+  FetchReport report;
+  Status st = rig.fetch(lock, report);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().category, ErrorCategory::cancelled);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_EQ(report.errors[0].path, "x.bin");
+  EXPECT_EQ(report.incomplete_models, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(report.files_downloaded, 0u);
+  for (const auto& r : rig.transport.requests()) {
+    EXPECT_TRUE(r.request.url.ends_with("/x.bin")) << r.request.url;
+  }
+  EXPECT_FALSE(rig.has_ref(a));
+  EXPECT_FALSE(rig.has_ref(b));
+}
+
+// Lock time: one failure means no lock, so the files after it are not downloaded.
+TEST(FetchEngine, LearningSha256StopsAtTheFirstFailure) {
+  Rig rig;
+  rig.jobs = 1;
+  LockedModel a = model("a", {regular_file("x.bin", "xx"), regular_file("y.bin", "yy")});
+  rig.serve(a, "y.bin", "yy");
+  rig.missing = {"/x.bin"};
+  std::vector<LockedFile*> files = {&a.files[0], &a.files[1]};
+  FetchReport report;
+  Status st = rig.engine().learn_sha256(a, files, report);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().category, ErrorCategory::permanent);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_EQ(report.errors[0].path, "x.bin");
+  for (const auto& r : rig.transport.requests()) {
+    EXPECT_FALSE(r.request.url.ends_with("/y.bin")) << r.request.url;
+  }
+  EXPECT_FALSE(rig.store.has_object(a.files[1].sha256));
 }
 
 TEST(FetchEngine, SameSha256WithDifferentSizesIsRefusedBeforeAnyRequest) {
