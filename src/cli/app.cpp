@@ -100,9 +100,9 @@ int run(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  log::configure(
-      ctx.opts.quiet ? log::Level::error : (ctx.opts.verbose ? log::Level::debug : log::Level::info),
-      ctx.opts.log_format == "json" ? log::Format::json : log::Format::human);
+  log::configure(ctx.opts.quiet ? log::Level::error
+                                : (ctx.opts.verbose ? log::Level::debug : log::Level::info),
+                 ctx.opts.log_format == "json" ? log::Format::json : log::Format::human);
   if (!ctx.action) return report_error(ctx, make_error(ErrorCategory::usage, "no command given"));
   try {
     return ctx.action();

@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "cli/app.hpp"
-#include "core/log.hpp"
 #include "cli/cache_json.hpp"
+#include "core/log.hpp"
 #include "store/store.hpp"
 #include "verify/cache_admin.hpp"
 

@@ -204,8 +204,7 @@ int run_full(const Args& args) {
   if (args.stamp) {
     stamp = args.stamp_file.empty() ? mb::runtime::default_stamp_path(root->path) : args.stamp_file;
     if (!report.all_ready()) {
-      if (::unlink(stamp.c_str()) == 0)
-        mb::log::info("removed the stale stamp " + stamp);
+      if (::unlink(stamp.c_str()) == 0) mb::log::info("removed the stale stamp " + stamp);
     } else if (mb::Status s = mb::runtime::write_stamp(*root, stamp, args.infer); !s.ok()) {
       stamp_error = s.error();
     }

@@ -16,9 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path source_root() {
-  return fs::path(MB_SOURCE_ROOT);
-}
+fs::path source_root() { return fs::path(MB_SOURCE_ROOT); }
 
 std::vector<fs::path> manifest_files() {
   std::vector<fs::path> out;
