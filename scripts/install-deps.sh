@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config git ccache clang libclang-rt-14-dev
+  build-essential cmake pkg-config git ccache clang libclang-rt-14-dev clang-format clang-tidy
   libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
