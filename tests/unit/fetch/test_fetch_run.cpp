@@ -314,6 +314,32 @@ TEST(LockRun, OfflineWithAStaleLockNeedsTheHub) {
   EXPECT_EQ(rig.connects, 0);
 }
 
+// verify --repair: only the named models' files are asked for; offline mode names the setting.
+TEST(FetchModels, OnlyTheNamedModelsAreFetched) {
+  RunRig rig;
+  rig.manifest("  - repo: org/a\n    revision: " + k_commit_a + "\n");
+  Lockfile lock;
+  Manifest m = rig.loaded_manifest();
+  lock.models = {entry_of(m, 0, k_commit_a), entry_of(m, 0, k_commit_b)};
+  lock.models[1].name = "other";
+  lock.models[0].files = {test::locked_file("w.bin", "aaaa", true)};
+  lock.models[1].files = {test::locked_file("x.bin", "xxxx", true)};
+  rig.content["/org/a/resolve/" + k_commit_a + "/w.bin"] = "aaaa";
+  Store store = rig.store();
+  RunDeps d = rig.deps();
+  Status st = fetch_models(store, lock, {"a"}, rig.request, d);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_TRUE(store.has_object(lock.models[0].files[0].sha256));
+  EXPECT_FALSE(store.has_object(lock.models[1].files[0].sha256));
+
+  rig.env.set("HF_HUB_OFFLINE", "1");
+  Status offline = fetch_models(store, lock, {"a", "other"}, rig.request, d);
+  ASSERT_FALSE(offline.ok());
+  EXPECT_EQ(offline.error().message,
+            "HF_HUB_OFFLINE=1 is set (offline mode), but 2 model(s) need content from the hub");
+  EXPECT_EQ(rig.connects, 1);
+}
+
 TEST(FetchRun, DescribeFailureNamesTheFileOnce) {
   FileFailure f{"m", "org/m", "x.bin", make_error(ErrorCategory::permanent, "gone")};
   EXPECT_EQ(describe_failure(f), "org/m: x.bin: gone");
