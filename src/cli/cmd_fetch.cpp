@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "cli/app.hpp"
+#include "cli/fetch_output.hpp"
 #include "cli/progress_display.hpp"
 #include "core/log.hpp"
 #include "fetch/run.hpp"
@@ -55,90 +56,6 @@ fetch::RunRequest run_request(const Context& ctx, const FetchFlags& f) {
   return r;
 }
 
-nlohmann::ordered_json models_json(const Lockfile& lock, const fetch::FetchReport& r) {
-  auto out = nlohmann::ordered_json::array();
-  for (const LockedModel& m : lock.models) {
-    out.push_back({{"name", m.name},
-                   {"repo", m.repo},
-                   {"renamed_to", m.renamed_to.empty() ? nlohmann::ordered_json()
-                                                       : nlohmann::ordered_json(m.renamed_to)},
-                   {"type", to_string(m.type)},
-                   {"revision", m.revision},
-                   {"commit", m.commit},
-                   {"files", m.files.size()},
-                   {"bytes", m.total_bytes()},
-                   {"complete", fetch::model_complete(r, m.name)}});
-  }
-  return out;
-}
-
-nlohmann::ordered_json failures_json(const fetch::FetchReport& r) {
-  auto out = nlohmann::ordered_json::array();
-  for (const fetch::FileFailure& f : r.errors) {
-    out.push_back({{"model", f.model},
-                   {"repo", f.repo},
-                   {"path", f.path},
-                   {"category", to_string(f.error.category)},
-                   {"message", log::redact(f.error.message)},
-                   {"hint", log::redact(f.error.hint)},
-                   {"exit_code", exit_code_for(f.error.category)}});
-  }
-  return out;
-}
-
-nlohmann::ordered_json retries_json(const fetch::FetchReport& r) {
-  auto out = nlohmann::ordered_json::array();
-  for (const fetch::RetryNote& n : r.retries) {
-    out.push_back({{"model", n.model},
-                   {"repo", n.repo},
-                   {"path", n.path},
-                   {"kind", "digest_mismatch"},
-                   {"attempt", n.attempt},
-                   {"message", log::redact(n.reason)}});
-  }
-  return out;
-}
-
-nlohmann::ordered_json result_json(const char* command, const std::string& lock_path,
-                                   const Lockfile& lock, bool relocked, const fetch::FetchReport& r,
-                                   double seconds) {
-  nlohmann::ordered_json doc;
-  doc["ok"] = r.errors.empty();
-  doc["command"] = command;
-  doc["lock"] = lock_path;
-  doc["locked"] = relocked;
-  doc["models"] = models_json(lock, r);
-  doc["files"] = {
-      {"total", r.files_total}, {"downloaded", r.files_downloaded}, {"reused", r.files_reused}};
-  doc["bytes"] = {{"downloaded", r.bytes_downloaded},
-                  {"reused", r.bytes_reused},
-                  {"network", r.network_bytes},
-                  {"resumed", r.resumed_bytes}};
-  doc["duration_seconds"] = seconds;
-  doc["errors"] = failures_json(r);
-  doc["retries"] = retries_json(r);
-  return doc;
-}
-
-nlohmann::ordered_json outcome_json(const char* command, const fetch::RunOutcome& o) {
-  return result_json(command, o.lock_path, o.lock, o.relocked, o.report, o.seconds);
-}
-
-void print_lock(const Context& ctx, const fetch::RunOutcome& o) {
-  if (!o.kept_offline.empty()) {
-    say(ctx, "offline (" + o.kept_offline + "): " + o.lock_path +
-                 " already matches the manifest; kept as it is");
-    return;
-  }
-  for (const LockedModel& m : o.lock.models) {
-    say(ctx, "locked " + m.name + ": " + m.repo +
-                 (m.renamed_to.empty() ? "" : " (renamed to " + m.renamed_to + ")") + "@" +
-                 m.revision + " -> " + m.commit + " (" + std::to_string(m.files.size()) +
-                 " files, " + fetch::format_bytes(m.total_bytes()) + ")");
-  }
-  say(ctx, "wrote " + o.lock_path);
-}
-
 int run_lock(Context& ctx, const FetchFlags& flags) {
   fetch::Progress progress;
   fetch::RunDeps deps{ctx.env, ctx.clock, &progress, {}, {}};
@@ -150,7 +67,7 @@ int run_lock(Context& ctx, const FetchFlags& flags) {
   if (ctx.opts.json) {
     print_json(outcome_json("lock", *outcome));
   } else {
-    print_lock(ctx, *outcome);
+    for (const std::string& line : lock_lines(*outcome)) say(ctx, line);
   }
   return 0;
 }
@@ -172,18 +89,9 @@ int print_fetch(Context& ctx, const fetch::RunOutcome& o) {
   if (o.failure) return print_failure(ctx, o);
   if (ctx.opts.json) {
     print_json(outcome_json("fetch", o));
-    return 0;
+  } else {
+    for (const std::string& line : fetch_lines(o, ctx.cache_dir())) say(ctx, line);
   }
-  const fetch::FetchReport& r = o.report;
-  for (const LockedModel& m : o.lock.models) {
-    say(ctx, m.name + ": " + m.repo + "@" + m.commit.substr(0, 12) + ", " +
-                 std::to_string(m.files.size()) + " files, " +
-                 fetch::format_bytes(m.total_bytes()));
-  }
-  say(ctx, "fetched " + std::to_string(r.files_total) +
-               " files: " + std::to_string(r.files_downloaded) + " downloaded (" +
-               fetch::format_bytes(r.bytes_downloaded) + "), " + std::to_string(r.files_reused) +
-               " already cached; cache " + ctx.cache_dir());
   return 0;
 }
 
