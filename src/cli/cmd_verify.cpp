@@ -1,11 +1,11 @@
 // verify and status: read-only checks of the cache against the lock (no network, no writes,
 // so they work on a read-only image layer and inside `unshare -n`), plus `verify --repair`.
-#include <iostream>
 #include <memory>
 #include <set>
 
 #include "cli/app.hpp"
 #include "cli/cache_json.hpp"
+#include "cli/verify_output.hpp"
 #include "fetch/run.hpp"
 #include "manifest/manifest.hpp"
 #include "store/store.hpp"
@@ -40,50 +40,6 @@ verify::RepairFetch repair_fetch(Context& ctx, const VerifyArgs& args) {
   };
 }
 
-void print_findings(const verify::VerifyReport& r) {
-  for (const auto& m : r.models) {
-    std::cout << (m.ready() ? "ok      " : "FAILED  ") << m.name << "  " << m.repo << "@"
-              << m.revision << " (" << m.commit.substr(0, 12) << ")  " << m.files_ok << "/"
-              << m.files << " files, " << format_size(m.bytes) << "\n";
-    for (const auto& f : r.findings) {
-      if (f.model != m.name) continue;
-      std::cout << "  " << verify::to_string(f.kind) << ": " << f.message << "\n";
-      if (!f.expected.empty()) std::cout << "    expected: " << f.expected << "\n";
-      if (!f.actual.empty()) std::cout << "    actual:   " << f.actual << "\n";
-      if (!f.location.empty()) std::cout << "    at:       " << f.location << "\n";
-    }
-  }
-}
-
-nlohmann::ordered_json repair_json(const verify::RepairSummary& r) {
-  return {{"findings_before", r.repaired.size()},
-          {"removed", r.removed},
-          {"restored", r.restored},
-          {"fetched_models",
-           std::vector<std::string>(r.fetched_models.begin(), r.fetched_models.end())}};
-}
-
-void print_verify(const Context& ctx, const verify::VerifyOutcome& o) {
-  if (ctx.opts.json) {
-    auto doc = verify_report_json(o.report, o.cache);
-    if (o.repair) doc["repair"] = repair_json(*o.repair);
-    print_json(doc);
-    return;
-  }
-  if (ctx.opts.quiet) return;
-  const verify::VerifyReport& r = o.report;
-  print_findings(r);
-  std::cout << (r.ok() ? "ready: " : "NOT READY: ") << r.models.size() << " model(s), "
-            << r.files_checked << " files, " << format_size(r.bytes_locked)
-            << (r.hashed ? " hashed" : " (sizes and layout only: --fast)") << "\n";
-  if (!r.ok()) {
-    std::cout << r.findings.size() << " problem(s); fix: modelbake fetch --locked"
-              << " (or modelbake verify --repair)\n";
-  }
-  std::cout << "\nRuntime environment for this cache:\n  HF_HUB_CACHE=" << o.cache
-            << "\n  HF_HUB_OFFLINE=1\n";
-}
-
 int run_verify(Context& ctx, const VerifyArgs& args) {
   verify::VerifyRequest request;
   request.lock_path = args.lock.empty() ? ctx.lock_path() : args.lock;
@@ -94,30 +50,12 @@ int run_verify(Context& ctx, const VerifyArgs& args) {
   request.repair = args.repair;
   auto outcome = verify::run_verify(request, repair_fetch(ctx, args));
   if (!outcome.ok()) return report_error(ctx, outcome.error());
-  if (outcome->repair) {
-    for (const auto& x : outcome->repair->repaired) {
-      say(ctx, "repaired " + std::string(verify::to_string(x.kind)) + ": " + x.message);
-    }
-  }
-  print_verify(ctx, *outcome);
-  return outcome->exit_code();
-}
-
-void print_status(const Context& ctx, const verify::StatusOutcome& o) {
   if (ctx.opts.json) {
-    print_json(status_json(o.entries, o.cache, o.ready()));
-    return;
+    print_json(verify_outcome_json(*outcome));
+  } else {
+    for (const std::string& line : verify_lines(*outcome)) say(ctx, line);
   }
-  if (ctx.opts.quiet) return;
-  for (const auto& e : o.entries) {
-    std::cout << verify::to_string(e.state) << "  " << e.name << "  " << e.repo << "@"
-              << e.revision;
-    if (!e.renamed_to.empty()) std::cout << " (renamed to " << e.renamed_to << ")";
-    if (!e.commit.empty()) std::cout << " (" << e.commit.substr(0, 12) << ")";
-    std::cout << "  " << e.files << " files, " << format_size(e.bytes);
-    if (!e.detail.empty()) std::cout << "  -- " << e.detail;
-    std::cout << "\n";
-  }
+  return outcome->exit_code();
 }
 
 int run_status(Context& ctx, const std::string& lock_flag, bool full) {
@@ -127,7 +65,11 @@ int run_status(Context& ctx, const std::string& lock_flag, bool full) {
       verify::run_status(status_requests(*manifest),
                          lock_flag.empty() ? ctx.lock_path() : lock_flag, ctx.cache_dir(), full);
   if (!outcome.ok()) return report_error(ctx, outcome.error());
-  print_status(ctx, *outcome);
+  if (ctx.opts.json) {
+    print_json(status_json(outcome->entries, outcome->cache, outcome->ready()));
+  } else {
+    for (const std::string& line : status_lines(*outcome)) say(ctx, line);
+  }
   return outcome->exit_code();
 }
 

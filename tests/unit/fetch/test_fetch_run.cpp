@@ -314,6 +314,26 @@ TEST(LockRun, OfflineWithAStaleLockNeedsTheHub) {
   EXPECT_EQ(rig.connects, 0);
 }
 
+TEST(FetchRun, TheManifestEndpointReachesTheHubSettings) {
+  RunRig rig;
+  rig.request.hub.endpoint_flag.reset();
+  ASSERT_TRUE(write_file_atomic(rig.request.manifest_path,
+                                "version: 1\nendpoint: http://mirror.test\nmodels:\n  - repo: "
+                                "org/a\n    revision: " +
+                                    k_commit_a + "\n")
+                  .ok());
+  RunDeps d = rig.deps();
+  auto real = d.connect;
+  std::optional<std::string> seen;
+  d.connect = [&](const HubSettings& h) {
+    seen = h.manifest_endpoint;
+    return real(h);
+  };
+  auto o = run_fetch(rig.request, d);  // the fake hub lists nothing: locking fails
+  EXPECT_FALSE(o.ok());
+  EXPECT_EQ(seen, std::optional<std::string>("http://mirror.test"));
+}
+
 // verify --repair: only the named models' files are asked for; offline mode names the setting.
 TEST(FetchModels, OnlyTheNamedModelsAreFetched) {
   RunRig rig;
