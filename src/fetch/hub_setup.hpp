@@ -14,6 +14,7 @@
 #include "hub/client.hpp"
 #include "net/curl_transport.hpp"
 #include "net/retry.hpp"
+#include "net/transport.hpp"
 
 namespace mb::fetch {
 
@@ -41,7 +42,7 @@ Result<hub::ClientOptions> hub_client_options(const Env& env, const HubSettings&
 void apply_retries(const HubSettings& settings, FetchOptions& options);
 
 struct Hub {
-  std::unique_ptr<net::CurlTransport> transport;
+  std::unique_ptr<net::Transport> transport;  // libcurl's, or a test's scripted one
   std::unique_ptr<hub::HubClient> client;
 };
 

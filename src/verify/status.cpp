@@ -1,9 +1,12 @@
 #include "verify/status.hpp"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/file.hpp"
 #include "verify/integrity.hpp"
+#include "verify/run.hpp"
 
 namespace mb::verify {
 
@@ -92,6 +95,30 @@ Result<std::vector<StatusEntry>> compute_status(const std::vector<StatusRequest>
     read_times(cache, *lm, e);
     out.push_back(e);
   }
+  return out;
+}
+
+bool StatusOutcome::ready() const {
+  for (const StatusEntry& e : entries) {
+    if (e.state != ModelState::ready) return false;
+  }
+  return true;
+}
+
+Result<StatusOutcome> run_status(const std::vector<StatusRequest>& wanted,
+                                 const std::string& lock_path, const std::string& cache_dir,
+                                 bool full) {
+  std::optional<Lockfile> lock;
+  if (auto l = read_lock(lock_path); l.ok()) {
+    lock = std::move(*l);
+  } else if (std::error_code ec;
+             std::filesystem::exists(std::filesystem::symlink_status(lock_path, ec))) {
+    return l.take_error();
+  }
+  StatusOutcome out;
+  CacheLayout layout(absolute_path(cache_dir));
+  out.cache = layout.root();
+  MB_ASSIGN(out.entries, compute_status(wanted, lock ? &*lock : nullptr, layout, full));
   return out;
 }
 

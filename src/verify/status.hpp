@@ -43,4 +43,17 @@ Result<std::vector<StatusEntry>> compute_status(const std::vector<StatusRequest>
                                                 const Lockfile* lock, const CacheLayout& cache,
                                                 bool full);
 
+struct StatusOutcome {
+  std::string cache;  // absolute cache root
+  std::vector<StatusEntry> entries;
+  bool ready() const;  // every entry is ready
+  int exit_code() const { return ready() ? 0 : 1; }
+};
+
+// `modelbake status` as one call: the lock at `lock_path` (none is a state, stale-lock; one
+// that exists but cannot be read is an error) against the cache at `cache_dir`.
+Result<StatusOutcome> run_status(const std::vector<StatusRequest>& wanted,
+                                 const std::string& lock_path, const std::string& cache_dir,
+                                 bool full);
+
 }  // namespace mb::verify
