@@ -12,11 +12,9 @@
 
 namespace mb::cli {
 
-fetch::HubSettings hub_settings(const Context& ctx, const std::string& manifest_endpoint,
-                                int retries, int metadata_timeout_seconds) {
+fetch::HubSettings hub_settings(const Context& ctx, int retries, int metadata_timeout_seconds) {
   fetch::HubSettings h;
   if (!ctx.opts.endpoint.empty()) h.endpoint_flag = ctx.opts.endpoint;
-  if (!manifest_endpoint.empty()) h.manifest_endpoint = manifest_endpoint;
   h.retries = retries;
   h.metadata_timeout = std::chrono::seconds(metadata_timeout_seconds);
   h.user_agent = std::string("modelbake/") + version();

@@ -39,9 +39,9 @@ struct Context {
 };
 
 // The hub set-up of lock, fetch and verify --repair (one function, so no command drops a
-// setting): --endpoint, the manifest's endpoint, --retries, --metadata-timeout, user agent.
-fetch::HubSettings hub_settings(const Context& ctx, const std::string& manifest_endpoint,
-                                int retries, int metadata_timeout_seconds);
+// setting): --endpoint, --retries, --metadata-timeout, user agent. The manifest's endpoint is
+// added by fetch::run_lock/run_fetch, which read the manifest.
+fetch::HubSettings hub_settings(const Context& ctx, int retries, int metadata_timeout_seconds);
 
 // Adds a subcommand that accepts the global options after its name too.
 CLI::App* add_command(CLI::App& app, const std::string& name, const std::string& description);

@@ -52,7 +52,7 @@ fetch::RunRequest run_request(const Context& ctx, const FetchFlags& f) {
   r.options.download.connections = f.connections;
   r.options.download.range_threshold = f.range_threshold;
   r.options.download.min_chunk = f.min_chunk;
-  r.hub = hub_settings(ctx, "", f.retries, f.metadata_timeout);
+  r.hub = hub_settings(ctx, f.retries, f.metadata_timeout);
   return r;
 }
 

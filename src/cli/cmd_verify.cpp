@@ -34,7 +34,7 @@ verify::RepairFetch repair_fetch(Context& ctx, const VerifyArgs& args) {
     say(ctx, "repair: fetching missing content for " + std::to_string(models.size()) + " model(s)");
     fetch::RunRequest request;
     request.manifest_path = ctx.opts.manifest;
-    request.hub = hub_settings(ctx, "", args.retries, args.metadata_timeout);
+    request.hub = hub_settings(ctx, args.retries, args.metadata_timeout);
     fetch::RunDeps deps{ctx.env, ctx.clock, nullptr, {}, {}};
     return fetch::fetch_models(store, lock, models, request, deps);
   };

@@ -98,6 +98,7 @@ Result<ProcessOutput> PosixProcessRunner::run(const std::vector<std::string>& ar
   posix_spawn_file_actions_adddup2(&fa, out.write.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err.write.get(), 2);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   NoSigpipe no_sigpipe;

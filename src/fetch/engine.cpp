@@ -63,7 +63,7 @@ Engine::Engine(const Store& store, const hub::HubClient* hub, net::Transport* tr
       m_hub(hub),
       m_transport(transport),
       m_clock(clock),
-      m_options(std::move(options)),
+      m_options(options),
       m_progress(progress) {}
 
 Status check_lock_consistency(const Lockfile& lock) {

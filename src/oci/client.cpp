@@ -105,7 +105,7 @@ RegistryClient::RegistryClient(net::Transport& transport, Clock& clock, std::str
       m_clock(clock),
       m_registry(std::move(registry)),
       m_credentials(std::move(credentials)),
-      m_options(std::move(options)) {
+      m_options(options) {
   auto url = net::parse_url(base_url() + "/");
   m_authority = url.ok() ? url->authority() : m_registry;
   m_scope = url.ok() ? url->credential_scope() : base_url();
@@ -317,8 +317,8 @@ Result<std::string> RegistryClient::start_upload(const std::string& repo, const 
   req.method = net::Method::post;
   req.url = base_url() + "/v2/" + repo + "/blobs/uploads/" + (query.empty() ? "" : "?" + query);
   MB_ASSIGN(auto resp, send(req, scopes));
-  if (mounted) *mounted = resp.status == 201;
-  if (resp.status == 201 && mounted) return std::string();
+  if (mounted != nullptr) *mounted = resp.status == 201;
+  if (resp.status == 201 && mounted != nullptr) return std::string();
   if (resp.status != 202) return registry_error(resp, "starting a blob upload to " + repo);
   auto location = resp.headers.get("Location");
   if (!location || location->empty()) {

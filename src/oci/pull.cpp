@@ -61,7 +61,7 @@ Status download_objects(RegistryClient& client, const Reference& ref, const Stor
       ++summary.blobs_present;
       continue;
     }
-    tasks.push_back([&, hex = hex, size = size]() -> Status {
+    tasks.emplace_back([&, hex = hex, size = size]() -> Status {
       MB_ASSIGN(auto content_lock, store.lock_content(hex));
       if (store.has_object(hex)) return {};  // another process got it meanwhile
       std::string temp = store.new_temp_path(hex);
@@ -180,7 +180,7 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   for (const auto& l : m.layers) all.push_back(&l);
   for (const Descriptor* d : all) {
     if (!seen.insert(d->digest).second) continue;
-    tasks.push_back([&, d]() -> Status {
+    tasks.emplace_back([&, d]() -> Status {
       MB_TRY(client.download_blob(ref.repository, d->digest, d->size,
                                   blobs + "/" + digest_hex(d->digest)));
       std::lock_guard<std::mutex> g(mutex);

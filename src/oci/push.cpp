@@ -289,7 +289,7 @@ Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store,
   for (const auto& m : lock.models)
     for (const auto& f : m.files) {
       if (!queued.insert(f.sha256).second) continue;
-      tasks.push_back([&pusher, &store, &f]() -> Status {
+      tasks.emplace_back([&pusher, &store, &f]() -> Status {
         std::string digest = "sha256:" + f.sha256;
         MB_ASSIGN(bool needed, pusher.needs_upload(digest));
         if (!needed) return {};

@@ -121,7 +121,7 @@ Status check_config(const json& cfg, const std::vector<const TensorInfo*>& tenso
       return inconsistent(fmt::format("config.json {} is {} but {} is {}", hidden->first,
                                       hidden->second, emb->name, shape_string(emb->shape)));
     }
-    if (vocab) out.checked.push_back("vocab_size");
+    if (vocab) out.checked.emplace_back("vocab_size");
     if (hidden) out.checked.push_back(hidden->first);
     out.hidden_size = emb->shape[1];
   }
@@ -197,7 +197,7 @@ Status check_tokenizer(const json& tok, const TensorInfo& emb, ConsistencyResult
     return inconsistent(fmt::format("tokenizer.json has token id {} but {} has only {} rows",
                                     max_id, emb.name, emb.shape[0]));
   }
-  if (max_id >= 0) out.checked.push_back("tokenizer vocabulary");
+  if (max_id >= 0) out.checked.emplace_back("tokenizer vocabulary");
   return {};
 }
 
@@ -232,7 +232,7 @@ Status check_modules(const ModelScan& scan, const json& modules, ConsistencyResu
                         cfg_path, wed->second, *dim));
       }
       dim = wed->second;
-      out.checked.push_back("pooling dimension");
+      out.checked.emplace_back("pooling dimension");
     } else {
       auto in = config_int(*cfg, {"in_features"});
       auto outf = config_int(*cfg, {"out_features"});
@@ -242,7 +242,7 @@ Status check_modules(const ModelScan& scan, const json& modules, ConsistencyResu
                                         cfg_path, in->second, *dim));
       }
       dim = outf->second;
-      out.checked.push_back("dense dimensions");
+      out.checked.emplace_back("dense dimensions");
     }
   }
   out.embedding_dimension = dim;

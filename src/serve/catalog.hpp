@@ -48,6 +48,7 @@ struct OpenedFile {
 struct RepoId {
   RepoType type = RepoType::model;
   std::string repo;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
   auto operator<=>(const RepoId&) const = default;
 };
 

@@ -129,6 +129,7 @@ std::vector<json> paths_info(const std::vector<Entry>& files, const std::vector<
     if (want.count(f.path)) sorted.emplace(f.path, file_entry(f, expand, commit));
   }
   std::vector<json> out;
+  out.reserve(sorted.size());
   for (auto& [_, j] : sorted) out.push_back(std::move(j));
   return out;
 }

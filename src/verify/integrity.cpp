@@ -470,8 +470,7 @@ Result<VerifyReport> verify_flat_dir(const std::string& root, const LockedModel&
   report.models.push_back(model_result(model));
   int err = 0;
   auto real = real_path(root, &err);
-  VerifyOptions o = options;
-  Checker ck(real.value_or(root), o, report);
+  Checker ck(real.value_or(root), options, report);
   if (!real) {
     auto& x = ck.add(FindingKind::missing_snapshot, model, 0, "", root);
     x.expected = "a folder with " + std::to_string(model.files.size()) + " files";

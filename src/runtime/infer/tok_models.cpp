@@ -40,7 +40,7 @@ Result<Vocab> read_vocab_object(const json& j) {
 size_t max_id_plus_one(const Vocab& v) {
   int32_t m = -1;
   for (const auto& [k, id] : v) m = std::max(m, id);
-  return static_cast<size_t>(m + 1);
+  return m < 0 ? 0 : static_cast<size_t>(m) + 1;
 }
 
 // Greedy longest-match-first WordPiece with a continuation prefix ("##").

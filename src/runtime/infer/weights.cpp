@@ -211,7 +211,7 @@ Result<Weights> Weights::open(const ModelFiles& files) {
   Weights w;
   std::vector<std::string> shards;
   if (files.exists("model.safetensors")) {
-    shards.push_back("model.safetensors");
+    shards.emplace_back("model.safetensors");
   } else if (files.exists("model.safetensors.index.json")) {
     MB_ASSIGN(std::string text, files.read("model.safetensors.index.json"));
     auto j = nlohmann::json::parse(text, nullptr, false);

@@ -10,7 +10,8 @@ namespace {
 TEST(CliHubSettings, FlagsReachTheClientOptions) {
   Context ctx;
   ctx.opts.endpoint = "http://127.0.0.1:7";
-  fetch::HubSettings h = hub_settings(ctx, "http://127.0.0.1:8", 0, 9);
+  fetch::HubSettings h = hub_settings(ctx, 0, 9);
+  h.manifest_endpoint = "http://127.0.0.1:8";  // what fetch::run_fetch adds from the manifest
   EXPECT_EQ(h.user_agent.rfind("modelbake/", 0), 0u);
   MapEnv env;
   auto o = fetch::hub_client_options(env, h);
@@ -21,14 +22,6 @@ TEST(CliHubSettings, FlagsReachTheClientOptions) {
   fetch::FetchOptions f;
   fetch::apply_retries(h, f);
   EXPECT_EQ(f.download.retry.max_attempts, 1);
-}
-
-TEST(CliHubSettings, ManifestEndpointWithoutFlag) {
-  Context ctx;
-  auto o = fetch::hub_client_options(MapEnv{}, hub_settings(ctx, "http://127.0.0.1:8/", 5, 60));
-  ASSERT_TRUE(o.ok()) << o.error().message;
-  EXPECT_EQ(o->endpoint, "http://127.0.0.1:8");
-  EXPECT_EQ(o->retry.max_attempts, 6);
 }
 
 }  // namespace
