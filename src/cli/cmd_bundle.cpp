@@ -1,5 +1,4 @@
 // export / import: bundles for multi-stage image builds (docs/bundles.md).
-#include <charconv>
 #include <memory>
 
 #include "bundle/export.hpp"
@@ -24,18 +23,6 @@ struct ExportArgs {
   bool no_layer_cache = false;
   bool no_sync = false;
 };
-
-Result<int64_t> source_date_epoch(const Env& env) {
-  auto v = env.get("SOURCE_DATE_EPOCH");
-  if (!v) return int64_t{0};
-  int64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || p != v->data() + v->size() || out < 0) {
-    return fail(ErrorCategory::usage,
-                "SOURCE_DATE_EPOCH must be a non-negative integer, got '" + v->substr(0, 40) + "'");
-  }
-  return out;
-}
 
 Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArgs& a) {
   bundle::ExportOptions o;

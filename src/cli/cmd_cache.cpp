@@ -203,19 +203,11 @@ struct RmArgs {
 };
 
 int run_rm(Context& ctx, const RmArgs& args) {
-  std::string repo = args.target, revision;
-  if (auto at = repo.find('@'); at != std::string::npos) {
-    revision = repo.substr(at + 1);
-    repo = repo.substr(0, at);
-    if (revision.empty()) {
-      return report_error(
-          ctx, make_error(ErrorCategory::usage, "empty revision in '" + args.target + "'",
-                          "use REPO or REPO@REVISION"));
-    }
-  }
+  auto target = verify::parse_repo_target(args.target);
+  if (!target.ok()) return report_error(ctx, target.error());
   Store store{CacheLayout(absolute(ctx.cache_dir()))};
-  auto r = verify::remove_repo(store, args.dataset ? RepoType::dataset : RepoType::model, repo,
-                               revision, ctx.clock.unix_seconds());
+  auto r = verify::remove_repo(store, args.dataset ? RepoType::dataset : RepoType::model,
+                               target->repo, target->revision, ctx.clock.unix_seconds());
   if (!r.ok()) return report_error(ctx, r.error());
   print_gc(ctx, *r, false);
   return 0;

@@ -1,5 +1,4 @@
 // push / pull: OCI registries as the shared model store (docs/registry-protocol.md).
-#include <charconv>
 #include <memory>
 
 #include "bundle/export.hpp"
@@ -27,17 +26,6 @@ struct RegistryArgs {
   std::string write_lock;
   uint64_t chunk_mib = 256;
 };
-
-Result<int64_t> epoch_from_env(const Env& env) {
-  auto v = env.get("SOURCE_DATE_EPOCH");
-  if (!v) return int64_t{0};
-  int64_t out = 0;
-  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-  if (ec != std::errc() || p != v->data() + v->size() || out < 0) {
-    return fail(ErrorCategory::usage, "SOURCE_DATE_EPOCH must be a non-negative integer");
-  }
-  return out;
-}
 
 // Everything a registry command needs; the transport outlives the client using it.
 struct Session {
@@ -102,7 +90,7 @@ int run_push(Context& ctx, const RegistryArgs& a) {
     if (opts.image.prefix.empty())
       return fail(ErrorCategory::usage, "--prefix must name a folder",
                   "for example --prefix /models");
-    MB_ASSIGN(opts.image.epoch, epoch_from_env(ctx.env));
+    MB_ASSIGN(opts.image.epoch, source_date_epoch(ctx.env));
     opts.parallel = a.parallel;
     MB_ASSIGN(auto lock, read_lock(ctx.lock_path()));
     MB_ASSIGN(auto session, open_session(ctx, a));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -117,6 +118,19 @@ int64_t SystemClock::unix_seconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+Result<int64_t> source_date_epoch(const Env& env) {
+  auto v = env.get("SOURCE_DATE_EPOCH");
+  if (!v) return int64_t{0};
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size() || out < 0) {
+    return fail(ErrorCategory::usage,
+                "SOURCE_DATE_EPOCH must be a non-negative integer, got '" + v->substr(0, 40) + "'",
+                "unset it, or set it to seconds since 1970 (e.g. $(git log -1 --format=%ct))");
+  }
+  return out;
 }
 
 }  // namespace mb

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace mb {
 
 class Env {
@@ -52,6 +54,10 @@ std::string expand_path(std::string_view path, const Env& env);
 // HF_HOME as huggingface_hub computes it: expand_path($HF_HOME, else
 // ($XDG_CACHE_HOME, else $HOME/.cache) + "/huggingface"); nullopt when none is set.
 std::optional<std::string> hf_home_dir(const Env& env);
+
+// SOURCE_DATE_EPOCH (reproducible-builds.org) as the timestamp of everything a bundle or image
+// records: 0 when unset; a usage error unless it is a non-negative decimal integer.
+Result<int64_t> source_date_epoch(const Env& env);
 
 class Clock {
  public:

@@ -92,4 +92,12 @@ Result<GcReport> gc_cache(const Store& store, const GcOptions& options);
 Result<GcReport> remove_repo(const Store& store, RepoType type, const std::string& repo,
                              const std::string& revision, int64_t now);
 
+// What `modelbake rm` takes: "REPO" or "REPO@REVISION" (the revision empty for a whole repo).
+struct RepoTarget {
+  std::string repo;
+  std::string revision;
+};
+// "org/name@" (an empty revision) is a usage error.
+Result<RepoTarget> parse_repo_target(const std::string& text);
+
 }  // namespace mb::verify

@@ -289,4 +289,17 @@ Result<GcReport> remove_repo(const Store& store, RepoType type, const std::strin
   return rep;
 }
 
+Result<RepoTarget> parse_repo_target(const std::string& text) {
+  RepoTarget t{text, ""};
+  if (auto at = text.find('@'); at != std::string::npos) {
+    t.repo = text.substr(0, at);
+    t.revision = text.substr(at + 1);
+    if (t.revision.empty()) {
+      return fail(ErrorCategory::usage, "empty revision in '" + text + "'",
+                  "use REPO or REPO@REVISION");
+    }
+  }
+  return t;
+}
+
 }  // namespace mb::verify

@@ -184,4 +184,19 @@ TEST_F(CacheAdminTest, RmWholeRepo) {
   EXPECT_TRUE(ready(new_m) && ready(twin_m));
 }
 
+TEST(RepoTarget, RepoOrRepoAtRevision) {
+  auto whole = verify::parse_repo_target("org/m");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->repo, "org/m");
+  EXPECT_EQ(whole->revision, "");
+  auto one = verify::parse_repo_target("org/m@v1.0");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->repo, "org/m");
+  EXPECT_EQ(one->revision, "v1.0");
+  auto empty = verify::parse_repo_target("org/m@");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().category, ErrorCategory::usage);
+  EXPECT_EQ(empty.error().hint, "use REPO or REPO@REVISION");
+}
+
 }  // namespace
