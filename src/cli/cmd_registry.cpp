@@ -1,4 +1,6 @@
 // push / pull: OCI registries as the shared model store (docs/registry-protocol.md).
+#include <fmt/format.h>
+
 #include <memory>
 
 #include "bundle/export.hpp"
@@ -99,11 +101,11 @@ int run_push(Context& ctx, const RegistryArgs& a) {
     if (ctx.opts.json) {
       print_json(summary_json(session.ref, summary));
     } else {
-      say(ctx, "pushed " + session.ref.str() + "@" + summary.digest + " (" + summary.artifact +
-                   ": " + std::to_string(summary.blobs_transferred) + " blobs uploaded, " +
-                   std::to_string(summary.blobs_present) + " already present, " +
-                   std::to_string(summary.blobs_mounted) + " mounted, " +
-                   std::to_string(summary.bytes_transferred) + " bytes)");
+      say(ctx, fmt::format("pushed {}@{} ({}: {} blobs uploaded, {} already present, "
+                           "{} mounted, {} bytes)",
+                           session.ref.str(), summary.digest, summary.artifact,
+                           summary.blobs_transferred, summary.blobs_present, summary.blobs_mounted,
+                           summary.bytes_transferred));
     }
     return 0;
   };
@@ -129,11 +131,11 @@ int run_pull(Context& ctx, const RegistryArgs& a) {
       doc["models"] = models;
       print_json(doc);
     } else {
-      say(ctx, "pulled " + session.ref.str() + "@" + summary.digest + " into " +
-                   store.layout().root() + " (" + summary.artifact + ", " +
-                   std::to_string(summary.lock.models.size()) + " models, " +
-                   std::to_string(summary.blobs_transferred) + " blobs downloaded, " +
-                   std::to_string(summary.blobs_present) + " already cached, verified)");
+      say(ctx, fmt::format("pulled {}@{} into {} ({}, {} models, {} blobs downloaded, "
+                           "{} already cached, verified)",
+                           session.ref.str(), summary.digest, store.layout().root(),
+                           summary.artifact, summary.lock.models.size(), summary.blobs_transferred,
+                           summary.blobs_present));
     }
     return 0;
   };

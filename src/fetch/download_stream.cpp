@@ -1,5 +1,6 @@
 // Small files: one streamed GET, digests computed as the bytes arrive.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -43,10 +44,10 @@ class StreamSink final : public net::BodySink {
     }
     if (auto len = headers.get("Content-Length")) {
       if (*len != std::to_string(m_spec.size)) {
-        return fail(ErrorCategory::integrity,
-                    "server sends " + *len + " bytes for " + m_label + ", expected " +
-                        std::to_string(m_spec.size),
-                    "the mirror serves different content than the lock names");
+        return fail(
+            ErrorCategory::integrity,
+            fmt::format("server sends {} bytes for {}, expected {}", *len, m_label, m_spec.size),
+            "the mirror serves different content than the lock names");
       }
     }
     return {};
@@ -54,9 +55,9 @@ class StreamSink final : public net::BodySink {
 
   Status on_data(const char* data, size_t size) override {
     if (size > m_spec.size - m_pos) {
-      return fail(ErrorCategory::integrity, "server sent more than the expected " +
-                                                std::to_string(m_spec.size) + " bytes for " +
-                                                m_label);
+      return fail(
+          ErrorCategory::integrity,
+          fmt::format("server sent more than the expected {} bytes for {}", m_spec.size, m_label));
     }
     MB_TRY(pwrite_all(m_fd, data, size, m_pos, m_label));
     m_sha256->update(data, size);
@@ -103,8 +104,8 @@ Status ensure_free_space(const std::string& dir, uint64_t needed, const std::str
   uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
   if (needed > avail) {
     return fail(ErrorCategory::io,
-                "not enough free disk space for " + label + ": needs " + std::to_string(needed) +
-                    " bytes, " + std::to_string(avail) + " available in " + dir,
+                fmt::format("not enough free disk space for {}: needs {} bytes, {} available in {}",
+                            label, needed, avail, dir),
                 "free some space or point --cache at a bigger disk");
   }
   return {};
@@ -142,9 +143,9 @@ Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
     if (!response.ok()) {
       st = response.take_error();
     } else if (sink.pos() != spec.size) {
-      st = fail(ErrorCategory::transient, "connection closed after " + std::to_string(sink.pos()) +
-                                              " of " + std::to_string(spec.size) + " bytes of " +
-                                              source.label());
+      st =
+          fail(ErrorCategory::transient, fmt::format("connection closed after {} of {} bytes of {}",
+                                                     sink.pos(), spec.size, source.label()));
     }
     if (st.ok()) break;
     out.network_bytes = sink.network_bytes();

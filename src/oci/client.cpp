@@ -1,6 +1,7 @@
 #include "oci/client.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -85,8 +86,8 @@ Error registry_error(const net::Response& response, const std::string& what) {
   detail =
       log::redact(sanitize_for_display(detail, 300));  // the registry's text, shown to the user
   ErrorCategory cat = net::category_for_status(response.status);
-  std::string message = what + ": HTTP " + std::to_string(response.status) + " from " +
-                        net::redact_url(response.effective_url);
+  std::string message = fmt::format("{}: HTTP {} from {}", what, response.status,
+                                    net::redact_url(response.effective_url));
   if (!detail.empty()) message += " (" + detail + ")";
   std::string hint;
   if (response.status == 401) {
@@ -190,8 +191,8 @@ Result<std::string> RegistryClient::fetch_token(const Challenge& ch,
   if (resp.status == 401 || resp.status == 403) {
     return fail(
         ErrorCategory::auth,
-        "the token service of " + m_registry + " refused the credentials (HTTP " +
-            std::to_string(resp.status) + ")",
+        fmt::format("the token service of {} refused the credentials (HTTP {})", m_registry,
+                    resp.status),
         "check MODELBAKE_REGISTRY_USER/MODELBAKE_REGISTRY_PASSWORD or ~/.docker/config.json");
   }
   if (!resp.is_success()) return registry_error(resp, "requesting a registry token");
@@ -252,8 +253,8 @@ Result<net::Response> RegistryClient::send_once(net::Request& request,
   apply_auth(request, scopes);
   count(request.method);
   MB_ASSIGN(auto resp, m_transport.perform(request, sink));
-  log::debug(std::string("registry: ") + net::to_string(request.method) + " " +
-             net::redact_url(request.url) + " -> " + std::to_string(resp.status));
+  log::debug(fmt::format("registry: {} {} -> {}", net::to_string(request.method),
+                         net::redact_url(request.url), resp.status));
   return resp;
 }
 
@@ -363,8 +364,7 @@ Result<std::string> RegistryClient::upload_chunks(std::string location, const Bl
     req.method = net::Method::patch;
     req.url = location;
     req.headers.set("Content-Type", "application/octet-stream");
-    req.headers.set("Content-Range",
-                    std::to_string(offset) + "-" + std::to_string(offset + len - 1));
+    req.headers.set("Content-Range", fmt::format("{}-{}", offset, offset + len - 1));
     if (source.data) {
       req.body = source.data->substr(offset, len);
     } else {
@@ -377,9 +377,9 @@ Result<std::string> RegistryClient::upload_chunks(std::string location, const Bl
     auto range = resp.headers.get("Range");
     std::string want = "0-" + std::to_string(offset + len - 1);
     if (range && *range != want && *range != "bytes=" + want) {
-      return fail(ErrorCategory::transient, "registry acknowledged bytes " + *range +
-                                                " after a chunk ending at " +
-                                                std::to_string(offset + len - 1));
+      return fail(ErrorCategory::transient,
+                  fmt::format("registry acknowledged bytes {} after a chunk ending at {}", *range,
+                              offset + len - 1));
     }
     if (auto next = resp.headers.get("Location"); next && !next->empty()) {
       MB_ASSIGN(location, net::resolve_reference(location, *next));
@@ -441,9 +441,8 @@ Status RegistryClient::download_blob(const std::string& repo, const std::string&
     }
     if (sink.written() < size) {
       // The body ended early (connection closed): resume from what we have.
-      return fail(ErrorCategory::transient, "blob " + digest + " ended after " +
-                                                std::to_string(sink.written()) + " of " +
-                                                std::to_string(size) + " bytes");
+      return fail(ErrorCategory::transient,
+                  fmt::format("blob {} ended after {} of {} bytes", digest, sink.written(), size));
     }
     return {};
   });
@@ -470,8 +469,8 @@ Status RegistryClient::download_blob(const std::string& repo, const std::string&
 Result<std::string> RegistryClient::fetch_small_blob(const std::string& repo,
                                                      const std::string& digest, uint64_t size) {
   if (size > (64u << 20))
-    return fail(ErrorCategory::permanent, "blob " + digest + " is too large to be a config (" +
-                                              std::to_string(size) + " bytes)");
+    return fail(ErrorCategory::permanent,
+                fmt::format("blob {} is too large to be a config ({} bytes)", digest, size));
   return net::with_retry(
       m_options.retry, m_clock, [&](net::Attempt& attempt) -> Result<std::string> {
         net::Request req;

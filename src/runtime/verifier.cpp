@@ -1,5 +1,6 @@
 #include "runtime/verifier.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -75,20 +76,20 @@ bool check_memory(const ModelScan& scan, const VerifierOptions& opts, uint64_t r
   for (const auto& [dtype, n] : r.memory.by_dtype) {
     by_dtype += (by_dtype.empty() ? "" : ", ") + dtype + " " + format_size(n);
   }
-  const std::string needed = "loading needs " + std::to_string(r.memory.needed) + " bytes (" +
-                             format_size(r.memory.needed) +
-                             (by_dtype.empty() ? "" : ": " + by_dtype) + ")";
+  const std::string needed =
+      fmt::format("loading needs {} bytes ({}{})", r.memory.needed, format_size(r.memory.needed),
+                  by_dtype.empty() ? "" : ": " + by_dtype);
   if (opts.max_memory && r.memory.needed > *opts.max_memory) {
     r.error = ModelError{"memory",
-                         needed + " but --max-memory is " + std::to_string(*opts.max_memory) +
-                             " bytes (" + format_size(*opts.max_memory) + ")",
+                         fmt::format("{} but --max-memory is {} bytes ({})", needed,
+                                     *opts.max_memory, format_size(*opts.max_memory)),
                          "raise --max-memory or use smaller (quantized) weights"};
     return false;
   }
   if (avail.available && r.memory.needed > *avail.available) {
     r.error = ModelError{"memory",
-                         needed + " but only " + std::to_string(*avail.available) + " bytes (" +
-                             format_size(*avail.available) + ") are available: " + avail.source,
+                         fmt::format("{} but only {} bytes ({}) are available: {}", needed,
+                                     *avail.available, format_size(*avail.available), avail.source),
                          "give the container more memory or use smaller weights"};
     return false;
   }
@@ -117,8 +118,8 @@ void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
   if (problem.empty() && p.output.empty()) problem = "the probe produced no output";
   if (p.output_kind == "embedding") {
     if (problem.empty() && r.embedding_dimension && *r.embedding_dimension != p.output.size()) {
-      problem = "embedding has " + std::to_string(p.output.size()) +
-                " values but the model declares " + std::to_string(*r.embedding_dimension);
+      problem = fmt::format("embedding has {} values but the model declares {}", p.output.size(),
+                            *r.embedding_dimension);
     }
     r.embedding_dimension = p.output.size();
   }

@@ -1,5 +1,7 @@
 #include "serve/handler.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -220,10 +222,9 @@ Reply Handler::tree(const Request& req, const Route& route, const std::string& c
   if (offset + page < entries->size()) {
     // Absolute: huggingface_hub requests the next URL as is. The raw path passed validation.
     std::string path = req.target.substr(0, req.target.find('?'));
-    std::string next = base_url(req) + path +
-                       "?recursive=" + (truthy(query, "recursive") ? "true" : "false") +
-                       "&expand=" + (truthy(query, "expand") ? "true" : "false") +
-                       "&cursor=" + std::to_string(offset + page);
+    std::string next = fmt::format("{}{}?recursive={}&expand={}&cursor={}", base_url(req), path,
+                                   truthy(query, "recursive") ? "true" : "false",
+                                   truthy(query, "expand") ? "true" : "false", offset + page);
     r.header("Link", "<" + next + ">; rel=\"next\"");
   }
   return r;
@@ -250,9 +251,8 @@ Reply Handler::resolve(const Request& req, const Route&, const std::string& comm
     }
     case RangeKind::partial:
       r.status = 206;
-      r.header("Content-Range", "bytes " + std::to_string(range.start) + "-" +
-                                    std::to_string(range.start + range.length - 1) + "/" +
-                                    std::to_string(e.size));
+      r.header("Content-Range",
+               fmt::format("bytes {}-{}/{}", range.start, range.start + range.length - 1, e.size));
       break;
     case RangeKind::none: range = {0, e.size}; break;
   }

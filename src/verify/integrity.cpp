@@ -3,6 +3,7 @@
 // blob shared by several snapshot files (or hard-linked across repos) is read once.
 #include "verify/integrity.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -447,7 +448,7 @@ Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock
     struct stat st {};
     if (::stat(snap.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       auto& x = ck.add(FindingKind::missing_snapshot, m, mi, "", snap);
-      x.expected = "snapshots/" + m.commit + " with " + std::to_string(m.files.size()) + " files";
+      x.expected = fmt::format("snapshots/{} with {} files", m.commit, m.files.size());
       x.message = m.repo + " has no snapshot for commit " + m.commit;
       continue;
     }

@@ -1,5 +1,7 @@
 #include "runtime/formats/onnx.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 #include "core/paths.hpp"
@@ -65,17 +67,15 @@ class Message {
         uint64_t len = 0;
         if (!varint(m_r, len)) return bad("malformed length at byte " + std::to_string(abs_pos()));
         if (len > m_r.remaining()) {
-          return bad("field " + std::to_string(f.number) + " claims " + std::to_string(len) +
-                     " bytes but its message has " + std::to_string(m_r.remaining()) + " left");
+          return bad(fmt::format("field {} claims {} bytes but its message has {} left", f.number,
+                                 len, m_r.remaining()));
         }
         f.offset = abs_pos();
         f.bytes = ByteSpan{m_r.here(), len};
         (void)m_r.skip(len);
         return true;
       }
-      default:
-        return bad("unsupported wire type " + std::to_string(f.wire) + " at byte " +
-                   std::to_string(abs_pos()));
+      default: return bad(fmt::format("unsupported wire type {} at byte {}", f.wire, abs_pos()));
     }
   }
 
@@ -256,20 +256,19 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
     if (ext_length.empty()) len = expected;
     MB_ASSIGN(uint64_t file_size, m_ext(ext_location));
     if (!range_inside(off, len, file_size)) {
-      return bad(what + " external data (" + std::to_string(len) + " bytes at " +
-                 std::to_string(off) + ") lies outside " + ext_location);
+      return bad(fmt::format("{} external data ({} bytes at {}) lies outside {}", what, len, off,
+                             ext_location));
     }
     if (sized && len != expected) {
-      return bad(what + " " + t.dtype + " " + shape_string(t.shape) + " needs " +
-                 std::to_string(expected) + " bytes but its external data has " +
-                 std::to_string(len));
+      return bad(fmt::format("{} {} {} needs {} bytes but its external data has {}", what, t.dtype,
+                             shape_string(t.shape), expected, len));
     }
     t.nbytes = len;
     m_info.external_files.push_back(ext_location);
   } else if (has_raw) {
     if (sized && raw_size != expected) {
-      return bad(what + " " + t.dtype + " " + shape_string(t.shape) + " needs " +
-                 std::to_string(expected) + " bytes but raw_data has " + std::to_string(raw_size));
+      return bad(fmt::format("{} {} {} needs {} bytes but raw_data has {}", what, t.dtype,
+                             shape_string(t.shape), expected, raw_size));
     }
     t.nbytes = raw_size;
     t.offset = raw_offset;

@@ -1,5 +1,7 @@
 #include "runtime/formats/zip.hpp"
 
+#include <fmt/format.h>
+
 #include <set>
 
 #include "runtime/formats/tensors.hpp"
@@ -73,12 +75,12 @@ Result<Directory> read_directory(ByteSpan f) {
     d.zip64 = true;
   }
   if (!range_inside(d.offset, d.size, d.end_limit)) {
-    return bad("central directory (" + std::to_string(d.size) + " bytes at " +
-               std::to_string(d.offset) + ") lies outside the archive");
+    return bad(fmt::format("central directory ({} bytes at {}) lies outside the archive", d.size,
+                           d.offset));
   }
   if (d.count > d.size / 46) {
-    return bad("entry count " + std::to_string(d.count) + " cannot fit in a " +
-               std::to_string(d.size) + "-byte central directory");
+    return bad(
+        fmt::format("entry count {} cannot fit in a {}-byte central directory", d.count, d.size));
   }
   return d;
 }
@@ -107,8 +109,7 @@ Status apply_zip64_extra(std::string_view extra, ZipEntry& e, bool need_u, bool 
 
 Status check_local_header(ByteSpan f, ZipEntry& e, uint64_t local_off, uint64_t cd_offset) {
   if (!range_inside(local_off, 30, cd_offset) || u32_at(f, local_off) != k_local_sig) {
-    return bad("local header of '" + e.name + "' is missing at offset " +
-               std::to_string(local_off));
+    return bad(fmt::format("local header of '{}' is missing at offset {}", e.name, local_off));
   }
   uint16_t name_len = 0, extra_len = 0;
   std::memcpy(&name_len, f.data + local_off + 26, 2);
@@ -120,8 +121,9 @@ Status check_local_header(ByteSpan f, ZipEntry& e, uint64_t local_off, uint64_t 
   }
   e.data_offset = name_at + name_len + extra_len;
   if (!range_inside(e.data_offset, e.compressed_size, cd_offset)) {
-    return bad("data of '" + e.name + "' (" + std::to_string(e.compressed_size) +
-               " bytes) runs into the central directory or past the end");
+    return bad(
+        fmt::format("data of '{}' ({} bytes) runs into the central directory or past the end",
+                    e.name, e.compressed_size));
   }
   return {};
 }
@@ -160,7 +162,7 @@ Result<ZipInfo> parse_zip(ByteSpan f) {
     e.name = std::string(name);
     if (flags & 0x1) return bad("entry '" + e.name + "' is encrypted");
     if (e.method != 0 && e.method != 8) {
-      return bad("entry '" + e.name + "' uses compression method " + std::to_string(e.method));
+      return bad(fmt::format("entry '{}' uses compression method {}", e.name, e.method));
     }
     e.compressed_size = csize;
     e.uncompressed_size = usize;

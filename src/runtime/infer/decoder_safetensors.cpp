@@ -1,5 +1,7 @@
 #include "runtime/infer/decoder_safetensors.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -141,9 +143,7 @@ Result<int> int_field(const json& j, const char* key, int64_t max,
   }
   if (!j[key].is_number_integer()) return bad_config(std::string(key) + " is not an integer");
   const int64_t v = j[key].get<int64_t>();
-  if (v <= 0 || v > max)
-    return bad_config(std::string(key) + " = " + std::to_string(v) + " is outside 1.." +
-                      std::to_string(max));
+  if (v <= 0 || v > max) return bad_config(fmt::format("{} = {} is outside 1..{}", key, v, max));
   return static_cast<int>(v);
 }
 
@@ -152,7 +152,7 @@ Result<float> float_field(const json& j, const char* key, float fallback, float 
   if (!j[key].is_number()) return bad_config(std::string(key) + " is not a number");
   const double v = j[key].get<double>();
   if (!(v > lo && v <= hi))
-    return bad_config(std::string(key) + " = " + std::to_string(v) + " is out of range");
+    return bad_config(fmt::format("{} = {:f} is out of range", key, v));  // {:f}: to_string's "%f"
   return static_cast<float>(v);
 }
 
@@ -216,8 +216,9 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
   MB_ASSIGN(c.rms_eps, float_field(j, "rms_norm_eps", 1e-6f, 0.0f, 1.0f));
   MB_ASSIGN(c.rope_theta, float_field(j, "rope_theta", 10000.0f, 0.0f, 1e12f));
   if (c.n_heads % c.n_kv_heads != 0)
-    return bad_config("num_attention_heads " + std::to_string(c.n_heads) +
-                      " is not a multiple of num_key_value_heads " + std::to_string(c.n_kv_heads));
+    return bad_config(
+        fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}", c.n_heads,
+                    c.n_kv_heads));
   if (c.head_dim % 2 != 0)
     return bad_config("head_dim " + std::to_string(c.head_dim) + " is odd (rotary needs pairs)");
   if (!j.contains("head_dim") && c.hidden % c.n_heads != 0)
@@ -226,9 +227,9 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
   // Real models keep n_heads x head_dim within 2x hidden_size; the bound keeps a hostile config
   // from sizing a KV cache far beyond its tensors.
   if (static_cast<int64_t>(c.n_heads) * c.head_dim > 16ll * c.hidden)
-    return bad_config("num_attention_heads x head_dim (" +
-                      std::to_string(static_cast<int64_t>(c.n_heads) * c.head_dim) +
-                      ") is absurd for hidden_size " + std::to_string(c.hidden));
+    return bad_config(
+        fmt::format("num_attention_heads x head_dim ({}) is absurd for hidden_size {}",
+                    static_cast<int64_t>(c.n_heads) * c.head_dim, c.hidden));
   MB_TRY(parse_rope_scaling(j, c));
   // Sliding-window attention only differs from full attention past the window; the probe's
   // context (<= 512 positions) stays inside any real window (Mistral 4096, Qwen2 >= 32768).

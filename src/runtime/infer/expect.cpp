@@ -1,5 +1,7 @@
 #include "runtime/infer/expect.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -42,7 +44,8 @@ Result<std::vector<CosinePair>> pairs(const json& j, const char* key, const char
   return out;
 }
 
-std::string fmt(double v) {
+// Six significant digits, as printf's %.6g (named so it does not shadow the fmt namespace).
+std::string sig6(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
@@ -140,8 +143,8 @@ void check_generation(const Expectations& e, ProbeResult& r) {
 Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed) {
   auto& out = r.expectation_failures;
   if (e.dim && *e.dim != r.dimension)
-    out.push_back("expect.dim is " + std::to_string(*e.dim) + " but the output has " +
-                  std::to_string(r.dimension) + " values");
+    out.push_back(
+        fmt::format("expect.dim is {} but the output has {} values", *e.dim, r.dimension));
   if (!e.top_label.empty() && r.top_label != e.top_label)
     out.push_back("expect.top_label is '" + e.top_label + "' but the model predicts '" +
                   r.top_label + "'");
@@ -151,14 +154,14 @@ Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& 
       MB_ASSIGN(got, embed(e.reference_text));
     }
     if (got.size() < e.reference_values.size()) {
-      out.push_back("expect.reference has " + std::to_string(e.reference_values.size()) +
-                    " values but the output has only " + std::to_string(got.size()));
+      out.push_back(fmt::format("expect.reference has {} values but the output has only {}",
+                                e.reference_values.size(), got.size()));
     } else {
       for (size_t i = 0; i < e.reference_values.size(); ++i) {
         const double diff = std::fabs(got[i] - e.reference_values[i]);
         if (!(diff <= e.tolerance)) {
-          out.push_back("expect.reference value " + std::to_string(i) + " is " + fmt(got[i]) +
-                        ", expected " + fmt(e.reference_values[i]) + " +- " + fmt(e.tolerance));
+          out.push_back(fmt::format("expect.reference value {} is {}, expected {} +- {}", i,
+                                    sig6(got[i]), sig6(e.reference_values[i]), sig6(e.tolerance)));
           break;
         }
       }
@@ -170,8 +173,8 @@ Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& 
       MB_ASSIGN(std::vector<float> b, embed(p.b));
       const double c = cosine(a, b);
       if (similar ? !(c >= p.bound) : !(c <= p.bound))
-        out.push_back(std::string("cosine(\"") + p.a + "\", \"" + p.b + "\") is " + fmt(c) +
-                      ", expected " + (similar ? ">= " : "<= ") + fmt(p.bound));
+        out.push_back(std::string("cosine(\"") + p.a + "\", \"" + p.b + "\") is " + sig6(c) +
+                      ", expected " + (similar ? ">= " : "<= ") + sig6(p.bound));
     }
     return {};
   };

@@ -1,5 +1,7 @@
 #include "runtime/infer/gguf_tokenizer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -123,8 +125,7 @@ Result<GgufTokenizer> GgufTokenizer::from_gguf(ByteSpan file, const GgufInfo& in
   if (info.arrays.count("tokenizer.ggml.token_type")) {
     MB_ASSIGN(auto types, runtime::gguf_number_array(file, info, "tokenizer.ggml.token_type"));
     if (types.size() != n)
-      return corrupt("token_type has " + std::to_string(types.size()) + " entries for " +
-                     std::to_string(n) + " tokens");
+      return corrupt(fmt::format("token_type has {} entries for {} tokens", types.size(), n));
     for (size_t i = 0; i < n; ++i) {
       // llama.cpp's types are 0..6; anything else (or a NaN/huge float) is not its file.
       if (!(types[i] >= 0 && types[i] <= 6))
@@ -142,8 +143,7 @@ Result<GgufTokenizer> GgufTokenizer::from_gguf(ByteSpan file, const GgufInfo& in
   if (spm) {
     MB_ASSIGN(auto scores, runtime::gguf_number_array(file, info, "tokenizer.ggml.scores"));
     if (scores.size() != n)
-      return corrupt("scores has " + std::to_string(scores.size()) + " entries for " +
-                     std::to_string(n) + " tokens");
+      return corrupt(fmt::format("scores has {} entries for {} tokens", scores.size(), n));
     model["merges"] = spm_merges(t.m_tokens, scores, t.m_types);
     model["byte_fallback"] = true;
     if (unk >= 0) model["unk_token"] = t.m_tokens[static_cast<size_t>(unk)];

@@ -1,5 +1,7 @@
 #include "runtime/infer/probe.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -131,9 +133,8 @@ struct Engine {
     for (int32_t id : ids)
       if (id < 0 || id >= config.vocab_size)
         return fail(ErrorCategory::integrity,
-                    "tokenizer produced id " + std::to_string(id) +
-                        " outside the embedding matrix (" + std::to_string(config.vocab_size) +
-                        " rows)",
+                    fmt::format("tokenizer produced id {} outside the embedding matrix ({} rows)",
+                                id, config.vocab_size),
                     "tokenizer.json does not belong to these weights");
     std::vector<float> hidden = encoder.forward(ids);
     if (ids_out != nullptr) *ids_out = ids;
@@ -241,13 +242,14 @@ Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect
                            ? e.config.num_labels
                            : e.config.hidden * static_cast<int>(e.pooling.modes.size());
   if (r.dimension != declared)
-    r.expectation_failures.push_back("output has " + std::to_string(r.dimension) +
-                                     " values, the model declares " + std::to_string(declared));
+    r.expectation_failures.push_back(
+        fmt::format("output has {} values, the model declares {}", r.dimension, declared));
   for (size_t i = 0; i < r.output.size(); ++i) {
     if (!std::isfinite(r.output[i])) {
-      r.expectation_failures.push_back("output value " + std::to_string(i) + " is not finite (" +
-                                       std::to_string(r.output[i]) +
-                                       "): the weights contain NaN/Inf or overflow");
+      // {:f} keeps std::to_string's "%f" spelling ("nan", "-inf").
+      r.expectation_failures.push_back(fmt::format(
+          "output value {} is not finite ({:f}): the weights contain NaN/Inf or overflow", i,
+          r.output[i]));
       break;
     }
   }
