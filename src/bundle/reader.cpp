@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -279,17 +280,28 @@ Status EntrySet::add_archive(const std::string& path) {
   return {};
 }
 
-Status EntrySet::add_directory(const std::string& root) {
-  ++m_scope;
+namespace {
+// Visits every entry below a bundle directory without following links. `rel` is lexical:
+// fs::relative() would follow the symlinks being recorded.
+Status walk_bundle_dir(
+    const std::string& root,
+    const std::function<Status(const fs::path&, const std::string& rel)>& visit) {
   std::error_code ec;
   fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
   if (ec)
     return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
-    std::string full = it->path().string();
-    // Lexical: fs::relative() would follow the symlinks being recorded.
-    std::string rel = it->path().lexically_relative(root).generic_string();
+    MB_TRY(visit(it->path(), it->path().lexically_relative(root).generic_string()));
+  }
+  return {};
+}
+}  // namespace
+
+Status EntrySet::add_directory(const std::string& root) {
+  ++m_scope;
+  return walk_bundle_dir(root, [&](const fs::path& path, const std::string& rel) -> Status {
+    std::string full = path.string();
     struct stat st {};
     if (::lstat(full.c_str(), &st) != 0) return errno_error("reading " + full, errno);
     BundleFile f;
@@ -298,7 +310,7 @@ Status EntrySet::add_directory(const std::string& root) {
     } else if (S_ISLNK(st.st_mode)) {
       f.kind = EntryKind::symlink;
       std::error_code lec;
-      f.link = fs::read_symlink(it->path(), lec).string();
+      f.link = fs::read_symlink(path, lec).string();
       if (lec) return fail(ErrorCategory::io, "reading link " + full + ": " + lec.message());
     } else if (S_ISREG(st.st_mode)) {
       UniqueFd in(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -314,9 +326,8 @@ Status EntrySet::add_directory(const std::string& root) {
       if (f.kind == EntryKind::symlink && !norm.empty()) MB_TRY(resolve_link(norm, f.link));
       MB_TRY(precheck(norm, f.kind, 0));
     }
-    MB_TRY(add(rel, std::move(f)));
-  }
-  return {};
+    return add(rel, std::move(f));
+  });
 }
 
 bool LockFinder::better(const std::string& path) const {
@@ -359,22 +370,16 @@ Status LockFinder::scan_archive(const std::string& path) {
 }
 
 Status LockFinder::scan_directory(const std::string& root) {
-  std::error_code ec;
-  fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end;
-  if (ec)
-    return fail(ErrorCategory::usage, "cannot read bundle directory " + root + ": " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) return fail(ErrorCategory::io, "walking " + root + ": " + ec.message());
-    MB_ASSIGN(std::string norm,
-              normalize_entry_path(it->path().lexically_relative(root).generic_string()));
+  return walk_bundle_dir(root, [&](const fs::path& path, const std::string& rel) -> Status {
+    MB_ASSIGN(std::string norm, normalize_entry_path(rel));
     struct stat st {};
-    if (!better(norm) || ::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!better(norm) || ::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
     if (static_cast<uint64_t>(st.st_size) > k_lock_limit)
       return hostile("'" + shown(norm) + "' is larger than a lock may be (64 MiB)");
-    MB_ASSIGN(std::string text, read_file(it->path().string(), k_lock_limit));
+    MB_ASSIGN(std::string text, read_file(path.string(), k_lock_limit));
     m_found = FoundLock{norm, std::move(text)};
-  }
-  return {};
+    return {};
+  });
 }
 
 }  // namespace mb::bundle
