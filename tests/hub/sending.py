@@ -108,7 +108,7 @@ def send_body(sock, fobj, start, length, faults, stop_event):
             chunk = min(chunk, max(1, rate // 20))
         sock.sendfile(fobj, start + pos, chunk)
         pos += chunk
-        if rate:
+        if rate and pos < limit:  # no pause after the last byte: the client has them all
             time.sleep(chunk / rate)
     if drop_after is not None and drop_after < length:
         return pos, True

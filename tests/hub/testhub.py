@@ -226,6 +226,12 @@ class Handler(BaseHTTPRequestHandler):
                                                   self.headers.get("Range"))
         self.entry["faults"] = [f.type for f in self.req_faults]
         try:
+            self.answer(method, path, body)
+        finally:
+            self.entry["done"] = True  # body_bytes and status are final (requests(settled=True))
+
+    def answer(self, method, path, body):
+        try:
             for f in self.req_faults:
                 if f.type == "reset":
                     self.close_connection = True

@@ -303,10 +303,17 @@ class TestHub:
     def set_config(self, **config):
         return self.admin("config", config)
 
-    def requests(self, path=None, method=None, host=None):
+    def requests(self, path=None, method=None, host=None, settled=False):
         """The request log, optionally filtered: `path` and `host` are regexes searched in
-        the target / Host header, `method` an exact method."""
+        the target / Host header, `method` an exact method. settled=True first waits (up to
+        10 s) until the hub has finished answering every logged request, so counts such as
+        body_bytes are final even when the client finished reading before the hub's thread
+        recorded them."""
         out = self.admin("requests")["requests"]
+        deadline = time.monotonic() + 10
+        while settled and not all(r.get("done") for r in out) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            out = self.admin("requests")["requests"]
         if path is not None:
             out = [r for r in out if re.search(path, r["path"])]
         if method is not None:
@@ -315,8 +322,8 @@ class TestHub:
             out = [r for r in out if re.search(host, r["host"] or "")]
         return out
 
-    def cdn_requests(self):
-        return self.requests(path="^/cdn/")
+    def cdn_requests(self, settled=False):
+        return self.requests(path="^/cdn/", settled=settled)
 
     def reset(self, faults=False):
         """Clears the request log (and the faults when faults=True)."""
