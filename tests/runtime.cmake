@@ -11,4 +11,6 @@ set_tests_properties(runtime.verify_links_no_network_or_archive_libs PROPERTIES 
 add_test(NAME fuzz.format_readers
          COMMAND ${CMAKE_COMMAND} -E env FUZZ_SECONDS=5 FUZZ_BUILD_DIR=${PROJECT_BINARY_DIR}/fuzz
                  ${PROJECT_SOURCE_DIR}/scripts/fuzz.sh)
-set_tests_properties(fuzz.format_readers PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 1800)
+# COST: long, so started first (with lint.clang_tidy) on a fresh build without timing data.
+set_tests_properties(fuzz.format_readers PROPERTIES LABELS fuzz SKIP_RETURN_CODE 77 TIMEOUT 1800
+                                                    COST 5000)
