@@ -26,18 +26,8 @@ void append(spdlog::memory_buf_t& dest, std::string_view text) {
   dest.append(text.data(), text.data() + text.size());
 }
 
-const char* human_prefix(spdlog::level::level_enum l) {
-  switch (l) {
-    case spdlog::level::trace:
-    case spdlog::level::debug: return "debug: ";
-    case spdlog::level::warn: return "warning: ";
-    case spdlog::level::err:
-    case spdlog::level::critical: return "error: ";
-    default: return "";
-  }
-}
-
-const char* json_level(spdlog::level::level_enum l) {
+// The level as both formats name it; human lines leave "info" out.
+std::string_view level_name(spdlog::level::level_enum l) {
   switch (l) {
     case spdlog::level::trace:
     case spdlog::level::debug: return "debug";
@@ -54,7 +44,10 @@ class HumanFormatter final : public spdlog::formatter {
   explicit HumanFormatter(std::string program) : m_prefix(std::move(program) + ": ") {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     append(dest, m_prefix);
-    append(dest, human_prefix(msg.level));
+    if (std::string_view level = level_name(msg.level); level != "info") {
+      append(dest, level);
+      append(dest, ": ");
+    }
     append(dest, view(msg.payload));
     append(dest, "\n");
   }
@@ -83,7 +76,7 @@ class JsonLinesFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     nlohmann::ordered_json line = {{"time", iso8601_utc(msg.time)},
-                                   {"level", json_level(msg.level)},
+                                   {"level", level_name(msg.level)},
                                    {"message", std::string(view(msg.payload))}};
     append(dest, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     append(dest, "\n");
@@ -134,16 +127,14 @@ spdlog::level::level_enum to_spdlog(Level l) {
 struct Backend {
   std::shared_ptr<RedactingSink> sink = std::make_shared<RedactingSink>(stderr);
   std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>("modelbake", sink);
-  std::atomic<int> level{static_cast<int>(Level::info)};
   std::mutex mutex;  // guards program and format
   std::string program = "modelbake";
   Format format = Format::human;
 
   Backend() {
-    logger->set_formatter(std::make_unique<HumanFormatter>(program));
-    logger->set_level(spdlog::level::info);
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
+    set_formatter();
+    logger->set_level(to_spdlog(Level::info));
+    spdlog::set_default_logger(logger);  // spdlog::warn(...) lands here too, redacted
   }
   void set_formatter() {
     if (format == Format::json) {
@@ -179,14 +170,8 @@ void set_program(std::string name) {
   b.set_formatter();
 }
 
-void set_level(Level l) {
-  Backend& b = backend();
-  b.level = static_cast<int>(l);
-  b.logger->set_level(to_spdlog(l));
-}
-
-Level level() { return static_cast<Level>(backend().level.load()); }
-bool enabled(Level l) { return static_cast<int>(l) >= backend().level.load(); }
+void set_level(Level l) { backend().logger->set_level(to_spdlog(l)); }
+bool enabled(Level l) { return backend().logger->should_log(to_spdlog(l)); }
 
 void write(Level l, std::string_view message) {
   backend().logger->log(to_spdlog(l), spdlog::string_view_t(message.data(), message.size()));

@@ -22,7 +22,6 @@ void configure(Level level, Format format, std::FILE* out = stderr);
 // The name human lines start with ("modelbake" unless modelbake-verify says otherwise).
 void set_program(std::string name);
 void set_level(Level level);
-Level level();
 bool enabled(Level level);
 
 // Registers a secret (token, password) to be replaced by "***" in all log output and in
