@@ -13,6 +13,19 @@ namespace mb::fetch {
 
 namespace {
 
+// The request's hub settings with the manifest's `endpoint:` (when it has one), and the engine
+// options whose download retries follow them: one rule for lock, fetch and verify --repair.
+HubSettings settings_with(const RunRequest& request, const std::string& manifest_endpoint) {
+  HubSettings h = request.hub;
+  if (!manifest_endpoint.empty()) h.manifest_endpoint = manifest_endpoint;
+  return h;
+}
+FetchOptions options_with(const RunRequest& request, const HubSettings& h) {
+  FetchOptions o = request.options;
+  apply_retries(h, o);
+  return o;
+}
+
 Result<Hub> connect(RunDeps& deps, const HubSettings& h) {
   if (!deps.connect) return open_hub(deps.env, deps.clock, h);
   // A replaced connection is refused for the same reasons (offline mode, bad endpoint/token).
@@ -33,16 +46,7 @@ struct Session {
 
   Session(const RunRequest& r, RunDeps& d) : request(r), deps(d), start(d.clock.now()) {}
 
-  HubSettings hub_settings() const {
-    HubSettings h = request.hub;
-    if (!manifest.endpoint.empty()) h.manifest_endpoint = manifest.endpoint;
-    return h;
-  }
-  FetchOptions engine_options() const {
-    FetchOptions o = request.options;
-    apply_retries(hub_settings(), o);
-    return o;
-  }
+  HubSettings hub_settings() const { return settings_with(request, manifest.endpoint); }
   Status load_inputs() {
     MB_ASSIGN(manifest, load_manifest(request.manifest_path));
     std::error_code ec;
@@ -71,7 +75,7 @@ struct Session {
   Engine& make_engine(std::optional<Engine>& engine) {
     Hub* h = hub ? &*hub : nullptr;
     return engine.emplace(*store, h ? h->client.get() : nullptr, h ? h->transport.get() : nullptr,
-                          deps.clock, engine_options(), deps.progress);
+                          deps.clock, options_with(request, hub_settings()), deps.progress);
   }
   RunOutcome outcome(Lockfile l, bool relocked) const {
     RunOutcome o;
@@ -223,16 +227,13 @@ Status fetch_models(const Store& store, const Lockfile& lock, const std::set<std
   for (const LockedModel& m : lock.models) {
     if (models.count(m.name)) sub.models.push_back(m);
   }
-  HubSettings h = request.hub;
-  if (auto man = load_manifest(request.manifest_path); man.ok() && !man->endpoint.empty()) {
-    h.manifest_endpoint = man->endpoint;
-  }
+  auto manifest = load_manifest(request.manifest_path);  // only for its endpoint
+  HubSettings h = settings_with(request, manifest.ok() ? manifest->endpoint : std::string());
   h.offline_what = std::to_string(models.size()) + " model(s) need content from the hub";
   h.offline_hint = "run `modelbake verify --repair` where the hub is reachable";
   MB_ASSIGN(Hub hub, connect(deps, h));
-  FetchOptions options = request.options;
-  apply_retries(h, options);
-  Engine engine(store, hub.client.get(), hub.transport.get(), deps.clock, options, deps.progress);
+  Engine engine(store, hub.client.get(), hub.transport.get(), deps.clock, options_with(request, h),
+                deps.progress);
   FetchReport report;
   return engine.fetch(sub, report);
 }
