@@ -8,6 +8,7 @@
 #include "cli/app.hpp"
 #include "cli/cache_json.hpp"
 #include "core/log.hpp"
+#include "core/paths.hpp"
 #include "store/store.hpp"
 #include "verify/cache_admin.hpp"
 
@@ -16,12 +17,6 @@ namespace fs = std::filesystem;
 namespace mb::cli {
 
 namespace {
-
-std::string absolute(const std::string& p) {
-  std::error_code ec;
-  auto a = fs::absolute(p, ec);
-  return ec ? p : a.lexically_normal().string();
-}
 
 std::string date(int64_t t) {
   if (t == 0) return "-";
@@ -55,7 +50,7 @@ PinNames project_pins(const Context& ctx) {
 }
 
 int run_ls(Context& ctx) {
-  std::string cache = absolute(ctx.cache_dir());
+  std::string cache = absolute_path(ctx.cache_dir());
   auto repos = verify::scan_cache(CacheLayout(cache));
   if (!repos.ok()) return report_error(ctx, repos.error());
   PinNames pins = project_pins(ctx);
@@ -107,7 +102,7 @@ int run_ls(Context& ctx) {
 }
 
 int run_du(Context& ctx) {
-  std::string cache = absolute(ctx.cache_dir());
+  std::string cache = absolute_path(ctx.cache_dir());
   auto du = verify::disk_usage(CacheLayout(cache));
   if (!du.ok()) return report_error(ctx, du.error());
   if (ctx.opts.json) {
@@ -169,7 +164,7 @@ struct GcArgs {
 };
 
 int run_gc(Context& ctx, const GcArgs& args) {
-  Store store{CacheLayout(absolute(ctx.cache_dir()))};
+  Store store{CacheLayout(absolute_path(ctx.cache_dir()))};
   if (!fs::is_directory(store.layout().root())) {
     return report_error(ctx,
                         make_error(ErrorCategory::usage,
@@ -205,7 +200,7 @@ struct RmArgs {
 int run_rm(Context& ctx, const RmArgs& args) {
   auto target = verify::parse_repo_target(args.target);
   if (!target.ok()) return report_error(ctx, target.error());
-  Store store{CacheLayout(absolute(ctx.cache_dir()))};
+  Store store{CacheLayout(absolute_path(ctx.cache_dir()))};
   auto r = verify::remove_repo(store, args.dataset ? RepoType::dataset : RepoType::model,
                                target->repo, target->revision, ctx.clock.unix_seconds());
   if (!r.ok()) return report_error(ctx, r.error());

@@ -1,5 +1,6 @@
 #include "core/paths.hpp"
 
+#include <filesystem>
 #include <vector>
 
 #include "core/text.hpp"
@@ -126,6 +127,12 @@ Status validate_revision(std::string_view revision) {
     }
   }
   return {};
+}
+
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto a = std::filesystem::absolute(path, ec);
+  return ec ? path : a.lexically_normal().string();
 }
 
 }  // namespace mb

@@ -1,16 +1,9 @@
 #include "verify/run.hpp"
 
-#include <filesystem>
-
+#include "core/paths.hpp"
 #include "verify/repair.hpp"
 
 namespace mb::verify {
-
-std::string absolute_path(const std::string& p) {
-  std::error_code ec;
-  auto a = std::filesystem::absolute(p, ec);
-  return ec ? p : a.lexically_normal().string();
-}
 
 Result<Lockfile> load_lock(const std::string& path) {
   auto lock = read_lock(path);

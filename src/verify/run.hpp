@@ -48,7 +48,4 @@ Result<Lockfile> load_lock(const std::string& path);
 // `fetch` may be empty when request.repair is false.
 Result<VerifyOutcome> run_verify(const VerifyRequest& request, const RepairFetch& fetch);
 
-// `path` made absolute and normal (unchanged if that fails).
-std::string absolute_path(const std::string& path);
-
 }  // namespace mb::verify

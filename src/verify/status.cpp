@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/file.hpp"
+#include "core/paths.hpp"
 #include "verify/integrity.hpp"
 #include "verify/run.hpp"
 
