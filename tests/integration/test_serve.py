@@ -241,7 +241,8 @@ class ServeFetchedCache(unittest.TestCase):
         self.assertIn("text/plain", h["content-type"])
         self.assertRegex(text.decode(), r'modelbake_serve_requests_total\{route="resolve",status="200"\} \d+')
         self.assertRegex(text.decode(), r"modelbake_serve_bytes_sent_total \d+")
-        self.assertIn('"GET /org/tiny/resolve/main/README.md" 200 7 ', self.mirror.stderr())
+        line = '"GET /org/tiny/resolve/main/README.md" 200 7 '
+        self.assertIn(line, self.mirror.stderr_once_it_has(line))
 
     # ---- (f) hostile requests --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from urllib.parse import urlsplit
 
 from mbtest import modelbake_bin, tool_env
@@ -35,6 +36,17 @@ class Mirror:
     def stderr(self):
         with open(self.stderr_path, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def stderr_once_it_has(self, text, timeout=10):
+        """stderr, read again until it contains `text` or `timeout` seconds pass. Access log
+        lines are written when libmicrohttpd reports a request complete, which can be after
+        the client already has the whole body."""
+        deadline = time.monotonic() + timeout
+        out = self.stderr()
+        while text not in out and time.monotonic() < deadline:
+            time.sleep(0.05)
+            out = self.stderr()
+        return out
 
     def request(self, method, target, headers=None, body=None, timeout=30):
         """(status, headers dict (lower-case keys), body bytes) of one request on its own
