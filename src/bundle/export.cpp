@@ -79,7 +79,7 @@ class StagingDir {
     MB_TRY(make_dirs(parent));
     StagingDir s;
     s.m_dest = dest;
-    s.m_path = parent + "/." + d.filename().string() + ".partial-" + random_suffix();
+    s.m_path = temp_path_for(parent + "/." + d.filename().string());
     if (::mkdir(s.m_path.c_str(), 0755) != 0) return errno_error("creating " + s.m_path, errno);
     return s;
   }

@@ -15,6 +15,7 @@
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "lock/entry_match.hpp"
 
 namespace mb::bundle {
 
@@ -254,18 +255,17 @@ Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, 
 }
 
 Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& f) {
-  std::string what = m.name + ":" + f.path;
-  if (e.size != f.size || e.sha256 != f.sha256)
-    return refuse("content of " + what + " does not match the bundled lock");
-  if (etag_is_git_sha1(f.etag)) {
-    std::string git = e.git_sha1;
-    if (git.empty()) {
-      MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
-      git = d.git_sha1;
-    }
-    if (git != f.etag)
-      return refuse("git blob sha1 of " + what + " does not match its etag " + f.etag);
+  EntryExpectation want = EntryExpectation::of(f);
+  FileDigests got{e.size, e.sha256, e.git_sha1};
+  // The reader hashed the sha256 of every entry; the git blob sha1 only where it knew one
+  // would be needed.
+  if (digests_needed(want) == WithGitSha1::yes && got.git_sha1.empty() && got.size == f.size) {
+    MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
+    got.git_sha1 = d.git_sha1;
   }
+  EntryMatch match = match_entry(want, got);
+  if (!match.ok())
+    return refuse(m.name + ":" + f.path + " " + match.describe() + " (the bundled lock)");
   return {};
 }
 
@@ -318,7 +318,7 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   }
   MB_TRY(store.init());
   MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
-  std::string tmp = store.layout().tmp_dir() + "/import-" + random_suffix();
+  std::string tmp = temp_path_for(store.layout().tmp_dir() + "/import");
   MB_TRY(make_dirs(tmp));
   TempTree guard(tmp);
   MB_TRY(make_dirs(tmp + "/outer"));

@@ -8,6 +8,7 @@
 
 #include "app/version.hpp"
 #include "core/log.hpp"
+#include "core/paths.hpp"
 #include "store/layout.hpp"
 
 namespace mb::cli {
@@ -17,11 +18,13 @@ fetch::HubSettings hub_settings(const Context& ctx, int retries, int metadata_ti
   if (!ctx.opts.endpoint.empty()) h.endpoint_flag = ctx.opts.endpoint;
   h.retries = retries;
   h.metadata_timeout = std::chrono::seconds(metadata_timeout_seconds);
-  h.user_agent = std::string("modelbake/") + version();
+  h.user_agent = user_agent();
   return h;
 }
 
-std::string Context::cache_dir() const { return resolve_cache_dir(opts.cache, env); }
+void Context::resolve() { m_cache_dir = absolute_path(resolve_cache_dir(opts.cache, env)); }
+
+const std::string& Context::cache_dir() const { return m_cache_dir; }
 
 std::string Context::lock_path() const {
   std::filesystem::path p(opts.manifest);
@@ -39,7 +42,12 @@ CLI::App* add_command(CLI::App& app, const std::string& name, const std::string&
   return sub;
 }
 
-void print_json(const nlohmann::ordered_json& doc) { std::cout << doc.dump(2) << std::endl; }
+// Text from the disk or a server (a cache path, a file name) may be any bytes: invalid UTF-8 is
+// replaced, as everywhere else JSON is written, rather than thrown on.
+void print_json(const nlohmann::ordered_json& doc) {
+  std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+            << std::endl;
+}
 
 void say(const Context& ctx, const std::string& line) {
   if (!ctx.opts.json && !ctx.opts.quiet) std::cout << line << "\n";
@@ -83,7 +91,7 @@ int run(int argc, char** argv) {
   CLI::App app{
       "modelbake: put machine-learning models into container images, verified and offline-ready",
       "modelbake"};
-  app.set_version_flag("--version", "modelbake 0.1.0");
+  app.set_version_flag("--version", std::string("modelbake ") + version());
   app.require_subcommand(1);
   add_global_options(app, ctx.opts);
   register_fetch_commands(app, ctx);
@@ -101,6 +109,7 @@ int run(int argc, char** argv) {
   log::configure(ctx.opts.quiet ? log::Level::error
                                 : (ctx.opts.verbose ? log::Level::debug : log::Level::info),
                  ctx.opts.log_format == "json" ? log::Format::json : log::Format::human);
+  ctx.resolve();
   if (!ctx.action) return report_error(ctx, make_error(ErrorCategory::usage, "no command given"));
   try {
     return ctx.action();

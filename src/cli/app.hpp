@@ -16,7 +16,7 @@ namespace mb::cli {
 
 struct GlobalOptions {
   std::string manifest = "modelbake.yaml";
-  std::string cache;     // --cache; resolved with the environment by Context::cache_dir()
+  std::string cache;     // --cache; resolved with the environment once, by Context::resolve()
   std::string endpoint;  // --endpoint
   bool json = false;
   bool quiet = false;
@@ -31,7 +31,15 @@ struct Context {
   SystemClock clock;
   std::function<int()> action;  // set by the chosen subcommand
 
-  std::string cache_dir() const;
+ private:
+  std::string m_cache_dir;
+
+ public:
+  // Resolves the run's outside world once, after the options are parsed: the cache directory
+  // (--cache, HF_HUB_CACHE, HF_HOME, ~), made absolute and lexically normal, so every command
+  // uses and prints the same form of it.
+  void resolve();
+  const std::string& cache_dir() const;
   // Path of the lock next to the manifest (modelbake.yaml -> modelbake.lock).
   std::string lock_path() const;
   // Whether to draw a live progress display (stderr is a terminal, not -q/--no-progress/--json).

@@ -65,6 +65,7 @@ int run_export(Context& ctx, const ExportArgs& a) {
   if (ctx.opts.json) {
     nlohmann::ordered_json doc{{"ok", true},
                                {"output", opts->output},
+                               {"cache", ctx.cache_dir()},
                                {"format", bundle::to_string(opts->format)},
                                {"layout", bundle::to_string(opts->layout)},
                                {"prefix", opts->prefix},
@@ -118,7 +119,7 @@ int run_import(Context& ctx, const std::string& path) {
                 {"bundle", path},
                 {"format", result->format},
                 {"layout", bundle::to_string(result->layout)},
-                {"cache", store.layout().root()},
+                {"cache", ctx.cache_dir()},
                 {"models", models},
                 {"files", result->files},
                 {"bytes", result->bytes},

@@ -50,7 +50,7 @@ PinNames project_pins(const Context& ctx) {
 }
 
 int run_ls(Context& ctx) {
-  std::string cache = absolute_path(ctx.cache_dir());
+  std::string cache = ctx.cache_dir();
   auto repos = verify::scan_cache(CacheLayout(cache));
   if (!repos.ok()) return report_error(ctx, repos.error());
   PinNames pins = project_pins(ctx);
@@ -102,7 +102,7 @@ int run_ls(Context& ctx) {
 }
 
 int run_du(Context& ctx) {
-  std::string cache = absolute_path(ctx.cache_dir());
+  std::string cache = ctx.cache_dir();
   auto du = verify::disk_usage(CacheLayout(cache));
   if (!du.ok()) return report_error(ctx, du.error());
   if (ctx.opts.json) {
@@ -124,6 +124,7 @@ int run_du(Context& ctx) {
 void print_gc(const Context& ctx, const verify::GcReport& r, bool dry_run) {
   if (ctx.opts.json) {
     nlohmann::ordered_json doc;
+    doc["cache"] = ctx.cache_dir();
     doc["dry_run"] = dry_run;
     doc["disk_before"] = r.disk_before;
     doc["disk_after"] = r.disk_after;
@@ -164,7 +165,7 @@ struct GcArgs {
 };
 
 int run_gc(Context& ctx, const GcArgs& args) {
-  Store store{CacheLayout(absolute_path(ctx.cache_dir()))};
+  Store store{CacheLayout(ctx.cache_dir())};
   if (!fs::is_directory(store.layout().root())) {
     return report_error(ctx,
                         make_error(ErrorCategory::usage,
@@ -200,7 +201,7 @@ struct RmArgs {
 int run_rm(Context& ctx, const RmArgs& args) {
   auto target = verify::parse_repo_target(args.target);
   if (!target.ok()) return report_error(ctx, target.error());
-  Store store{CacheLayout(absolute_path(ctx.cache_dir()))};
+  Store store{CacheLayout(ctx.cache_dir())};
   auto r = verify::remove_repo(store, args.dataset ? RepoType::dataset : RepoType::model,
                                target->repo, target->revision, ctx.clock.unix_seconds());
   if (!r.ok()) return report_error(ctx, r.error());

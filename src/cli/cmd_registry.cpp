@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "app/version.hpp"
 #include "bundle/export.hpp"
 #include "bundle/plan.hpp"
 #include "cli/app.hpp"
@@ -44,7 +45,9 @@ Result<Session> open_session(Context& ctx, const RegistryArgs& a) {
   if (a.chunk_mib < 1) return fail(ErrorCategory::usage, "--chunk-size must be at least 1 MiB");
   PosixProcessRunner helpers;  // docker-credential-<name> programs
   MB_ASSIGN(auto creds, oci::lookup_credentials(ctx.env, s.ref.registry, helpers));
-  MB_ASSIGN(s.transport, net::CurlTransport::create());
+  net::CurlOptions curl;
+  curl.user_agent = user_agent();
+  MB_ASSIGN(s.transport, net::CurlTransport::create(curl));
   oci::ClientOptions o;
   o.plain_http = a.plain_http;
   o.insecure = a.insecure;
@@ -124,7 +127,7 @@ int run_pull(Context& ctx, const RegistryArgs& a) {
     if (!a.write_lock.empty()) MB_TRY(write_lock(a.write_lock, summary.lock));
     if (ctx.opts.json) {
       auto doc = summary_json(session.ref, summary);
-      doc["cache"] = store.layout().root();
+      doc["cache"] = ctx.cache_dir();
       nlohmann::ordered_json models = nlohmann::ordered_json::array();
       for (const auto& m : summary.lock.models)
         models.push_back({{"name", m.name}, {"repo", m.repo}, {"commit", m.commit}});

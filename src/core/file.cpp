@@ -169,6 +169,22 @@ std::string temp_path_for(std::string_view base) {
   return std::string(base) + ".tmp." + random_suffix();
 }
 
+TempKind temp_kind(std::string_view name) {
+  auto hex_tail = [&](std::string_view marker_before, size_t end) {
+    // name[..end) ends with "<marker_before><8 hex>" and has a non-empty stem.
+    if (end < marker_before.size() + 9) return false;
+    std::string_view hex = name.substr(end - 8, 8);
+    std::string_view marker = name.substr(end - 8 - marker_before.size(), marker_before.size());
+    return marker == marker_before && is_lower_hex(hex, 8);
+  };
+  if (hex_tail(".tmp.", name.size())) return TempKind::ours;
+  if (name.ends_with(".tmp") && hex_tail(".", name.size() - 4)) return TempKind::ours;
+  constexpr std::string_view k_incomplete = ".incomplete";
+  if (name.size() > k_incomplete.size() && name.ends_with(k_incomplete))
+    return TempKind::hub_download;
+  return TempKind::none;
+}
+
 static Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
   std::vector<char> buf(k_max_write);
   WritebackPacer pacer(out);

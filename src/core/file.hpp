@@ -98,9 +98,21 @@ Error errno_error(const std::string& what, int err);
 std::string random_suffix();
 
 // The one temp-name scheme: "<base>.tmp.<8 hex>". `base` is the final path for a temp next to
-// it, or "<tmp dir>/<key>" for a temp in the cache's tmp/. gc (stale temps), the store
-// (is_sibling_temp_name) and cache listings recognise exactly this shape.
+// it, or "<tmp dir>/<key>" for a temp in the cache's tmp/ (staging folders of import, pull,
+// gc and export too).
 std::string temp_path_for(std::string_view base);
+
+// The one recogniser of temporary names, used by gc (stale temps), the store and verify
+// (leftovers beside published files) and du (temporary bytes). It knows exactly:
+//   "<name>.tmp.<8 lower hex>"    temp_path_for's scheme                      -> ours
+//   "<name>.<8 lower hex>.tmp"    the scheme of earlier modelbake versions     -> ours
+//   "<name>.incomplete"           huggingface_hub's download in progress in
+//                                 blobs/ (a hub cache is shared with it)       -> hub_download
+// A user's "notes.tmp.txt" or "data.tmp" is not temporary. Callers that remove entries from a
+// snapshot folder (repo paths, any name) take only `ours`.
+enum class TempKind { none, ours, hub_download };
+TempKind temp_kind(std::string_view name);
+inline bool is_temp_name(std::string_view name) { return temp_kind(name) != TempKind::none; }
 
 // Copies `src` into the new file `temp` (refused if it exists) and fsyncs it, so that renaming
 // `temp` publishes complete bytes even after a crash. Removes `temp` on failure.

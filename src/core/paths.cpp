@@ -132,7 +132,11 @@ Status validate_revision(std::string_view revision) {
 std::string absolute_path(const std::string& path) {
   std::error_code ec;
   auto a = std::filesystem::absolute(path, ec);
-  return ec ? path : a.lexically_normal().string();
+  if (ec) return path;
+  std::string out = a.lexically_normal().string();
+  // "dir/" and "dir" are one directory: one spelling, so every command prints the same.
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
 }
 
 }  // namespace mb

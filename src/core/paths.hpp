@@ -28,7 +28,8 @@ Status validate_repo_file_path(std::string_view path, std::string_view what);
 
 // Joins root and a validated relative path.
 std::string join_path(std::string_view root, std::string_view rel);
-// `path` made absolute and lexically normal (unchanged if that fails); links are not followed.
+// `path` made absolute and lexically normal, without a trailing slash (unchanged if that fails);
+// links are not followed.
 std::string absolute_path(const std::string& path);
 
 // Hub repo id: "name" or "namespace/name"; each part [A-Za-z0-9_.-]{1,96}, no "--" or "..",

@@ -11,6 +11,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "fetch/download.hpp"
+#include "lock/entry_match.hpp"
 
 namespace mb::fetch {
 
@@ -113,20 +114,13 @@ Status ensure_free_space(const std::string& dir, uint64_t needed, const std::str
 
 Status check_digests(const DownloadSpec& spec, const std::string& sha256,
                      const std::string& git_sha1, const std::string& label) {
-  auto mismatch = [&](const char* what, const std::string& want, const std::string& got) {
-    return fail(ErrorCategory::integrity,
-                std::string("digest mismatch for ") + label + ": expected " + what + " " + want +
-                    ", got " + got,
-                "the server sent corrupt or different data; nothing was stored. Retry, or check "
-                "the endpoint/mirror");
-  };
-  if (etag_is_sha256(spec.etag) && sha256 != spec.etag)
-    return mismatch("sha256", spec.etag, sha256);
-  if (!spec.sha256.empty() && sha256 != spec.sha256) return mismatch("sha256", spec.sha256, sha256);
-  if (etag_is_git_sha1(spec.etag) && git_sha1 != spec.etag) {
-    return mismatch("git blob sha1", spec.etag, git_sha1);
-  }
-  return {};
+  // The size was checked while the bytes arrived (a download that does not announce it has
+  // spec.size 0), so only the digests are left to compare.
+  EntryMatch m = match_entry({std::nullopt, spec.sha256, spec.etag}, {0, sha256, git_sha1});
+  if (m.ok()) return {};
+  return fail(ErrorCategory::integrity, "digest mismatch for " + label + ": " + m.describe(),
+              "the server sent corrupt or different data; nothing was stored. Retry, or check "
+              "the endpoint/mirror");
 }
 
 Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,

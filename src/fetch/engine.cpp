@@ -29,17 +29,15 @@ bool regular_file_of_size(const std::string& path, uint64_t size) {
          static_cast<uint64_t>(st.st_size) == size;
 }
 
-// Temps "<etag>.tmp.<rand>" (and "<etag>.<rand>.tmp" of older versions) are only written under
-// the etag's content lock, so while we hold it any other one is left over from a killed process.
+// Temps of an etag ("<etag>.tmp.<rand>", core's scheme) are only written under the etag's
+// content lock, so while we hold it any other one is left over from a killed process.
 void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
   DIR* dir = ::opendir(tmp_dir.c_str());
   if (dir == nullptr) return;
   std::string prefix = etag + ".";
   while (dirent* e = ::readdir(dir)) {
     std::string name = e->d_name;
-    bool ours =
-        name.size() > prefix.size() + 4 && name.starts_with(prefix) &&
-        (name.ends_with(".tmp") || name.find(".tmp.", prefix.size() - 1) != std::string::npos);
+    bool ours = name.starts_with(prefix) && temp_kind(name) == TempKind::ours;
     if (ours) {
       ::unlink((tmp_dir + "/" + name).c_str());
     }

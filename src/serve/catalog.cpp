@@ -12,6 +12,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "lock/entry_match.hpp"
 
 namespace fs = std::filesystem;
 
@@ -126,9 +127,9 @@ bool Catalog::verified(int fd, const Entry& e) {
   } else {
     // A blob that is a copy (filesystems without hard links, hand-made caches) or a regular
     // file (git sha1 etag): hash it once through the open descriptor.
-    auto d = hash_file("/proc/self/fd/" + std::to_string(fd),
-                       e.is_lfs() ? WithGitSha1::no : WithGitSha1::yes);
-    ok = d.ok() && (e.is_lfs() ? d->sha256 == e.etag : d->git_sha1 == e.etag);
+    EntryExpectation want{e.size, "", e.etag};
+    auto d = hash_file("/proc/self/fd/" + std::to_string(fd), digests_needed(want));
+    ok = d.ok() && match_entry(want, *d).ok();
     std::lock_guard<std::mutex> g(m_mutex);
     ++m_hashes;
   }

@@ -85,7 +85,7 @@ Result<std::unique_ptr<Upstream>> Upstream::create(const std::string& endpoint, 
   MB_ASSIGN(std::string url, hub::resolve_endpoint(endpoint, env, std::nullopt));
   MB_ASSIGN(std::optional<std::string> token, hub::resolve_token(env));
   net::CurlOptions curl;
-  curl.user_agent = std::string("modelbake/") + version() + " (serve)";
+  curl.user_agent = user_agent();
   MB_ASSIGN(u->m->transport, net::CurlTransport::create(curl));
   hub::ClientOptions options;
   options.endpoint = url;

@@ -54,9 +54,4 @@ Status check_real_dirs(const std::string& base, std::string_view rel, MissingDir
   return {};
 }
 
-bool is_sibling_temp_name(std::string_view name) {
-  size_t dot = name.rfind(".tmp.");
-  return dot != std::string_view::npos && dot > 0 && is_lower_hex(name.substr(dot + 5), 8);
-}
-
 }  // namespace mb

@@ -26,8 +26,4 @@ Status check_real_dirs(const std::string& base, std::string_view rel, MissingDir
 // The error for a planted link at `path` (used by the checks above and by gc/rm reports).
 Error planted_link_error(const std::string& path);
 
-// True when `name` ends like the temp names modelbake (and older versions of it) create next to
-// a final name: ".tmp.<8 hex>".
-bool is_sibling_temp_name(std::string_view name);
-
 }  // namespace mb

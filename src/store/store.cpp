@@ -177,7 +177,7 @@ Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
   for (auto it = fs::recursive_directory_iterator(snap, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string rel = it->path().lexically_relative(snap).string();
-    bool temp = is_sibling_temp_name(it->path().filename().string());
+    bool temp = temp_kind(it->path().filename().string()) == TempKind::ours;
     if (temp && it->is_symlink(ec) && !m.find_file(rel)) doomed.push_back(it->path().string());
   }
   for (const auto& p : doomed) {

@@ -168,7 +168,7 @@ Status evict_revision(const CacheLayout& cache, const ModelRepo& r, const ModelR
   // Best effort: the refs folder may not exist (commit-pinned revisions have no ref).
   (void)fsync_dir(r.dir + "/refs");
   MB_TRY(make_dirs(cache.tmp_dir()));
-  std::string trash = cache.tmp_dir() + "/evict." + random_suffix();
+  std::string trash = temp_path_for(cache.tmp_dir() + "/evict");
   if (::rename(rev.dir.c_str(), trash.c_str()) != 0 && errno != ENOENT) {
     return errno_error("moving " + rev.dir + " out of the cache view", errno);
   }

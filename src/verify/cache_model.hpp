@@ -62,6 +62,5 @@ struct CacheModel {
 
 std::optional<std::pair<RepoType, std::string>> parse_repo_folder(const std::string& name);
 Result<CacheModel> load_cache_model(const CacheLayout& cache);
-bool is_temp_name(const std::string& name);
 
 }  // namespace mb::verify

@@ -183,11 +183,6 @@ Result<std::vector<RepoInfo>> scan_cache(const CacheLayout& cache) {
   return out;
 }
 
-bool is_temp_name(const std::string& name) {
-  return name.ends_with(".incomplete") || name.find(".tmp.") != std::string::npos ||
-         name.ends_with(".tmp");
-}
-
 Result<DiskUsage> disk_usage(const CacheLayout& cache) {
   std::error_code ec;
   if (!fs::is_directory(cache.root(), ec)) {

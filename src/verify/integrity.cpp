@@ -22,6 +22,7 @@
 #include "core/file.hpp"
 #include "core/paths.hpp"
 #include "core/text.hpp"
+#include "lock/entry_match.hpp"
 #include "store/safe_dirs.hpp"
 
 namespace mb::verify {
@@ -47,6 +48,14 @@ const char* to_string(FindingKind kind) {
 }
 
 namespace {
+
+FindingKind finding_kind(EntryMismatch m) {
+  switch (m) {
+    case EntryMismatch::size: return FindingKind::size_mismatch;
+    case EntryMismatch::git_sha1: return FindingKind::git_sha1_mismatch;
+    default: return FindingKind::digest_mismatch;
+  }
+}
 
 // Untrusted file content, printable and short enough for a one-line report.
 std::string printable(std::string_view s, size_t max = 80) { return sanitize_for_display(s, max); }
@@ -243,26 +252,12 @@ class Checker {
         x.message = f.path + ": " + r.error().message;
         continue;
       }
-      if (r->size != f.size) {  // changed between stat and read
-        auto& x = add(FindingKind::size_mismatch, m, c.model_index, f.path, c.resolved);
-        x.expected = std::to_string(f.size);
-        x.actual = std::to_string(r->size);
-        x.message = f.path + " has " + x.actual + " bytes, the lock says " + x.expected;
-        continue;
-      }
-      if (r->sha256 != f.sha256) {
-        auto& x = add(FindingKind::digest_mismatch, m, c.model_index, f.path, c.resolved);
-        x.expected = f.sha256;
-        x.actual = r->sha256;
-        x.message = f.path + ": sha256 " + r->sha256 + " does not match the lock's " + f.sha256;
-        continue;
-      }
-      if (etag_is_git_sha1(f.etag) && r->git_sha1 != f.etag) {
-        auto& x = add(FindingKind::git_sha1_mismatch, m, c.model_index, f.path, c.resolved);
-        x.expected = f.etag;
-        x.actual = r->git_sha1;
-        x.message =
-            f.path + ": git blob sha1 " + r->git_sha1 + " does not match the lock's etag " + f.etag;
+      EntryMatch match = match_entry(EntryExpectation::of(f), *r);
+      if (!match.ok()) {  // a size mismatch here: the file changed between stat and read
+        auto& x = add(finding_kind(match.kind), m, c.model_index, f.path, c.resolved);
+        x.expected = match.expected;
+        x.actual = match.actual;
+        x.message = f.path + (match.kind == EntryMismatch::size ? " " : ": ") + match.describe();
         continue;
       }
       m_report.models[c.model_index].files_ok++;
@@ -371,7 +366,7 @@ void check_snapshot_extras(Checker& ck, const std::string& snap, const LockedMod
     std::string rel = entry.substr(snap.size() + 1);
     struct stat st {};
     if (locked.count(rel) || ::lstat(entry.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
-    bool temp = is_sibling_temp_name(it->path().filename().string());
+    bool temp = temp_kind(it->path().filename().string()) == TempKind::ours;
     bool broken = S_ISLNK(st.st_mode) && !ck.resolves_inside(entry);
     if (!temp && !broken) continue;
     auto& x = ck.add(FindingKind::unexpected_entry, m, mi, rel, entry);

@@ -7,6 +7,7 @@
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
+#include "lock/entry_match.hpp"
 
 namespace fs = std::filesystem;
 
@@ -58,9 +59,9 @@ class Repairer {
   Status restore(const LockedModel& m, const LockedFile& f) {
     std::string object = m_store.layout().object_path(f.sha256);
     if (m_store.has_object(f.sha256)) {
-      auto d = hash_file(object, etag_is_git_sha1(f.etag) ? WithGitSha1::yes : WithGitSha1::no);
-      bool good = d.ok() && d->size == f.size && d->sha256 == f.sha256 &&
-                  (!etag_is_git_sha1(f.etag) || d->git_sha1 == f.etag);
+      EntryExpectation want = EntryExpectation::of(f);
+      auto d = hash_file(object, digests_needed(want));
+      bool good = d.ok() && match_entry(want, *d).ok();
       if (good) {
         std::string blob = m_store.layout().blob_path(m.type, m.repo, f.etag);
         if (!same_inode(blob, object)) MB_TRY(remove(blob));

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "core/error.hpp"
 #include "core/paths.hpp"
 
@@ -93,6 +95,14 @@ TEST(Revision, Grammar) {
   EXPECT_FALSE(validate_revision("../main").ok());
   EXPECT_FALSE(validate_revision("a b").ok());
   EXPECT_FALSE(validate_revision("").ok());
+}
+
+TEST(AbsolutePath, OneSpellingOfADirectory) {
+  EXPECT_EQ(absolute_path("/a/b/../c/./d/"), "/a/c/d");
+  EXPECT_EQ(absolute_path("/a//b///"), "/a/b");
+  EXPECT_EQ(absolute_path("/"), "/");
+  std::string cwd = std::filesystem::current_path().string();
+  EXPECT_EQ(absolute_path("x/../y/"), (std::filesystem::path(cwd) / "y").string());
 }
 
 }  // namespace

@@ -44,13 +44,19 @@ TEST(SafeDirs, CreatesMissingFoldersAndRefusesLinks) {
   EXPECT_FALSE(check_real_dirs(t.path(), "a/link", MissingDir::ok).ok());
 }
 
-TEST(SafeDirs, SiblingTempNames) {
-  EXPECT_TRUE(is_sibling_temp_name("config.json.tmp.0123abcd"));
-  EXPECT_FALSE(is_sibling_temp_name("config.json"));
-  EXPECT_FALSE(is_sibling_temp_name("notes.tmp.txt"));
-  EXPECT_FALSE(is_sibling_temp_name(".tmp.0123abcd"));
-  // The names modelbake makes are the ones it recognises (core temp_path_for).
-  EXPECT_TRUE(is_sibling_temp_name(fs::path(temp_path_for("/x/config.json")).filename().string()));
+TEST(TempNames, OneSchemeOneRecogniser) {
+  EXPECT_EQ(temp_kind("config.json.tmp.0123abcd"), TempKind::ours);
+  EXPECT_EQ(temp_kind("abc.0123abcd.tmp"), TempKind::ours);  // earlier versions' scheme
+  EXPECT_EQ(temp_kind("abc.incomplete"), TempKind::hub_download);
+  EXPECT_EQ(temp_kind("config.json"), TempKind::none);
+  EXPECT_EQ(temp_kind("notes.tmp.txt"), TempKind::none);
+  EXPECT_EQ(temp_kind("data.tmp"), TempKind::none);
+  EXPECT_EQ(temp_kind("x.tmp.0123ABCD"), TempKind::none);
+  EXPECT_EQ(temp_kind(".tmp.0123abcd"), TempKind::none);
+  EXPECT_EQ(temp_kind(".incomplete"), TempKind::none);
+  // The names modelbake makes are the ones it recognises, files and staging folders alike.
+  for (const char* base : {"/x/config.json", "/c/.locks/modelbake/tmp/import", "/out/.bundle"})
+    EXPECT_EQ(temp_kind(fs::path(temp_path_for(base)).filename().string()), TempKind::ours);
 }
 
 class StoreTest : public ::testing::Test {

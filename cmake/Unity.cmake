@@ -1,0 +1,16 @@
+# Unity builds: each target compiles its sources in batches of a few files per translation
+# unit. The code is template-heavy (nlohmann/json, fmt, GoogleTest), so most of a file's compile
+# time is instantiating and emitting the same templates, with debug info, again in every file;
+# a batch does it once. Measured with scripts/compile-times.sh (docs/CONTRIBUTING.md has the
+# numbers). Precompiled headers were measured too and rejected: with -g, GCC 12 spent longer on
+# each file with the PCH than without it.
+#
+# A small batch keeps incremental builds short (an edit recompiles its batch only) and ccache
+# still applies per batch. Sources with their own compile options (the -O3 inference kernels)
+# are kept out of the batches by CMake. -DMODELBAKE_UNITY=OFF builds file by file.
+option(MODELBAKE_UNITY "Unity build (batches of MODELBAKE_UNITY_BATCH sources)" OFF)
+set(MODELBAKE_UNITY_BATCH 6 CACHE STRING "Sources per unity translation unit")
+if(MODELBAKE_UNITY)
+  set(CMAKE_UNITY_BUILD ON)
+  set(CMAKE_UNITY_BUILD_BATCH_SIZE ${MODELBAKE_UNITY_BATCH})
+endif()
