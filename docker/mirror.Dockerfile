@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # A Hugging Face hub mirror: `modelbake serve` over a cache volume (docs/serve.md).
 #   docker build -f docker/modelbake.Dockerfile -t modelbake:local .
 #   docker build -f docker/mirror.Dockerfile -t modelbake-mirror:local .

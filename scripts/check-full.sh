@@ -10,4 +10,4 @@ fi
 cmake --build build -j"$(nproc)"
 scripts/lint.sh tidy build --all
 cd build
-ctest --output-on-failure -j2 --timeout 3600 -L 'fuzz|dockerbuild' "$@"
+ctest --output-on-failure -j2 --timeout 3600 --no-tests=error -L 'fuzz|dockerbuild' "$@"

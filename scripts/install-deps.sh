@@ -12,6 +12,8 @@ PACKAGES=(
   libmicrohttpd-dev
   # integration tests: real peers nobody here wrote
   docker-registry skopeo buildah umoci apache2-utils
+  # the Dockerfile builds (ctest -L dockerbuild): a debian:bookworm-slim base from the archive
+  mmdebstrap
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
   # benchmarks
