@@ -12,6 +12,7 @@ PACKAGES=(
   libmicrohttpd-dev
   # integration tests: real peers nobody here wrote
   docker-registry skopeo buildah umoci apache2-utils
+  podman busybox-static python3-jsonschema
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
   # benchmarks
