@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import unittest
 import uuid
@@ -122,6 +123,29 @@ class TestExportOnBase(BaseImageCase):
             self.assertEqual(cfg["rootfs"]["diff_ids"][-3:], model_layers)
         self.assertFalse(os.path.exists(os.path.join(out, "manifest.json")))
 
+    def test_kserve_fetch_mode_extracts_the_models(self):
+        # kserve_storage._download_oci: resolve the index to linux/<arch>, accept only these
+        # layer types (no +zstd), stream each tar and extract the entries named models/...
+        accepted = {"application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "application/vnd.docker.image.rootfs.diff.tar.gzip"}
+        out = self.tmp.join("oci")
+        self.export_on_base(out, "multi", "--layout", "flat")
+        lay = Layout(out)
+        index = lay.json_blob(lay.entry()["digest"])
+        entry = next(e for e in index["manifests"] if e["platform"] == {"architecture": "arm64", "os": "linux"})
+        dest = self.tmp.join("mnt")
+        os.makedirs(dest)
+        for layer in lay.json_blob(entry["digest"])["layers"]:
+            self.assertIn(layer["mediaType"], accepted)
+            with tarfile.open(lay.blob_path(layer["digest"]), "r|*") as tf:
+                for member in tf:
+                    if member.name.startswith("models/"):
+                        tf.extract(member, dest)
+        for m in self.lock["models"]:
+            for f in m["files"]:
+                with open(os.path.join(dest, "models", m["name"], f["path"]), "rb") as fh:
+                    self.assertEqual(hashlib.sha256(fh.read()).hexdigest(), f["sha256"])
+
     def test_bad_base_is_a_usage_error_and_writes_nothing(self):
         out = self.tmp.join("oci")
         proc = self.export(out, "--format", "oci", "--base", "oci:" + self.tmp.join("nothing"), code=2)
@@ -200,7 +224,6 @@ class TestModelPack(ArtifactCase):
         self.assertEqual(manifest["config"]["mediaType"], "application/vnd.cncf.model.config.v1+json")
         self.assertEqual(config["modelfs"], {"type": "layers", "diffIds": [l["digest"] for l in manifest["layers"]]})
         self.assertEqual(config["config"]["format"], "safetensors")
-        kinds = {l["annotations"]["org.cncf.model.filepath"]: l["mediaType"].split(".")[-3:] for l in manifest["layers"]}
         pre = "application/vnd.cncf.model."
         types = {l["annotations"]["org.cncf.model.filepath"]: l["mediaType"][len(pre):] for l in manifest["layers"]}
         self.assertEqual(types, {"bert/config.json": "weight.config.v1.raw",
@@ -208,7 +231,7 @@ class TestModelPack(ArtifactCase):
                                  "bert/README.md": "doc.v1.raw",
                                  "bert/tokenizer/vocab.txt": "weight.config.v1.raw",
                                  "llm/model-q4.gguf": "weight.v1.raw",
-                                 "modelbake.lock": "doc.v1.raw"}, kinds)
+                                 "modelbake.lock": "doc.v1.raw"})
         content = file_bytes(self.cache, self.lock)
         for layer in manifest["layers"]:
             ann = layer["annotations"]
@@ -400,6 +423,31 @@ class TestRealConsumers(BaseImageCase):
         self.assertExit(proc, 0)
         self.assertEqual(pulled["digest"], doc["digest"])
         self.assertEqual(file_bytes(empty, self.lock), file_bytes(self.cache, self.lock))
+
+    @unittest.skipUnless(shutil.which("skopeo"), "skopeo not installed")
+    def test_base_from_a_registry_gives_the_same_image_as_from_its_layout(self):
+        registry = DockerRegistry(self.tmp.join("registry")).start()
+        self.addCleanup(registry.stop)
+        policy = self.tmp.join("policy.json")
+        with open(policy, "w") as f:
+            json.dump({"default": [{"type": "insecureAcceptAnything"}]}, f)
+        for tag in ("base", "multi"):
+            with self.subTest(tag=tag):
+                remote = "%s/library/busybox:%s" % (registry.host, tag)
+                subprocess.run(["skopeo", "--policy", policy, "copy", "--all", "--preserve-digests",
+                                "--dest-tls-verify=false", "oci:%s:%s" % (self.base_dir, tag), "docker://" + remote],
+                               capture_output=True, check=True)
+                from_layout = self.export(self.tmp.join("l-" + tag), "--format", "oci", "--base",
+                                          "oci:%s:%s" % (self.base_dir, tag))
+                from_registry = self.export(self.tmp.join("r-" + tag), "--format", "oci", "--base", remote,
+                                            "--plain-http")
+                self.assertEqual(from_registry["manifest_digest"], from_layout["manifest_digest"])
+                self.assertEqual(tree_bytes(self.tmp.join("r-" + tag)), tree_bytes(self.tmp.join("l-" + tag)))
+                ref = "%s/team/modelcar-%s:v1" % (registry.host, tag)
+                proc, pushed = run_json(["push", ref, "--plain-http", "-f", self.manifest, "--cache", self.cache,
+                                         "--base", remote])
+                self.assertExit(proc, 0)
+                self.assertEqual(pushed["digest"], from_layout["manifest_digest"])
 
     @unittest.skipUnless(shutil.which("skopeo"), "skopeo not installed")
     def test_artifact_layouts_read_by_skopeo_and_umoci_push_equals_export(self):
