@@ -104,7 +104,11 @@ cat "$CACHE"/.locks/modelbake/objects/sha256/*/* >/dev/null
 if [[ $MODE == base ]]; then
   for t in buildah umoci; do command -v $t >/dev/null || { echo "$t is required" >&2; exit 2; }; done
   [[ -x /bin/busybox ]] || { echo "busybox-static is required" >&2; exit 2; }
-  BASE=$WORK/base
+  # buildah names a stage's image after the oci: path, which must then be lower-case.
+  LOWER=${BENCH_TMP:-${TMPDIR:-/tmp}}/mbbench$$
+  mkdir "$LOWER"
+  trap 'cleanup; rm -rf "$LOWER"' EXIT
+  BASE=$LOWER/base
   PYTHONPATH=$ROOT/tests/support $PY -c 'import mbimage, sys; mbimage.busybox_base(sys.argv[1], "base")' "$BASE"
   # The same files as a plain folder tree for buildah (hard links: no copy).
   FLAT=$WORK/flat
@@ -121,12 +125,13 @@ EOF2
   buildah_image() {
     rm -rf "$WORK/b-root" "$WORK/b-run"
     local c
-    c=$("${BS[@]}" from --quiet "oci:$BASE:base")
-    "${BS[@]}" copy --quiet "$c" "$FLAT" /models >/dev/null
-    "${BS[@]}" commit --quiet --disable-compression "$c" bench-models >/dev/null
-    "${BS[@]}" push --quiet --disable-compression bench-models "oci:$OUT.buildah:v1" >/dev/null
+    c=$("${BS[@]}" from --quiet "oci:$BASE:base") || exit 1
+    "${BS[@]}" copy --quiet "$c" "$FLAT" /models >/dev/null || exit 1
+    "${BS[@]}" commit --quiet --disable-compression "$c" bench-models >/dev/null || exit 1
+    "${BS[@]}" push --quiet --disable-compression bench-models "oci:$LOWER/buildah-out:v1" >/dev/null || exit 1
+    rm -rf "$LOWER/buildah-out"
   }
-  base_export() { export_cmd oci --base "oci:$BASE:base" --layout flat --no-layer-cache; }
+  base_export() { export_cmd oci --base "oci:$BASE:base" --layout flat --no-layer-cache || exit 1; }
   declare -a R_MB R_BUILDAH
   echo "running ($RUNS rounds, medians)..." >&2
   for _ in $(seq "$RUNS"); do

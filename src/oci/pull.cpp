@@ -33,7 +33,7 @@ bool wanted_layer(const Manifest& m, const Descriptor& l) {
   return !marked || is_model_layer(l);
 }
 
-bool is_modelpack(const Manifest& m) { return !raw_artifact_kind(m).empty(); }
+bool is_raw_artifact(const Manifest& m) { return !raw_artifact_kind(m).empty(); }
 
 // A registry repository as the source of an artifact's blobs.
 class RegistryBlobs final : public ArtifactBlobs {
@@ -57,9 +57,11 @@ Result<Lockfile> fetch_bundled_lock(ArtifactBlobs& blobs, const Manifest& m) {
   for (const auto& l : m.layers)
     if (is_lock_layer(l)) lock_layer = &l;
   if (!lock_layer) {
-    return fail(ErrorCategory::usage,
-                blobs.describe() + " is a ModelPack artifact without a modelbake.lock layer",
-                "pull artifacts pushed by 'modelbake push --artifact modelpack'");
+    return fail(
+        ErrorCategory::usage,
+        blobs.describe() +
+            " is a ModelPack or Docker Model Runner artifact without a modelbake.lock layer",
+        "pull artifacts pushed by 'modelbake push --artifact modelpack'");
   }
   if (lock_layer->size > bundle::LockFinder::k_lock_limit) {
     return fail(ErrorCategory::integrity,
@@ -288,7 +290,7 @@ Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref
   auto& [manifest, fetched] = got;
   TransferSummary summary;
   summary.digest = fetched.digest;
-  if (is_modelpack(manifest)) {
+  if (is_raw_artifact(manifest)) {
     summary.artifact = raw_artifact_kind(manifest);
     RegistryBlobs blobs(client, ref);
     MB_TRY(receive_raw_artifact(blobs, manifest, store, opts, summary));
@@ -313,7 +315,7 @@ Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& 
   MB_ASSIGN(auto got, fetch_manifest(client, ref));
   auto& [manifest, fetched] = got;
   TransferSummary summary;
-  if (is_modelpack(manifest)) {
+  if (is_raw_artifact(manifest)) {
     // Layers are raw files: take exactly the contents our lock wants, by digest.
     std::map<std::string, uint64_t> offered;
     for (const auto& l : manifest.layers) offered[digest_hex(l.digest)] = l.size;
