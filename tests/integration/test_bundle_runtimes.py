@@ -155,6 +155,37 @@ class TestExportOnBase(BaseImageCase):
         proc = self.export(out, "--format", "tar", "--base", "oci:%s:base" % self.base_dir, code=2)
         self.assertFalse(os.path.exists(out))
 
+    def test_entrypoint_workdir_and_env_of_the_base_are_kept(self):
+        base = self.tmp.join("ep")
+        shutil.copytree(self.base_dir, base)
+        subprocess.run(["umoci", "config", "--image", "%s:base" % base, "--tag", "ep", "--config.entrypoint", "/bin/sh",
+                        "--config.workingdir", "/srv", "--config.env", "HF_HUB_OFFLINE=0"],
+                       capture_output=True, check=True)
+        out = self.tmp.join("oci")
+        self.export(out, "--format", "oci", "--base", "oci:%s:ep" % base)
+        lay = Layout(out)
+        cfg = lay.json_blob(lay.json_blob(lay.entry()["digest"])["config"]["digest"])
+        self.assertEqual(cfg["config"]["Entrypoint"], ["/bin/sh"])
+        self.assertEqual(cfg["config"]["WorkingDir"], "/srv")
+        env = cfg["config"]["Env"]
+        self.assertIn("HF_HUB_OFFLINE=0", env)  # the base's own value wins
+        self.assertNotIn("HF_HUB_OFFLINE=1", env)
+        self.assertIn("HF_HUB_CACHE=/models", env)
+
+    def test_unsupported_base_layer_type_is_a_usage_error(self):
+        base = self.tmp.join("odd")
+        shutil.copytree(self.base_dir, base)
+        lay = Layout(base)
+        man = lay.json_blob(lay.entry("base")["digest"])
+        man["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        data = json.dumps(man).encode()
+        lay.add_ref({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": lay.put_blob(data),
+                     "size": len(data)}, "odd")
+        out = self.tmp.join("oci")
+        proc = self.export(out, "--format", "oci", "--base", "oci:%s:odd" % base, code=2)
+        self.assertIn("unsupported layer media type", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
     def test_tampered_base_layer_fails_with_integrity_error(self):
         broken = self.tmp.join("broken")
         shutil.copytree(self.base_dir, broken)
