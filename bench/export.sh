@@ -8,13 +8,19 @@
 #       like: `export` with `tar -chf && sync OUT`, `export --no-sync` with plain `tar -chf`.
 #   (2) `--format oci` vs `--format tar`: cold (no remembered layer digests: every file and
 #       every layer hashed) and warm (layer digests remembered: one hash pass per layer)
+#   (3) `bench/export.sh base` instead: `export --format oci --base` (the models stacked on a
+#       busybox base image, issue 22) of BENCH_MB (default 1024) MiB vs buildah building the
+#       same image the usual way: `buildah from oci:BASE` + `buildah copy` of the model files
+#       + `commit` + `push` to an OCI layout (uncompressed, like ours). Needs buildah, umoci
+#       and busybox-static.
 # Environment: MODELBAKE_BIN (default build/modelbake), BENCH_MB (total MiB, default 2048),
 # BENCH_RUNS (3), BENCH_TMP (parent of the work dir; default $TMPDIR or /tmp).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MODELBAKE_BIN:-$ROOT/build/modelbake}
 PY=/usr/bin/python3
-MB=${BENCH_MB:-2048}
+MODE=${1:-default}
+if [[ $MODE == base ]]; then MB=${BENCH_MB:-1024}; else MB=${BENCH_MB:-2048}; fi
 RUNS=${BENCH_RUNS:-3}
 [[ -x $BIN ]] || { echo "modelbake not found at $BIN (build it, or set MODELBAKE_BIN)" >&2; exit 2; }
 command -v tar >/dev/null || { echo "GNU tar is required" >&2; exit 2; }
@@ -94,6 +100,56 @@ ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
 # Warm the page cache once so every contender reads from memory.
 cat "$CACHE"/.locks/modelbake/objects/sha256/*/* >/dev/null
+
+if [[ $MODE == base ]]; then
+  for t in buildah umoci; do command -v $t >/dev/null || { echo "$t is required" >&2; exit 2; }; done
+  [[ -x /bin/busybox ]] || { echo "busybox-static is required" >&2; exit 2; }
+  # buildah names a stage's image after the oci: path, which must then be lower-case.
+  LOWER=${BENCH_TMP:-${TMPDIR:-/tmp}}/mbbench$$
+  mkdir "$LOWER"
+  trap 'cleanup; rm -rf "$LOWER"' EXIT
+  BASE=$LOWER/base
+  PYTHONPATH=$ROOT/tests/support $PY -c 'import mbimage, sys; mbimage.busybox_base(sys.argv[1], "base")' "$BASE"
+  # The same files as a plain folder tree for buildah (hard links: no copy).
+  FLAT=$WORK/flat
+  $PY - "$CACHE" "$WORK/project/modelbake.lock" "$FLAT" <<'EOF2'
+import json, os, sys
+cache, lock_path, flat = sys.argv[1:4]
+for m in json.load(open(lock_path))["models"]:
+    for f in m["files"]:
+        dst = os.path.join(flat, m["name"], f["path"])
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.link(os.path.join(cache, ".locks", "modelbake", "objects", "sha256", f["sha256"][:2], f["sha256"][2:]), dst)
+EOF2
+  BS=(buildah --root "$WORK/b-root" --runroot "$WORK/b-run" --storage-driver vfs)
+  buildah_image() {
+    rm -rf "$WORK/b-root" "$WORK/b-run"
+    local c
+    c=$("${BS[@]}" from --quiet "oci:$BASE:base") || exit 1
+    "${BS[@]}" copy --quiet "$c" "$FLAT" /models >/dev/null || exit 1
+    "${BS[@]}" commit --quiet --disable-compression "$c" bench-models >/dev/null || exit 1
+    "${BS[@]}" push --quiet --disable-compression bench-models "oci:$LOWER/buildah-out:v1" >/dev/null || exit 1
+    rm -rf "$LOWER/buildah-out"
+  }
+  base_export() { export_cmd oci --base "oci:$BASE:base" --layout flat --no-layer-cache || exit 1; }
+  declare -a R_MB R_BUILDAH
+  echo "running ($RUNS rounds, medians)..." >&2
+  for _ in $(seq "$RUNS"); do
+    R_MB+=("$(timed base_export)")
+    R_BUILDAH+=("$(timed buildah_image)")
+  done
+  T_MB=$(med "${R_MB[@]}"); T_BUILDAH=$(med "${R_BUILDAH[@]}")
+  printf '
+export --base benchmark: %s MiB in 2 models on a busybox base, %s runs, medians (seconds)
+' "$MB" "$RUNS"
+  printf '  %-58s %8.2f s
+' "modelbake export --format oci --base (every byte hashed)" "$T_MB"
+  printf '  %-58s %8.2f s
+' "buildah from BASE + copy + commit + push (uncompressed)" "$T_BUILDAH"
+  echo
+  echo "  time export --base / buildah : $(ratio "$T_MB" "$T_BUILDAH")x"
+  exit 0
+fi
 
 echo "running ($RUNS rounds, medians)..." >&2
 gnu_tar() { tar -chf "$OUT.gnu.tar" -C "$CACHE" models--bench--bert/snapshots models--bench--llm/snapshots; }

@@ -14,6 +14,8 @@ PACKAGES=(
   docker-registry skopeo buildah umoci apache2-utils
   # the Dockerfile builds (ctest -L dockerbuild): a debian:bookworm-slim base from the archive
   mmdebstrap
+  # runtimes that mount bundles (podman image mounts, a busybox base), schema validation
+  podman busybox-static python3-jsonschema
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
   # benchmarks

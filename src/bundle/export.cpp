@@ -189,10 +189,22 @@ Result<ExportResult> export_tar(std::vector<Entry> entries, const ExportOptions&
 
 }  // namespace
 
+Status export_layout(const LayoutExport& opts, const LayoutFiller& fill) {
+  if (opts.output.empty()) return fail(ErrorCategory::usage, "no output given", "pass -o PATH");
+  MB_TRY(validate_image_tag(opts.tag));
+  MB_ASSIGN(StagingDir staging, StagingDir::create(opts.output));
+  DirBlobSink sink(staging.path(), opts.sync);
+  MB_ASSIGN(Descriptor manifest, fill(sink));
+  MB_TRY(write_layout_index(staging.path(), manifest, opts.tag, opts.artifact_type));
+  return staging.commit(opts.force);
+}
+
 Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store,
                                    const ExportOptions& opts) {
   if (opts.output.empty()) return fail(ErrorCategory::usage, "no output given", "pass -o PATH");
   MB_TRY(check_store_has_lock(lock, store));
+  if (opts.base && opts.format != Format::oci)
+    return fail(ErrorCategory::usage, "--base only applies to --format oci");
   ExportResult result;
   if (opts.format == Format::oci) {
     MB_TRY(validate_image_tag(opts.tag));
@@ -203,7 +215,8 @@ Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store,
     io.prefix = opts.prefix;
     io.epoch = opts.epoch;
     io.use_layer_cache = opts.use_layer_cache;
-    MB_ASSIGN(OciImage image, build_image(lock, store, io, sink));
+    MB_ASSIGN(OciImage image, opts.base ? build_image_on_base(lock, store, io, *opts.base, sink)
+                                        : build_image(lock, store, io, sink));
     MB_TRY(write_oci_layout_files(staging.path(), image, opts.tag));
     MB_TRY(staging.commit(opts.force));
     result.image = std::move(image);

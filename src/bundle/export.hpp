@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bundle/base_image.hpp"
 #include "bundle/oci_image.hpp"
 #include "core/error.hpp"
 #include "lock/lockfile.hpp"
@@ -29,7 +31,8 @@ struct ExportOptions {
   std::string tag = "models:latest";  // oci only
   bool force = false;                 // replace an existing output
   bool use_layer_cache = true;
-  Sync sync = Sync::yes;  // Sync::no: skip flushing the output to disk (--no-sync)
+  Sync sync = Sync::yes;       // Sync::no: skip flushing the output to disk (--no-sync)
+  BaseSource* base = nullptr;  // oci only (--base): stack the model layers on this image
 };
 
 struct ExportResult {
@@ -42,6 +45,19 @@ struct ExportResult {
 // Every locked file must be in the store with its locked size (checked before anything is
 // written; ErrorCategory::integrity, hint: fetch --locked).
 Status check_store_has_lock(const Lockfile& lock, const Store& store);
+
+// An OCI layout of an artifact built outside this module (ModelPack, Docker Model Runner):
+// `fill` puts every blob into the sink and returns the manifest the tag names. Published
+// like every export: complete and checked, or not at all.
+using LayoutFiller = std::function<Result<Descriptor>(BlobSink& sink)>;
+struct LayoutExport {
+  std::string output;
+  std::string tag = "models:latest";
+  std::string artifact_type;  // for the index.json entry
+  bool force = false;
+  Sync sync = Sync::yes;
+};
+Status export_layout(const LayoutExport& opts, const LayoutFiller& fill);
 
 Result<ExportResult> export_bundle(const Lockfile& lock, const Store& store,
                                    const ExportOptions& opts);

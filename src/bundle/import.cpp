@@ -56,9 +56,10 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
   return path;
 }
 
-// The distinct layer blobs of the one image of an OCI layout, each checked against its digest
-// once: a manifest may list one layer many times, it is still read once.
-Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
+// The image an OCI layout's one entry names; for an image index (an image built on a
+// multi-platform base) the host platform's image, else the first: all of them share the
+// model layers.
+Result<nlohmann::json> layout_manifest(const LayoutFile& file) {
   MB_ASSIGN(std::string index_path, file("index.json"));
   MB_ASSIGN(auto index, read_json(index_path, "index.json"));
   if (!index.contains("manifests") || !index["manifests"].is_array() ||
@@ -68,6 +69,31 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   }
   MB_ASSIGN(std::string man_path, checked_blob(file, index["manifests"][0], "image manifest"));
   MB_ASSIGN(auto man, read_json(man_path, "image manifest"));
+  if (!man.contains("manifests")) return man;
+  if (!man["manifests"].is_array() || man["manifests"].empty())
+    return refuse("the image index lists no images");
+  const nlohmann::json* chosen = &man["manifests"][0];
+  for (const auto& e : man["manifests"]) {
+    if (e.is_object() && e.contains("platform") && e["platform"].is_object() &&
+        e["platform"].value("architecture", "") == host_architecture()) {
+      chosen = &e;
+      break;
+    }
+  }
+  MB_ASSIGN(std::string img_path, checked_blob(file, *chosen, "platform image manifest"));
+  return read_json(img_path, "platform image manifest");
+}
+
+bool is_model_layer(const nlohmann::json& layer) {
+  return layer.is_object() && layer.contains("annotations") && layer["annotations"].is_object() &&
+         layer["annotations"].contains("io.modelbake.model");
+}
+
+// The distinct layer blobs of the one image of an OCI layout, each checked against its digest
+// once: a manifest may list one layer many times, it is still read once. An image built on a
+// base (export --base) marks its own layers (io.modelbake.model); only those are read.
+Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
+  MB_ASSIGN(auto man, layout_manifest(file));
   if (!man.contains("layers") || !man["layers"].is_array() || !man.contains("config")) {
     return refuse("the image manifest has no layers");
   }
@@ -79,10 +105,13 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
   if (!diff_ids.is_array() || diff_ids.size() != man["layers"].size()) {
     return refuse("the image config's rootfs.diff_ids do not match its layers");
   }
+  bool marked = false;
+  for (const auto& layer : man["layers"]) marked = marked || is_model_layer(layer);
   std::vector<std::string> paths;
   std::set<std::string> seen;
   for (size_t i = 0; i < man["layers"].size(); ++i) {
     const auto& layer = man["layers"][i];
+    if (marked && !is_model_layer(layer)) continue;  // the base image's
     if (!layer.is_object() || layer.value("mediaType", "") != k_media_oci_layer_tar) {
       return fail(ErrorCategory::usage,
                   "unsupported layer type in the image (only uncompressed tar layers)",

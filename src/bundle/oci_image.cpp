@@ -83,16 +83,6 @@ class HashingSink final : public ByteSink {
   uint64_t m_size = 0;
 };
 
-Result<Descriptor> put_bytes(BlobSink& sink, const std::string& media_type,
-                             const std::string& bytes) {
-  Descriptor d{media_type, "sha256:" + sha256_hex(bytes), bytes.size()};
-  if (sink.has_blob(d)) return d;
-  MB_ASSIGN(auto writer, sink.begin_blob());
-  MB_TRY(writer->write(bytes.data(), bytes.size()));
-  MB_TRY(writer->commit(d.digest, d.size));
-  return d;
-}
-
 // One uncompressed layer. With a remembered digest the content is not hashed file by file:
 // the layer digest itself is compared with the one computed (and content-checked) earlier.
 Result<ImageLayer> put_layer(BlobSink& sink, const std::vector<Entry>& entries, int64_t epoch,
@@ -121,6 +111,12 @@ Result<ImageLayer> put_layer(BlobSink& sink, const std::vector<Entry>& entries, 
   return layer;
 }
 
+ordered_json descriptor_json(const Descriptor& d) {
+  return ordered_json{{"mediaType", d.media_type}, {"digest", d.digest}, {"size", d.size}};
+}
+
+}  // namespace
+
 std::string rfc3339(int64_t epoch) {
   std::time_t t = static_cast<std::time_t>(epoch);
   std::tm tm{};
@@ -130,11 +126,19 @@ std::string rfc3339(int64_t epoch) {
   return buf;
 }
 
-ordered_json descriptor_json(const Descriptor& d) {
-  return ordered_json{{"mediaType", d.media_type}, {"digest", d.digest}, {"size", d.size}};
+std::string layer_role(const ImageLayer& l) {
+  return l.model_name.empty() ? std::string(k_lock_name) : l.model_name;
 }
 
-}  // namespace
+Result<Descriptor> put_blob_bytes(BlobSink& sink, const std::string& media_type,
+                                  const std::string& bytes) {
+  Descriptor d{media_type, "sha256:" + sha256_hex(bytes), bytes.size()};
+  if (sink.has_blob(d)) return d;
+  MB_ASSIGN(auto writer, sink.begin_blob());
+  MB_TRY(writer->write(bytes.data(), bytes.size()));
+  MB_TRY(writer->commit(d.digest, d.size));
+  return d;
+}
 
 std::string host_architecture() {
 #if defined(__x86_64__)
@@ -171,8 +175,8 @@ Result<std::unique_ptr<BlobWriter>> DirBlobSink::begin_blob() {
   return std::unique_ptr<BlobWriter>(new DirBlobWriter(blobs, temp, UniqueFd(fd), m_sync));
 }
 
-Result<OciImage> build_image(const Lockfile& lock, const Store& store, const ImageOptions& opts,
-                             BlobSink& sink) {
+Result<std::vector<ImageLayer>> build_model_layers(const Lockfile& lock, const Store& store,
+                                                   const ImageOptions& opts, BlobSink& sink) {
   MB_ASSIGN(std::string prefix, normalize_prefix(opts.prefix));
   if (prefix.empty()) {
     return fail(ErrorCategory::usage, "an image needs a --prefix folder such as /models",
@@ -180,7 +184,7 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
   }
   const CacheLayout& cache = store.layout();
   LayerCache layer_cache(cache, opts.use_layer_cache);
-  OciImage image;
+  std::vector<ImageLayer> layers;
   for (const auto& m : lock.models) {
     MB_ASSIGN(auto entries, finalize_entries(model_entries(m, cache, opts.layout, prefix), true));
     std::string key = LayerCache::key(m, opts.layout, prefix, opts.epoch);
@@ -189,22 +193,29 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
               put_layer(sink, entries, opts.epoch, known, "model '" + m.name + "'"));
     layer.model_name = m.name;
     if (!known) layer_cache.remember(key, layer.blob);
-    image.layers.push_back(std::move(layer));
+    layers.push_back(std::move(layer));
   }
   MB_ASSIGN(auto lock_entries, finalize_entries({lock_entry(lock, prefix)}, false));
   MB_ASSIGN(ImageLayer lock_layer,
             put_layer(sink, lock_entries, opts.epoch, std::nullopt, "the lock"));
-  image.layers.push_back(std::move(lock_layer));
+  layers.push_back(std::move(lock_layer));
+  return layers;
+}
+
+Result<OciImage> build_image(const Lockfile& lock, const Store& store, const ImageOptions& opts,
+                             BlobSink& sink) {
+  MB_ASSIGN(std::string prefix, normalize_prefix(opts.prefix));
+  OciImage image;
+  MB_ASSIGN(image.layers, build_model_layers(lock, store, opts, sink));
 
   ordered_json diff_ids = ordered_json::array();
   ordered_json history = ordered_json::array();
   for (const auto& l : image.layers) {
     diff_ids.push_back(l.blob.digest);
-    history.push_back(
-        {{"created", rfc3339(opts.epoch)},
-         {"created_by", l.model_name.empty() ? "modelbake: " + std::string(k_lock_name)
-                                             : "modelbake: model " + l.model_name},
-         {"comment", "modelbake export"}});
+    history.push_back({{"created", rfc3339(opts.epoch)},
+                       {"created_by", l.model_name.empty() ? "modelbake: " + layer_role(l)
+                                                           : "modelbake: model " + l.model_name},
+                       {"comment", "modelbake export"}});
   }
   ordered_json cfg;
   cfg["created"] = rfc3339(opts.epoch);
@@ -219,7 +230,7 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
   cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
   cfg["history"] = history;
   image.config_json = cfg.dump();
-  MB_ASSIGN(image.config, put_bytes(sink, k_media_oci_config, image.config_json));
+  MB_ASSIGN(image.config, put_blob_bytes(sink, k_media_oci_config, image.config_json));
 
   ordered_json man;
   man["schemaVersion"] = 2;
@@ -228,12 +239,11 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
   man["layers"] = ordered_json::array();
   for (const auto& l : image.layers) {
     ordered_json d = descriptor_json(l.blob);
-    d["annotations"] = {
-        {"io.modelbake.model", l.model_name.empty() ? std::string(k_lock_name) : l.model_name}};
+    d["annotations"] = {{"io.modelbake.model", layer_role(l)}};
     man["layers"].push_back(std::move(d));
   }
   image.manifest_json = man.dump();
-  MB_ASSIGN(image.manifest, put_bytes(sink, k_media_oci_manifest, image.manifest_json));
+  MB_ASSIGN(image.manifest, put_blob_bytes(sink, k_media_oci_manifest, image.manifest_json));
   return image;
 }
 

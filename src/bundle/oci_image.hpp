@@ -29,6 +29,7 @@ inline constexpr const char* k_media_oci_manifest = "application/vnd.oci.image.m
 inline constexpr const char* k_media_oci_index = "application/vnd.oci.image.index.v1+json";
 inline constexpr const char* k_media_oci_config = "application/vnd.oci.image.config.v1+json";
 inline constexpr const char* k_media_oci_layer_tar = "application/vnd.oci.image.layer.v1.tar";
+inline constexpr const char* k_media_oci_layer_gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 // How models are arranged below the prefix.
 enum class Layout {
@@ -61,12 +62,27 @@ struct ImageLayer {
   bool written = false;    // false when the sink already held the blob
 };
 
+// One platform's image of a multi-platform image built on a base index (export --base).
+struct PlatformImage {
+  std::string platform;  // "linux/amd64", "linux/arm64/v8"
+  Descriptor config;
+  std::string config_json;
+  Descriptor manifest;
+  std::string manifest_json;
+  std::vector<Descriptor> base_layers;
+};
+
 struct OciImage {
   std::vector<ImageLayer> layers;  // models sorted by name, then the lock layer
   Descriptor config;
   std::string config_json;  // exact bytes of the config blob
+  // The manifest, or with `platforms` the image index the tag names.
   Descriptor manifest;
-  std::string manifest_json;  // exact bytes of the manifest blob
+  std::string manifest_json;  // exact bytes of that blob
+  // --base: the base image's layers, below `layers` (a single-platform base).
+  std::vector<Descriptor> base_layers;
+  // --base with a multi-platform base: one image per platform, all sharing `layers`.
+  std::vector<PlatformImage> platforms;
 };
 
 // Receives a blob being produced. Closing without commit() discards it.
@@ -101,6 +117,21 @@ class DirBlobSink final : public BlobSink {
   Sync m_sync;
 };
 
+// The model layers alone (one per model, then the lock layer), as build_image makes them.
+Result<std::vector<ImageLayer>> build_model_layers(const Lockfile& lock, const Store& store,
+                                                   const ImageOptions& opts, BlobSink& sink);
+
+// What a model layer holds, as its io.modelbake.model annotation says: the model's name, or
+// "modelbake.lock" for the lock layer.
+std::string layer_role(const ImageLayer& l);
+
+// "1970-01-01T00:00:00Z" for SOURCE_DATE_EPOCH values.
+std::string rfc3339(int64_t epoch);
+
+// Stores `bytes` as a blob (unless the sink has it) and returns its descriptor.
+Result<Descriptor> put_blob_bytes(BlobSink& sink, const std::string& media_type,
+                                  const std::string& bytes);
+
 // Builds the image for every model in `lock`, reading content from `store`. Every locked
 // file must be present in the store with its locked size; content is hashed while streaming
 // and any mismatch fails with ErrorCategory::integrity (the sink's partial blob is dropped).
@@ -111,6 +142,11 @@ Result<OciImage> build_image(const Lockfile& lock, const Store& store, const Ima
 // manifest.json into `layout_dir`, whose blobs the sink has written. `tag` is "name:tag".
 Status write_oci_layout_files(const std::string& layout_dir, const OciImage& image,
                               const std::string& tag);
+
+// oci-layout and an index.json whose one entry is `manifest`, named by `tag` ("name:tag"),
+// with `artifactType` when not empty.
+Status write_layout_index(const std::string& layout_dir, const Descriptor& manifest,
+                          const std::string& tag, const std::string& artifact_type);
 
 // "name:tag" -> checks the tag is a valid docker reference (lower-case name, tag charset).
 Status validate_image_tag(const std::string& tag);

@@ -90,24 +90,31 @@ Status validate_image_tag(const std::string& tag) {
   return {};
 }
 
-Status write_oci_layout_files(const std::string& layout_dir, const OciImage& image,
-                              const std::string& tag) {
+Status write_layout_index(const std::string& layout_dir, const Descriptor& manifest,
+                          const std::string& tag, const std::string& artifact_type) {
   MB_TRY(validate_image_tag(tag));
   ImageRef ref = split_ref(tag);
   MB_TRY(write_file_atomic(layout_dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
-
-  ordered_json desc{{"mediaType", image.manifest.media_type},
-                    {"digest", image.manifest.digest},
-                    {"size", image.manifest.size}};
+  ordered_json desc{
+      {"mediaType", manifest.media_type}, {"digest", manifest.digest}, {"size", manifest.size}};
+  if (!artifact_type.empty()) desc["artifactType"] = artifact_type;
   desc["annotations"] = {{"io.containerd.image.name", full_name(ref.name) + ":" + ref.tag},
                          {"org.opencontainers.image.ref.name", ref.tag}};
   ordered_json index{{"schemaVersion", 2},
                      {"mediaType", k_media_oci_index},
                      {"manifests", ordered_json::array({desc})}};
-  MB_TRY(write_file_atomic(layout_dir + "/index.json", index.dump()));
+  return write_file_atomic(layout_dir + "/index.json", index.dump());
+}
 
-  // docker load (classic store) reads this instead of index.json.
+Status write_oci_layout_files(const std::string& layout_dir, const OciImage& image,
+                              const std::string& tag) {
+  MB_TRY(write_layout_index(layout_dir, image.manifest, tag, ""));
+  ImageRef ref = split_ref(tag);
+
+  // docker load (classic store) reads this instead of index.json; it knows no indexes.
+  if (!image.platforms.empty()) return {};
   ordered_json layers = ordered_json::array();
+  for (const auto& l : image.base_layers) layers.push_back("blobs/sha256/" + l.digest.substr(7));
   for (const auto& l : image.layers) layers.push_back("blobs/sha256/" + l.blob.digest.substr(7));
   ordered_json docker =
       ordered_json::array({{{"Config", "blobs/sha256/" + image.config.digest.substr(7)},

@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "bundle/base_image.hpp"
 #include "core/env.hpp"
 #include "core/error.hpp"
 #include "fetch/hub_setup.hpp"
@@ -77,6 +79,14 @@ struct RegistrySource {
   bool insecure = false;
 };
 Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock);
+
+// --base of export and push: an OCI layout (oci:DIR[:TAG]) or a registry image, whose
+// connection `connection` keeps open for as long as `source` is used.
+struct OpenedBase {
+  std::shared_ptr<void> connection;
+  std::unique_ptr<bundle::BaseSource> source;
+};
+Result<OpenedBase> open_base(Context& ctx, const RegistrySource& base);
 
 int run(int argc, char** argv);
 

@@ -5,7 +5,9 @@
 #include "bundle/import.hpp"
 #include "bundle/plan.hpp"
 #include "cli/app.hpp"
+#include "core/hash.hpp"
 #include "lock/lockfile.hpp"
+#include "oci/artifact_layout.hpp"
 #include "store/store.hpp"
 
 namespace mb::cli {
@@ -22,6 +24,9 @@ struct ExportArgs {
   bool force = false;
   bool no_layer_cache = false;
   bool no_sync = false;
+  std::string base;
+  bool plain_http = false;
+  bool insecure = false;
 };
 
 Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArgs& a) {
@@ -30,7 +35,7 @@ Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArg
   auto format = bundle::parse_format(a.format);
   if (!format)
     return fail(ErrorCategory::usage, "unknown --format '" + a.format + "'",
-                "use dir, tar, tar.zst or oci");
+                "use dir, tar, tar.zst, oci, modelpack or docker-model");
   o.format = *format;
   auto layout = bundle::parse_layout(a.layout);
   if (!layout)
@@ -54,12 +59,69 @@ Result<bundle::ExportOptions> export_options(const Context& ctx, const ExportArg
   return o;
 }
 
+// --format modelpack | docker-model: the artifact push sends, as an OCI layout.
+int run_export_artifact(Context& ctx, const ExportArgs& a, oci::Artifact kind) {
+  if (!a.base.empty() || a.prefix_given || a.layout != "hub") {
+    return report_error(ctx, make_error(ErrorCategory::usage,
+                                        "--base, --prefix and --layout apply to --format oci only",
+                                        "an artifact's layers are the locked files themselves"));
+  }
+  auto lock = read_lock(ctx.lock_path());
+  if (!lock.ok()) return report_error(ctx, lock.error());
+  Store store{CacheLayout(ctx.cache_dir())};
+  bundle::LayoutExport le;
+  le.output = a.output;
+  if (!a.tag.empty()) le.tag = a.tag;
+  le.force = a.force;
+  le.sync = a.no_sync ? Sync::no : Sync::yes;
+  auto art = oci::export_artifact(*lock, store, kind, le);
+  if (!art.ok()) return report_error(ctx, art.error().with_context("export"));
+  uint64_t files = 0, bytes = 0;
+  for (const auto& m : lock->models) {
+    files += m.files.size();
+    bytes += m.total_bytes();
+  }
+  if (ctx.opts.json) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (const auto& l : art->manifest.layers) {
+      layers.push_back({{"mediaType", l.media_type},
+                        {"digest", l.digest},
+                        {"size", l.size},
+                        {"path", l.annotations.at(std::string(oci::annotation::filepath))}});
+    }
+    print_json({{"ok", true},
+                {"output", a.output},
+                {"format", a.format},
+                {"tag", le.tag},
+                {"models", lock->models.size()},
+                {"files", files},
+                {"bytes", bytes},
+                {"manifest_digest", "sha256:" + sha256_hex(art->manifest_json)},
+                {"config_digest", art->manifest.config.digest},
+                {"layers", layers}});
+  } else {
+    say(ctx, "exported " + std::to_string(files) + " file(s), " + std::to_string(bytes) +
+                 " bytes to " + a.output + " (" + a.format +
+                 ", manifest sha256:" + sha256_hex(art->manifest_json) + ")");
+  }
+  return 0;
+}
+
 int run_export(Context& ctx, const ExportArgs& a) {
+  if (a.format == "modelpack") return run_export_artifact(ctx, a, oci::Artifact::modelpack);
+  if (a.format == "docker-model") return run_export_artifact(ctx, a, oci::Artifact::docker_model);
   auto opts = export_options(ctx, a);
   if (!opts.ok()) return report_error(ctx, opts.error());
   auto lock = read_lock(ctx.lock_path());
   if (!lock.ok()) return report_error(ctx, lock.error());
   Store store{CacheLayout(ctx.cache_dir())};
+  OpenedBase base;
+  if (!a.base.empty()) {
+    auto opened = open_base(ctx, RegistrySource{a.base, a.plain_http, a.insecure});
+    if (!opened.ok()) return report_error(ctx, opened.error().with_context("export"));
+    base = std::move(*opened);
+    opts->base = base.source.get();
+  }
   auto result = bundle::export_bundle(*lock, store, *opts);
   if (!result.ok()) return report_error(ctx, result.error().with_context("export"));
   if (ctx.opts.json) {
@@ -84,6 +146,17 @@ int run_export(Context& ctx, const ExportArgs& a) {
              {"size", l.blob.size}});
       }
       doc["layers"] = layers;
+      doc["base_layers"] = result->image->base_layers.size();
+      if (!result->image->platforms.empty()) {
+        auto platforms = nlohmann::ordered_json::array();
+        for (const auto& p : result->image->platforms) {
+          platforms.push_back({{"platform", p.platform},
+                               {"manifest_digest", p.manifest.digest},
+                               {"config_digest", p.config.digest},
+                               {"base_layers", p.base_layers.size()}});
+        }
+        doc["platforms"] = platforms;
+      }
     }
     print_json(doc);
   } else {
@@ -99,7 +172,37 @@ int run_export(Context& ctx, const ExportArgs& a) {
   return 0;
 }
 
+// A ModelPack or Docker Model Runner layout (export --format modelpack|docker-model).
+int run_import_artifact(Context& ctx, const std::string& path) {
+  Store store{CacheLayout(ctx.cache_dir())};
+  oci::PullOptions po;
+  po.unix_now = ctx.clock.unix_seconds();
+  auto result = oci::import_artifact_layout(path, store, po);
+  if (!result.ok()) return report_error(ctx, result.error().with_context("import " + path));
+  uint64_t files = 0, bytes = 0;
+  for (const auto& m : result->lock.models) {
+    files += m.files.size();
+    bytes += m.total_bytes();
+  }
+  if (ctx.opts.json) {
+    print_json({{"ok", true},
+                {"bundle", path},
+                {"format", result->artifact},
+                {"cache", store.layout().root()},
+                {"models", result->lock.models.size()},
+                {"files", files},
+                {"bytes", bytes},
+                {"objects_added", result->blobs_transferred}});
+  } else {
+    say(ctx, "imported " + std::to_string(result->lock.models.size()) + " model(s), " +
+                 std::to_string(files) + " file(s) into " + store.layout().root() + " (" +
+                 result->artifact + ", verified)");
+  }
+  return 0;
+}
+
 int run_import(Context& ctx, const std::string& path) {
+  if (oci::is_artifact_layout(path)) return run_import_artifact(ctx, path);
   Store store{CacheLayout(ctx.cache_dir())};
   bundle::ImportOptions io;
   io.unix_now = ctx.clock.unix_seconds();
@@ -143,7 +246,8 @@ void register_bundle_commands(CLI::App& app, Context& ctx) {
   ex->add_option("-o,--output", a->output,
                  "Output path (directory, tar file or OCI layout directory)")
       ->required();
-  ex->add_option("--format", a->format, "dir | tar | tar.zst | oci (default dir)");
+  ex->add_option("--format", a->format,
+                 "dir | tar | tar.zst | oci | modelpack | docker-model (default dir)");
   ex->add_option("--layout", a->layout,
                  "hub (HF cache tree, default) | flat (one folder per model named by its 'as:')");
   ex->add_option("--prefix", a->prefix,
@@ -151,6 +255,11 @@ void register_bundle_commands(CLI::App& app, Context& ctx) {
       ->each([a](const std::string&) { a->prefix_given = true; });
   ex->add_option("--tag", a->tag,
                  "Image reference name:tag for --format oci (default models:latest)");
+  ex->add_option("--base", a->base,
+                 "--format oci: stack the model layers on this image, oci:DIR[:TAG] or a registry\n"
+                 "reference (its config, env, entrypoint and platforms are kept)");
+  ex->add_flag("--plain-http", a->plain_http, "--base from a registry over http://");
+  ex->add_flag("--insecure", a->insecure, "--base: do not verify the registry's TLS certificate");
   ex->add_flag("--force", a->force, "Replace an existing output");
   ex->add_flag("--no-layer-cache", a->no_layer_cache, "Do not reuse or remember OCI layer digests");
   ex->add_flag(

@@ -11,6 +11,7 @@
 #include "lock/lockfile.hpp"
 #include "net/curl_transport.hpp"
 #include "oci/auth.hpp"
+#include "oci/base_source.hpp"
 #include "oci/transfer.hpp"
 #include "store/store.hpp"
 
@@ -28,6 +29,7 @@ struct RegistryArgs {
   std::string prefix = "models";
   std::string write_lock;
   uint64_t chunk_mib = 256;
+  std::string base;
 };
 
 // Everything a registry command needs; the transport outlives the client using it.
@@ -83,9 +85,11 @@ int run_push(Context& ctx, const RegistryArgs& a) {
       opts.artifact = oci::Artifact::image;
     } else if (a.artifact == "modelpack") {
       opts.artifact = oci::Artifact::modelpack;
+    } else if (a.artifact == "docker-model") {
+      opts.artifact = oci::Artifact::docker_model;
     } else {
       return fail(ErrorCategory::usage, "unknown --artifact '" + a.artifact + "'",
-                  "use image or modelpack");
+                  "use image, modelpack or docker-model");
     }
     auto layout = bundle::parse_layout(a.layout);
     if (!layout)
@@ -100,6 +104,13 @@ int run_push(Context& ctx, const RegistryArgs& a) {
     MB_ASSIGN(auto lock, read_lock(ctx.lock_path()));
     MB_ASSIGN(auto session, open_session(ctx, a));
     Store store{CacheLayout(ctx.cache_dir())};
+    OpenedBase base;
+    if (!a.base.empty()) {
+      if (opts.artifact != oci::Artifact::image)
+        return fail(ErrorCategory::usage, "--base only applies to --artifact image");
+      MB_ASSIGN(base, open_base(ctx, RegistrySource{a.base, a.plain_http, a.insecure}));
+      opts.base = base.source.get();
+    }
     MB_ASSIGN(auto summary, oci::push_bundle(*session.client, session.ref, lock, store, opts));
     if (ctx.opts.json) {
       print_json(summary_json(session.ref, summary));
@@ -178,6 +189,26 @@ Status prefill_from_registry(Context& ctx, const RegistrySource& source, const L
   return {};
 }
 
+Result<OpenedBase> open_base(Context& ctx, const RegistrySource& base) {
+  OpenedBase out;
+  if (bundle::is_layout_base(base.reference)) {
+    MB_ASSIGN(out.source, bundle::open_layout_base(base.reference));
+    return out;
+  }
+  RegistryArgs a;
+  a.reference = base.reference;
+  a.plain_http = base.plain_http;
+  a.insecure = base.insecure;
+  auto session = open_session(ctx, a);
+  if (!session.ok()) return session.take_error().with_context("--base");
+  auto held = std::make_shared<Session>(std::move(*session));
+  auto store = std::make_shared<Store>(CacheLayout(ctx.cache_dir()));
+  out.source = oci::registry_base(*held->client, held->ref, *store);
+  out.connection =
+      std::make_shared<std::pair<std::shared_ptr<Session>, std::shared_ptr<Store>>>(held, store);
+  return out;
+}
+
 void register_registry_commands(CLI::App& app, Context& ctx) {
   auto push_args = std::make_shared<RegistryArgs>();
   CLI::App* push =
@@ -185,10 +216,13 @@ void register_registry_commands(CLI::App& app, Context& ctx) {
   add_connection_options(push, *push_args);
   push->add_option("--artifact", push_args->artifact,
                    "image (default: the image 'export --format oci' writes) | modelpack (CNCF "
-                   "ModelPack, raw layer per file)");
+                   "ModelPack, raw layer per file) | docker-model (Docker Model Runner)");
   push->add_option("--layout", push_args->layout, "image layout: hub (default) | flat");
   push->add_option("--prefix", push_args->prefix,
                    "image folder holding the models (default /models)");
+  push->add_option("--base", push_args->base,
+                   "Stack the model layers on this image: oci:DIR[:TAG] or a registry reference\n"
+                   "(its config, env, entrypoint and platforms are kept)");
   push->add_option("--chunk-size", push_args->chunk_mib,
                    "Blobs of at least this many MiB are uploaded in PATCH chunks (default 256)");
   push->callback(

@@ -77,6 +77,40 @@ std::string weight_format(const Lockfile& lock) {
   return "";
 }
 
+// A layer that is one file: CRI-O mounts it as <title>, ModelPack and DMR extract it to
+// <filepath>; the metadata is fixed (mode 0644, owner 0, mtime 0) so digests are reproducible.
+Descriptor file_layer(std::string_view media_type, std::string digest, uint64_t size,
+                      const std::string& filepath) {
+  Descriptor d;
+  d.media_type = std::string(media_type);
+  d.digest = std::move(digest);
+  d.size = size;
+  d.annotations[std::string(annotation::filepath)] = filepath;
+  d.annotations[std::string(annotation::title)] = filepath;
+  ojson meta;
+  meta["name"] = filepath;
+  meta["mode"] = 0644;
+  meta["uid"] = 0;
+  meta["gid"] = 0;
+  meta["size"] = size;
+  meta["mtime"] = "1970-01-01T00:00:00Z";
+  meta["typeflag"] = 48;  // '0': regular file
+  d.annotations[std::string(annotation::file_metadata)] = meta.dump();
+  d.annotations[std::string(annotation::untested)] = "false";
+  return d;
+}
+
+std::string_view docker_model_media_type(std::string_view path) {
+  std::string p = lower(path);
+  std::string_view base = p;
+  if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
+    base = base.substr(slash + 1);
+  if (has_suffix(base, ".gguf")) return media::dmr_gguf;
+  if (has_suffix(base, ".safetensors")) return media::dmr_safetensors;
+  if (base.rfind("license", 0) == 0) return media::dmr_license;
+  return media::dmr_file;
+}
+
 }  // namespace
 
 std::string serialize_manifest(const Manifest& m) {
@@ -153,39 +187,22 @@ std::string_view modelpack_media_type(std::string_view path) {
   return media::model_weight_config;
 }
 
-ModelpackArtifact build_modelpack(const Lockfile& lock) {
-  ModelpackArtifact art;
+RawArtifact build_modelpack(const Lockfile& lock) {
+  RawArtifact art;
   art.lock_json = serialize_lock(lock);
   Manifest& m = art.manifest;
   m.artifact_type = std::string(media::model_artifact);
   ojson diff_ids = ojson::array();
   for (const auto& model : lock.models) {
     for (const auto& f : model.files) {
-      Descriptor d;
-      d.media_type = std::string(modelpack_media_type(f.path));
-      d.digest = "sha256:" + f.sha256;
-      d.size = f.size;
-      std::string filepath = model.name + "/" + f.path;
-      d.annotations[std::string(annotation::filepath)] = filepath;
-      ojson meta;
-      meta["name"] = filepath;
-      meta["mode"] = 0644;
-      meta["uid"] = 0;
-      meta["gid"] = 0;
-      meta["size"] = f.size;
-      meta["mtime"] = "1970-01-01T00:00:00Z";
-      meta["typeflag"] = 48;  // '0': regular file
-      d.annotations[std::string(annotation::file_metadata)] = meta.dump();
-      d.annotations[std::string(annotation::untested)] = "false";
+      Descriptor d = file_layer(modelpack_media_type(f.path), "sha256:" + f.sha256, f.size,
+                                model.name + "/" + f.path);
       diff_ids.push_back(d.digest);
       m.layers.push_back(std::move(d));
     }
   }
-  Descriptor lock_layer;
-  lock_layer.media_type = std::string(media::model_doc);
-  lock_layer.digest = "sha256:" + sha256_hex(art.lock_json);
-  lock_layer.size = art.lock_json.size();
-  lock_layer.annotations[std::string(annotation::filepath)] = "modelbake.lock";
+  Descriptor lock_layer = file_layer(media::model_doc, "sha256:" + sha256_hex(art.lock_json),
+                                     art.lock_json.size(), "modelbake.lock");
   lock_layer.annotations[std::string(annotation::lock_layer)] = "true";
   diff_ids.push_back(lock_layer.digest);
   m.layers.push_back(lock_layer);
@@ -218,13 +235,80 @@ LayerTarget find_modelpack_target(const Lockfile& lock, const Descriptor& layer)
   if (it == layer.annotations.end()) it = layer.annotations.find("org.cnai.model.filepath");
   if (it == layer.annotations.end()) return {};
   const std::string& fp = it->second;
+  auto matches = [&](const LockedModel* model, const std::string& path) -> LayerTarget {
+    const LockedFile* file = model ? model->find_file(path) : nullptr;
+    if (!file || layer.digest != "sha256:" + file->sha256 || layer.size != file->size) return {};
+    return {model, file};
+  };
+  if (lock.models.size() == 1) {
+    if (LayerTarget t = matches(&lock.models[0], fp); t.file) return t;
+  }
   size_t slash = fp.find('/');
   if (slash == std::string::npos) return {};
-  const LockedModel* model = lock.find_model(fp.substr(0, slash));
-  if (!model) return {};
-  const LockedFile* file = model->find_file(fp.substr(slash + 1));
-  if (!file || layer.digest != "sha256:" + file->sha256 || layer.size != file->size) return {};
-  return {model, file};
+  return matches(lock.find_model(fp.substr(0, slash)), fp.substr(slash + 1));
+}
+
+std::string raw_artifact_kind(const Manifest& m) {
+  if (m.artifact_type == media::model_artifact || m.config.media_type == media::model_config ||
+      m.config.media_type == "application/vnd.cnai.model.config.v1+json") {
+    return "modelpack";
+  }
+  if (m.config.media_type == media::dmr_config || m.config.media_type == media::dmr_config_v01)
+    return "docker-model";
+  return "";
+}
+
+Result<RawArtifact> build_docker_model(const Lockfile& lock) {
+  if (lock.models.size() != 1) {
+    return fail(ErrorCategory::usage,
+                "a Docker Model Runner artifact holds one model; the lock has " +
+                    std::to_string(lock.models.size()),
+                "make a manifest with that one model, or use --format modelpack / oci");
+  }
+  const LockedModel& model = lock.models[0];
+  std::string format;
+  for (const auto& f : model.files) {
+    std::string_view t = docker_model_media_type(f.path);
+    if (t == media::dmr_gguf) format = "gguf";
+    if (t == media::dmr_safetensors && format.empty()) format = "safetensors";
+  }
+  if (format.empty()) {
+    return fail(ErrorCategory::usage,
+                "model '" + model.name +
+                    "' has no .gguf or .safetensors file: Docker Model "
+                    "Runner serves only those",
+                "use --format modelpack or oci for other models");
+  }
+  RawArtifact art;
+  art.lock_json = serialize_lock(lock);
+  Manifest& m = art.manifest;
+  ojson files = ojson::array();
+  ojson diff_ids = ojson::array();
+  uint64_t total = 0;
+  auto add = [&](Descriptor d) {
+    files.push_back({{"diffID", d.digest}, {"type", d.media_type}});
+    diff_ids.push_back(d.digest);
+    total += d.size;
+    m.layers.push_back(std::move(d));
+  };
+  for (const auto& f : model.files)
+    add(file_layer(docker_model_media_type(f.path), "sha256:" + f.sha256, f.size, f.path));
+  Descriptor lock_layer = file_layer(media::dmr_file, "sha256:" + sha256_hex(art.lock_json),
+                                     art.lock_json.size(), "modelbake.lock");
+  lock_layer.annotations[std::string(annotation::lock_layer)] = "true";
+  std::string lock_digest = lock_layer.digest;
+  add(std::move(lock_layer));
+  ojson cfg;
+  cfg["config"] = {{"format", format}, {"size", std::to_string(total)}};
+  cfg["files"] = files;
+  cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+  art.config_json = cfg.dump();
+  m.config.media_type = std::string(media::dmr_config);
+  m.config.digest = "sha256:" + sha256_hex(art.config_json);
+  m.config.size = art.config_json.size();
+  m.annotations[std::string(annotation::lock_layer)] = lock_digest;
+  art.manifest_json = serialize_manifest(m);
+  return art;
 }
 
 }  // namespace mb::oci

@@ -23,24 +23,52 @@ bool is_lock_layer(const Descriptor& l) {
          (path != l.annotations.end() && path->second == "modelbake.lock");
 }
 
-bool is_modelpack(const Manifest& m) {
-  return m.artifact_type == media::model_artifact || m.config.media_type == media::model_config ||
-         m.config.media_type == "application/vnd.cnai.model.config.v1+json";
+bool is_model_layer(const Descriptor& l) { return l.annotations.count("io.modelbake.model") > 0; }
+
+// An image built on a base (export/push --base) marks its own layers; the base's are not
+// needed to read the models back.
+bool wanted_layer(const Manifest& m, const Descriptor& l) {
+  bool marked = false;
+  for (const auto& x : m.layers) marked = marked || is_model_layer(x);
+  return !marked || is_model_layer(l);
 }
 
-Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref,
-                                    const Manifest& m) {
+bool is_raw_artifact(const Manifest& m) { return !raw_artifact_kind(m).empty(); }
+
+// A registry repository as the source of an artifact's blobs.
+class RegistryBlobs final : public ArtifactBlobs {
+ public:
+  RegistryBlobs(RegistryClient& client, const Reference& ref) : m_client(client), m_ref(ref) {}
+  std::string describe() const override { return m_ref.str(); }
+  Result<std::string> small(const Descriptor& d) override {
+    return m_client.fetch_small_blob(m_ref.repository, d.digest, d.size);
+  }
+  Status download(const Descriptor& d, const std::string& dest) override {
+    return m_client.download_blob(m_ref.repository, d.digest, d.size, dest);
+  }
+
+ private:
+  RegistryClient& m_client;
+  const Reference& m_ref;
+};
+
+Result<Lockfile> fetch_bundled_lock(ArtifactBlobs& blobs, const Manifest& m) {
   const Descriptor* lock_layer = nullptr;
   for (const auto& l : m.layers)
     if (is_lock_layer(l)) lock_layer = &l;
   if (!lock_layer) {
-    return fail(ErrorCategory::usage,
-                ref.str() + " is a ModelPack artifact without a modelbake.lock layer",
-                "pull artifacts pushed by 'modelbake push --artifact modelpack'");
+    return fail(
+        ErrorCategory::usage,
+        blobs.describe() +
+            " is a ModelPack or Docker Model Runner artifact without a modelbake.lock layer",
+        "pull artifacts pushed by 'modelbake push --artifact modelpack'");
   }
-  MB_ASSIGN(auto text,
-            client.fetch_small_blob(ref.repository, lock_layer->digest, lock_layer->size));
-  auto lock = parse_lock(text, "the lock bundled in " + ref.str());
+  if (lock_layer->size > bundle::LockFinder::k_lock_limit) {
+    return fail(ErrorCategory::integrity,
+                "the lock layer of " + blobs.describe() + " is larger than a lock may be");
+  }
+  MB_ASSIGN(auto text, blobs.small(*lock_layer));
+  auto lock = parse_lock(text, "the lock bundled in " + blobs.describe());
   if (!lock.ok()) {
     Error e = lock.take_error();
     e.category = ErrorCategory::integrity;
@@ -51,7 +79,7 @@ Result<Lockfile> fetch_bundled_lock(RegistryClient& client, const Reference& ref
 
 // Downloads every distinct content of `wanted` that the store lacks into the object store
 // (verified by the client against its digest = the locked sha256).
-Status download_objects(RegistryClient& client, const Reference& ref, const Store& store,
+Status download_objects(ArtifactBlobs& blobs, const Store& store,
                         const std::map<std::string, uint64_t>& wanted, const PullOptions& opts,
                         TransferSummary& summary) {
   std::mutex mutex;
@@ -65,7 +93,7 @@ Status download_objects(RegistryClient& client, const Reference& ref, const Stor
       MB_ASSIGN(auto content_lock, store.lock_content(hex));
       if (store.has_object(hex)) return {};  // another process got it meanwhile
       std::string temp = store.new_temp_path(hex);
-      MB_TRY(client.download_blob(ref.repository, "sha256:" + hex, size, temp));
+      MB_TRY(blobs.download(Descriptor{"", "sha256:" + hex, size, {}}, temp));
       Status s = store.adopt_object(temp, hex);
       if (!s.ok()) {
         ::unlink(temp.c_str());
@@ -89,9 +117,11 @@ Status publish_lock(const Lockfile& lock, const Store& store, int64_t now) {
   return {};
 }
 
-Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manifest& m,
-                      const Store& store, const PullOptions& opts, TransferSummary& summary) {
-  MB_ASSIGN(summary.lock, fetch_bundled_lock(client, ref, m));
+}  // namespace
+
+Status receive_raw_artifact(ArtifactBlobs& blobs, const Manifest& m, const Store& store,
+                            const PullOptions& opts, TransferSummary& summary) {
+  MB_ASSIGN(summary.lock, fetch_bundled_lock(blobs, m));
   const Lockfile& lock = summary.lock;
   std::set<std::pair<std::string, std::string>> covered;
   std::map<std::string, uint64_t> wanted;
@@ -103,7 +133,7 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
       return fail(ErrorCategory::integrity,
                   "layer " + layer.digest + " (" +
                       (fp == layer.annotations.end() ? "no file path" : fp->second) + ") of " +
-                      ref.str() + " is not a file of its bundled lock");
+                      blobs.describe() + " is not a file of its bundled lock");
     }
     covered.insert({t.model->name, t.file->path});
     wanted[t.file->sha256] = t.file->size;
@@ -111,13 +141,15 @@ Status pull_modelpack(RegistryClient& client, const Reference& ref, const Manife
   for (const auto& model : lock.models)
     for (const auto& f : model.files)
       if (!covered.count({model.name, f.path})) {
-        return fail(ErrorCategory::integrity,
-                    ref.str() + " lacks " + model.name + "/" + f.path + " named by its lock");
+        return fail(ErrorCategory::integrity, blobs.describe() + " lacks " + model.name + "/" +
+                                                  f.path + " named by its lock");
       }
   summary.blobs = wanted.size();
-  MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
+  MB_TRY(download_objects(blobs, store, wanted, opts, summary));
   return publish_lock(lock, store, opts.unix_now);
 }
+
+namespace {
 
 // A hostile registry must not make us download more than the image's own lock explains. Our
 // images carry the lock in a small layer annotated io.modelbake.model=modelbake.lock: that
@@ -149,7 +181,7 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
   uint64_t declared = m.config.size;
   std::set<std::string> distinct;
   for (const auto& l : m.layers) {
-    if (distinct.insert(l.digest).second) declared += l.size;
+    if (wanted_layer(m, l) && distinct.insert(l.digest).second) declared += l.size;
   }
   uint64_t limit =
       bundle::max_image_layer_bytes(*lock) + lock_layer->size + (4 << 20);  // + the config
@@ -177,7 +209,8 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   MB_TRY(check_layer_sizes(client, ref, m, blobs, seen, summary));
   std::mutex mutex;
   std::vector<const Descriptor*> all{&m.config};
-  for (const auto& l : m.layers) all.push_back(&l);
+  for (const auto& l : m.layers)
+    if (wanted_layer(m, l)) all.push_back(&l);
   for (const Descriptor* d : all) {
     if (!seen.insert(d->digest).second) continue;
     tasks.emplace_back([&, d]() -> Status {
@@ -210,9 +243,39 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   return {};
 }
 
+// An image index (an image built on a multi-platform base: every platform's image shares the
+// model layers) -> the digest of the host platform's image, else of the first image.
+std::optional<std::string> platform_image(const std::string& bytes) {
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") || !j["manifests"].is_array())
+    return std::nullopt;
+  std::optional<std::string> first;
+  for (const auto& e : j["manifests"]) {
+    if (!e.is_object() || e.value("mediaType", "") != media::oci_manifest ||
+        !e.contains("digest") || !e["digest"].is_string())
+      continue;
+    std::string arch, os;
+    if (e.contains("platform") && e["platform"].is_object()) {
+      arch = e["platform"].value("architecture", "");
+      os = e["platform"].value("os", "");
+    }
+    if (os == "unknown") continue;
+    if (arch == bundle::host_architecture()) return e["digest"].get<std::string>();
+    if (!first) first = e["digest"].get<std::string>();
+  }
+  return first;
+}
+
+// The manifest the reference names; for an index, its platform image's (the digest reported
+// stays the index's: that is what the tag names).
 Result<std::pair<Manifest, FetchedManifest>> fetch_manifest(RegistryClient& client,
                                                             const Reference& ref) {
   MB_ASSIGN(auto fetched, client.get_manifest(ref.repository, ref.manifest_ref()));
+  if (auto image = platform_image(fetched.bytes); image && is_valid_digest(*image)) {
+    MB_ASSIGN(auto child, client.get_manifest(ref.repository, *image));
+    child.digest = fetched.digest;
+    fetched = std::move(child);
+  }
   MB_ASSIGN(auto manifest, parse_manifest(fetched.bytes));
   return std::make_pair(std::move(manifest), std::move(fetched));
 }
@@ -227,9 +290,10 @@ Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref
   auto& [manifest, fetched] = got;
   TransferSummary summary;
   summary.digest = fetched.digest;
-  if (is_modelpack(manifest)) {
-    summary.artifact = "modelpack";
-    MB_TRY(pull_modelpack(client, ref, manifest, store, opts, summary));
+  if (is_raw_artifact(manifest)) {
+    summary.artifact = raw_artifact_kind(manifest);
+    RegistryBlobs blobs(client, ref);
+    MB_TRY(receive_raw_artifact(blobs, manifest, store, opts, summary));
   } else if (manifest.config.media_type == media::oci_config ||
              manifest.config.media_type == "application/vnd.docker.container.image.v1+json") {
     summary.artifact = "image";
@@ -251,7 +315,7 @@ Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& 
   MB_ASSIGN(auto got, fetch_manifest(client, ref));
   auto& [manifest, fetched] = got;
   TransferSummary summary;
-  if (is_modelpack(manifest)) {
+  if (is_raw_artifact(manifest)) {
     // Layers are raw files: take exactly the contents our lock wants, by digest.
     std::map<std::string, uint64_t> offered;
     for (const auto& l : manifest.layers) offered[digest_hex(l.digest)] = l.size;
@@ -260,7 +324,8 @@ Result<uint64_t> prefill_from_registry(RegistryClient& client, const Reference& 
       for (const auto& f : m.files)
         if (auto it = offered.find(f.sha256); it != offered.end() && it->second == f.size)
           wanted[f.sha256] = f.size;
-    MB_TRY(download_objects(client, ref, store, wanted, opts, summary));
+    RegistryBlobs blobs(client, ref);
+    MB_TRY(download_objects(blobs, store, wanted, opts, summary));
   } else {
     // An image's layers are tars of whole models: import it (verified against its own lock).
     MB_TRY(pull_image(client, ref, manifest, fetched.bytes, store, opts, summary));

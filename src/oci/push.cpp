@@ -127,6 +127,16 @@ class Pusher {
     return upload(digest, source);
   }
 
+  Status put_child(const std::string& manifest) {
+    std::string digest = "sha256:" + sha256_hex(manifest);
+    MB_ASSIGN(auto current, m_client.manifest_digest(m_ref.repository, digest));
+    if (current) return {};
+    MB_ASSIGN(auto put, m_client.put_manifest(m_ref.repository, digest,
+                                              std::string(media::oci_manifest), manifest));
+    (void)put;
+    return {};
+  }
+
   Status finish(const std::string& media_type, const std::string& manifest) {
     std::string digest = "sha256:" + sha256_hex(manifest);
     // An unchanged bundle: the tag already names this exact manifest, nothing to write.
@@ -281,9 +291,9 @@ Status check_cache_complete(const Lockfile& lock, const Store& store) {
   return {};
 }
 
-Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store,
-                      const PushOptions& opts) {
-  ModelpackArtifact art = build_modelpack(lock);
+// ModelPack and Docker Model Runner: the layers are the cache's objects themselves.
+Status push_raw_artifact(Pusher& pusher, const Lockfile& lock, const RawArtifact& art,
+                         const Store& store, const PushOptions& opts) {
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> queued;
   for (const auto& m : lock.models)
@@ -316,15 +326,20 @@ Status push_modelpack(Pusher& pusher, const Lockfile& lock, const Store& store,
 Status push_image(Pusher& pusher, const Lockfile& lock, const Store& store,
                   const PushOptions& opts) {
   RegistryBlobSink sink(pusher, store);
-  auto image = bundle::build_image(lock, store, opts.image, sink);
+  auto image = opts.base ? bundle::build_image_on_base(lock, store, opts.image, *opts.base, sink)
+                         : bundle::build_image(lock, store, opts.image, sink);
   sink.wait();
   if (auto e = sink.error()) return *e;
   if (!image.ok()) return image.take_error();
+  std::set<std::string> manifests{image->manifest.digest};  // these go to /manifests/
+  for (const auto& p : image->platforms) manifests.insert(p.manifest.digest);
   for (auto& blob : sink.small()) {
-    if (blob.digest == image->manifest.digest) continue;  // the manifest goes to /manifests/
+    if (manifests.count(blob.digest)) continue;
     MB_TRY(pusher.ensure(blob.digest, BlobSource{&blob.memory, -1, blob.size}));
   }
-  return pusher.finish(std::string(media::oci_manifest), image->manifest_json);
+  // An index's images first, by digest: the registry checks that what it names exists.
+  for (const auto& p : image->platforms) MB_TRY(pusher.put_child(p.manifest_json));
+  return pusher.finish(image->manifest.media_type, image->manifest_json);
 }
 
 }  // namespace
@@ -336,12 +351,22 @@ Result<TransferSummary> push_bundle(RegistryClient& client, const Reference& ref
   MB_ASSIGN(auto cache_lock, store.lock_cache(LockMode::shared));
   MB_TRY(check_cache_complete(lock, store));
   TransferSummary summary;
-  summary.artifact = opts.artifact == Artifact::image ? "image" : "modelpack";
   Pusher pusher(client, ref, store, summary);
-  if (opts.artifact == Artifact::modelpack) {
-    MB_TRY(push_modelpack(pusher, lock, store, opts));
-  } else {
-    MB_TRY(push_image(pusher, lock, store, opts));
+  switch (opts.artifact) {
+    case Artifact::image:
+      summary.artifact = "image";
+      MB_TRY(push_image(pusher, lock, store, opts));
+      break;
+    case Artifact::modelpack:
+      summary.artifact = "modelpack";
+      MB_TRY(push_raw_artifact(pusher, lock, build_modelpack(lock), store, opts));
+      break;
+    case Artifact::docker_model: {
+      summary.artifact = "docker-model";
+      MB_ASSIGN(RawArtifact art, build_docker_model(lock));
+      MB_TRY(push_raw_artifact(pusher, lock, art, store, opts));
+      break;
+    }
   }
   summary.lock = lock;
   return summary;

@@ -13,21 +13,24 @@
 #include <optional>
 #include <string>
 
+#include "bundle/base_image.hpp"
 #include "bundle/oci_image.hpp"
 #include "core/error.hpp"
 #include "lock/lockfile.hpp"
 #include "oci/client.hpp"
+#include "oci/manifest.hpp"
 #include "oci/reference.hpp"
 #include "store/store.hpp"
 
 namespace mb::oci {
 
-enum class Artifact { image, modelpack };
+enum class Artifact { image, modelpack, docker_model };
 
 struct PushOptions {
   Artifact artifact = Artifact::image;
   bundle::ImageOptions image;
-  int parallel = 4;  // concurrent blob uploads
+  int parallel = 4;                    // concurrent blob uploads
+  bundle::BaseSource* base = nullptr;  // image only (--base): stack the models on this image
 };
 
 struct TransferSummary {
@@ -50,6 +53,23 @@ struct PullOptions {
   int parallel = 4;
   int64_t unix_now = 0;
 };
+
+// Where the blobs of an artifact whose layers are files (ModelPack, Docker Model Runner) come
+// from: a registry repository or an OCI layout on disk. Both check what they hand over
+// against the descriptor.
+class ArtifactBlobs {
+ public:
+  virtual ~ArtifactBlobs() = default;
+  virtual std::string describe() const = 0;
+  virtual Result<std::string> small(const Descriptor& d) = 0;
+  virtual Status download(const Descriptor& d, const std::string& dest) = 0;
+};
+
+// Reads the artifact's bundled lock, requires every layer to be a file of it (path and
+// digest) and every locked file to have a layer, puts what the store lacks into the object
+// store (verified) and only then publishes the models.
+Status receive_raw_artifact(ArtifactBlobs& blobs, const Manifest& m, const Store& store,
+                            const PullOptions& opts, TransferSummary& summary);
 
 Result<TransferSummary> pull_bundle(RegistryClient& client, const Reference& ref,
                                     const Store& store, const PullOptions& opts);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/env.hpp"
 #include "core/hash.hpp"
 #include "oci/auth.hpp"
@@ -157,6 +159,47 @@ TEST(OciManifest, ModelpackLayersAreTheLockedFiles) {
   Descriptor wrong = parsed->layers[1];
   wrong.digest = "sha256:" + std::string(64, '3');
   EXPECT_EQ(find_modelpack_target(lock, wrong).file, nullptr);
+}
+
+TEST(OciManifest, ModelpackLayersCarryTheTitleCrioMountsThemBy) {
+  RawArtifact art = build_modelpack(sample_lock());
+  for (const auto& l : art.manifest.layers) {
+    EXPECT_EQ(l.annotations.at(std::string(annotation::title)),
+              l.annotations.at(std::string(annotation::filepath)));
+  }
+  EXPECT_EQ(raw_artifact_kind(art.manifest), "modelpack");
+}
+
+TEST(OciManifest, DockerModelArtifactOfOneModel) {
+  Lockfile lock = sample_lock();
+  auto art = build_docker_model(lock);
+  ASSERT_TRUE(art.ok()) << art.error().message;
+  const Manifest& m = art->manifest;
+  EXPECT_TRUE(m.artifact_type.empty());
+  EXPECT_EQ(m.config.media_type, media::dmr_config);
+  EXPECT_EQ(raw_artifact_kind(m), "docker-model");
+  ASSERT_EQ(m.layers.size(), 3u);
+  EXPECT_EQ(m.layers[0].media_type, media::dmr_file);
+  EXPECT_EQ(m.layers[1].media_type, media::dmr_safetensors);
+  EXPECT_EQ(m.layers[1].annotations.at(std::string(annotation::filepath)), "model.safetensors");
+  // One-model lock: a repo path without the model name still finds its file.
+  LayerTarget t = find_modelpack_target(lock, m.layers[1]);
+  ASSERT_NE(t.file, nullptr);
+  EXPECT_EQ(t.file->path, "model.safetensors");
+  auto cfg = nlohmann::json::parse(art->config_json);
+  EXPECT_EQ(cfg["config"]["format"], "safetensors");
+  EXPECT_EQ(cfg["config"]["size"], std::to_string(10 + 1000 + art->lock_json.size()));
+  EXPECT_EQ(cfg["files"].size(), 3u);
+  EXPECT_EQ(cfg["files"][1]["diffID"], m.layers[1].digest);
+  EXPECT_EQ(build_docker_model(lock)->manifest_json, art->manifest_json);
+
+  Lockfile two = lock;
+  two.models.push_back(lock.models[0]);
+  two.models[1].name = "other";
+  EXPECT_EQ(build_docker_model(two).error().category, ErrorCategory::usage);
+  Lockfile no_weights = lock;
+  no_weights.models[0].files.pop_back();
+  EXPECT_EQ(build_docker_model(no_weights).error().category, ErrorCategory::usage);
 }
 
 TEST(OciManifest, RejectsIndexesAndBrokenDescriptors) {

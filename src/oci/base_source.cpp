@@ -1,0 +1,59 @@
+#include "oci/base_source.hpp"
+
+#include <unistd.h>
+
+#include "core/file.hpp"
+
+namespace mb::oci {
+
+namespace {
+
+class RegistryBase final : public bundle::BaseSource {
+ public:
+  RegistryBase(RegistryClient& client, Reference ref, const Store& store)
+      : m_client(client), m_ref(std::move(ref)), m_store(store) {}
+
+  std::string describe() const override { return m_ref.str(); }
+
+  Result<std::string> root() override {
+    MB_ASSIGN(auto fetched, m_client.get_manifest(m_ref.repository, m_ref.manifest_ref()));
+    return std::move(fetched.bytes);
+  }
+
+  Result<std::string> small_blob(const bundle::Descriptor& d) override {
+    if (d.media_type.find("manifest") != std::string::npos) {
+      // Manifests of an index live at /manifests/<digest>, not /blobs/.
+      MB_ASSIGN(auto fetched, m_client.get_manifest(m_ref.repository, d.digest));
+      if (fetched.digest != d.digest || fetched.bytes.size() != d.size) {
+        return fail(ErrorCategory::integrity, "base " + m_ref.str() + ": manifest " + d.digest +
+                                                  " does not match its digest");
+      }
+      return std::move(fetched.bytes);
+    }
+    return m_client.fetch_small_blob(m_ref.repository, d.digest, d.size);
+  }
+
+  Status copy_blob(const bundle::Descriptor& d, bundle::BlobSink& sink) override {
+    if (sink.has_blob(d)) return {};
+    MB_TRY(make_dirs(m_store.layout().tmp_dir()));
+    TempTree dir(m_store.layout().tmp_dir() + "/base-" + random_suffix());
+    MB_TRY(make_dirs(dir.path()));
+    std::string temp = dir.path() + "/blob";
+    MB_TRY(m_client.download_blob(m_ref.repository, d.digest, d.size, temp));
+    return bundle::copy_file_to_sink(temp, d, sink, "base " + m_ref.str() + " blob " + d.digest);
+  }
+
+ private:
+  RegistryClient& m_client;
+  Reference m_ref;
+  const Store& m_store;
+};
+
+}  // namespace
+
+std::unique_ptr<bundle::BaseSource> registry_base(RegistryClient& client, Reference ref,
+                                                  const Store& store) {
+  return std::make_unique<RegistryBase>(client, std::move(ref), store);
+}
+
+}  // namespace mb::oci
