@@ -169,7 +169,7 @@ std::string temp_path_for(std::string_view base) {
   return std::string(base) + ".tmp." + random_suffix();
 }
 
-static Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
+Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
   std::vector<char> buf(k_max_write);
   WritebackPacer pacer(out);
   for (;;) {
@@ -269,6 +269,16 @@ static Result<UniqueFd> lock_fd(const std::string& path, LockMode mode, bool wai
 
 Result<FileLock> FileLock::acquire(const std::string& path, LockMode mode) {
   MB_ASSIGN(UniqueFd fd, lock_fd(path, mode, true));
+  return FileLock(std::move(fd));
+}
+
+Result<FileLock> FileLock::from_fd(UniqueFd fd, LockMode mode, bool wait, const std::string& what) {
+  int op = (mode == LockMode::shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB);
+  while (::flock(fd.get(), op) != 0) {
+    if (errno == EINTR) continue;
+    if (!wait && errno == EWOULDBLOCK) return FileLock();
+    return errno_error("locking " + what, errno);
+  }
   return FileLock(std::move(fd));
 }
 

@@ -68,7 +68,7 @@ Status download_objects(RegistryClient& client, const Reference& ref, const Stor
       MB_TRY(client.download_blob(ref.repository, "sha256:" + hex, size, temp));
       Status s = store.adopt_object(temp, hex);
       if (!s.ok()) {
-        ::unlink(temp.c_str());
+        (void)store.layout().door().unlink(temp);
         return s;
       }
       std::lock_guard<std::mutex> g(mutex);
@@ -169,9 +169,11 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
 Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m,
                   const std::string& manifest_bytes, const Store& store, const PullOptions& opts,
                   TransferSummary& summary) {
-  TempTree dir(store.layout().tmp_dir() + "/pull-" + random_suffix());
+  MB_ASSIGN(DoorTempTree dir,
+            DoorTempTree::create(store.layout().door(),
+                                 store.layout().tmp_dir() + "/pull-" + random_suffix()));
   std::string blobs = dir.path() + "/blobs/sha256";
-  MB_TRY(make_dirs(blobs));
+  MB_TRY(store.layout().door().make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> seen;
   MB_TRY(check_layer_sizes(client, ref, m, blobs, seen, summary));
