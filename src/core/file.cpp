@@ -38,6 +38,7 @@ Status UniqueFd::close_checked(const std::string& what) {
 }
 
 const char* file_kind_name(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISSOCK(mode)) return "a socket";

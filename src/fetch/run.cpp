@@ -147,6 +147,16 @@ Status check_offline_complete(const Session& s, const std::string& offline) {
   }
   if (count == 0) return {};
   if (count > 5) names += ", ...";
+  // An object that is there but is a link or a FIFO was planted: say which.
+  for (const LockedModel& m : s.lock->models) {
+    for (const LockedFile* f : missing_files(*s.store, m)) {
+      std::string obj = s.store->layout().object_path(f->sha256);
+      auto st = s.store->layout().door().lstat(obj);
+      if (!st.ok()) return st.take_error();
+      if (*st)
+        names += "; " + obj + " is not a regular file (" + file_kind_name((*st)->st_mode) + ")";
+    }
+  }
   return offline_error(offline,
                        std::to_string(count) + " locked file(s) are not in the cache " +
                            s.request.cache_dir + " (" + names + ")",

@@ -332,6 +332,8 @@ Result<std::vector<DoorEntry>> CacheDoor::list(std::string_view dir) const {
     ::close(dup);
     return errno_error("listing " + display(rel), errno);
   }
+  // A dup shares the directory offset with the root fd: an earlier listing left it at the end.
+  ::rewinddir(d);
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
@@ -405,6 +407,7 @@ Status remove_children(int dirfd, dev_t dev, const std::string& shown, int depth
     ::close(dup);
     return errno_error("listing " + shown, errno);
   }
+  ::rewinddir(d);  // the offset is shared with `dirfd`
   std::vector<std::string> names;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;

@@ -197,7 +197,7 @@ class Checker {
       auto& x = add(FindingKind::not_regular_file, m, mi, f.path, entry);
       x.expected = "regular file";
       x.actual = *resolved;
-      x.message = f.path + " is not a regular file";
+      x.message = f.path + " resolves to " + *resolved + ", which is not a regular file";
       return false;
     }
     if (static_cast<uint64_t>(st.st_size) != f.size) {
@@ -440,8 +440,8 @@ namespace {
 Status check_model_dirs(const CacheLayout& cache, const LockedModel& m) {
   const CacheDoor& door = cache.door();
   std::string folder = repo_folder_name(m.type, m.repo);
-  for (const std::string sub :
-       {"", "/blobs", "/snapshots", "/refs", "/trees", "/snapshots/" + m.commit}) {
+  for (const std::string& sub : std::vector<std::string>{"", "/blobs", "/snapshots", "/refs",
+                                                         "/trees", "/snapshots/" + m.commit}) {
     MB_ASSIGN(UniqueFd fd, door.open_dir(folder + sub, MissingDir::ok));
     if (!fd.valid() && sub.empty()) return {};  // no repo folder: reported as missing
   }

@@ -4,19 +4,20 @@ forth, as fast as it can. Whatever the interleaving, nothing outside the cache c
 operation below the root is relative to descriptors opened without following links, so there
 is no window between a check and a use.
 
-Seeded: MB_RACE_ROUNDS (default 12) rounds, MB_RACE_SEED (default 1919) picks the folder to
+Seeded: MB_RACE_ROUNDS (default 30) rounds, MB_RACE_SEED (default 1919) picks the folder to
 swap and the command each round.
 """
 import os
 import random
 import shutil
 import threading
+import time
 import unittest
 
 from mbtest import (MbTestCase, RepoBuilder, describe_tree, make_cache, run_modelbake,
                     serialize_lock, write_manifest)
 
-ROUNDS = int(os.environ.get("MB_RACE_ROUNDS", "12"))
+ROUNDS = int(os.environ.get("MB_RACE_ROUNDS", "30"))
 SEED = int(os.environ.get("MB_RACE_SEED", "1919"))
 
 
@@ -46,10 +47,11 @@ class Swapper(threading.Thread):
                     os.rename(self.path, away)
                     os.symlink(self.victim, self.path)
                     self.swaps += 1
-                    for _ in range(self.rng.randrange(50)):
-                        pass
+                    # Mostly a link: the command meets it at every stage of its run.
+                    time.sleep(self.rng.uniform(0, 0.003))
                     os.unlink(self.path)
                     os.rename(away, self.path)
+                    time.sleep(self.rng.uniform(0, 0.0005))
             except OSError:
                 pass  # modelbake removed or renamed it meanwhile
 
@@ -68,6 +70,11 @@ class CacheDoorRace(MbTestCase):
             f.write(serialize_lock(self.lock))
         self.victim = self.tmp.join("victim")
         c = self.alpha.head
+        # huggingface_hub's trees/ folder: gc unlinks trees/<commit>.json when it evicts.
+        trees = os.path.join(self.template, "models--org--alpha", "trees")
+        os.makedirs(trees)
+        with open(os.path.join(trees, c + ".json"), "w") as f:
+            f.write("{}")
         for rel, data in (("settings.json", b"victim"), (c + ".json", b"victim meta"),
                           ("main", b"v" * 40), ("sub/settings.json", b"nested victim"),
                           ("config.json", b"victim config")):
@@ -81,6 +88,7 @@ class CacheDoorRace(MbTestCase):
         a = "models--org--alpha"
         c = self.alpha.head
         return [a + "/snapshots/" + c, a + "/snapshots/" + c + "/sub", a + "/refs", a + "/blobs",
+                a + "/trees",
                 a + "/snapshots", ".locks/modelbake/meta/" + a, ".locks/modelbake/meta",
                 ".locks/modelbake/tmp", ".locks/modelbake/objects/sha256"]
 

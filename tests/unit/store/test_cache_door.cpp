@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "core/file.hpp"
 #include "store/cache_door.hpp"
@@ -162,8 +163,9 @@ TEST_P(Door, OnlySnapshotLinksOfTheExactShapeAreFollowed) {
   ASSERT_TRUE(deep.ok()) << deep.error().message;
   EXPECT_EQ(**deep, etag);
   EXPECT_FALSE(d.snapshot_blob(snap + "/absent")->has_value());
-  for (std::string bad : {"../../../blobs/" + etag, victim_file, "../../blobs/../../x",
-                          "../../../models--x--y/blobs/" + etag, "../../blobs/" + etag + "/x"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "../../../blobs/" + etag, victim_file, "../../blobs/../../x",
+           "../../../models--x--y/blobs/" + etag, "../../blobs/" + etag + "/x"}) {
     ASSERT_TRUE(d.unlink(snap + "/bad").ok());
     ASSERT_TRUE(d.symlink(bad, snap + "/bad").ok());
     auto r = d.snapshot_blob(snap + "/bad");
@@ -195,6 +197,10 @@ TEST_P(Door, ListReportsLinksAsLinks) {
   EXPECT_TRUE(S_ISDIR((*l)[0].st.st_mode));
   EXPECT_TRUE(S_ISLNK((*l)[1].st.st_mode));
   EXPECT_FALSE(d.list("link").ok());
+  // Listing the root again (the root fd is shared, and so its directory offset) sees it all.
+  auto again = d.list("");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(BothWays, Door, ::testing::Values(Resolve::automatic, Resolve::walk),
