@@ -17,7 +17,7 @@ constexpr size_t k_chunk = 4 << 20;
 }  // namespace
 
 Status stream_content(const Entry& e, bool check, const ChunkConsumer& consume) {
-  MB_ASSIGN(UniqueFd fd, open_read(e.source));
+  MB_ASSIGN(UniqueFd fd, e.door ? e.door->open_file(e.source, O_RDONLY) : open_read(e.source));
   MB_ASSIGN(uint64_t actual, file_size(fd.get(), e.source));
   if (actual != e.size) {
     return fail(ErrorCategory::integrity,

@@ -48,10 +48,17 @@ Status check_store_has_lock(const Lockfile& lock, const Store& store) {
   uint64_t count = 0;
   for (const auto& m : lock.models) {
     for (const auto& f : m.files) {
-      struct stat st {};
+      // lstat through the door: a linked folder on the way, or an object that is a link or
+      // a FIFO, is not the cache's content and is named.
       std::string obj = store.layout().object_path(f.sha256);
-      bool ok = ::stat(obj.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-                static_cast<uint64_t>(st.st_size) == f.size;
+      MB_ASSIGN(auto st, store.layout().door().lstat(obj));
+      if (st && S_ISLNK(st->st_mode)) return planted_link_error(obj);
+      if (st && !S_ISREG(st->st_mode)) {
+        return fail(ErrorCategory::integrity,
+                    obj + " is not a regular file (" + file_kind_name(st->st_mode) + ")",
+                    "it was planted or the cache is damaged: move it away and run again");
+      }
+      bool ok = st && static_cast<uint64_t>(st->st_size) == f.size;
       if (ok) continue;
       ++count;
       if (missing.size() < 3) missing.push_back(m.name + ":" + f.path);

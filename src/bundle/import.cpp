@@ -329,7 +329,10 @@ Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, c
   }
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) MB_TRY(store.publish_file(m, f));
-    if (m.files.empty()) MB_TRY(make_dirs(store.layout().snapshot_dir(m.type, m.repo, m.commit)));
+    if (m.files.empty()) {
+      MB_TRY(
+          store.layout().door().make_dirs(store.layout().snapshot_dir(m.type, m.repo, m.commit)));
+    }
     MB_TRY(store.write_ref(m));
     MB_TRY(store.record_snapshot_use(m, now, true));
   }
@@ -348,10 +351,11 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   MB_TRY(store.init());
   MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
   std::string tmp = temp_path_for(store.layout().tmp_dir() + "/import");
-  MB_TRY(make_dirs(tmp));
-  TempTree guard(tmp);
-  MB_TRY(make_dirs(tmp + "/outer"));
-  MB_TRY(make_dirs(tmp + "/content"));
+  // Made (and removed) through the door; the reader then creates its files in there with
+  // O_EXCL | O_NOFOLLOW.
+  MB_ASSIGN(DoorTempTree guard, DoorTempTree::create(store.layout().door(), tmp));
+  MB_TRY(store.layout().door().make_dirs(tmp + "/outer"));
+  MB_TRY(store.layout().door().make_dirs(tmp + "/content"));
 
   // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;

@@ -51,6 +51,7 @@ std::vector<Entry> model_entries(const LockedModel& m, const CacheLayout& cache,
     e.size = f.size;
     e.sha256 = f.sha256;
     e.source = cache.object_path(f.sha256);
+    e.door = &cache.door();
     e.label = m.name + ":" + f.path;
     return e;
   };

@@ -26,9 +26,12 @@ struct Entry {
   uint64_t size = 0;   // file: content size
   std::string sha256;  // file: content digest (empty for generated data)
   std::string source;  // file: where to read the bytes (an object in the cache)
-  std::string data;    // file without source: the bytes themselves (lock, refs)
-  std::string link;    // symlink: target relative to the link's folder; hardlink: entry path
-  std::string label;   // "model:path" of the locked file, for messages (may be empty)
+  // The cache's door when `source` is in the cache (always, from model_entries): the object
+  // is opened through it, never through a link. Outlives the entry (the caller's layout).
+  const CacheDoor* door = nullptr;
+  std::string data;   // file without source: the bytes themselves (lock, refs)
+  std::string link;   // symlink: target relative to the link's folder; hardlink: entry path
+  std::string label;  // "model:path" of the locked file, for messages (may be empty)
 };
 
 // "bert:model.safetensors (models/bert/model.safetensors)" for messages.

@@ -166,7 +166,8 @@ struct GcArgs {
 
 int run_gc(Context& ctx, const GcArgs& args) {
   Store store{CacheLayout(ctx.cache_dir())};
-  if (!fs::is_directory(store.layout().root())) {
+  auto root = store.layout().door().lstat("");
+  if (!root.ok() || !*root || !S_ISDIR((*root)->st_mode)) {
     return report_error(ctx,
                         make_error(ErrorCategory::usage,
                                    "cache directory " + store.layout().root() + " does not exist",

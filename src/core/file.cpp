@@ -38,6 +38,7 @@ Status UniqueFd::close_checked(const std::string& what) {
 }
 
 const char* file_kind_name(mode_t mode) {
+  if (S_ISLNK(mode)) return "a symbolic link";
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISSOCK(mode)) return "a socket";
@@ -185,7 +186,7 @@ TempKind temp_kind(std::string_view name) {
   return TempKind::none;
 }
 
-static Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
+Status copy_fd(int in, int out, const std::string& src, const std::string& temp) {
   std::vector<char> buf(k_max_write);
   WritebackPacer pacer(out);
   for (;;) {
@@ -285,6 +286,16 @@ static Result<UniqueFd> lock_fd(const std::string& path, LockMode mode, bool wai
 
 Result<FileLock> FileLock::acquire(const std::string& path, LockMode mode) {
   MB_ASSIGN(UniqueFd fd, lock_fd(path, mode, true));
+  return FileLock(std::move(fd));
+}
+
+Result<FileLock> FileLock::from_fd(UniqueFd fd, LockMode mode, bool wait, const std::string& what) {
+  int op = (mode == LockMode::shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB);
+  while (::flock(fd.get(), op) != 0) {
+    if (errno == EINTR) continue;
+    if (!wait && errno == EWOULDBLOCK) return FileLock();
+    return errno_error("locking " + what, errno);
+  }
   return FileLock(std::move(fd));
 }
 

@@ -117,6 +117,8 @@ inline bool is_temp_name(std::string_view name) { return temp_kind(name) != Temp
 // Copies `src` into the new file `temp` (refused if it exists) and fsyncs it, so that renaming
 // `temp` publishes complete bytes even after a crash. Removes `temp` on failure.
 Status copy_file_synced(const std::string& src, const std::string& temp);
+// Copies the rest of `in` to `out` (64 KiB writes) and fsyncs `out`; names are for messages.
+Status copy_fd(int in, int out, const std::string& src, const std::string& temp);
 
 // A private temp directory tree, removed (best effort) when the guard goes out of scope,
 // whatever happened: import and pull unpack into one before anything becomes visible.
@@ -171,6 +173,9 @@ class FileLock {
   static Result<FileLock> acquire(const std::string& path, LockMode mode);
   // Returns an invalid lock (valid() == false) when another process holds it.
   static Result<FileLock> try_acquire(const std::string& path, LockMode mode);
+  // Locks an already open lock file (the cache door opens those without following links);
+  // invalid when `wait` is false and another process holds it.
+  static Result<FileLock> from_fd(UniqueFd fd, LockMode mode, bool wait, const std::string& what);
   FileLock() = default;
   bool valid() const { return m_fd.valid(); }
 

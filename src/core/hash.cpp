@@ -83,8 +83,12 @@ bool is_lower_hex(std::string_view s, size_t len) {
 
 Result<FileDigests> hash_file(const std::string& path, WithGitSha1 git) {
   MB_ASSIGN(UniqueFd fd, open_read(path));
-  MB_ASSIGN(uint64_t size, file_size(fd.get(), path));
-  posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return hash_fd(fd.get(), path, git);
+}
+
+Result<FileDigests> hash_fd(int fd, const std::string& path, WithGitSha1 git) {
+  MB_ASSIGN(uint64_t size, file_size(fd, path));
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher sha256(HashAlgo::sha256);
   std::unique_ptr<GitBlobHasher> sha1;
   if (git == WithGitSha1::yes) sha1 = std::make_unique<GitBlobHasher>(size);
@@ -92,7 +96,7 @@ Result<FileDigests> hash_file(const std::string& path, WithGitSha1 git) {
   std::vector<unsigned char> buf(1 << 20);
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(ErrorCategory::io, "reading " + path + ": " + std::strerror(errno));
     if (n == 0) break;

@@ -59,6 +59,8 @@ enum class WithGitSha1 { no, yes };
 
 // Reads a file once and computes its sha256 (and optionally its git blob sha1).
 Result<FileDigests> hash_file(const std::string& path, WithGitSha1 git = WithGitSha1::no);
+// The same for an open regular file (from its current offset); `name` is for messages.
+Result<FileDigests> hash_fd(int fd, const std::string& name, WithGitSha1 git = WithGitSha1::no);
 
 // True for a lower-case hex string of exactly `len` characters.
 bool is_lower_hex(std::string_view s, size_t len);

@@ -21,6 +21,7 @@
 #include "fetch/source.hpp"
 #include "net/retry.hpp"
 #include "net/transport.hpp"
+#include "store/cache_door.hpp"
 
 namespace mb::fetch {
 
@@ -46,7 +47,10 @@ struct DownloadOptions {
 struct DownloadEnv {
   net::Transport& transport;
   Clock& clock;
-  std::string tmp_dir;
+  // Every file of a download (the temp, the partial, its sidecar) is opened through the door:
+  // a link or FIFO planted at one of those names is refused, never written through.
+  const CacheDoor& door;
+  std::string tmp_dir;  // below door.root()
   Progress* progress = nullptr;
   int progress_id = 0;
   // Called when a whole-file download is discarded after a digest mismatch and started

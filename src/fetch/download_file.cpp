@@ -30,8 +30,7 @@ Result<Downloaded> download_once(FileSource& source, const DownloadSpec& spec,
   MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));
   Downloaded out;
   out.temp_path = temp_path_for(env.tmp_dir + "/" + spec.etag);
-  UniqueFd fd(::open(out.temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return errno_error("creating " + out.temp_path, errno);
+  MB_ASSIGN(UniqueFd fd, env.door.open_file(out.temp_path, O_RDWR | O_CREAT | O_EXCL));
   Status st;
   if (spec.size == 0) {
     // Nothing to transfer: the digests of empty content decide alone.
@@ -42,15 +41,15 @@ Result<Downloaded> download_once(FileSource& source, const DownloadSpec& spec,
   }
   if (st.ok()) st = fd.close_checked(out.temp_path);
   if (!st.ok()) {
-    ::unlink(out.temp_path.c_str());
+    (void)env.door.unlink(out.temp_path);
     return st.take_error();
   }
   return out;
 }
 
-void discard(const Downloaded& d, const std::string& tmp_dir, const std::string& etag) {
-  ::unlink(d.temp_path.c_str());
-  ::unlink(partial_state_path(tmp_dir, etag).c_str());
+void discard(const Downloaded& d, const DownloadEnv& env, const std::string& etag) {
+  (void)env.door.unlink(d.temp_path);
+  (void)env.door.unlink(partial_state_path(env.tmp_dir, etag));
 }
 
 }  // namespace
@@ -79,7 +78,7 @@ Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
       got->network_bytes = network;
       return got;
     }
-    discard(*got, env.tmp_dir, spec.etag);
+    discard(*got, env, spec.etag);
     Error e = check.take_error();
     bool stale = got->resumed_bytes > 0;
     // Empty content transfers nothing: a mismatch there is the lock's, not the network's.

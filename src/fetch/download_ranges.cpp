@@ -90,7 +90,7 @@ struct Shared {
       state.done = done;
       saved_covered = done.covered();
     }
-    if (Status st = save_resume_state(state_path, state); !st.ok()) {
+    if (Status st = save_resume_state(env.door, state_path, state); !st.ok()) {
       log::debug("could not save download state: " + st.error().message);
     }
   }
@@ -264,7 +264,7 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
                 DownloadEnv& env, int fd, const std::string& state_path, Downloaded& out) {
   Round round;
   std::string label = source.label();
-  auto state = load_resume_state(state_path, spec.etag, spec.size);
+  auto state = load_resume_state(env.door, state_path, spec.etag, spec.size);
   struct stat st {};
   bool sized = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == spec.size;
   if (!state || !sized) {
@@ -278,7 +278,7 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
       return round;
     }
     state = ResumeState{spec.etag, spec.size, {}};
-    (void)save_resume_state(state_path, *state);
+    (void)save_resume_state(env.door, state_path, *state);
   } else if (state->done.covered() > 0) {
     log::info("resuming " + label + ": " + format_bytes(state->done.covered()) + " of " +
               format_bytes(spec.size) + " already downloaded");
@@ -331,9 +331,9 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
   return round;
 }
 
-void discard(const std::string& path, const std::string& state_path) {
-  ::unlink(state_path.c_str());
-  ::unlink(path.c_str());
+void discard(const CacheDoor& door, const std::string& path, const std::string& state_path) {
+  (void)door.unlink(state_path);
+  (void)door.unlink(path);
 }
 
 }  // namespace
@@ -343,18 +343,19 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
   std::string path = partial_path(env.tmp_dir, spec.etag);
   std::string state_path = partial_state_path(env.tmp_dir, spec.etag);
   MB_TRY(source.prime(spec.etag, spec.size));
-  if (!load_resume_state(state_path, spec.etag, spec.size)) {
+  if (!load_resume_state(env.door, state_path, spec.etag, spec.size)) {
     // Nothing to resume: refuse an impossible size before creating anything.
     MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));
   }
   Downloaded out;
   out.temp_path = path;
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd.valid()) return errno_error("opening " + path, errno);
+  // A link planted at the partial's name is refused (O_NOFOLLOW), a FIFO too (fstat): the
+  // bytes and the later chmod never reach a file outside the cache.
+  MB_ASSIGN(UniqueFd fd, env.door.open_file(path, O_RDWR | O_CREAT));
   Round round = run_round(source, spec, options, env, fd.get(), state_path, out);
   if (round.outcome == Outcome::range_ignored) {
     log::info("server ignores Range for " + source.label() + "; downloading in one stream");
-    ::unlink(state_path.c_str());
+    (void)env.door.unlink(state_path);
     Downloaded single;
     Status st = stream_whole_file(source, spec, fd.get(), options, env, single);
     out.network_bytes += single.network_bytes;
@@ -362,7 +363,7 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
     out.git_sha1 = single.git_sha1;
     if (st.ok()) st = fd.close_checked(path);
     if (!st.ok()) {
-      if (st.error().category == ErrorCategory::integrity) discard(path, state_path);
+      if (st.error().category == ErrorCategory::integrity) discard(env.door, path, state_path);
       return st.take_error();
     }
     return out;
@@ -374,8 +375,9 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
   }
   Error e = *round.error;
   if (e.category == ErrorCategory::integrity ||
-      !load_resume_state(state_path, spec.etag, spec.size)) {
-    discard(path, state_path);  // bad bytes, or nothing recorded: the partial is worthless
+      !load_resume_state(env.door, state_path, spec.etag, spec.size)) {
+    discard(env.door, path,
+            state_path);  // bad bytes, or nothing recorded: the partial is worthless
   }
   return e;
 }

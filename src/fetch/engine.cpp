@@ -23,26 +23,18 @@ namespace {
 
 std::string label_of(const LockedModel& m, const LockedFile& f) { return m.repo + ": " + f.path; }
 
-bool regular_file_of_size(const std::string& path, uint64_t size) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         static_cast<uint64_t>(st.st_size) == size;
-}
-
 // Temps of an etag ("<etag>.tmp.<rand>", core's scheme) are only written under the etag's
 // content lock, so while we hold it any other one is left over from a killed process.
-void remove_stale_temps(const std::string& tmp_dir, const std::string& etag) {
-  DIR* dir = ::opendir(tmp_dir.c_str());
-  if (dir == nullptr) return;
+void remove_stale_temps(const CacheDoor& door, const std::string& tmp_dir,
+                        const std::string& etag) {
+  auto entries = door.list(tmp_dir);
+  if (!entries.ok()) return;
   std::string prefix = etag + ".";
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
+  for (const auto& e : *entries) {
+    const std::string& name = e.name;
     bool ours = name.starts_with(prefix) && temp_kind(name) == TempKind::ours;
-    if (ours) {
-      ::unlink((tmp_dir + "/" + name).c_str());
-    }
+    if (ours && !S_ISDIR(e.st.st_mode)) (void)door.unlink(tmp_dir + "/" + name);
   }
-  ::closedir(dir);
 }
 
 }  // namespace
@@ -235,7 +227,7 @@ Status Engine::ensure_object(const Task& task, FetchReport& report) {
   if (!f.sha256.empty() && m_store.has_object(f.sha256)) return reused();
   MB_ASSIGN(bool adopted, adopt_existing_blob(m, f));
   if (adopted) return reused();
-  remove_stale_temps(m_store.layout().tmp_dir(), f.etag);
+  remove_stale_temps(m_store.layout().door(), m_store.layout().tmp_dir(), f.etag);
   MB_TRY(download_and_adopt(m, f, report));
   if (task.publish) {
     MB_TRY(m_store.publish_file(m, f));
@@ -250,9 +242,17 @@ Status Engine::ensure_object(const Task& task, FetchReport& report) {
 // an earlier `modelbake lock`) is hashed and, when it is what it claims, adopted instead of
 // downloaded again.
 Result<bool> Engine::adopt_existing_blob(const LockedModel& m, LockedFile& f) {
+  const CacheDoor& door = m_store.layout().door();
   std::string blob = m_store.layout().blob_path(m.type, m.repo, f.etag);
-  if (!regular_file_of_size(blob, f.size)) return false;
-  auto digests = hash_file(blob, etag_is_git_sha1(f.etag) ? WithGitSha1::yes : WithGitSha1::no);
+  auto st = door.lstat(blob);
+  if (!st.ok() || !*st || !S_ISREG((*st)->st_mode) ||
+      static_cast<uint64_t>((*st)->st_size) != f.size) {
+    return false;
+  }
+  auto fd = door.open_file(blob, O_RDONLY);
+  if (!fd.ok()) return false;
+  auto digests =
+      hash_fd(fd->get(), blob, etag_is_git_sha1(f.etag) ? WithGitSha1::yes : WithGitSha1::no);
   if (!digests.ok() || digests->size != f.size) return false;
   DownloadSpec spec{f.etag, f.sha256, f.size};
   if (!check_digests(spec, digests->sha256, digests->git_sha1, label_of(m, f)).ok()) {
@@ -263,8 +263,9 @@ Result<bool> Engine::adopt_existing_blob(const LockedModel& m, LockedFile& f) {
   if (!m_store.has_object(f.sha256)) {
     // Hard-link the blob into tmp/ and adopt it (a copy where hard links fail).
     std::string temp = m_store.new_temp_path(f.etag);
-    if (::link(blob.c_str(), temp.c_str()) != 0) {
-      if (!copy_file_synced(blob, temp).ok()) return false;
+    if (Status linked = door.hard_link(blob, temp); !linked.ok()) {
+      if (linked.error().category == ErrorCategory::integrity) return linked.take_error();
+      if (!door.copy_file(blob, temp).ok()) return false;
     }
     MB_TRY(m_store.adopt_object(temp, f.sha256));
   }
@@ -278,7 +279,8 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
   }
   int pid = m_progress ? m_progress->start_file(label, f.size) : 0;
   FileSource source(*m_hub, m.type, m.repo, m.commit, f.path, label);
-  DownloadEnv env{*m_transport, m_clock, m_store.layout().tmp_dir(), m_progress, pid};
+  DownloadEnv env{*m_transport, m_clock, m_store.layout().door(), m_store.layout().tmp_dir(),
+                  m_progress,   pid};
   env.on_integrity_retry = [&](const Error& mismatch, int next_attempt) {
     std::lock_guard lock(m_report_mutex);
     report.retries.push_back({m.name, m.repo, f.path, mismatch.message, next_attempt});
@@ -292,11 +294,11 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
   f.sha256 = result->sha256;
   Status st = m_store.adopt_object(result->temp_path, f.sha256);
   if (!st.ok()) {
-    ::unlink(result->temp_path.c_str());
+    (void)env.door.unlink(result->temp_path);
     if (m_progress) m_progress->abandon_file(pid);
     return st;
   }
-  ::unlink(partial_state_path(env.tmp_dir, f.etag).c_str());
+  (void)env.door.unlink(partial_state_path(env.tmp_dir, f.etag));
   {
     std::lock_guard lock(m_report_mutex);
     report.files_downloaded++;

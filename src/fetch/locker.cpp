@@ -83,12 +83,17 @@ Result<LockedModel> lock_model(const ManifestModel& mm, const hub::HubClient& hu
 
 Result<Lockfile> create_lock(const Manifest& manifest, const Lockfile* previous,
                              const hub::HubClient& hub, const Store& store, Engine& engine,
-                             FetchReport& report) {
+                             FetchReport& report, std::vector<Error>* refused) {
   Hints hints = hints_from(previous);
   Lockfile lock;
   for (const ManifestModel& mm : manifest.models) {
-    MB_ASSIGN(LockedModel model, lock_model(mm, hub, store, engine, hints, report));
-    lock.models.push_back(std::move(model));
+    auto model = lock_model(mm, hub, store, engine, hints, report);
+    if (!model.ok() && refused != nullptr && model.error().category == ErrorCategory::auth) {
+      refused->push_back(model.error().with_context(mm.name));
+      continue;
+    }
+    if (!model.ok()) return model.take_error();
+    lock.models.push_back(std::move(model).value());
   }
   return lock;
 }

@@ -5,6 +5,8 @@
 // to learn the sha256 -- which also means a following fetch finds them in place.
 #pragma once
 
+#include <vector>
+
 #include "core/error.hpp"
 #include "fetch/engine.hpp"
 #include "hub/client.hpp"
@@ -15,8 +17,11 @@ namespace mb::fetch {
 
 // `previous` (may be null) is an earlier lock: a regular file with the same etag and size
 // whose sha256 names an object already in the store needs no download.
+// With `refused` given, a model the hub refuses for lack of access (auth: a gated or private
+// repo without a token) is left out and its error appended there, so that fetch can still
+// complete every other model; without it the first error of any model is returned.
 Result<Lockfile> create_lock(const Manifest& manifest, const Lockfile* previous,
                              const hub::HubClient& hub, const Store& store, Engine& engine,
-                             FetchReport& report);
+                             FetchReport& report, std::vector<Error>* refused = nullptr);
 
 }  // namespace mb::fetch

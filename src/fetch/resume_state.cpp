@@ -50,22 +50,13 @@ Result<ResumeState> parse_resume_state(std::string_view text) {
   return state;
 }
 
-Status save_resume_state(const std::string& path, const ResumeState& state) {
-  std::string text = serialize_resume_state(state);
-  std::string temp = temp_path_for(path);
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return errno_error("creating " + temp, errno);
-  Status st = write_all(fd.get(), text.data(), text.size(), temp);
-  if (st.ok()) st = fd.close_checked(temp);
-  if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0)
-    st = errno_error("renaming " + temp, errno);
-  if (!st.ok()) ::unlink(temp.c_str());
-  return st;
+Status save_resume_state(const CacheDoor& door, const std::string& path, const ResumeState& state) {
+  return door.write_file_atomic(path, serialize_resume_state(state), 0644, Sync::no);
 }
 
-std::optional<ResumeState> load_resume_state(const std::string& path, std::string_view etag,
-                                             uint64_t size) {
-  auto text = read_file(path, 1 << 20);
+std::optional<ResumeState> load_resume_state(const CacheDoor& door, const std::string& path,
+                                             std::string_view etag, uint64_t size) {
+  auto text = door.read_file(path, 1 << 20);
   if (!text.ok()) return std::nullopt;
   auto state = parse_resume_state(*text);
   if (!state.ok() || state->etag != etag || state->size != size) return std::nullopt;

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "fetch/extents.hpp"
+#include "store/cache_door.hpp"
 
 namespace mb::fetch {
 
@@ -25,11 +26,11 @@ std::string serialize_resume_state(const ResumeState& state);
 // Errors for malformed text, or extents outside [0, size).
 Result<ResumeState> parse_resume_state(std::string_view text);
 
-// Atomic replace without fsync (see above). Creates nothing else.
-Status save_resume_state(const std::string& path, const ResumeState& state);
+// Atomic replace without fsync (see above), through the cache door. Creates nothing else.
+Status save_resume_state(const CacheDoor& door, const std::string& path, const ResumeState& state);
 // The state at `path` if it exists, parses, and belongs to (etag, size); otherwise nullopt
 // (a missing, foreign or damaged sidecar just means "start from scratch").
-std::optional<ResumeState> load_resume_state(const std::string& path, std::string_view etag,
-                                             uint64_t size);
+std::optional<ResumeState> load_resume_state(const CacheDoor& door, const std::string& path,
+                                             std::string_view etag, uint64_t size);
 
 }  // namespace mb::fetch

@@ -104,10 +104,16 @@ Error needs_lock_error(const Session& s, const std::string& offline) {
                        "run `modelbake lock` where the hub is reachable and commit modelbake.lock");
 }
 
-Result<Lockfile> relock(Session& s, Engine& engine, FetchReport& report) {
+// With `refused` given (fetch), models the hub refuses for lack of access are left out of the
+// returned lock, which is then not written (it would be incomplete): the caller completes the
+// other models and fails with the access error.
+Result<Lockfile> relock(Session& s, Engine& engine, FetchReport& report,
+                        std::vector<Error>* refused = nullptr) {
   MB_ASSIGN(Hub * h, s.net());
   const Lockfile* previous = s.lock ? &*s.lock : nullptr;
-  MB_ASSIGN(Lockfile lock, create_lock(s.manifest, previous, *h->client, *s.store, engine, report));
+  MB_ASSIGN(Lockfile lock,
+            create_lock(s.manifest, previous, *h->client, *s.store, engine, report, refused));
+  if (refused != nullptr && !refused->empty()) return lock;
   MB_TRY(write_lock(s.request.lock_path, lock));
   log::debug("wrote " + s.request.lock_path);
   return lock;
@@ -141,6 +147,16 @@ Status check_offline_complete(const Session& s, const std::string& offline) {
   }
   if (count == 0) return {};
   if (count > 5) names += ", ...";
+  // An object that is there but is a link or a FIFO was planted: say which.
+  for (const LockedModel& m : s.lock->models) {
+    for (const LockedFile* f : missing_files(*s.store, m)) {
+      std::string obj = s.store->layout().object_path(f->sha256);
+      auto st = s.store->layout().door().lstat(obj);
+      if (!st.ok()) return st.take_error();
+      if (*st)
+        names += "; " + obj + " is not a regular file (" + file_kind_name((*st)->st_mode) + ")";
+    }
+  }
   return offline_error(offline,
                        std::to_string(count) + " locked file(s) are not in the cache " +
                            s.request.cache_dir + " (" + names + ")",
@@ -155,12 +171,12 @@ bool cache_complete(const Store& store, const Lockfile& lock) {
 // The lock to fetch: resolved again (then prefilled), or the current one (prefilled, then
 // the hub is opened only if something is still missing).
 Result<Lockfile> lock_for_fetch(Session& s, bool need_lock, bool offline, FetchReport& locking,
-                                std::optional<Engine>& engine) {
+                                std::optional<Engine>& engine, std::vector<Error>& refused) {
   if (need_lock) {
     MB_TRY(s.net());
     Engine& e = s.make_engine(engine);
     if (s.lock) log::info("the lock does not match the manifest; locking again");
-    MB_ASSIGN(Lockfile fresh, relock(s, e, locking));
+    MB_ASSIGN(Lockfile fresh, relock(s, e, locking, &refused));
     if (s.deps.prefill) MB_TRY(s.deps.prefill(fresh));
     return fresh;
   }
@@ -208,10 +224,20 @@ Result<RunOutcome> run_fetch(const RunRequest& request, RunDeps& deps) {
   if (offline) MB_TRY(check_offline_complete(s, *offline));
   FetchReport locking;
   std::optional<Engine> engine;
-  MB_ASSIGN(Lockfile lock, lock_for_fetch(s, need_lock, offline.has_value(), locking, engine));
+  std::vector<Error> refused;
+  MB_ASSIGN(Lockfile lock,
+            lock_for_fetch(s, need_lock, offline.has_value(), locking, engine, refused));
   // Regular files fetched while locking are found in the store by the fetch below.
   FetchReport report;
   Status st = engine->fetch(lock, report);
+  if (!refused.empty()) {
+    // Every model the hub let us lock is complete now (refs, snapshot links) whatever it
+    // refused elsewhere; the run fails with the access error and writes no partial lock.
+    Error e = refused.front();
+    if (refused.size() > 1) e.message += " (and " + std::to_string(refused.size() - 1) + " more)";
+    if (!st.ok()) e.message += "; also: " + st.error().message;
+    return e;
+  }
   merge_locking_report(locking, report);
   // An error that names no file (a refused lock, an unusable store) is the run's error.
   if (!st.ok() && report.errors.empty()) return st.error();

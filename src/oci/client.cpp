@@ -422,7 +422,8 @@ Status RegistryClient::upload_blob(const std::string& repo, const std::string& d
 
 Status RegistryClient::download_blob(const std::string& repo, const std::string& digest,
                                      uint64_t size, const std::string& dest) {
-  UniqueFd fd(::open(dest.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // `dest` is a fresh temp (in the cache's tmp/ for pull): never opened through a link.
+  UniqueFd fd(::open(dest.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd.valid()) return errno_error("creating " + dest, errno);
   VerifyingFileSink sink(fd.get(), size);
   auto result = net::with_retry(m_options.retry, m_clock, [&](net::Attempt& attempt) -> Status {

@@ -96,7 +96,7 @@ Status download_objects(ArtifactBlobs& blobs, const Store& store,
       MB_TRY(blobs.download(Descriptor{"", "sha256:" + hex, size, {}}, temp));
       Status s = store.adopt_object(temp, hex);
       if (!s.ok()) {
-        ::unlink(temp.c_str());
+        (void)store.layout().door().unlink(temp);
         return s;
       }
       std::lock_guard<std::mutex> g(mutex);
@@ -201,9 +201,10 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
 Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m,
                   const std::string& manifest_bytes, const Store& store, const PullOptions& opts,
                   TransferSummary& summary) {
-  TempTree dir(temp_path_for(store.layout().tmp_dir() + "/pull"));
+  MB_ASSIGN(DoorTempTree dir, DoorTempTree::create(store.layout().door(),
+                                                   temp_path_for(store.layout().tmp_dir() + "/pull")));
   std::string blobs = dir.path() + "/blobs/sha256";
-  MB_TRY(make_dirs(blobs));
+  MB_TRY(store.layout().door().make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> seen;
   MB_TRY(check_layer_sizes(client, ref, m, blobs, seen, summary));

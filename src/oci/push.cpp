@@ -29,7 +29,7 @@ class MountCache {
  public:
   MountCache(const Store& store, std::string registry)
       : m_store(store), m_registry(std::move(registry)) {
-    auto text = read_file(path(), 16u << 20);
+    auto text = m_store.layout().door().read_file(path(), 16u << 20);
     if (text.ok()) {
       auto doc = nlohmann::json::parse(*text, nullptr, false);
       if (!doc.is_discarded() && doc.is_object()) m_doc = doc;
@@ -49,16 +49,17 @@ class MountCache {
     m_doc[m_registry][digest] = repo;
   }
   Status save() {
-    MB_ASSIGN(auto lock, FileLock::acquire(m_store.layout().lock_path("registry-mounts"),
-                                           LockMode::exclusive));
+    const CacheDoor& door = m_store.layout().door();
+    MB_ASSIGN(auto lock,
+              door.lock(m_store.layout().lock_path("registry-mounts"), LockMode::exclusive));
     // Merge with what other processes wrote meanwhile.
     nlohmann::json merged = nlohmann::json::object();
-    if (auto text = read_file(path(), 16u << 20); text.ok()) {
+    if (auto text = door.read_file(path(), 16u << 20); text.ok()) {
       auto doc = nlohmann::json::parse(*text, nullptr, false);
       if (!doc.is_discarded() && doc.is_object()) merged = doc;
     }
     merged[m_registry].update(m_doc[m_registry]);
-    return write_file_atomic(path(), merged.dump());
+    return door.write_file_atomic(path(), merged.dump());
   }
 
  private:
@@ -303,7 +304,8 @@ Status push_raw_artifact(Pusher& pusher, const Lockfile& lock, const RawArtifact
         std::string digest = "sha256:" + f.sha256;
         MB_ASSIGN(bool needed, pusher.needs_upload(digest));
         if (!needed) return {};
-        MB_ASSIGN(auto fd, open_read(store.layout().object_path(f.sha256)));
+        MB_ASSIGN(auto fd,
+                  store.layout().door().open_file(store.layout().object_path(f.sha256), O_RDONLY));
         MB_ASSIGN(uint64_t size, file_size(fd.get(), f.path));
         if (size != f.size) {
           return fail(ErrorCategory::integrity,

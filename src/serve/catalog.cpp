@@ -5,16 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
-#include <cstdlib>
-#include <filesystem>
 
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
 #include "lock/entry_match.hpp"
-
-namespace fs = std::filesystem;
 
 namespace mb::serve {
 
@@ -22,22 +17,18 @@ namespace {
 
 constexpr size_t k_max_verified = 200000;  // memo bound; cleared when reached
 
-std::optional<std::string> real_path(const std::string& p) {
-  char buf[PATH_MAX];
-  if (::realpath(p.c_str(), buf) == nullptr) return std::nullopt;
-  return std::string(buf);
-}
-
-bool is_dir(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 HubError not_found(const char* code, std::string message) {
   return HubError{404, code, std::move(message)};
 }
 
 }  // namespace
+
+// A real folder below the cache root; a link on the way (a linked repo folder publishing
+// another cache) makes it absent.
+bool Catalog::is_dir(const std::string& path) const {
+  auto fd = m_layout.door().open_dir(path, MissingDir::ok);
+  return fd.ok() && fd->valid();
+}
 
 bool Catalog::has_repo(RepoType type, const std::string& repo) const {
   return is_dir(m_layout.repo_dir(type, repo) + "/snapshots");
@@ -50,7 +41,7 @@ std::optional<HubError> Catalog::resolve(RepoType type, const std::string& repo,
   if (is_lower_hex(revision, 40)) {
     candidate = revision;
   } else {
-    auto text = read_file(m_layout.ref_path(type, repo, revision), 128);
+    auto text = m_layout.door().read_file(m_layout.ref_path(type, repo, revision), 128);
     if (text.ok()) candidate = *text;
   }
   if (!is_lower_hex(candidate, 40) || !is_dir(m_layout.snapshot_dir(type, repo, candidate))) {
@@ -60,35 +51,41 @@ std::optional<HubError> Catalog::resolve(RepoType type, const std::string& repo,
   return std::nullopt;
 }
 
-std::optional<Entry> Catalog::servable(const std::string& repo_dir_real, const std::string& link,
+std::optional<Entry> Catalog::servable(const std::string& snapshot_rel,
                                        const std::string& rel) const {
-  struct stat lst {};
-  if (::lstat(link.c_str(), &lst) != 0 || !S_ISLNK(lst.st_mode)) return std::nullopt;
-  auto target = real_path(link);
-  if (!target) return std::nullopt;
-  std::string blobs = repo_dir_real + "/blobs/";
-  if (target->compare(0, blobs.size(), blobs) != 0) return std::nullopt;
-  std::string etag = target->substr(blobs.size());
-  if (!is_lower_hex(etag, 40) && !is_lower_hex(etag, 64)) return std::nullopt;
-  struct stat st {};
-  if (::stat(target->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return Entry{rel, etag, static_cast<uint64_t>(st.st_size)};
+  const CacheDoor& door = m_layout.door();
+  auto etag = door.snapshot_blob(snapshot_rel + "/" + rel);
+  if (!etag.ok() || !*etag) return std::nullopt;
+  // snapshot_rel is "<repo folder>/snapshots/<commit>": the blob is in the same repo folder.
+  std::string repo_folder = snapshot_rel.substr(0, snapshot_rel.find('/'));
+  auto st = door.lstat(repo_folder + "/blobs/" + **etag);
+  if (!st.ok() || !*st || !S_ISREG((*st)->st_mode)) return std::nullopt;
+  return Entry{rel, **etag, static_cast<uint64_t>((*st)->st_size)};
 }
 
 std::vector<Entry> Catalog::list(RepoType type, const std::string& repo,
                                  const std::string& commit) const {
   std::vector<Entry> out;
-  auto repo_real = real_path(m_layout.repo_dir(type, repo));
-  std::string root = m_layout.snapshot_dir(type, repo, commit);
-  if (!repo_real) return out;
-  std::error_code ec;
-  // Does not follow directory symlinks: a snapshot folder holds real folders only.
-  fs::recursive_directory_iterator it(root, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    if (!it->is_symlink(ec)) continue;
-    std::string rel = it->path().lexically_relative(root).string();
-    if (!validate_relative_path(rel, "snapshot entry").ok()) continue;
-    if (auto e = servable(*repo_real, it->path().string(), rel)) out.push_back(std::move(*e));
+  if (!is_lower_hex(commit, 40)) return out;
+  const CacheDoor& door = m_layout.door();
+  std::string snap = repo_folder_name(type, repo) + "/snapshots/" + commit;
+  // Folders are entered through the door only: a snapshot folder holds real folders only.
+  std::vector<std::string> todo{""};
+  while (!todo.empty()) {
+    std::string dir = todo.back();
+    todo.pop_back();
+    auto entries = door.list(dir.empty() ? snap : snap + "/" + dir);
+    if (!entries.ok()) continue;
+    for (const auto& d : *entries) {
+      std::string rel = dir.empty() ? d.name : dir + "/" + d.name;
+      if (S_ISDIR(d.st.st_mode)) {
+        if (todo.size() < 100000) todo.push_back(rel);
+        continue;
+      }
+      if (!S_ISLNK(d.st.st_mode)) continue;
+      if (!validate_relative_path(rel, "snapshot entry").ok()) continue;
+      if (auto e = servable(snap, rel)) out.push_back(std::move(*e));
+    }
   }
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
   return out;
@@ -97,9 +94,10 @@ std::vector<Entry> Catalog::list(RepoType type, const std::string& repo,
 std::optional<HubError> Catalog::find(RepoType type, const std::string& repo,
                                       const std::string& commit, const std::string& path,
                                       Entry& out) const {
-  auto repo_real = real_path(m_layout.repo_dir(type, repo));
   std::optional<Entry> e;
-  if (repo_real) e = servable(*repo_real, m_layout.snapshot_file(type, repo, commit, path), path);
+  if (is_lower_hex(commit, 40) && validate_relative_path(path, "path").ok()) {
+    e = servable(repo_folder_name(type, repo) + "/snapshots/" + commit, path);
+  }
   if (!e) return not_found("EntryNotFound", path + " does not exist at " + commit);
   out = std::move(*e);
   return std::nullopt;
@@ -120,9 +118,10 @@ bool Catalog::verified(int fd, const Entry& e) {
     if (it != m_verified.end()) return it->second == e.etag;
   }
   bool ok = false;
-  struct stat obj {};
-  if (e.is_lfs() && ::stat(m_layout.object_path(e.etag).c_str(), &obj) == 0 &&
-      obj.st_dev == st.st_dev && obj.st_ino == st.st_ino) {
+  auto obj = e.is_lfs() ? m_layout.door().lstat(m_layout.object_path(e.etag))
+                        : Result<std::optional<struct stat>>(std::optional<struct stat>());
+  if (obj.ok() && *obj && S_ISREG((*obj)->st_mode) && (*obj)->st_dev == st.st_dev &&
+      (*obj)->st_ino == st.st_ino) {
     ok = true;  // the store's object: adopted only after its sha256 was checked
   } else {
     // A blob that is a copy (filesystems without hard links, hand-made caches) or a regular
@@ -146,10 +145,11 @@ std::optional<HubError> Catalog::open_verified(RepoType type, const std::string&
   Entry e;
   if (auto err = find(type, repo, commit, path, e)) return err;
   std::string blob = m_layout.blob_path(type, repo, e.etag);
-  int fd = ::open(blob.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return not_found("EntryNotFound", path + " does not exist at " + commit);
-  UniqueFd guard(fd);
-  if (!verified(fd, e)) {
+  // Through the door: no link on the way (repo folder, blobs/) nor at the blob itself.
+  auto opened = m_layout.door().open_file(blob, O_RDONLY);
+  if (!opened.ok()) return not_found("EntryNotFound", path + " does not exist at " + commit);
+  UniqueFd guard = std::move(opened).value();
+  if (!verified(guard.get(), e)) {
     log::warn("serve: " + repo + "/" + path + ": blob " + e.etag +
               " does not hold its content; not served (run modelbake verify --repair)");
     return HubError{500, "", "content of " + path + " failed verification on the mirror"};
@@ -161,9 +161,10 @@ std::optional<HubError> Catalog::open_verified(RepoType type, const std::string&
 
 std::vector<RepoId> Catalog::repos() const {
   std::vector<RepoId> out;
-  std::error_code ec;
-  for (const auto& d : fs::directory_iterator(m_layout.root(), ec)) {
-    std::string name = d.path().filename().string();
+  auto entries = m_layout.door().list("");
+  for (const auto& d : entries.ok() ? *entries : std::vector<DoorEntry>{}) {
+    if (!S_ISDIR(d.st.st_mode)) continue;  // a linked repo folder is not published
+    const std::string& name = d.name;
     for (RepoType t : {RepoType::model, RepoType::dataset}) {
       std::string prefix = std::string(to_string(t)) + "s--";
       if (name.rfind(prefix, 0) != 0) continue;

@@ -2,12 +2,14 @@
 // disk at request time (a concurrent `modelbake fetch` may add revisions or files at any
 // moment), so there is nothing to invalidate.
 //
-// What is served: a snapshot entry snapshots/<commit>/<path> that is a symlink resolving
-// (realpath) to <repo>/blobs/<etag>, with etag a 40-hex git blob sha1 or a 64-hex sha256 (LFS).
-// Anything else in a snapshot (regular files, links leaving blobs/, odd names) is not listed
-// and not served. Before bytes leave, the blob is proven to be its etag's content
-// (open_verified): the same inode as objects/sha256/<etag> (objects are only ever created from
-// verified content), or hashed once and remembered by inode identity.
+// What is served: a snapshot entry snapshots/<commit>/<path> that is a symlink of the exact
+// shape ../../blobs/<etag> (CacheDoor::snapshot_blob), with etag a 40-hex git blob sha1 or a
+// 64-hex sha256 (LFS), and whose blob is a regular file. Every folder on the way (the repo
+// folder included) is entered through the cache door, never through a link. Anything else in
+// a snapshot (regular files, other links, odd names) is not listed and not served. Before bytes
+// leave, the blob is proven to be its etag's content (open_verified): the same inode as
+// objects/sha256/<etag> (objects are only ever created from verified content), or hashed once and
+// remembered by inode identity.
 #pragma once
 
 #include <sys/types.h>
@@ -77,8 +79,8 @@ class Catalog {
 
  private:
   // Resolves a snapshot entry to its blob: etag and size, or nullopt when not servable.
-  std::optional<Entry> servable(const std::string& repo_dir_real, const std::string& link,
-                                const std::string& rel) const;
+  std::optional<Entry> servable(const std::string& snapshot_rel, const std::string& rel) const;
+  bool is_dir(const std::string& path) const;
   bool verified(int fd, const Entry& e);
 
   using InodeKey =

@@ -20,6 +20,7 @@ std::string repo_folder_name(RepoType type, std::string_view repo_id) {
 
 CacheLayout::CacheLayout(std::string root) : m_root(std::move(root)) {
   while (m_root.size() > 1 && m_root.back() == '/') m_root.pop_back();
+  m_door = std::make_shared<CacheDoor>(m_root);
 }
 
 std::string CacheLayout::repo_dir(RepoType type, std::string_view repo) const {

@@ -4,10 +4,12 @@
 // whatever repo or revision it came from. See docs/cache-layout.md.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "lock/lockfile.hpp"
+#include "store/cache_door.hpp"
 
 namespace mb {
 
@@ -19,6 +21,9 @@ class CacheLayout {
   explicit CacheLayout(std::string root);
 
   const std::string& root() const { return m_root; }
+  // Every file-system operation below the root goes through this door (store/cache_door.hpp).
+  // Copies of a layout share it, and so the root descriptor.
+  const CacheDoor& door() const { return *m_door; }
   std::string repo_dir(RepoType type, std::string_view repo) const;
   std::string blob_path(RepoType type, std::string_view repo, std::string_view etag) const;
   std::string ref_path(RepoType type, std::string_view repo, std::string_view revision) const;
@@ -54,6 +59,7 @@ class CacheLayout {
 
  private:
   std::string m_root;
+  std::shared_ptr<CacheDoor> m_door;
 };
 
 // Cache directory precedence: explicit flag, then HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE,

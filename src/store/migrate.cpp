@@ -2,16 +2,12 @@
 // cache scanners report as a broken repo) to <root>/.locks/modelbake. One rename: objects keep
 // their inodes (every blobs/<etag> hard link stays valid), resume state and meta keep their
 // bytes, nothing is downloaded again.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <optional>
 
 #include "core/file.hpp"
 #include "core/log.hpp"
-#include "store/safe_dirs.hpp"
 #include "store/store.hpp"
 
 namespace mb {
@@ -20,51 +16,49 @@ namespace {
 
 enum class Kind { absent, dir, other };
 
-Kind kind_of(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return Kind::absent;
-  return S_ISDIR(st.st_mode) ? Kind::dir : Kind::other;
+Kind kind_of(const CacheDoor& door, std::string_view rel) {
+  auto st = door.lstat(rel);
+  if (!st.ok() || !*st) return st.ok() ? Kind::absent : Kind::other;
+  return S_ISDIR((*st)->st_mode) ? Kind::dir : Kind::other;
 }
 
 // The old layout's cache lock, taken exclusive: older modelbake versions hold it shared while
-// they write, so the folder is not renamed under them. Opened without O_CREAT (a concurrent
-// migration may have moved the folder already: then there is nothing left to do).
-Result<UniqueFd> lock_legacy(const std::string& legacy) {
-  std::string path = legacy + "/locks/cache.lock";
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return UniqueFd();
-    return errno_error("opening " + path, errno);
-  }
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return errno_error("locking " + path, errno);
-  }
-  return fd;
+// they write, so the folder is not renamed under them. Never created (a concurrent migration
+// may have moved the folder already: then there is nothing left to do).
+Result<std::optional<FileLock>> lock_legacy(const CacheDoor& door, const std::string& legacy) {
+  MB_ASSIGN(auto fd, door.open_existing(legacy + "/locks/cache.lock"));
+  if (!fd) return std::optional<FileLock>();
+  MB_ASSIGN(FileLock lock, FileLock::from_fd(std::move(*fd), LockMode::exclusive, true,
+                                             door.display(legacy + "/locks/cache.lock")));
+  return std::optional<FileLock>(std::move(lock));
 }
 
 }  // namespace
 
 Status Store::migrate_legacy_private_dir() const {
-  const std::string legacy = m_layout.legacy_private_dir();
-  const std::string current = m_layout.private_dir();
-  if (kind_of(legacy) != Kind::dir) return {};  // nothing to move (a link there is not ours)
-  if (kind_of(current) != Kind::absent) {
-    log::warn(legacy + " and " + current + " both exist: modelbake uses " + current + "; remove " +
-              legacy + " once no older modelbake uses this cache");
+  const CacheDoor& door = m_layout.door();
+  const std::string legacy(CacheLayout::k_legacy_private_rel);
+  const std::string current(CacheLayout::k_private_rel);
+  if (kind_of(door, legacy) != Kind::dir) return {};  // nothing to move (a link there is not ours)
+  if (kind_of(door, current) != Kind::absent) {
+    log::warn(door.display(legacy) + " and " + door.display(current) +
+              " both exist: modelbake uses " + door.display(current) + "; remove " +
+              door.display(legacy) + " once no older modelbake uses this cache");
     return {};
   }
-  MB_TRY(check_real_dirs(m_layout.root(), ".locks", MissingDir::create));
-  MB_ASSIGN(UniqueFd lock, lock_legacy(legacy));
+  MB_TRY(real_dirs(".locks"));
+  MB_ASSIGN(auto lock, lock_legacy(door, legacy));
   // Re-check under the lock: another process may have migrated while we waited.
-  if (kind_of(legacy) != Kind::dir || kind_of(current) != Kind::absent) return {};
-  if (::rename(legacy.c_str(), current.c_str()) != 0) {
-    Error e = errno_error("moving " + legacy + " to " + current, errno);
+  if (kind_of(door, legacy) != Kind::dir || kind_of(door, current) != Kind::absent) return {};
+  if (Status st = door.rename(legacy, current); !st.ok()) {
+    Error e = st.error();
     e.hint = "move it there by hand (same filesystem), or remove it: modelbake rebuilds it";
     return fail(std::move(e));
   }
-  MB_TRY(fsync_dir(m_layout.root() + "/.locks"));
-  MB_TRY(fsync_dir(m_layout.root()));
-  log::info("moved " + legacy + " to " + current + " (hub cache scanners skip .locks/)");
+  MB_TRY(door.fsync_dir(".locks"));
+  MB_TRY(door.fsync_dir(""));
+  log::info("moved " + door.display(legacy) + " to " + door.display(current) +
+            " (hub cache scanners skip .locks/)");
   return {};
 }
 

@@ -1,18 +1,14 @@
 #include "store/store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "core/hash.hpp"
 #include "core/paths.hpp"
-#include "store/safe_dirs.hpp"
-
-namespace fs = std::filesystem;
 
 namespace mb {
 
@@ -23,13 +19,6 @@ constexpr std::string_view k_cachedir_tag =
     "# This file is a cache directory tag created by modelbake.\n"
     "# For information about cache directory tags, see https://bford.info/cachedir/\n";
 
-bool is_regular_file(const std::string& path, uint64_t* size = nullptr) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (size) *size = static_cast<uint64_t>(st.st_size);
-  return true;
-}
-
 std::string parent_rel(std::string_view path) {
   size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
@@ -37,19 +26,28 @@ std::string parent_rel(std::string_view path) {
 
 }  // namespace
 
+// A regular file below the root (never through a link); its size when `size` is given.
+bool Store::is_regular(const std::string& path, uint64_t* size, struct stat* out) const {
+  auto st = m_layout.door().lstat(path);
+  if (!st.ok() || !*st || !S_ISREG((*st)->st_mode)) return false;
+  if (size) *size = static_cast<uint64_t>((*st)->st_size);
+  if (out) *out = **st;
+  return true;
+}
+
 Status Store::real_dirs(const std::string& rel) const {
-  return check_real_dirs(m_layout.root(), rel, MissingDir::create);
+  MB_ASSIGN(UniqueFd fd, m_layout.door().open_dir(rel, MissingDir::create));
+  return {};
 }
 
 Status Store::move_into_place(const std::string& temp, const std::string& dest) const {
-  if (::rename(temp.c_str(), dest.c_str()) != 0) {
-    int err = errno;
-    ::unlink(temp.c_str());
-    return errno_error("renaming into " + dest, err);
+  const CacheDoor& door = m_layout.door();
+  if (Status st = door.rename(temp, dest); !st.ok()) {
+    (void)door.unlink(temp);
+    return st;
   }
   // rename(2) between two names of one inode succeeds and does nothing: drop the temp name.
-  ::unlink(temp.c_str());
-  return {};
+  return door.unlink(temp);
 }
 
 Status Store::init() const {
@@ -58,109 +56,110 @@ Status Store::init() const {
   MB_TRY(real_dirs(m_layout.objects_rel()));
   MB_TRY(real_dirs(m_layout.tmp_rel()));
   MB_TRY(real_dirs(m_layout.locks_rel()));
-  std::string tag = m_layout.root() + "/CACHEDIR.TAG";
-  if (!is_regular_file(tag)) MB_TRY(write_file_atomic(tag, k_cachedir_tag));
+  if (!is_regular("CACHEDIR.TAG")) {
+    MB_TRY(m_layout.door().write_file_atomic("CACHEDIR.TAG", k_cachedir_tag));
+  }
   return {};
 }
 
 Result<FileLock> Store::lock_cache(LockMode mode) const {
-  return FileLock::acquire(m_layout.lock_path("cache"), mode);
+  return m_layout.door().lock(m_layout.lock_path("cache"), mode);
 }
 
 Result<FileLock> Store::lock_content(std::string_view key) const {
-  return FileLock::acquire(m_layout.lock_path("content-" + std::string(key)), LockMode::exclusive);
+  return m_layout.door().lock(m_layout.lock_path("content-" + std::string(key)),
+                              LockMode::exclusive);
 }
 
 bool Store::has_object(std::string_view sha256) const {
-  return is_lower_hex(sha256, 64) && is_regular_file(m_layout.object_path(sha256));
+  return is_lower_hex(sha256, 64) && is_regular(m_layout.object_path(sha256));
 }
 
 Status Store::adopt_object(const std::string& temp_path, std::string_view sha256) const {
   if (!is_lower_hex(sha256, 64)) return fail(ErrorCategory::integrity, "bad sha256 for object");
+  const CacheDoor& door = m_layout.door();
   std::string dest = m_layout.object_path(sha256);
-  if (is_regular_file(dest)) {
-    ::unlink(temp_path.c_str());
-    return {};
+  if (is_regular(dest)) return door.unlink(temp_path);
+  std::string fanout = m_layout.objects_rel() + "/" + std::string(sha256.substr(0, 2));
+  MB_TRY(real_dirs(fanout));
+  {
+    // Objects are immutable: read-only so that a stray writer cannot corrupt every repo that
+    // shares the content through a hard link. fchmod on the descriptor: a planted link at the
+    // temp's name is refused, never followed.
+    MB_ASSIGN(UniqueFd fd, door.open_file(temp_path, O_RDONLY));
+    if (::fchmod(fd.get(), 0444) != 0) return errno_error("chmod " + temp_path, errno);
   }
-  std::string dir = fs::path(dest).parent_path().string();
-  MB_TRY(real_dirs(m_layout.objects_rel() + "/" + std::string(sha256.substr(0, 2))));
-  // Objects are immutable: read-only so that a stray writer cannot corrupt every repo
-  // that shares the content through a hard link.
-  ::chmod(temp_path.c_str(), 0444);
-  if (::rename(temp_path.c_str(), dest.c_str()) != 0)
-    return errno_error("publishing object", errno);
-  return fsync_dir(dir);
+  MB_TRY(door.rename(temp_path, dest));
+  return door.fsync_dir(fanout);
 }
 
 Status Store::check_repo_dirs(RepoType type, std::string_view repo, std::string_view commit) const {
+  const CacheDoor& door = m_layout.door();
   std::string folder = repo_folder_name(type, repo);
-  MB_TRY(check_real_dirs(m_layout.root(), folder, MissingDir::ok));
-  for (const char* sub : {"/blobs", "/snapshots", "/refs"}) {
-    MB_TRY(check_real_dirs(m_layout.root(), folder + sub, MissingDir::ok));
+  for (const char* sub : {"", "/blobs", "/snapshots", "/refs"}) {
+    MB_ASSIGN(UniqueFd fd, door.open_dir(folder + sub, MissingDir::ok));
+    if (!fd.valid()) break;
   }
   if (!commit.empty()) {
-    MB_TRY(check_real_dirs(m_layout.root(), folder + "/snapshots/" + std::string(commit),
-                           MissingDir::ok));
+    MB_ASSIGN(UniqueFd fd,
+              door.open_dir(folder + "/snapshots/" + std::string(commit), MissingDir::ok));
   }
   return {};
 }
 
 Status Store::link_blob(const LockedModel& m, const LockedFile& f) const {
+  const CacheDoor& door = m_layout.door();
   std::string blob = m_layout.blob_path(m.type, m.repo, f.etag);
   std::string object = m_layout.object_path(f.sha256);
   MB_TRY(real_dirs(repo_folder_name(m.type, m.repo) + "/blobs"));
   uint64_t size = 0;
-  if (is_regular_file(blob, &size) && size == f.size) {
-    struct stat a {
-    }, b{};
-    if (::stat(blob.c_str(), &a) == 0 && ::stat(object.c_str(), &b) == 0 && a.st_ino == b.st_ino) {
-      return {};
-    }
+  struct stat a {
+  }, b{};
+  if (is_regular(blob, &size, &a) && size == f.size && is_regular(object, nullptr, &b) &&
+      a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+    return {};
   }
   // The new name is made in tmp/ and renamed over blobs/<etag>: blobs/ never holds a temp.
   std::string temp = new_temp_path("blob-link");
-  if (::link(object.c_str(), temp.c_str()) != 0) {
-    if (errno == ENOENT) return fail(ErrorCategory::io, "object missing for " + f.path);
-    MB_TRY(copy_file_synced(object, temp));  // filesystems without hard links: a copy
+  if (Status st = door.hard_link(object, temp); !st.ok()) {
+    if (st.error().category == ErrorCategory::integrity) return st;  // a planted entry
+    if (!is_regular(object)) return fail(ErrorCategory::io, "object missing for " + f.path);
+    MB_TRY(door.copy_file(object, temp));  // filesystems without hard links: a copy
   }
   return move_into_place(temp, blob);
 }
 
 Status Store::link_snapshot_file(const LockedModel& m, const LockedFile& f) const {
   MB_TRY(validate_relative_path(f.path, "file path"));
+  if (!is_commit_name(m.commit)) return fail(ErrorCategory::integrity, "bad commit " + m.commit);
+  const CacheDoor& door = m_layout.door();
   std::string link = m_layout.snapshot_file(m.type, m.repo, m.commit, f.path);
   std::string target = CacheLayout::snapshot_link_target(f.path, f.etag);
   std::string dir = repo_folder_name(m.type, m.repo) + "/snapshots/" + m.commit;
   MB_TRY(real_dirs(dir + "/" + parent_rel(f.path)));
-  std::error_code ec;
-  if (fs::is_symlink(link, ec) && fs::read_symlink(link, ec).string() == target) return {};
-  std::string temp = new_temp_path("snapshot-link");
-  if (::symlink(target.c_str(), temp.c_str()) != 0) {
-    return errno_error("creating a link in " + m_layout.tmp_dir(), errno);
+  auto st = door.lstat(link);
+  if (st.ok() && *st && S_ISLNK((*st)->st_mode)) {
+    auto current = door.read_link(link);
+    if (current.ok() && *current && **current == target) return {};
   }
-  if (::rename(temp.c_str(), link.c_str()) == 0) return {};
-  int err = errno;
-  ::unlink(temp.c_str());
-  // A repo folder on another filesystem than the cache root (a mount): only a temp next to
-  // the link can be renamed over it.
-  if (err == EXDEV) return replace_symlink(target, link);
-  return errno_error("linking " + link, err);
+  return door.publish_symlink(target, link, new_temp_path("snapshot-link"));
 }
 
 Status Store::write_ref(const LockedModel& m) const {
   if (m.revision == m.commit) return {};
+  const CacheDoor& door = m_layout.door();
   std::string path = m_layout.ref_path(m.type, m.repo, m.revision);
-  MB_TRY(real_dirs(repo_folder_name(m.type, m.repo) + "/refs/" + parent_rel(m.revision)));
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    auto current = read_file(path, 1024);
+  std::string refs = repo_folder_name(m.type, m.repo) + "/refs/" + parent_rel(m.revision);
+  MB_TRY(real_dirs(refs));
+  if (is_regular(path)) {
+    auto current = door.read_file(path, 1024);
     if (current.ok() && *current == m.commit) return {};
   }
   // Complete and fsynced in tmp/ first, then one rename into refs/.
   std::string temp = new_temp_path("ref");
-  MB_TRY(write_file_atomic(temp, m.commit));
+  MB_TRY(door.write_file_atomic(temp, m.commit));
   MB_TRY(move_into_place(temp, path));
-  return fsync_dir(fs::path(path).parent_path().string());
+  return door.fsync_dir(refs);
 }
 
 Status Store::publish_file(const LockedModel& m, const LockedFile& f) const {
@@ -170,28 +169,35 @@ Status Store::publish_file(const LockedModel& m, const LockedFile& f) const {
 
 Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
   MB_TRY(check_repo_dirs(m.type, m.repo, m.commit));
-  std::string snap = m_layout.snapshot_dir(m.type, m.repo, m.commit);
-  std::vector<std::string> doomed;
-  std::error_code ec;
-  // The iterator does not enter linked folders; the snapshot folder itself was checked above.
-  for (auto it = fs::recursive_directory_iterator(snap, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::string rel = it->path().lexically_relative(snap).string();
-    bool temp = temp_kind(it->path().filename().string()) == TempKind::ours;
-    if (temp && it->is_symlink(ec) && !m.find_file(rel)) doomed.push_back(it->path().string());
+  const CacheDoor& door = m_layout.door();
+  std::string snap = repo_folder_name(m.type, m.repo) + "/snapshots/" + m.commit;
+  size_t removed = 0;
+  // Folders are entered through the door (never a link); temp-named links are removed.
+  std::vector<std::string> todo{""};
+  while (!todo.empty()) {
+    std::string rel = todo.back();
+    todo.pop_back();
+    MB_ASSIGN(auto entries, door.list(rel.empty() ? snap : snap + "/" + rel));
+    for (const auto& e : entries) {
+      std::string sub = rel.empty() ? e.name : rel + "/" + e.name;
+      if (S_ISDIR(e.st.st_mode)) {
+        todo.push_back(sub);
+      } else if (S_ISLNK(e.st.st_mode) && temp_kind(e.name) == TempKind::ours && !m.find_file(sub)) {
+        MB_TRY(door.unlink(snap + "/" + sub));
+        removed++;
+      }
+    }
   }
-  for (const auto& p : doomed) {
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + p, errno);
-  }
-  return doomed.size();
+  return removed;
 }
 
 Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const {
+  const CacheDoor& door = m_layout.door();
   std::string path = m_layout.snapshot_meta_path(m.type, m.repo, m.commit);
   MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/meta/" +
                    repo_folder_name(m.type, m.repo)));
   nlohmann::json meta = nlohmann::json::object();
-  if (auto text = read_file(path, 1 << 20); text.ok()) {
+  if (auto text = door.read_file(path, 1 << 20); text.ok()) {
     meta = nlohmann::json::parse(*text, nullptr, false);
     if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
   }
@@ -200,7 +206,7 @@ Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool f
   meta["repo"] = m.repo;
   meta["type"] = to_string(m.type);
   meta["commit"] = m.commit;
-  return write_file_atomic(path, meta.dump() + "\n");
+  return door.write_file_atomic(path, meta.dump() + "\n");
 }
 
 std::string Store::new_temp_path(std::string_view key) const {

@@ -11,6 +11,8 @@
 //    the second process waits, then finds the object present.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
 #include <string_view>
 
@@ -69,6 +71,8 @@ class Store {
 
  private:
   Status migrate_legacy_private_dir() const;
+  bool is_regular(const std::string& path, uint64_t* size = nullptr,
+                  struct stat* out = nullptr) const;
   // Checks (creating what is missing) the folders of `rel` below the root.
   Status real_dirs(const std::string& rel) const;
   // Renames `temp` (in tmp_dir()) to `dest`; removes the temp on failure.

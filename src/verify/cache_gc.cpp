@@ -1,10 +1,8 @@
 // gc and rm. Plan first on the in-memory model (so --dry-run reports exactly what a real run
 // would do), then apply under the exclusive cache lock.
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
@@ -12,8 +10,6 @@
 #include "core/paths.hpp"
 #include "verify/cache_admin.hpp"
 #include "verify/cache_model.hpp"
-
-namespace fs = std::filesystem;
 
 namespace mb::verify {
 
@@ -29,10 +25,6 @@ const char* to_string(GcActionKind k) {
 }
 
 namespace {
-
-std::string blob_real(const CacheModel& m, const ModelRepo& r, const ModelBlob& b) {
-  return m.root_real + "/" + r.info.folder + "/blobs/" + b.name;
-}
 
 // Inodes still in use when the revisions marked `evict` are gone.
 std::set<Inode> live_inodes(const CacheModel& m) {
@@ -62,19 +54,21 @@ uint64_t disk_all(const CacheModel& m) {
 
 void plan_temp_sweep(const CacheLayout& cache, const CacheModel& m, const GcOptions& o,
                      GcReport& rep) {
-  auto consider = [&](const std::string& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return;
-    if (o.now - st.st_mtime < o.temp_max_age) return;  // may belong to a live writer
-    rep.actions.push_back(
-        {GcActionKind::stale_temp, path, "", "", static_cast<uint64_t>(st.st_blocks) * 512});
+  const CacheDoor& door = cache.door();
+  auto consider = [&](const std::string& dir, const DoorEntry& e) {
+    if (S_ISDIR(e.st.st_mode)) return;
+    if (o.now - e.st.st_mtime < o.temp_max_age) return;  // may belong to a live writer
+    rep.actions.push_back({GcActionKind::stale_temp, door.display(dir + "/" + e.name), "", "",
+                           static_cast<uint64_t>(e.st.st_blocks) * 512});
   };
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(cache.tmp_dir(), ec)) consider(e.path().string());
+  if (auto tmp = door.list(cache.tmp_rel()); tmp.ok()) {
+    for (const auto& e : *tmp) consider(cache.tmp_rel(), e);
+  }
   for (const auto& r : m.repos) {
-    std::error_code ec2;
-    for (const auto& e : fs::directory_iterator(r.dir + "/blobs", ec2)) {
-      if (is_temp_name(e.path().filename().string())) consider(e.path().string());
+    auto blobs = door.list(r.info.folder + "/blobs");
+    if (!blobs.ok()) continue;
+    for (const auto& e : *blobs) {
+      if (is_temp_name(e.name)) consider(r.info.folder + "/blobs", e);
     }
   }
 }
@@ -116,7 +110,7 @@ void plan_unreferenced(const CacheModel& m, const std::set<Inode>& live, GcRepor
     }
     for (const auto& b : r.blobs) {
       if (is_temp_name(b.name)) continue;  // swept by age only
-      if (targets.count(blob_real(m, r, b))) {
+      if (targets.count(b.path)) {
         kept_blob_inodes.insert(b.inode);
       } else {
         rep.actions.push_back({GcActionKind::unreferenced_blob, b.path, r.info.repo, "", 0});
@@ -154,33 +148,27 @@ void attribute_bytes(const CacheModel& m, const std::set<Inode>& live, GcReport&
   }
 }
 
-Status remove_path(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + path, errno);
-  return {};
-}
-
 // Ref first, then the snapshot folder is renamed out of the hub view in one step: an
-// interrupted eviction leaves no ref pointing at a partial snapshot.
+// interrupted eviction leaves no ref pointing at a partial snapshot. Everything goes through
+// the door: a folder on the way that is a link stops the eviction with an error naming it.
 Status evict_revision(const CacheLayout& cache, const ModelRepo& r, const ModelRevision& rev) {
+  const CacheDoor& door = cache.door();
   for (const auto& [name, content] : r.refs) {
-    if (content == rev.info.commit) MB_TRY(remove_path(r.dir + "/refs/" + name));
+    if (content == rev.info.commit) MB_TRY(door.unlink(r.dir + "/refs/" + name));
   }
   // Best effort: the refs folder may not exist (commit-pinned revisions have no ref).
-  (void)fsync_dir(r.dir + "/refs");
-  MB_TRY(make_dirs(cache.tmp_dir()));
-  std::string trash = temp_path_for(cache.tmp_dir() + "/evict");
-  if (::rename(rev.dir.c_str(), trash.c_str()) != 0 && errno != ENOENT) {
-    return errno_error("moving " + rev.dir + " out of the cache view", errno);
-  }
-  std::error_code ec;
-  fs::remove_all(trash, ec);
-  if (ec) return errno_error("removing " + trash, ec.value());
-  MB_TRY(remove_path(cache.trees_file(r.info.type, r.info.repo, rev.info.commit)));
-  MB_TRY(remove_path(cache.snapshot_meta_path(r.info.type, r.info.repo, rev.info.commit)));
+  (void)door.fsync_dir(r.dir + "/refs");
+  MB_TRY(door.make_dirs(cache.tmp_rel()));
+  std::string trash = temp_path_for(cache.tmp_rel() + "/evict");
+  if (auto there = door.lstat(rev.dir); there.ok() && *there) MB_TRY(door.rename(rev.dir, trash));
+  MB_TRY(door.remove_tree(trash));
+  MB_TRY(door.unlink(cache.trees_file(r.info.type, r.info.repo, rev.info.commit)));
+  MB_TRY(door.unlink(cache.snapshot_meta_path(r.info.type, r.info.repo, rev.info.commit)));
   return {};
 }
 
 Status apply(const CacheLayout& cache, const CacheModel& m, const GcReport& rep) {
+  const CacheDoor& door = cache.door();
   for (const auto& a : rep.actions) {
     if (a.kind != GcActionKind::evict_revision) continue;
     for (const auto& r : m.repos) {
@@ -191,23 +179,18 @@ Status apply(const CacheLayout& cache, const CacheModel& m, const GcReport& rep)
   }
   for (const auto& a : rep.actions) {
     if (a.kind == GcActionKind::evict_revision) continue;
-    if (a.kind == GcActionKind::stale_temp) {
-      std::error_code ec;
-      fs::remove_all(a.path, ec);
-      continue;
-    }
-    // Blobs and objects are read-only files in writable folders: unlink works.
-    MB_TRY(remove_path(a.path));
+    // Temps (files and links, never folders: see plan_temp_sweep), blobs and objects are
+    // unlinked, never followed; read-only files in writable folders unlink fine.
+    MB_TRY(door.unlink(a.path));
   }
   // Repo folders left without any snapshot are removed whole (refs first).
   for (const auto& r : m.repos) {
     bool any =
         std::any_of(r.revisions.begin(), r.revisions.end(), [](const auto& v) { return !v.evict; });
     if (any || r.revisions.empty()) continue;
-    std::error_code ec;
-    fs::remove_all(r.dir + "/refs", ec);
-    fs::remove_all(r.dir, ec);
-    fs::remove_all(cache.private_dir() + "/meta/" + r.info.folder, ec);
+    MB_TRY(door.remove_tree(r.dir + "/refs"));
+    MB_TRY(door.remove_tree(r.dir));
+    MB_TRY(door.remove_tree(std::string(CacheLayout::k_private_rel) + "/meta/" + r.info.folder));
   }
   return {};
 }
@@ -282,9 +265,7 @@ Result<GcReport> remove_repo(const Store& store, RepoType type, const std::strin
   MB_ASSIGN(GcReport rep, run(store, model, o, false));
   if (revision.empty()) {
     // A repo without snapshots (only refs or blobs) is removed too.
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    if (ec) return errno_error("removing " + dir, ec.value());
+    MB_TRY(store.layout().door().remove_tree(dir));
   }
   return rep;
 }

@@ -2,19 +2,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <climits>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
-#include "store/safe_dirs.hpp"
+#include "store/cache_door.hpp"
 #include "verify/cache_admin.hpp"
 #include "verify/cache_model.hpp"
-
-namespace fs = std::filesystem;
 
 namespace mb::verify {
 
@@ -31,24 +26,44 @@ std::optional<std::pair<RepoType, std::string>> parse_repo_folder(const std::str
   return std::make_pair(*type, repo);
 }
 
-std::vector<std::pair<std::string, std::string>> read_refs(const std::string& repo_dir) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::error_code ec;
-  std::string base = repo_dir + "/refs";
-  for (auto it = fs::recursive_directory_iterator(base, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    std::string name = fs::relative(it->path(), base, ec).string();
-    auto text = read_file(it->path().string(), 4096);
-    out.emplace_back(name, text.ok() ? *text : std::string());
+namespace {
+
+// Calls `fn(rel, entry)` for everything below the folder `dir` (relative to the root), entering
+// folders only through the door: a link is reported as a link, never entered.
+template <typename Fn>
+Status walk_tree(const CacheDoor& door, const std::string& dir, const Fn& fn, int depth = 0) {
+  if (depth > 64) return {};
+  MB_ASSIGN(auto entries, door.list(dir));
+  for (const auto& e : entries) {
+    std::string rel = dir.empty() ? e.name : dir + "/" + e.name;
+    fn(rel, e);
+    if (S_ISDIR(e.st.st_mode)) MB_TRY(walk_tree(door, rel, fn, depth + 1));
   }
+  return {};
+}
+
+Inode inode_of(const struct stat& st) {
+  return Inode{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_refs(const CacheDoor& door,
+                                                           const std::string& folder) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string base = folder + "/refs";
+  (void)walk_tree(door, base, [&](const std::string& rel, const DoorEntry& e) {
+    if (!S_ISREG(e.st.st_mode)) return;
+    auto text = door.read_file(rel, 4096);
+    out.emplace_back(rel.substr(base.size() + 1), text.ok() ? *text : std::string());
+  });
   std::sort(out.begin(), out.end());
   return out;
 }
 
 std::pair<int64_t, int64_t> read_meta_times(const CacheLayout& cache, RepoType type,
                                             const std::string& repo, const std::string& commit) {
-  auto text = read_file(cache.snapshot_meta_path(type, repo, commit), 1 << 20);
+  auto text = cache.door().read_file(cache.snapshot_meta_path(type, repo, commit), 1 << 20);
   if (!text.ok()) return {0, 0};
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {0, 0};
@@ -59,90 +74,97 @@ std::pair<int64_t, int64_t> read_meta_times(const CacheLayout& cache, RepoType t
   return {num("fetched_at"), num("last_used")};
 }
 
-// A repo folder whose blobs/, snapshots/, refs/ or a snapshots/<commit> is a symlink is never
-// walked for deletion: what it points to is not the cache's.
-Status check_repo_tree(const CacheLayout& cache, const std::string& folder) {
-  for (const char* sub : {"/blobs", "/snapshots", "/refs"}) {
-    MB_TRY(check_real_dirs(cache.root(), folder + sub, MissingDir::ok));
+// A repo folder whose blobs/, snapshots/, refs/, trees/ or a snapshots/<commit> is a symlink (or
+// not a folder) is never walked for deletion: what it points to is not the cache's.
+Status check_repo_tree(const CacheDoor& door, const std::string& folder) {
+  for (const char* sub : {"/blobs", "/snapshots", "/refs", "/trees"}) {
+    MB_ASSIGN(UniqueFd fd, door.open_dir(folder + sub, MissingDir::ok));
   }
-  std::error_code ec;
-  for (const auto& s : fs::directory_iterator(cache.root() + "/" + folder + "/snapshots", ec)) {
-    if (s.is_symlink(ec)) return planted_link_error(s.path().string());
+  MB_ASSIGN(auto snaps, door.list(folder + "/snapshots"));
+  for (const auto& s : snaps) {
+    std::string rel = folder + "/snapshots/" + s.name;
+    if (S_ISLNK(s.st.st_mode)) return planted_link_error(door.display(rel));
+    if (!S_ISDIR(s.st.st_mode)) {
+      return fail(ErrorCategory::integrity, door.display(rel) + " is not a snapshot folder");
+    }
   }
   return {};
 }
 
-Result<CacheModel> load_cache_model(const CacheLayout& cache) {
-  CacheModel model;
-  std::error_code ec;
-  if (!fs::is_directory(cache.root(), ec)) {
-    return fail(ErrorCategory::usage, "cache directory " + cache.root() + " does not exist",
-                "pass --cache DIR or set HF_HUB_CACHE");
-  }
-  auto record = [&](const std::string& path, const struct stat& st) {
-    Inode key{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+namespace {
+
+struct Scan {
+  const CacheLayout& cache;
+  CacheModel& model;
+
+  Inode record(const struct stat& st) {
+    Inode key = inode_of(st);
     model.inodes.emplace(key, InodeInfo{static_cast<uint64_t>(st.st_blocks) * 512,
                                         static_cast<uint64_t>(st.st_size)});
-    (void)path;
     return key;
-  };
-  for (const auto& entry : fs::directory_iterator(cache.root(), ec)) {
-    std::string name = entry.path().filename().string();
-    auto parsed = parse_repo_folder(name);
-    if (!parsed) continue;
-    std::error_code ec1;
-    if (entry.is_symlink(ec1)) {
-      model.unsafe.emplace(name, planted_link_error(entry.path().string()));
-    } else if (!entry.is_directory(ec1)) {
-      continue;
-    } else if (Status safe = check_repo_tree(cache, name); !safe.ok()) {
-      model.unsafe.emplace(name, safe.error());
-    }
-    if (auto it = model.unsafe.find(name); it != model.unsafe.end()) {
-      model.warnings.push_back("skipped " + name + ": " + it->second.message);
-      continue;
-    }
+  }
+
+  // The files of one snapshot: snapshot links of the exact shape resolve to their blob (in the
+  // same repo); regular files count as themselves; anything else is left alone.
+  void revision(ModelRepo& repo, ModelRevision& rev) {
+    const CacheDoor& door = cache.door();
+    std::string base = repo.info.folder + "/snapshots/" + rev.info.commit;
+    (void)walk_tree(door, base, [&](const std::string& rel, const DoorEntry& e) {
+      std::string target;
+      struct stat st = e.st;
+      if (S_ISLNK(e.st.st_mode)) {
+        auto etag = door.snapshot_blob(rel);
+        if (!etag.ok() || !*etag) return;
+        std::string blob = repo.info.folder + "/blobs/" + **etag;
+        auto bst = door.lstat(blob);
+        if (!bst.ok() || !*bst || !S_ISREG((*bst)->st_mode)) return;  // dangling
+        st = **bst;
+        target = door.display(blob);
+      } else if (S_ISREG(e.st.st_mode)) {
+        target = door.display(rel);
+      } else {
+        return;
+      }
+      rev.targets.insert(target);
+      rev.inodes.insert(record(st));
+      rev.info.files++;
+      rev.info.bytes += static_cast<uint64_t>(st.st_size);
+    });
+  }
+
+  void repo_folder(const std::string& name, RepoType type, const std::string& repo_id) {
+    const CacheDoor& door = cache.door();
     ModelRepo repo;
-    repo.info.type = parsed->first;
-    repo.info.repo = parsed->second;
+    repo.info.type = type;
+    repo.info.repo = repo_id;
     repo.info.folder = name;
-    repo.dir = entry.path().string();
-    std::error_code ec2;
-    for (const auto& b : fs::directory_iterator(repo.dir + "/blobs", ec2)) {
-      struct stat st {};
-      std::string p = b.path().string();
-      if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      repo.blobs.push_back(ModelBlob{p, b.path().filename().string(), record(p, st), st.st_mtime});
-      repo.info.blob_bytes += static_cast<uint64_t>(st.st_size);
+    repo.dir = door.display(name);
+    if (auto blobs = door.list(name + "/blobs"); blobs.ok()) {
+      for (const auto& b : *blobs) {
+        if (!S_ISREG(b.st.st_mode)) continue;
+        repo.blobs.push_back(
+            ModelBlob{repo.dir + "/blobs/" + b.name, b.name, record(b.st), b.st.st_mtime});
+        repo.info.blob_bytes += static_cast<uint64_t>(b.st.st_size);
+      }
     }
-    auto refs = read_refs(repo.dir);
-    repo.refs = refs;
-    for (const auto& s : fs::directory_iterator(repo.dir + "/snapshots", ec2)) {
+    repo.refs = read_refs(door, name);
+    auto snaps = door.list(name + "/snapshots");
+    for (const auto& s : snaps.ok() ? *snaps : std::vector<DoorEntry>{}) {
+      if (!is_commit_name(s.name)) {
+        model.warnings.push_back("skipped " + door.display(name + "/snapshots/" + s.name) +
+                                 ": a snapshot folder is named by its 40-hex commit");
+        continue;
+      }
       ModelRevision rev;
-      rev.info.commit = s.path().filename().string();
-      rev.dir = s.path().string();
-      for (const auto& [ref, commit] : refs) {
+      rev.info.commit = s.name;
+      rev.dir = repo.dir + "/snapshots/" + s.name;
+      for (const auto& [ref, commit] : repo.refs) {
         if (commit == rev.info.commit) rev.info.refs.push_back(ref);
       }
-      std::error_code ec3;
-      for (auto it = fs::recursive_directory_iterator(rev.dir, ec3);
-           !ec3 && it != fs::recursive_directory_iterator(); it.increment(ec3)) {
-        std::string p = it->path().string();
-        struct stat st {};
-        if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // dirs, dangling
-        char buf[PATH_MAX];
-        if (::realpath(p.c_str(), buf) == nullptr) continue;
-        rev.targets.insert(buf);
-        rev.inodes.insert(record(buf, st));
-        rev.info.files++;
-        rev.info.bytes += static_cast<uint64_t>(st.st_size);
-      }
-      auto [fetched, used] =
-          read_meta_times(cache, repo.info.type, repo.info.repo, rev.info.commit);
-      struct stat dst {};
-      if (used == 0 && ::stat(rev.dir.c_str(), &dst) == 0) used = dst.st_mtime;
+      revision(repo, rev);
+      auto [fetched, used] = read_meta_times(cache, type, repo_id, rev.info.commit);
       rev.info.fetched_at = fetched;
-      rev.info.last_used = used;
+      rev.info.last_used = used == 0 ? s.st.st_mtime : used;
       repo.revisions.push_back(std::move(rev));
     }
     std::sort(repo.revisions.begin(), repo.revisions.end(),
@@ -151,24 +173,60 @@ Result<CacheModel> load_cache_model(const CacheLayout& cache) {
               });
     model.repos.push_back(std::move(repo));
   }
+
+  void objects() {
+    const CacheDoor& door = cache.door();
+    std::string base = cache.objects_rel();
+    auto dir = door.open_dir(base, MissingDir::ok);
+    if (!dir.ok()) {
+      model.warnings.push_back("skipped the object store: " + dir.error().message);
+      return;
+    }
+    Status st = walk_tree(door, base, [&](const std::string& rel, const DoorEntry& e) {
+      if (S_ISREG(e.st.st_mode))
+        model.objects.push_back(ModelObject{door.display(rel), record(e.st)});
+    });
+    if (!st.ok()) model.warnings.push_back("skipped the object store: " + st.error().message);
+  }
+};
+
+Status require_cache_dir(const CacheLayout& cache) {
+  auto root = cache.door().lstat("");
+  if (!root.ok() || !*root || !S_ISDIR((*root)->st_mode)) {
+    return fail(ErrorCategory::usage, "cache directory " + cache.root() + " does not exist",
+                "pass --cache DIR or set HF_HUB_CACHE");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<CacheModel> load_cache_model(const CacheLayout& cache) {
+  MB_TRY(require_cache_dir(cache));
+  CacheModel model;
+  const CacheDoor& door = cache.door();
+  Scan scan{cache, model};
+  MB_ASSIGN(auto entries, door.list(""));
+  for (const auto& entry : entries) {
+    auto parsed = parse_repo_folder(entry.name);
+    if (!parsed) continue;
+    if (S_ISLNK(entry.st.st_mode)) {
+      model.unsafe.emplace(entry.name, planted_link_error(door.display(entry.name)));
+    } else if (!S_ISDIR(entry.st.st_mode)) {
+      continue;
+    } else if (Status safe = check_repo_tree(door, entry.name); !safe.ok()) {
+      model.unsafe.emplace(entry.name, safe.error());
+    }
+    if (auto it = model.unsafe.find(entry.name); it != model.unsafe.end()) {
+      model.warnings.push_back("skipped " + entry.name + ": " + it->second.message);
+      continue;
+    }
+    scan.repo_folder(entry.name, parsed->first, parsed->second);
+  }
   std::sort(model.repos.begin(), model.repos.end(),
             [](const ModelRepo& a, const ModelRepo& b) { return a.info.folder < b.info.folder; });
-  // Subfolders that are links are not entered (the iterator does not follow them).
-  std::error_code ec4;
-  if (Status safe = check_real_dirs(cache.root(), cache.objects_rel(), MissingDir::ok);
-      !safe.ok()) {
-    model.warnings.push_back("skipped the object store: " + safe.error().message);
-  } else {
-    for (auto it = fs::recursive_directory_iterator(cache.objects_dir(), ec4);
-         !ec4 && it != fs::recursive_directory_iterator(); it.increment(ec4)) {
-      struct stat st {};
-      std::string p = it->path().string();
-      if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      model.objects.push_back(ModelObject{p, record(p, st)});
-    }
-  }
-  char buf[PATH_MAX];
-  if (::realpath(cache.root().c_str(), buf) != nullptr) model.root_real = buf;
+  scan.objects();
+  model.root_real = cache.root();
   return model;
 }
 
@@ -184,30 +242,21 @@ Result<std::vector<RepoInfo>> scan_cache(const CacheLayout& cache) {
 }
 
 Result<DiskUsage> disk_usage(const CacheLayout& cache) {
-  std::error_code ec;
-  if (!fs::is_directory(cache.root(), ec)) {
-    return fail(ErrorCategory::usage, "cache directory " + cache.root() + " does not exist",
-                "pass --cache DIR or set HF_HUB_CACHE");
-  }
+  MB_TRY(require_cache_dir(cache));
   DiskUsage du;
   std::set<Inode> seen;
-  std::string tmp = cache.tmp_dir() + "/";
-  for (auto it = fs::recursive_directory_iterator(cache.root(), ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    struct stat st {};
-    std::string p = it->path().string();
-    if (::lstat(p.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) continue;
+  std::string tmp = cache.tmp_rel() + "/";
+  MB_TRY(walk_tree(cache.door(), "", [&](const std::string& rel, const DoorEntry& e) {
+    const struct stat& st = e.st;
+    if (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) return;
     du.linked_bytes += static_cast<uint64_t>(st.st_size);
-    bool temp = p.compare(0, tmp.size(), tmp) == 0 || is_temp_name(it->path().filename().string());
+    bool temp = rel.starts_with(tmp) || is_temp_name(e.name);
     if (temp) du.temp_bytes += static_cast<uint64_t>(st.st_size);
-    if (!seen.insert(Inode{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)})
-             .second)
-      continue;
+    if (!seen.insert(inode_of(st)).second) return;
     du.files++;
     du.disk_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
     du.apparent_bytes += static_cast<uint64_t>(st.st_size);
-  }
-  if (ec) return errno_error("walking " + cache.root(), ec.value());
+  }));
   return du;
 }
 

@@ -23,7 +23,7 @@
 #include "core/paths.hpp"
 #include "core/text.hpp"
 #include "lock/entry_match.hpp"
-#include "store/safe_dirs.hpp"
+#include "store/cache_door.hpp"
 
 namespace mb::verify {
 
@@ -43,6 +43,7 @@ const char* to_string(FindingKind kind) {
     case FindingKind::stale_trees_file: return "stale_trees_file";
     case FindingKind::unreadable: return "unreadable";
     case FindingKind::unexpected_entry: return "unexpected_entry";
+    case FindingKind::planted_entry: return "planted_entry";
   }
   return "unknown";
 }
@@ -205,7 +206,7 @@ class Checker {
       auto& x = add(FindingKind::not_regular_file, m, mi, f.path, entry);
       x.expected = "regular file";
       x.actual = *resolved;
-      x.message = f.path + " is not a regular file";
+      x.message = f.path + " resolves to " + *resolved + ", which is not a regular file";
       return false;
     }
     if (static_cast<uint64_t>(st.st_size) != f.size) {
@@ -429,6 +430,21 @@ Result<std::string> real_root(const std::string& root, const std::string& what) 
 
 }  // namespace
 
+namespace {
+
+Status check_model_dirs(const CacheLayout& cache, const LockedModel& m) {
+  const CacheDoor& door = cache.door();
+  std::string folder = repo_folder_name(m.type, m.repo);
+  for (const std::string& sub : std::vector<std::string>{"", "/blobs", "/snapshots", "/refs",
+                                                         "/trees", "/snapshots/" + m.commit}) {
+    MB_ASSIGN(UniqueFd fd, door.open_dir(folder + sub, MissingDir::ok));
+    if (!fd.valid() && sub.empty()) return {};  // no repo folder: reported as missing
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock,
                                   const VerifyOptions& options) {
   MB_ASSIGN(auto models, select_models(lock, options));
@@ -438,6 +454,13 @@ Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock
   Checker ck(root, options, report);
   for (size_t mi = 0; mi < models.size(); ++mi) {
     const LockedModel& m = *models[mi];
+    // The model's folders through the cache door first: below a planted link or FIFO nothing
+    // is read, and the finding names it.
+    if (Status dirs = check_model_dirs(cache, m); !dirs.ok()) {
+      auto& x = ck.add(FindingKind::planted_entry, m, mi, "", cache.repo_dir(m.type, m.repo));
+      x.message = dirs.error().message;
+      continue;
+    }
     check_ref(ck, cache, m, mi);
     std::string snap = cache.snapshot_dir(m.type, m.repo, m.commit);
     struct stat st {};

@@ -34,6 +34,8 @@ enum class FindingKind {
   stale_trees_file,   // trees/<commit>.json lists files absent from the snapshot
   unreadable,         // I/O error while reading (permissions, EIO)
   unexpected_entry,   // snapshot entry that is a leftover temp or a link to nothing usable
+  planted_entry,      // a folder of the model (repo, blobs, snapshots, refs, trees, the
+                      // snapshot) is a link, FIFO or file: nothing below it is read
 };
 
 const char* to_string(FindingKind kind);

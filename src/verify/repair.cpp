@@ -1,26 +1,15 @@
 #include "verify/repair.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
 #include "lock/entry_match.hpp"
 
-namespace fs = std::filesystem;
-
 namespace mb::verify {
 
 namespace {
-
-bool same_inode(const std::string& a, const std::string& b) {
-  struct stat sa {
-  }, sb{};
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
-}
 
 bool inside(const std::string& path, const std::string& root) {
   return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
@@ -30,17 +19,32 @@ bool inside(const std::string& path, const std::string& root) {
 class Repairer {
  public:
   Repairer(const Store& store, RepairResult& out) : m_store(store), m_out(out) {
-    std::error_code ec;
-    m_root = fs::canonical(store.layout().root(), ec).string();
+    m_root = store.layout().door().real_root();
   }
 
+  // Everything is removed through the cache door: a link is removed itself (never followed),
+  // a folder is walked by descriptors, a linked folder on the way is refused.
   Status remove(const std::string& path) {
-    std::error_code ec;
-    if (!fs::exists(fs::symlink_status(path, ec))) return {};
-    fs::remove_all(path, ec);
-    if (ec) return errno_error("removing " + path, ec.value());
+    const CacheDoor& door = m_store.layout().door();
+    MB_ASSIGN(auto st, door.lstat(path));
+    if (!st) return {};
+    MB_TRY(S_ISDIR(st->st_mode) ? door.remove_tree(path) : door.unlink(path));
     m_out.removed.push_back(path);
     return {};
+  }
+
+  bool same_inode(const std::string& a, const std::string& b) const {
+    const CacheDoor& door = m_store.layout().door();
+    auto sa = door.lstat(a);
+    auto sb = door.lstat(b);
+    return sa.ok() && sb.ok() && *sa && *sb && S_ISREG((*sa)->st_mode) &&
+           (*sa)->st_dev == (*sb)->st_dev && (*sa)->st_ino == (*sb)->st_ino;
+  }
+
+  // verify reports resolved paths below the canonical root; the door takes them below the
+  // root as the layout spells it (which may be a link to the canonical one).
+  std::string in_cache(const std::string& resolved) const {
+    return m_store.layout().root() + resolved.substr(m_root.size());
   }
 
   // Corrupt content: the resolved file, and every cache name sharing its inode for this
@@ -49,9 +53,11 @@ class Repairer {
     const auto& layout = m_store.layout();
     std::string blob = layout.blob_path(m.type, m.repo, f.etag);
     std::string object = layout.object_path(f.sha256);
-    if (same_inode(blob, resolved)) MB_TRY(remove(blob));
-    if (same_inode(object, resolved)) MB_TRY(remove(object));
-    if (inside(resolved, m_root)) MB_TRY(remove(resolved));
+    if (!inside(resolved, m_root)) return {};  // not the cache's: never touched
+    std::string own = in_cache(resolved);
+    if (same_inode(blob, own)) MB_TRY(remove(blob));
+    if (same_inode(object, own)) MB_TRY(remove(object));
+    MB_TRY(remove(own));
     return {};
   }
 
@@ -60,7 +66,9 @@ class Repairer {
     std::string object = m_store.layout().object_path(f.sha256);
     if (m_store.has_object(f.sha256)) {
       EntryExpectation want = EntryExpectation::of(f);
-      auto d = hash_file(object, digests_needed(want));
+      auto fd = m_store.layout().door().open_file(object, O_RDONLY);
+      auto d = fd.ok() ? hash_fd(fd->get(), object, digests_needed(want))
+                       : Result<FileDigests>(fd.take_error());
       bool good = d.ok() && match_entry(want, *d).ok();
       if (good) {
         std::string blob = m_store.layout().blob_path(m.type, m.repo, f.etag);
@@ -88,6 +96,8 @@ class Repairer {
       case FindingKind::stale_trees_file:
         return remove(layout.trees_file(m.type, m.repo, m.commit));
       case FindingKind::unexpected_entry: return remove(x.location);
+      case FindingKind::planted_entry:  // refused before any fix (check_repo_dirs)
+        return {};
       case FindingKind::missing_snapshot:
         for (const auto& file : m.files) MB_TRY(restore(m, file));
         return {};

@@ -50,7 +50,8 @@ void classify(const CacheLayout& cache, const LockedModel& lm, bool full, Status
 }
 
 void read_times(const CacheLayout& cache, const LockedModel& lm, StatusEntry& e) {
-  auto meta = read_file(cache.snapshot_meta_path(lm.type, lm.repo, lm.commit), 1 << 20);
+  auto meta =
+      cache.door().read_file(cache.snapshot_meta_path(lm.type, lm.repo, lm.commit), 1 << 20);
   if (!meta.ok()) return;
   auto j = nlohmann::json::parse(*meta, nullptr, false);
   if (!j.is_object()) return;

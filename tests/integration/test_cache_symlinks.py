@@ -3,6 +3,7 @@ or refs/, or modelbake's private folders pointing somewhere else. gc, rm and fet
 delete or write through them: the victim's files stay byte for byte, the link is named."""
 
 import os
+import shutil
 import time
 import unittest
 
@@ -155,6 +156,80 @@ class TestFetchRefusesPlantedLinks(PlantedLinkCase):
         self.assertExit(proc, 1)
         self.assertIn("models--org--target is a symbolic link", proc.stderr)
         self.assertVictimIntact()
+
+
+class TestIssue19Attacks(PlantedLinkCase):
+    """The attacks of issue 19, each of which destroyed files outside the cache."""
+
+    def victim_file(self):
+        path = self.tmp.join("victim.bin")
+        with open(path, "wb") as f:
+            f.write(b"the user's own file")
+        os.chmod(path, 0o644)
+        return path
+
+    def test_partial_link_is_never_written_truncated_or_chmodded(self):
+        big = repo("big", bytes(range(256)) * (5 * 4096 + 7))  # > 4 MiB: a resumable partial
+        hub = self.start_hub(big)
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/big", "as": "big"}])
+        etag = [f for f in big.files_at().values() if f.path == "model.safetensors"][0].sha256
+        victim = self.victim_file()
+        partial = os.path.join(self.cache, ".locks", "modelbake", "tmp", etag + ".partial")
+        os.symlink(victim, partial)
+        proc = run_modelbake(["--cache", self.cache, "fetch"], env=hub.env(), cwd=self.tmp.path)
+        self.assertExit(proc, 1)
+        self.assertIn(etag + ".partial is a symbolic link", proc.stderr)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"the user's own file")
+        self.assertEqual(os.stat(victim).st_mode & 0o777, 0o644)
+
+    def test_rm_never_deletes_through_a_linked_trees_folder(self):
+        folder = os.path.join(self.cache, "models--org--good")
+        os.makedirs(os.path.join(folder, "snapshots", "settings"))
+        os.symlink(self.victim, os.path.join(folder, "trees"))
+        with open(os.path.join(self.victim, "settings.json"), "wb") as f:
+            f.write(b"victim settings")
+        self.before = describe_tree(self.victim)
+        proc = self.mb("rm", "org/good")
+        self.assertExit(proc, 1)
+        self.assertIn("models--org--good/trees is a symbolic link", proc.stderr)
+        self.assertVictimIntact()
+
+    def test_rm_never_deletes_through_a_linked_meta_folder(self):
+        meta = os.path.join(self.cache, ".locks", "modelbake", "meta")
+        # The user's own hub cache, holding a copy of the same model.
+        own = self.tmp.join("own-hub-cache")
+        os.makedirs(os.path.join(own, "models--org--good", "snapshots"))
+        with open(os.path.join(own, "models--org--good", "keep"), "wb") as f:
+            f.write(b"mine")
+        before = describe_tree(own)
+        shutil.rmtree(meta)
+        os.symlink(own, meta)
+        proc = self.mb("rm", "org/good")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(".locks/modelbake/meta is a symbolic link", proc.stderr)
+        self.assertEqual(describe_tree(own), before)
+
+    def test_linked_object_is_not_already_cached(self):
+        # objects/sha256/<digest> planted as a link: fetch --locked must not link it as a blob.
+        lock = self.write_lock()
+        lfs = [f for f in self.lock["models"][0]["files"] if f["path"] == "model.safetensors"][0]
+        sha = lfs["sha256"]
+        obj = os.path.join(self.cache, ".locks", "modelbake", "objects", "sha256", sha[:2], sha[2:])
+        victim = self.victim_file()
+        blob = os.path.join(self.cache, "models--org--good", "blobs", lfs["etag"])
+        os.unlink(blob)
+        os.unlink(obj)
+        os.symlink(victim, obj)
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/good", "as": "good"}])
+        shutil.copy(lock, self.tmp.join("modelbake.lock"))
+        proc = self.mb("fetch", "--locked", env={"HF_HUB_OFFLINE": "1"})
+        self.assertNotEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("following arguments", proc.stderr)
+        self.assertFalse(os.path.islink(blob))
+        self.assertFalse(os.path.exists(blob) and os.path.samefile(blob, victim))
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"the user's own file")
 
 
 if __name__ == "__main__":

@@ -445,8 +445,11 @@ class ServeOnlyVerifiedContent(MbTestCase):
             st, _, body = m.request("GET", "/org/tiny/resolve/main/" + path)
             self.assertTrue(400 <= st < 500, path)
             self.assertNotIn(b"top secret", body)
-        # again.json resolves into blobs/ through another snapshot link: same content, served.
+        # again.json reaches blobs/ only through another link: not the exact snapshot-link
+        # shape (../../blobs/<etag>), the only link the cache door follows (issue 19).
         st, _, body = m.request("GET", "/org/tiny/resolve/main/again.json")
+        self.assertEqual(st, 404)
+        st, _, body = m.request("GET", "/org/tiny/resolve/main/config.json")
         self.assertEqual((st, body), (200, self.repo.files_at()["config.json"].data))
         _, _, tree = m.json("/api/models/org/tiny/tree/main?recursive=true")
         self.assertNotIn("escape.txt", [e["path"] for e in tree])

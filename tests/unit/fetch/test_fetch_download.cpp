@@ -36,6 +36,7 @@ std::string content_of(size_t n) {
 // A hub whose one LFS file redirects to a CDN that honours Range (unless told otherwise).
 struct Rig {
   test::TempDir dir;
+  CacheDoor door{dir.path()};
   net::FakeTransport transport;
   FakeClock clock;
   std::string data;
@@ -112,7 +113,7 @@ struct Rig {
     o.retry.max_attempts = max_attempts;
     FileSource source(hub, hub::RepoType::model, "org/m", k_commit, "model.bin",
                       "org/m: model.bin");
-    DownloadEnv env{transport, clock, dir.path(), nullptr, 0};
+    DownloadEnv env{transport, clock, door, dir.path(), nullptr, 0};
     env.on_integrity_retry = [this](const Error&, int next) { integrity_retries.push_back(next); };
     return download_file(source, DownloadSpec{sha, sha, data.size()}, o, env);
   }
@@ -126,7 +127,7 @@ struct Rig {
     std::ofstream(partial_path(dir.path(), sha), std::ios::binary) << on_disk;
     ResumeState st{sha, data.size(), {}};
     st.done.add(0, done);
-    ASSERT_TRUE(save_resume_state(partial_state_path(dir.path(), sha), st).ok());
+    ASSERT_TRUE(save_resume_state(door, partial_state_path(dir.path(), sha), st).ok());
   }
 };
 
@@ -284,7 +285,7 @@ TEST(FetchDownload, StaleResumedBytesAreDiscardedAndRefetched) {
   std::ofstream(partial, std::ios::binary) << std::string(rig.data.size(), 'z');  // wrong bytes
   ResumeState st{rig.sha, rig.data.size(), {}};
   st.done.add(0, 10'000);
-  ASSERT_TRUE(save_resume_state(partial_state_path(rig.dir.path(), rig.sha), st).ok());
+  ASSERT_TRUE(save_resume_state(rig.door, partial_state_path(rig.dir.path(), rig.sha), st).ok());
   auto r = rig.run(ranged());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->resumed_bytes, 0u);
@@ -294,7 +295,7 @@ TEST(FetchDownload, StaleResumedBytesAreDiscardedAndRefetched) {
 TEST(FetchDownload, HubDescribingOtherContentIsRefusedBeforeDownloading) {
   Rig rig(50'000);
   FileSource source(rig.hub, hub::RepoType::model, "org/m", k_commit, "model.bin", "x");
-  DownloadEnv env{rig.transport, rig.clock, rig.dir.path(), nullptr, 0};
+  DownloadEnv env{rig.transport, rig.clock, rig.door, rig.dir.path(), nullptr, 0};
   DownloadOptions o = ranged();
   auto r = download_file(source, DownloadSpec{std::string(64, 'a'), "", rig.data.size()}, o, env);
   ASSERT_FALSE(r.ok());

@@ -79,14 +79,15 @@ TEST(FetchResumeState, RejectsDamagedState) {
 TEST(FetchResumeState, LoadChecksOwnership) {
   test::TempDir dir;
   std::string path = dir.path() + "/x.partial.json";
-  EXPECT_FALSE(load_resume_state(path, "e", 10).has_value());  // missing
+  CacheDoor door(dir.path());
+  EXPECT_FALSE(load_resume_state(door, path, "e", 10).has_value());  // missing
   ResumeState st{"e", 10, {}};
   st.done.add(0, 4);
-  ASSERT_TRUE(save_resume_state(path, st).ok());
-  ASSERT_TRUE(load_resume_state(path, "e", 10).has_value());
-  EXPECT_EQ(load_resume_state(path, "e", 10)->done.covered(), 4u);
-  EXPECT_FALSE(load_resume_state(path, "other", 10).has_value());
-  EXPECT_FALSE(load_resume_state(path, "e", 11).has_value());
+  ASSERT_TRUE(save_resume_state(door, path, st).ok());
+  ASSERT_TRUE(load_resume_state(door, path, "e", 10).has_value());
+  EXPECT_EQ(load_resume_state(door, path, "e", 10)->done.covered(), 4u);
+  EXPECT_FALSE(load_resume_state(door, path, "other", 10).has_value());
+  EXPECT_FALSE(load_resume_state(door, path, "e", 11).has_value());
 }
 
 }  // namespace

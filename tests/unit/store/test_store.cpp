@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/file.hpp"
-#include "store/safe_dirs.hpp"
+#include "store/cache_door.hpp"
 #include "store/store.hpp"
 #include "support/temp_dir.hpp"
 #include "unit/verify/cache_builder.hpp"
@@ -24,24 +24,6 @@ std::set<std::string> names_under(const std::string& dir) {
     out.insert(it->path().lexically_relative(dir).string());
   }
   return out;
-}
-
-TEST(SafeDirs, CreatesMissingFoldersAndRefusesLinks) {
-  test::TempDir t;
-  ASSERT_TRUE(check_real_dirs(t.path(), "a/b/c", MissingDir::create).ok());
-  EXPECT_TRUE(fs::is_directory(t.path() + "/a/b/c"));
-  EXPECT_TRUE(check_real_dirs(t.path(), "x/y", MissingDir::ok).ok());
-  EXPECT_FALSE(fs::exists(t.path() + "/x"));
-
-  fs::create_directory(t.path() + "/victim");
-  fs::create_directory_symlink(t.path() + "/victim", t.path() + "/a/link");
-  auto st = check_real_dirs(t.path(), "a/link/sub", MissingDir::create);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().category, ErrorCategory::integrity);
-  EXPECT_NE(st.error().message.find("a/link is a symbolic link"), std::string::npos)
-      << st.error().message;
-  EXPECT_FALSE(fs::exists(t.path() + "/victim/sub"));
-  EXPECT_FALSE(check_real_dirs(t.path(), "a/link", MissingDir::ok).ok());
 }
 
 TEST(TempNames, OneSchemeOneRecogniser) {
