@@ -50,13 +50,32 @@ std::optional<HubError> Catalog::resolve(RepoType type, const std::string& repo,
     candidate = revision;
   } else {
     auto text = read_file(m_layout.ref_path(type, repo, revision), 128);
-    if (text.ok()) candidate = *text;
+    if (text.ok()) {
+      candidate = *text;
+    } else if (revision.size() >= 7 && revision.size() < 40 &&
+               is_lower_hex(revision, revision.size())) {
+      candidate = unique_commit_prefix(type, repo, revision);
+    }
   }
   if (!is_lower_hex(candidate, 40) || !is_dir(m_layout.snapshot_dir(type, repo, candidate))) {
     return not_found("RevisionNotFound", "Invalid rev id: " + revision);
   }
   commit = candidate;
   return std::nullopt;
+}
+
+std::string Catalog::unique_commit_prefix(RepoType type, const std::string& repo,
+                                          const std::string& prefix) const {
+  // A short commit, as the hub resolves it: the one snapshot it starts, if only one does.
+  std::string found;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(m_layout.repo_dir(type, repo) + "/snapshots", ec)) {
+    std::string name = d.path().filename().string();
+    if (!is_lower_hex(name, 40) || name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (!found.empty()) return "";  // ambiguous
+    found = name;
+  }
+  return found;
 }
 
 std::optional<Entry> Catalog::servable(const std::string& repo_dir_real, const std::string& link,
@@ -131,12 +150,15 @@ bool Catalog::verified(int fd, const Entry& e) {
     ok = d.ok() && (e.is_lfs() ? d->sha256 == e.etag : d->git_sha1 == e.etag);
     std::lock_guard<std::mutex> g(m_mutex);
     ++m_hashes;
+    // A read error proves nothing either way: try again next time.
+    if (!d.ok()) return false;
   }
-  if (!ok) return false;
+  // The verdict either way: a blob that failed is not hashed again on every request (a
+  // repair replaces the inode, or changes its mtime, and so the key).
   std::lock_guard<std::mutex> g(m_mutex);
   if (m_verified.size() >= k_max_verified) m_verified.clear();
-  m_verified[key] = e.etag;
-  return true;
+  m_verified[key] = ok ? e.etag : std::string();
+  return ok;
 }
 
 std::optional<HubError> Catalog::open_verified(RepoType type, const std::string& repo,
