@@ -27,6 +27,9 @@ struct ServeFlags {
   bool serve_gated_anonymously = false;
   std::string public_url;
   std::vector<std::string> trusted_proxies;
+  std::vector<std::string> from;  // registries holding pushed bundles
+  bool plain_http = false;
+  bool insecure = false;
 };
 
 // Blocks SIGINT/SIGTERM in this thread before the daemon's threads exist (they inherit the
@@ -58,6 +61,17 @@ int run_serve(Context& ctx, const ServeFlags& f) {
   o.serve_gated_anonymously = f.serve_gated_anonymously;
   o.public_url = f.public_url;
   o.trusted_proxies = f.trusted_proxies;
+  if (!f.from.empty()) {
+    // The same pull as `modelbake pull`, verified against each bundle's lock.
+    o.registry_pull = [&ctx, f]() -> Status {
+      Status first;
+      for (const auto& ref : f.from) {
+        Status st = pull_into_cache(ctx, RegistrySource{ref, f.plain_http, f.insecure});
+        if (!st.ok() && first.ok()) first = st;
+      }
+      return first;
+    };
+  }
   o.env = &ctx.env;
   if (!f.token_file.empty()) {
     auto tokens = serve::read_token_file(f.token_file);
@@ -104,6 +118,11 @@ void register_serve_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--trusted-proxy", flags->trusted_proxies,
                   "IP address of a reverse proxy whose X-Forwarded-Proto/Host/Prefix headers are "
                   "believed; repeatable");
+  cmd->add_option("--from", flags->from,
+                  "Fill misses from the bundle pushed to this OCI reference (REGISTRY/REPO:TAG) "
+                  "before asking the hub; repeatable");
+  cmd->add_flag("--plain-http", flags->plain_http, "--from registries over http://");
+  cmd->add_flag("--insecure", flags->insecure, "--from registries: skip TLS verification");
   cmd->add_option("--threads", flags->threads, "Server threads (default: CPU count, at least 2)");
   cmd->add_option("--page-size", flags->page_size, "Tree listing entries per page")
       ->check(CLI::Range(1, 100000));

@@ -123,7 +123,24 @@ Reply Handler::dispatch(const Request& req, const Route& route) {
   return m_upstream ? pull_through(req, route) : from_cache(req, route);
 }
 
+std::optional<Reply> Handler::wait_for_registry(const Request& req) {
+  if (!m_fill || req.finished_job) return std::nullopt;
+  auto job = m_fill->start();
+  if (!job) return std::nullopt;
+  Reply r;
+  r.wait = std::move(job);
+  return r;
+}
+
 Reply Handler::from_cache(const Request& req, const Route& route) {
+  Reply r = cache_answer(req, route);
+  if (r.status == 404) {  // a miss: the registries may hold a bundle with it
+    if (auto wait = wait_for_registry(req)) return std::move(*wait);
+  }
+  return r;
+}
+
+Reply Handler::cache_answer(const Request& req, const Route& route) {
   std::string commit;
   if (auto err = m_catalog.resolve(route.type, route.repo, route.revision, commit))
     return from_hub_error(*err);
@@ -186,9 +203,11 @@ Reply Handler::pull_through(const Request& req, const Route& route) {
   // that proved themselves with a mirror token. Upstream is asked on a job thread (the
   // connection waits suspended), never on this one.
   std::shared_ptr<const Lookup> looked = req.finished_job ? req.finished_job->lookup() : nullptr;
-  if (req.finished_job && !looked) return after_download(req, route);
+  if (req.finished_job && req.finished_job->kind() == JobKind::download)
+    return after_download(req, route);
   if (!looked) {
     if (auto hit = cached_hit(req, route)) return std::move(*hit);
+    if (auto wait = wait_for_registry(req)) return std::move(*wait);  // before the hub
     Reply r;
     r.wait = m_upstream->lookup(route.type, route.repo, route.revision);
     return r;

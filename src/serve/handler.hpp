@@ -12,6 +12,7 @@
 #include "serve/access.hpp"
 #include "serve/catalog.hpp"
 #include "serve/metrics.hpp"
+#include "serve/registry_fill.hpp"
 #include "serve/route.hpp"
 #include "serve/upstream.hpp"
 
@@ -62,18 +63,23 @@ struct HandlerConfig {
 class Handler {
  public:
   Handler(Catalog& catalog, const AccessPolicy& access, Metrics& metrics, HandlerConfig config,
-          Upstream* upstream = nullptr)
+          Upstream* upstream = nullptr, RegistryFill* fill = nullptr)
       : m_catalog(catalog),
         m_access(access),
         m_metrics(metrics),
         m_config(std::move(config)),
-        m_upstream(upstream) {}
+        m_upstream(upstream),
+        m_fill(fill) {}
 
   Reply handle(const Request& req);
 
  private:
   Reply dispatch(const Request& req, const Route& route);
   Reply from_cache(const Request& req, const Route& route);
+  Reply cache_answer(const Request& req, const Route& route);
+  // A reply that waits for the registries (serve --from) to fill a miss; nullopt when there
+  // are none, this request already waited, or they were asked a moment ago.
+  std::optional<Reply> wait_for_registry(const Request& req);
   Reply pull_through(const Request& req, const Route& route);
   // A cached file that may be served without asking upstream.
   std::optional<Reply> cached_hit(const Request& req, const Route& route);
@@ -102,6 +108,7 @@ class Handler {
   Metrics& m_metrics;
   HandlerConfig m_config;
   Upstream* m_upstream;
+  RegistryFill* m_fill;
 };
 
 // {"error": message} with the hub's X-Error-Code / X-Error-Message headers.

@@ -75,6 +75,7 @@ struct Server::Internals {
   AccessPolicy access;
   Metrics metrics;
   std::unique_ptr<Upstream> upstream;
+  std::unique_ptr<RegistryFill> fill;
   std::unique_ptr<Handler> handler;
   std::unique_ptr<Deadlines> deadlines;  // outlives the daemon (declared before it is stopped)
   MHD_Daemon* daemon = nullptr;
@@ -331,7 +332,11 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
     if (!up.ok()) return up.take_error().with_context("--upstream");
     in.upstream = std::move(*up);
   }
-  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get());
+  if (in.options.registry_pull) {
+    in.fill = std::make_unique<RegistryFill>(in.options.registry_pull, std::chrono::seconds(30));
+  }
+  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get(),
+                                         in.fill.get());
 
   sockaddr_storage ss{};
   socklen_t len = 0;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,7 +40,9 @@ struct ServeOptions {
   std::string public_url;                    // base of absolute URLs (Link) when set
   std::vector<std::string> trusted_proxies;  // IPs whose X-Forwarded-Proto/Host/Prefix count
   std::string upstream;                      // pull-through hub URL; empty = serve the cache only
-  fetch::HubSettings hub;    // how fetch would talk to the hub (retries, timeouts, user agent)
+  fetch::HubSettings hub;  // how fetch would talk to the hub (retries, timeouts, user agent)
+  // serve --from: pulls the registries' bundles into the cache (the CLI's `pull`); empty = none.
+  std::function<Status()> registry_pull;
   const Env* env = nullptr;  // where the upstream token comes from (HF_TOKEN, ...)
 };
 

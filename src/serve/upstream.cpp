@@ -146,7 +146,8 @@ std::string Upstream::known_access(RepoType type, const std::string& repo) const
   return "";
 }
 
-std::shared_ptr<Job> Upstream::start_job(const Key& key, std::function<JobResult()> work) {
+std::shared_ptr<Job> Upstream::start_job(const Key& key, JobKind kind,
+                                         std::function<JobResult()> work) {
   std::lock_guard<std::mutex> g(m->mutex);
   if (auto it = m->jobs.find(key); it != m->jobs.end()) return it->second;  // single flight
   // Reap threads whose job is done (each ends right after finishing its job, and touches
@@ -159,7 +160,7 @@ std::shared_ptr<Job> Upstream::start_job(const Key& key, std::function<JobResult
       ++it;
     }
   }
-  auto job = std::make_shared<Job>();
+  auto job = std::make_shared<Job>(kind);
   m->jobs[key] = job;
   ++m->running;
   std::thread worker([this, key, job, work = std::move(work)] {
@@ -179,19 +180,20 @@ std::shared_ptr<Job> Upstream::start_job(const Key& key, std::function<JobResult
 
 std::shared_ptr<Job> Upstream::lookup(RepoType type, const std::string& repo,
                                       const std::string& revision) {
-  return start_job(Key{type, repo, "lookup:" + revision}, [this, type, repo, revision] {
-    auto out = std::make_shared<Lookup>();
-    out->access = access(type, repo, revision);
-    out->listing = listing(type, repo, revision);
-    return JobResult{Status{}, std::move(out)};
-  });
+  return start_job(Key{type, repo, "lookup:" + revision}, JobKind::lookup,
+                   [this, type, repo, revision] {
+                     auto out = std::make_shared<Lookup>();
+                     out->access = access(type, repo, revision);
+                     out->listing = listing(type, repo, revision);
+                     return JobResult{Status{}, std::move(out)};
+                   });
 }
 
 std::shared_ptr<Job> Upstream::fetch(RepoType type, const std::string& repo,
                                      const std::string& revision, const std::string& commit,
                                      const Entry& entry) {
   Key key{type, repo, commit + "/" + entry.path};
-  return start_job(key, [this, type, repo, revision, commit, entry] {
+  return start_job(key, JobKind::download, [this, type, repo, revision, commit, entry] {
     ++m->started;
     Status st = run_fetch(type, repo, revision, commit, entry);
     if (!st.ok())

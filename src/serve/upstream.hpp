@@ -45,8 +45,12 @@ struct Lookup {
 
 // Upstream work that clients may wait on: a download, or a lookup (visibility + listing).
 // It always runs on its own thread, never on a server thread.
+enum class JobKind { download, lookup, registry };
+
 class Job {
  public:
+  explicit Job(JobKind kind = JobKind::download) : m_kind(kind) {}
+  JobKind kind() const { return m_kind; }
   // Runs `fn` now if the job is done, else when it finishes (on the job's thread).
   void on_done(std::function<void()> fn);
   bool done() const;
@@ -55,6 +59,7 @@ class Job {
   void finish(Status st, std::shared_ptr<const Lookup> lookup = nullptr);
 
  private:
+  const JobKind m_kind;
   mutable std::mutex m_mutex;
   bool m_done = false;
   Status m_result;
@@ -101,7 +106,7 @@ class Upstream {
   // Runs `work` on its own thread, once per key at a time (single flight); its result
   // finishes the job.
   std::shared_ptr<Job> start_job(const std::tuple<RepoType, std::string, std::string>& key,
-                                 std::function<JobResult()> work);
+                                 JobKind kind, std::function<JobResult()> work);
   Status run_fetch(RepoType type, const std::string& repo, const std::string& revision,
                    const std::string& commit, const Entry& entry);
 

@@ -1,6 +1,7 @@
-"""modelbake serve behind a shared HTTP cache (nginx proxy_cache): the mirror's Cache-Control
-lets the cache keep commit-addressed files, so many clients and rounds cost the mirror one
-request per file."""
+"""modelbake serve for a fleet, on engines operators already run: behind a shared HTTP cache
+(nginx proxy_cache), whose Cache-Control lets the cache keep commit-addressed files, so many
+clients and rounds cost the mirror one request per file; and replicas that fill their misses
+from an OCI registry holding a pushed bundle (serve --from), so the hub is never asked."""
 
 import os
 import shutil
@@ -11,8 +12,9 @@ import time
 import unittest
 import urllib.request
 
+from mbregistry import REGISTRY_BIN, DockerRegistry
 from mbserve import Mirror
-from mbtest import MbTestCase, RepoBuilder, make_cache, pseudo_random_bytes
+from mbtest import MbTestCase, RepoBuilder, make_cache, pseudo_random_bytes, run_modelbake, write_manifest
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -120,6 +122,40 @@ class BehindNginxCache(MbTestCase):
             line = '"GET /org/m/resolve/%s/%s" 200' % (commit, name)
             log = m.stderr_once_it_has(line)
             self.assertEqual(log.count(line), 1, log)
+
+
+@unittest.skipUnless(os.path.exists(REGISTRY_BIN), "docker-registry is not installed")
+class ReplicasFromARegistry(MbTestCase):
+    def test_two_replicas_serve_a_pushed_bundle_without_the_hub(self):
+        r = RepoBuilder("org/tiny")
+        r.add_file("config.json", b'{"tiny": 1}\n')
+        r.add_file("model.safetensors", pseudo_random_bytes(150_000, seed=9), lfs=True)
+        r.commit("init")
+        hub = self.start_hub(r)
+        registry = DockerRegistry(self.tmp.join("registry")).start()
+        self.addCleanup(registry.stop)
+        ref = registry.host + "/shared/models:v1"
+        project = self.tmp.join("p")
+        os.makedirs(project)
+        write_manifest(os.path.join(project, "modelbake.yaml"), [{"repo": "org/tiny"}])
+        for args in (["fetch"], ["push", ref, "--plain-http"]):  # one machine fetches and pushes
+            p = run_modelbake(["--cache", self.tmp.join("seed")] + args, env=hub.env(), cwd=project)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        hub.reset()
+        files = r.files_at()
+        for name in ("a", "b"):  # two replicas, each on its own empty cache
+            m = Mirror(self.tmp.join("cache-" + name), "--from", ref, "--plain-http")
+            self.addCleanup(m.stop)
+            for path in ("model.safetensors", "config.json"):
+                st, h, body = m.request("GET", "/org/tiny/resolve/main/" + path, timeout=120)
+                self.assertEqual((st, body), (200, files[path].data), (name, path))
+                self.assertEqual(h["x-repo-commit"], r.resolve("main"))
+            st, _, doc = m.json("/api/models/org/tiny/revision/main")
+            self.assertEqual((st, doc["sha"]), (200, r.resolve("main")))
+            # A miss no registry can fill is still a 404, and does not pull again at once.
+            st, h, _ = m.request("GET", "/org/absent/resolve/main/x")
+            self.assertEqual((st, h.get("x-error-code")), (404, "RepoNotFound"))
+        self.assertEqual(hub.requests(), [])
 
 
 if __name__ == "__main__":
