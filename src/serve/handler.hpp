@@ -24,11 +24,12 @@ struct Request {
   std::string host;           // Host header ("" when absent)
   std::string range;          // Range header
   std::string authorization;  // Authorization header (never logged)
-  std::string if_none_match;  // If-None-Match
-  std::string if_range;       // If-Range
-  std::string client_ip;      // peer address, numeric
+  std::string body;           // POST body
+  // Below body: tests build Requests positionally up to it.
+  std::string if_none_match;                                      // If-None-Match
+  std::string if_range;                                           // If-Range
+  std::string client_ip;                                          // peer address, numeric
   std::string forwarded_proto, forwarded_host, forwarded_prefix;  // X-Forwarded-*
-  std::string body;                                               // POST body
   std::shared_ptr<Job> finished_job;  // the upstream download this request waited for
 };
 
