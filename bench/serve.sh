@@ -4,6 +4,8 @@
 # nothing here is a pass/fail threshold.
 #   (1) one curl client downloading the file   (2) 8 concurrent curl clients
 #   (3) peak RSS (VmHWM) of modelbake serve and of nginx (master + workers)
+#   (4) p99 latency of 16 clients (64 KiB ranges) with BENCH_SLOW (2000) dripping slowloris
+#       connections open, against the same with none (bench/serve_slowloris.py)
 # Environment: MODELBAKE_BIN (default build/modelbake), BENCH_SIZE (1G), BENCH_RUNS (5),
 # BENCH_CLIENTS (8), BENCH_TMP (parent of the work dir).
 set -euo pipefail
@@ -12,6 +14,7 @@ BIN=${MODELBAKE_BIN:-$ROOT/build/modelbake}
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 CLIENTS=${BENCH_CLIENTS:-8}
+SLOW=${BENCH_SLOW:-2000}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $BIN ]] || { echo "modelbake not found at $BIN (build it, or set MODELBAKE_BIN)" >&2; exit 2; }
 [[ -x $NGINX ]] || { echo "nginx is required (apt-get install nginx-light)" >&2; exit 2; }
@@ -111,3 +114,8 @@ printf '%-56s %8.0f MiB/s\n' "$CLIENTS clients: nginx (aggregate)" "$(mibps "$CL
 printf '%-56s %13.2fx\n' "  modelbake / nginx throughput" "$(echo "$N8 / $M8" | bc -l)"
 printf '%-56s %10.1f MiB\n' "peak RSS: modelbake serve" "$(echo "$RSS_MB / 1024" | bc -l)"
 printf '%-56s %10.1f MiB\n' "peak RSS: nginx (master + workers)" "$(echo "$RSS_NG / 1024" | bc -l)"
+
+read -r P99_NONE P99_SLOW OPEN_SLOW < <(/usr/bin/python3 "$ROOT/bench/serve_slowloris.py" "$URL_MB" "$SLOW")
+printf '%-56s %11.1f ms\n' "16 clients p99 latency, no slow connections" "$P99_NONE"
+printf '%-56s %11.1f ms\n' "16 clients p99 latency, $OPEN_SLOW slowloris connections" "$P99_SLOW"
+printf '%-56s %13.2fx\n' "  with / without slowloris" "$(echo "$P99_SLOW / $P99_NONE" | bc -l)"

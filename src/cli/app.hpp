@@ -79,6 +79,9 @@ struct RegistrySource {
   bool insecure = false;
 };
 Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock);
+// serve --from: pulls the whole bundle at `source` into the cache, verified against its lock
+// (as `modelbake pull` does).
+Status pull_into_cache(Context& ctx, const RegistrySource& source);
 
 // --base of export and push: an OCI layout (oci:DIR[:TAG]) or a registry image, whose
 // connection `connection` keeps open for as long as `source` is used.

@@ -209,6 +209,20 @@ Result<OpenedBase> open_base(Context& ctx, const RegistrySource& base) {
   return out;
 }
 
+Status pull_into_cache(Context& ctx, const RegistrySource& source) {
+  RegistryArgs a;
+  a.reference = source.reference;
+  a.plain_http = source.plain_http;
+  a.insecure = source.insecure;
+  MB_ASSIGN(auto session, open_session(ctx, a));
+  Store store{CacheLayout(ctx.cache_dir())};
+  oci::PullOptions opts;
+  opts.unix_now = ctx.clock.unix_seconds();
+  auto summary = oci::pull_bundle(*session.client, session.ref, store, opts);
+  if (!summary.ok()) return summary.error().with_context("--from " + session.ref.str());
+  return {};
+}
+
 void register_registry_commands(CLI::App& app, Context& ctx) {
   auto push_args = std::make_shared<RegistryArgs>();
   CLI::App* push =

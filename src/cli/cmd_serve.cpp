@@ -20,7 +20,16 @@ struct ServeFlags {
   unsigned threads = 0;
   size_t page_size = 1000;
   unsigned idle_timeout = 60;
+  unsigned header_timeout = 10;
+  unsigned max_connections = 4096;
+  unsigned max_per_client = 64;
   unsigned grace = 10;
+  bool serve_gated_anonymously = false;
+  std::string public_url;
+  std::vector<std::string> trusted_proxies;
+  std::vector<std::string> from;  // registries holding pushed bundles
+  bool plain_http = false;
+  bool insecure = false;
 };
 
 // Blocks SIGINT/SIGTERM in this thread before the daemon's threads exist (they inherit the
@@ -44,7 +53,25 @@ int run_serve(Context& ctx, const ServeFlags& f) {
   o.threads = f.threads;
   o.page_size = f.page_size;
   o.idle_timeout = f.idle_timeout;
+  o.header_timeout = f.header_timeout;
+  o.max_connections = f.max_connections;
+  o.max_connections_per_client = f.max_per_client;
   o.upstream = f.upstream;
+  o.hub = hub_settings(ctx, 5, 60);
+  o.serve_gated_anonymously = f.serve_gated_anonymously;
+  o.public_url = f.public_url;
+  o.trusted_proxies = f.trusted_proxies;
+  if (!f.from.empty()) {
+    // The same pull as `modelbake pull`, verified against each bundle's lock.
+    o.registry_pull = [&ctx, f]() -> Status {
+      Status first;
+      for (const auto& ref : f.from) {
+        Status st = pull_into_cache(ctx, RegistrySource{ref, f.plain_http, f.insecure});
+        if (!st.ok() && first.ok()) first = st;
+      }
+      return first;
+    };
+  }
   o.env = &ctx.env;
   if (!f.token_file.empty()) {
     auto tokens = serve::read_token_file(f.token_file);
@@ -82,12 +109,34 @@ void register_serve_commands(CLI::App& app, Context& ctx) {
                   "sent only there)");
   cmd->add_option("--token-file", flags->token_file,
                   "Clients must send one of the bearer tokens in this file (one per line)");
+  cmd->add_flag("--serve-gated-anonymously", flags->serve_gated_anonymously,
+                "Also serve repos that are gated or private upstream to clients without a "
+                "mirror token (they were fetched with your token)");
+  cmd->add_option("--public-url", flags->public_url,
+                  "The URL clients reach this mirror at (behind TLS or a path prefix), for the "
+                  "absolute URLs it sends (pagination Link)");
+  cmd->add_option("--trusted-proxy", flags->trusted_proxies,
+                  "IP address of a reverse proxy whose X-Forwarded-Proto/Host/Prefix headers are "
+                  "believed; repeatable");
+  cmd->add_option("--from", flags->from,
+                  "Fill misses from the bundle pushed to this OCI reference (REGISTRY/REPO:TAG) "
+                  "before asking the hub; repeatable");
+  cmd->add_flag("--plain-http", flags->plain_http, "--from registries over http://");
+  cmd->add_flag("--insecure", flags->insecure, "--from registries: skip TLS verification");
   cmd->add_option("--threads", flags->threads, "Server threads (default: CPU count, at least 2)");
   cmd->add_option("--page-size", flags->page_size, "Tree listing entries per page")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--idle-timeout", flags->idle_timeout,
                   "Seconds before a silent connection is closed")
       ->check(CLI::Range(1, 86400));
+  cmd->add_option("--header-timeout", flags->header_timeout,
+                  "Seconds a client has to send a request's headers, however slowly bytes come")
+      ->check(CLI::Range(1, 3600));
+  cmd->add_option("--max-connections", flags->max_connections, "Open connections at most")
+      ->check(CLI::Range(16, 1000000));
+  cmd->add_option("--max-connections-per-client", flags->max_per_client,
+                  "Open connections at most per client IP address (raise it behind a proxy)")
+      ->check(CLI::Range(1, 1000000));
   cmd->add_option("--grace", flags->grace,
                   "Seconds in-flight responses may take to finish on SIGTERM/SIGINT")
       ->check(CLI::Range(0, 3600));

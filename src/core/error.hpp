@@ -30,6 +30,10 @@ struct Error {
   ErrorCategory category = ErrorCategory::permanent;
   std::string message;  // what went wrong, one line, never contains a secret
   std::string hint;     // what the user can do about it (may be empty)
+  // Machine-readable reason where one is known (the hub's X-Error-Code: "GatedRepo",
+  // "RepoNotFound", "RevisionNotFound", "EntryNotFound"); empty otherwise. Code that must
+  // tell failures apart tests this, never the message text.
+  std::string code;
 
   // Prefixes context ("fetching org/model: ") while keeping category and hint.
   Error with_context(const std::string& context) const {

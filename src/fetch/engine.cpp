@@ -163,9 +163,28 @@ Status Engine::fetch(const Lockfile& lock, FetchReport& report) {
     if (Status st = m_store.record_snapshot_use(m, m_clock.unix_seconds(), true); !st.ok()) {
       log::debug("could not record snapshot use: " + st.error().message);
     }
+    record_access(m);
   }
   if (report.errors.size() > errors_before) return summarize(report, tasks.size());
   return {};
+}
+
+void Engine::record_access(const LockedModel& m) const {
+  std::string known = snapshot_access(m_store.layout(), m.type, m.repo, m.commit);
+  if (!m_hub || (!known.empty() && known != "unknown")) return;
+  // Without a token the files came anonymously: public. With one, ask the hub (one API call
+  // per snapshot, the first time): the mirror must not hand gated files to anyone.
+  std::string access = "public";
+  if (m_hub->options().token) {
+    auto a = m_hub->repo_access(m.type, m.repo, m.commit);
+    access = !a.ok()            ? "unknown"
+             : a->is_private    ? "private"
+             : a->gated.empty() ? "public"
+                                : "gated";
+  }
+  if (Status st = m_store.record_snapshot_access(m, access); !st.ok()) {
+    log::debug("could not record the repo's access: " + st.error().message);
+  }
 }
 
 Status Engine::learn_sha256(const LockedModel& model, const std::vector<LockedFile*>& files,

@@ -102,6 +102,8 @@ class Engine {
   Status ensure_object(const Task& task, FetchReport& report);
   Result<bool> adopt_existing_blob(const LockedModel& m, LockedFile& f);
   Status download_and_adopt(const LockedModel& m, LockedFile& f, FetchReport& report);
+  // Records who may read `m`'s repo (Store::record_snapshot_access) unless already known.
+  void record_access(const LockedModel& m) const;
 
   const Store& m_store;
   const hub::HubClient* m_hub;

@@ -7,6 +7,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/paths.hpp"
+#include "core/text.hpp"
 #include "net/url.hpp"
 
 namespace mb::hub {
@@ -296,6 +297,36 @@ Result<std::string> HubClient::resolve_revision(RepoType type, const std::string
     return hostile(what, "revision info has no valid 40-hex 'sha'");
   }
   return j["sha"].get<std::string>();
+}
+
+Result<RepoAccess> HubClient::repo_access(RepoType type, const std::string& repo,
+                                          const std::string& revision) const {
+  MB_TRY(validate_repo_id(repo));
+  if (!is_commit_hash(revision)) MB_TRY(validate_revision(revision));
+  const std::string what = repo + "@" + revision;
+  MB_ASSIGN(net::Response r,
+            get_api(api_url(type, repo) + "/revision/" + net::encode_revision(revision), type, repo,
+                    what));
+  if (!r.is_success()) return error_from_response(r, type, repo, what);
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string() ||
+      !is_commit_hash(j["sha"].get<std::string>())) {
+    return hostile(what, "revision info has no valid 40-hex 'sha'");
+  }
+  RepoAccess a;
+  a.commit = j["sha"].get<std::string>();
+  a.is_private = j.contains("private") && j["private"].is_boolean() && j["private"].get<bool>();
+  if (j.contains("gated")) {
+    const json& g = j["gated"];
+    // Anything but `false` (or absent) counts as gated: fail closed on an unknown shape.
+    if (g.is_string()) {
+      a.gated = sanitize_for_display(g.get<std::string>(), 16);
+      if (a.gated.empty()) a.gated = "yes";
+    } else if (g.is_boolean() ? g.get<bool>() : !g.is_null()) {
+      a.gated = "yes";
+    }
+  }
+  return a;
 }
 
 Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::string& repo,

@@ -53,6 +53,15 @@ struct FileMetadata {
   bool redirected = false;  // location came from an absolute redirect
 };
 
+// Who may read a repo, from its revision info ("private", "gated": false | "auto" | "manual").
+// On the hub a gated repo's API is public; only its files need an accepted token.
+struct RepoAccess {
+  std::string commit;  // the revision's 40-hex commit
+  bool is_private = false;
+  std::string gated;  // "" when not gated, else the hub's mode ("auto", "manual")
+  bool restricted() const { return is_private || !gated.empty(); }
+};
+
 struct ClientOptions {
   std::string endpoint = k_default_endpoint;  // from resolve_endpoint()
   std::optional<std::string> token;           // from resolve_token(); sent to endpoint host only
@@ -85,6 +94,11 @@ class HubClient {
   // one request less per model.
   Result<std::string> resolve_revision(RepoType type, const std::string& repo,
                                        const std::string& revision) const;
+
+  // GET /api/{type}s/{repo}/revision/{rev} (always sent, even for a commit): the commit and
+  // the repo's private/gated flags, as this client's token sees them.
+  Result<RepoAccess> repo_access(RepoType type, const std::string& repo,
+                                 const std::string& revision) const;
 
   // All files at `commit` (GET /api/{type}s/{repo}/tree/{commit}?recursive=true&expand=false,
   // following Link rel="next" as huggingface_hub does; a page on another origin is fetched
@@ -123,6 +137,9 @@ class HubClient {
                             std::string_view what) const;
 
  private:
+  // error_from_response without the machine-readable code.
+  Error describe_response(const net::Response& response, RepoType type, const std::string& repo,
+                          std::string_view what) const;
   net::Request base_request(net::Method method, std::string url) const;
   Result<net::Response> send(const net::Request& request) const;
   // GET of an API URL under retry, following same-origin redirects (relative or absolute,

@@ -31,6 +31,22 @@ std::string server_message(const net::Response& r) {
 
 Error HubClient::error_from_response(const net::Response& r, RepoType type, const std::string& repo,
                                      std::string_view what) const {
+  Error e = describe_response(r, type, repo, what);
+  // The hub's own code when it sent one; a bare 401 on a repo URL means "not found or
+  // private" (docs/hub-protocol.md), unless the token itself was refused.
+  const std::string code = r.headers.get("X-Error-Code").value_or("");
+  if (code == "GatedRepo" || code == "RepoNotFound" || code == "RevisionNotFound" ||
+      code == "EntryNotFound") {
+    e.code = code;
+  } else if (r.status == 401 &&
+             server_message(r).find("Invalid credentials") == std::string::npos) {
+    e.code = "RepoNotFound";
+  }
+  return e;
+}
+
+Error HubClient::describe_response(const net::Response& r, RepoType type, const std::string& repo,
+                                   std::string_view what) const {
   const std::string code = r.headers.get("X-Error-Code").value_or("");
   const std::string server = server_message(r);
   const std::string where = (type == RepoType::dataset ? "dataset " : "model ") + repo;

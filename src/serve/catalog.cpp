@@ -42,13 +42,35 @@ std::optional<HubError> Catalog::resolve(RepoType type, const std::string& repo,
     candidate = revision;
   } else {
     auto text = m_layout.door().read_file(m_layout.ref_path(type, repo, revision), 128);
-    if (text.ok()) candidate = *text;
+    if (text.ok()) {
+      candidate = *text;
+    } else if (revision.size() >= 7 && revision.size() < 40 &&
+               is_lower_hex(revision, revision.size())) {
+      candidate = unique_commit_prefix(type, repo, revision);
+    }
   }
   if (!is_lower_hex(candidate, 40) || !is_dir(m_layout.snapshot_dir(type, repo, candidate))) {
     return not_found("RevisionNotFound", "Invalid rev id: " + revision);
   }
   commit = candidate;
   return std::nullopt;
+}
+
+std::string Catalog::unique_commit_prefix(RepoType type, const std::string& repo,
+                                          const std::string& prefix) const {
+  // A short commit, as the hub resolves it: the one snapshot it starts, if only one does.
+  std::string found;
+  auto entries = m_layout.door().list(repo_folder_name(type, repo) + "/snapshots");
+  if (!entries.ok()) return "";
+  for (const auto& e : *entries) {
+    const std::string& name = e.name;
+    if (!S_ISDIR(e.st.st_mode) || !is_lower_hex(name, 40) ||
+        name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    if (!found.empty()) return "";  // ambiguous
+    found = name;
+  }
+  return found;
 }
 
 std::optional<Entry> Catalog::servable(const std::string& snapshot_rel,
@@ -131,12 +153,15 @@ bool Catalog::verified(int fd, const Entry& e) {
     ok = d.ok() && match_entry(want, *d).ok();
     std::lock_guard<std::mutex> g(m_mutex);
     ++m_hashes;
+    // A read error proves nothing either way: try again next time.
+    if (!d.ok()) return false;
   }
-  if (!ok) return false;
+  // The verdict either way: a blob that failed is not hashed again on every request (a
+  // repair replaces the inode, or changes its mtime, and so the key).
   std::lock_guard<std::mutex> g(m_mutex);
   if (m_verified.size() >= k_max_verified) m_verified.clear();
-  m_verified[key] = e.etag;
-  return true;
+  m_verified[key] = ok ? e.etag : std::string();
+  return ok;
 }
 
 std::optional<HubError> Catalog::open_verified(RepoType type, const std::string& repo,

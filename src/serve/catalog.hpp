@@ -78,6 +78,9 @@ class Catalog {
   uint64_t hashes_done() const;
 
  private:
+  // The one snapshot whose commit starts with `prefix` ("" when none, or several).
+  std::string unique_commit_prefix(RepoType type, const std::string& repo,
+                                   const std::string& prefix) const;
   // Resolves a snapshot entry to its blob: etag and size, or nullopt when not servable.
   std::optional<Entry> servable(const std::string& snapshot_rel, const std::string& rel) const;
   bool is_dir(const std::string& path) const;
@@ -87,7 +90,8 @@ class Catalog {
       std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;  // dev, ino, size, mtime, ctime
   CacheLayout m_layout;
   mutable std::mutex m_mutex;
-  std::map<InodeKey, std::string> m_verified;  // inode identity -> etag it was proven to be
+  // inode identity -> etag it was proven to be ("" when it failed its proof)
+  std::map<InodeKey, std::string> m_verified;
   uint64_t m_hashes = 0;
 };
 

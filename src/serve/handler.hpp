@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,18 +12,24 @@
 #include "serve/access.hpp"
 #include "serve/catalog.hpp"
 #include "serve/metrics.hpp"
+#include "serve/registry_fill.hpp"
 #include "serve/route.hpp"
 #include "serve/upstream.hpp"
 
 namespace mb::serve {
 
 struct Request {
-  std::string method;                 // "GET", "HEAD", "POST", ...
-  std::string target;                 // raw request target, query included
-  std::string host;                   // Host header ("" when absent)
-  std::string range;                  // Range header
-  std::string authorization;          // Authorization header (never logged)
-  std::string body;                   // POST body
+  std::string method;         // "GET", "HEAD", "POST", ...
+  std::string target;         // raw request target, query included
+  std::string host;           // Host header ("" when absent)
+  std::string range;          // Range header
+  std::string authorization;  // Authorization header (never logged)
+  std::string body;           // POST body
+  // Below body: tests build Requests positionally up to it.
+  std::string if_none_match;                                      // If-None-Match
+  std::string if_range;                                           // If-Range
+  std::string client_ip;                                          // peer address, numeric
+  std::string forwarded_proto, forwarded_host, forwarded_prefix;  // X-Forwarded-*
   std::shared_ptr<Job> finished_job;  // the upstream download this request waited for
 };
 
@@ -47,28 +54,47 @@ struct Reply {
 struct HandlerConfig {
   size_t page_size = 1000;    // tree entries per page (Link: rel="next" beyond)
   std::string fallback_host;  // for absolute Link URLs when the request has no usable Host
-  std::string cache_path;     // shown by /health
+  std::string public_url;     // --public-url: base of absolute URLs (no trailing '/')
+  std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-* headers count
+  // Serve repos recorded (or found upstream) as gated or private to clients without a mirror
+  // token too (--serve-gated-anonymously).
+  bool serve_gated_anonymously = false;
 };
 
 class Handler {
  public:
   Handler(Catalog& catalog, const AccessPolicy& access, Metrics& metrics, HandlerConfig config,
-          Upstream* upstream = nullptr)
+          Upstream* upstream = nullptr, RegistryFill* fill = nullptr)
       : m_catalog(catalog),
         m_access(access),
         m_metrics(metrics),
         m_config(std::move(config)),
-        m_upstream(upstream) {}
+        m_upstream(upstream),
+        m_fill(fill) {}
 
   Reply handle(const Request& req);
 
  private:
   Reply dispatch(const Request& req, const Route& route);
   Reply from_cache(const Request& req, const Route& route);
+  Reply cache_answer(const Request& req, const Route& route);
+  // A reply that waits for the registries (serve --from) to fill a miss; nullopt when there
+  // are none, this request already waited, or they were asked a moment ago.
+  std::optional<Reply> wait_for_registry(const Request& req);
   Reply pull_through(const Request& req, const Route& route);
-  Reply pull_file(const Request& req, const Route& route);
+  // A cached file that may be served without asking upstream.
+  std::optional<Reply> cached_hit(const Request& req, const Route& route);
+  Reply pull_file(const Request& req, const Route& route, const Listing& listing);
+  Reply after_download(const Request& req, const Route& route);
   Reply listing_reply(const Request& req, const Route& route, const std::string& commit,
-                      const std::vector<Entry>& files);
+                      const std::vector<Entry>& files, const std::string& access);
+  Reply listing_body(const Request& req, const Route& route, const std::string& commit,
+                     const std::vector<Entry>& files, const std::string& access);
+  // Clients may read gated/private repos: they all have a mirror token, or the operator
+  // said --serve-gated-anonymously.
+  bool anonymous_ok() const;
+  std::string recorded_access(const Route& route, const std::string& commit) const;
+  static Reply gated_reply(const Route& route);
   Reply tree(const Request& req, const Route& route, const std::string& commit,
              const std::vector<Entry>& files);
   Reply resolve(const Request& req, const Route& route, const std::string& commit,
@@ -76,12 +102,14 @@ class Handler {
   Reply health() const;
   Reply metrics() const;
   std::string base_url(const Request& req) const;
+  std::string cache_control(const Route& route, const std::string& commit) const;
 
   Catalog& m_catalog;
   const AccessPolicy& m_access;
   Metrics& m_metrics;
   HandlerConfig m_config;
   Upstream* m_upstream;
+  RegistryFill* m_fill;
 };
 
 // {"error": message} with the hub's X-Error-Code / X-Error-Message headers.

@@ -12,11 +12,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string lfs_pointer(const std::string& sha256, uint64_t size) {
-  return "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha256 + "\nsize " +
-         std::to_string(size) + "\n";
-}
-
 std::string oid_of(const Entry& e) { return e.is_lfs() ? lfs_pointer_oid(e.etag, e.size) : e.etag; }
 
 json last_commit(const std::string& commit) {
@@ -55,6 +50,11 @@ std::set<std::string> folders_of(const std::vector<Entry>& files) {
 
 }  // namespace
 
+std::string lfs_pointer(const std::string& sha256, uint64_t size) {
+  return "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha256 + "\nsize " +
+         std::to_string(size) + "\n";
+}
+
 std::string lfs_pointer_oid(const std::string& sha256, uint64_t size) {
   return git_blob_sha1_hex(lfs_pointer(sha256, size));
 }
@@ -64,7 +64,7 @@ size_t lfs_pointer_size(const std::string& sha256, uint64_t size) {
 }
 
 json revision_json(const RepoId& id, const std::string& commit, const std::vector<Entry>& files,
-                   bool blobs) {
+                   bool blobs, const std::string& access) {
   json siblings = json::array();
   for (const auto& f : files) {
     json s{{"rfilename", f.path}};
@@ -85,8 +85,9 @@ json revision_json(const RepoId& id, const std::string& commit, const std::vecto
   if (id.type == RepoType::model) doc["modelId"] = id.repo;
   doc["author"] = slash == std::string::npos ? json(nullptr) : json(id.repo.substr(0, slash));
   doc["sha"] = commit;
-  doc["private"] = false;
-  doc["gated"] = false;
+  doc["private"] = access == "private";
+  // The cache does not keep the gating mode; "auto" is the hub's default.
+  doc["gated"] = access == "gated" ? json("auto") : json(false);
   doc["disabled"] = false;
   doc["lastModified"] = "1970-01-01T00:00:00.000Z";
   doc["tags"] = json::array();

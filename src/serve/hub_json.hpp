@@ -11,13 +11,17 @@
 
 namespace mb::serve {
 
+// The LFS pointer file's text, and its git blob sha1:
+std::string lfs_pointer(const std::string& sha256, uint64_t size);
 // git blob sha1 of "version https://git-lfs.github.com/spec/v1\noid sha256:<hex>\nsize <n>\n".
 std::string lfs_pointer_oid(const std::string& sha256, uint64_t size);
 size_t lfs_pointer_size(const std::string& sha256, uint64_t size);
 
 // GET /api/{type}s/{repo}/revision/{rev}: sha, siblings (with blobs=true: size, blobId, lfs).
+// `access` as recorded (Store::record_snapshot_access): "gated" and "private" set those flags.
 nlohmann::ordered_json revision_json(const RepoId& id, const std::string& commit,
-                                     const std::vector<Entry>& files, bool blobs);
+                                     const std::vector<Entry>& files, bool blobs,
+                                     const std::string& access = "");
 
 // Tree entries under `base` ("" = root): files and folders, sorted by path, folders derived
 // from file paths. Empty optional when `base` is not a folder of the snapshot. With `expand`,

@@ -57,7 +57,7 @@ size_t revision_segments(const std::vector<std::string_view>& segs, size_t at) {
 Status check_names(const Route& r) {
   MB_TRY(validate_repo_id(r.repo));
   if (!is_lower_hex(r.revision, 40)) MB_TRY(validate_revision(r.revision));
-  if (r.kind == RouteKind::resolve || !r.path.empty())
+  if (r.kind == RouteKind::resolve || r.kind == RouteKind::raw || !r.path.empty())
     MB_TRY(validate_relative_path(r.path, "request path"));
   return {};
 }
@@ -113,15 +113,16 @@ Result<Route> parse_api(Route r, const std::vector<std::string_view>& segs) {
 
 // segs: the whole path, datasets/ prefix removed.
 Result<Route> parse_resolve(Route r, const std::vector<std::string_view>& segs) {
+  auto file_action = [](std::string_view s) { return s == "resolve" || s == "raw"; };
   size_t repo_len = 0;
-  if (segs.size() >= 4 && segs[2] == "resolve") {
+  if (segs.size() >= 4 && file_action(segs[2])) {
     repo_len = 2;
-  } else if (segs.size() >= 3 && segs[1] == "resolve") {
+  } else if (segs.size() >= 3 && file_action(segs[1])) {
     repo_len = 1;
   } else {
     return r;
   }
-  r.kind = RouteKind::resolve;
+  r.kind = segs[repo_len] == "raw" ? RouteKind::raw : RouteKind::resolve;
   MB_ASSIGN(r.repo, join_decoded(segs, 0, repo_len));
   size_t rev_at = repo_len + 1;
   size_t n = revision_segments(segs, rev_at);
@@ -142,6 +143,7 @@ const char* to_string(RouteKind kind) {
     case RouteKind::tree: return "tree";
     case RouteKind::paths_info: return "paths_info";
     case RouteKind::resolve: return "resolve";
+    case RouteKind::raw: return "raw";
     case RouteKind::unknown: return "unknown";
   }
   return "unknown";

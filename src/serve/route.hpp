@@ -22,9 +22,11 @@ enum class RouteKind {
   tree,        // GET /api/.../{repo}/tree/{rev}[/{path}]
   paths_info,  // POST /api/.../{repo}/paths-info/{rev}
   resolve,     // HEAD/GET /[datasets/]{repo}/resolve/{rev}/{path}
+  raw,         // HEAD/GET /[datasets/]{repo}/raw/{rev}/{path} (an LFS file: its pointer)
   unknown,     // anything else: 404
 };
 const char* to_string(RouteKind kind);
+inline bool is_file(RouteKind kind) { return kind == RouteKind::resolve || kind == RouteKind::raw; }
 
 struct Route {
   RouteKind kind = RouteKind::unknown;

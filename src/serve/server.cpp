@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "serve/deadlines.hpp"
 
 namespace mb::serve {
 
@@ -73,7 +75,9 @@ struct Server::Internals {
   AccessPolicy access;
   Metrics metrics;
   std::unique_ptr<Upstream> upstream;
+  std::unique_ptr<RegistryFill> fill;
   std::unique_ptr<Handler> handler;
+  std::unique_ptr<Deadlines> deadlines;  // outlives the daemon (declared before it is stopped)
   MHD_Daemon* daemon = nullptr;
   std::mutex resume_mutex;              // guards suspended and stopped
   std::set<MHD_Connection*> suspended;  // waiting for an upstream download
@@ -133,6 +137,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
     ctx = new RequestCtx;
     *con_cls = ctx;
     ++in->in_flight;
+    in->deadlines->headers_in(c);
     ctx->method = method;
     ctx->target = raw_target(c, url);
     // Answer on a later call, once any body has been read: libmicrohttpd closes a
@@ -155,6 +160,12 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
   req.host = header(c, MHD_HTTP_HEADER_HOST);
   req.range = header(c, MHD_HTTP_HEADER_RANGE);
   req.authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+  req.if_none_match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
+  req.if_range = header(c, MHD_HTTP_HEADER_IF_RANGE);
+  req.client_ip = client_address(c);
+  req.forwarded_proto = header(c, "X-Forwarded-Proto");
+  req.forwarded_host = header(c, "X-Forwarded-Host");
+  req.forwarded_prefix = header(c, "X-Forwarded-Prefix");
   req.body = std::move(ctx->body);
   if (ctx->job && !ctx->job->done()) {  // resumed by stop() before the download ended
     return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
@@ -187,16 +198,31 @@ void on_completed(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTermi
   if (!completed) ctx->body_bytes = 0;  // unknown how much left; count only whole bodies
   in->metrics.request_done(ctx->route, ctx->status, ctx->body_bytes);
   in->access_log(c, *ctx, completed);
+  in->deadlines->request_done(c);
   delete ctx;
   --in->in_flight;
 }
 
-void on_connection(void* cls, MHD_Connection*, void**, MHD_ConnectionNotificationCode code) {
+void on_connection(void* cls, MHD_Connection* c, void**, MHD_ConnectionNotificationCode code) {
   auto* in = static_cast<Server::Internals*>(cls);
   if (code == MHD_CONNECTION_NOTIFY_STARTED) {
     in->metrics.connection_opened();
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info) in->deadlines->opened(c, info->connect_fd);
   } else {
+    in->deadlines->closed(c);  // before libmicrohttpd closes the socket
     in->metrics.connection_closed();
+  }
+}
+
+// Thousands of connections need as many descriptors: raise the soft limit to the hard one.
+void raise_fd_limit(unsigned connections) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(connections) + 256);
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
   }
 }
 
@@ -275,6 +301,11 @@ std::string Server::url() const {
 
 Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   MB_ASSIGN(ListenAddress address, parse_listen(options.listen));
+  const std::string& pub = options.public_url;
+  if (!pub.empty() && pub.rfind("http://", 0) != 0 && pub.rfind("https://", 0) != 0) {
+    return fail(ErrorCategory::usage, "--public-url " + pub + ": not an http(s) URL",
+                "e.g. https://models.example.com/hf");
+  }
   std::unique_ptr<Server> s(new Server(std::move(options)));
   Internals& in = *s->m_in;
   in.address = address;
@@ -283,16 +314,29 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
     in.access.add_token(t);
     log::add_secret(t);
   }
-  HandlerConfig hc{in.options.page_size, address.host + ":" + std::to_string(address.port),
-                   in.options.cache};
+  HandlerConfig hc;
+  hc.page_size = in.options.page_size;
+  hc.fallback_host = address.host + ":" + std::to_string(address.port);
+  hc.serve_gated_anonymously = in.options.serve_gated_anonymously;
+  hc.public_url = in.options.public_url;
+  while (!hc.public_url.empty() && hc.public_url.back() == '/') hc.public_url.pop_back();
+  hc.trusted_proxies = in.options.trusted_proxies;
   if (!in.options.upstream.empty()) {
     ProcessEnv process_env;
-    auto up = Upstream::create(in.options.upstream, in.options.env ? *in.options.env : process_env,
+    fetch::HubSettings settings = in.options.hub;
+    settings.endpoint_flag = in.options.upstream;
+    settings.offline_what = "serve --upstream asks the hub for what the cache lacks";
+    settings.offline_hint = "serve the cache without --upstream";
+    auto up = Upstream::create(settings, in.options.env ? *in.options.env : process_env,
                                CacheLayout(in.options.cache));
     if (!up.ok()) return up.take_error().with_context("--upstream");
     in.upstream = std::move(*up);
   }
-  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get());
+  if (in.options.registry_pull) {
+    in.fill = std::make_unique<RegistryFill>(in.options.registry_pull, std::chrono::seconds(30));
+  }
+  in.handler = std::make_unique<Handler>(in.catalog, in.access, in.metrics, hc, in.upstream.get(),
+                                         in.fill.get());
 
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -312,6 +356,9 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   (void)len;
   unsigned threads =
       in.options.threads ? in.options.threads : std::max(2u, std::thread::hardware_concurrency());
+  in.deadlines = std::make_unique<Deadlines>(std::chrono::seconds(in.options.header_timeout),
+                                             std::chrono::seconds(in.options.idle_timeout));
+  raise_fd_limit(in.options.max_connections);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);
   // clang-format off
@@ -321,6 +368,7 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),
       MHD_OPTION_THREAD_POOL_SIZE, threads,
       MHD_OPTION_CONNECTION_LIMIT, in.options.max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, in.options.max_connections_per_client,
       MHD_OPTION_CONNECTION_TIMEOUT, in.options.idle_timeout,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
       MHD_OPTION_UNESCAPE_CALLBACK, &no_unescape, &in,

@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "fetch/hub_setup.hpp"
 #include "serve/access.hpp"
 #include "serve/catalog.hpp"
 #include "serve/handler.hpp"
@@ -29,8 +31,18 @@ struct ServeOptions {
   unsigned threads = 0;             // 0: max(2, hardware threads)
   size_t page_size = 1000;          // tree API page size
   unsigned idle_timeout = 60;       // seconds a connection may stay silent
-  unsigned max_connections = 1024;
-  std::string upstream;      // pull-through hub URL; empty = serve the cache only
+  // Seconds from accept to a request's complete headers, however slowly bytes keep coming
+  // (slowloris); between keep-alive requests the budget is idle_timeout.
+  unsigned header_timeout = 10;
+  unsigned max_connections = 4096;
+  unsigned max_connections_per_client = 64;  // per client IP address
+  bool serve_gated_anonymously = false;      // gated/private repos to clients without a token
+  std::string public_url;                    // base of absolute URLs (Link) when set
+  std::vector<std::string> trusted_proxies;  // IPs whose X-Forwarded-Proto/Host/Prefix count
+  std::string upstream;                      // pull-through hub URL; empty = serve the cache only
+  fetch::HubSettings hub;  // how fetch would talk to the hub (retries, timeouts, user agent)
+  // serve --from: pulls the registries' bundles into the cache (the CLI's `pull`); empty = none.
+  std::function<Status()> registry_pull;
   const Env* env = nullptr;  // where the upstream token comes from (HF_TOKEN, ...)
 };
 

@@ -2,12 +2,10 @@
 
 #include <atomic>
 
-#include "app/version.hpp"
 #include "core/log.hpp"
 #include "fetch/engine.hpp"
+#include "fetch/hub_setup.hpp"
 #include "hub/client.hpp"
-#include "hub/config.hpp"
-#include "net/curl_transport.hpp"
 #include "store/store.hpp"
 
 namespace mb::serve {
@@ -33,12 +31,18 @@ Status Job::result() const {
   return m_result;
 }
 
-void Job::finish(Status st) {
+std::shared_ptr<const Lookup> Job::lookup() const {
+  std::lock_guard<std::mutex> g(m_mutex);
+  return m_lookup;
+}
+
+void Job::finish(Status st, std::shared_ptr<const Lookup> lookup) {
   std::vector<std::function<void()>> waiters;
   {
     std::lock_guard<std::mutex> g(m_mutex);
     m_done = true;
     m_result = std::move(st);
+    m_lookup = std::move(lookup);
     waiters.swap(m_waiters);
   }
   for (auto& w : waiters) w();
@@ -48,13 +52,13 @@ using Key = std::tuple<RepoType, std::string, std::string>;  // type, repo, comm
 
 struct Upstream::State {
   SystemClock clock;
-  std::unique_ptr<net::CurlTransport> transport;
+  std::unique_ptr<net::Transport> transport;
   std::unique_ptr<hub::HubClient> hub;        // with the mirror's token
   std::unique_ptr<hub::HubClient> anonymous;  // for the public/gated probe
   std::unique_ptr<Store> store;
   std::mutex mutex;
-  std::map<Key, std::vector<Entry>> listings;  // by commit
-  std::map<std::pair<RepoType, std::string>, bool> public_repos;
+  std::map<Key, std::vector<Entry>> listings;                      // by commit
+  std::map<std::pair<RepoType, std::string>, std::string> access;  // see Lookup::access
   std::map<Key, std::shared_ptr<Job>> jobs;  // by (type, repo, commit + "/" + path)
   std::vector<std::pair<std::thread, std::shared_ptr<Job>>> threads;
   std::atomic<uint64_t> started{0};
@@ -63,37 +67,31 @@ struct Upstream::State {
 
 HubError hub_error_from(const Error& e) {
   const std::string& m = e.message;
-  auto has = [&](const char* s) { return m.find(s) != std::string::npos; };
   if (e.category == ErrorCategory::auth) {
-    return HubError{401, has("gated") ? "GatedRepo" : "RepoNotFound",
+    return HubError{401, e.code == "GatedRepo" ? "GatedRepo" : "RepoNotFound",
                     "upstream refused access: " + m};
   }
-  if (e.category == ErrorCategory::permanent) {
-    if (has("revision not found")) return HubError{404, "RevisionNotFound", m};
-    if (has("file not found")) return HubError{404, "EntryNotFound", m};
-    if (has("repository") && has("not found")) return HubError{404, "RepoNotFound", m};
+  if (e.category == ErrorCategory::permanent && !e.code.empty()) {
+    return HubError{404, e.code, m};
   }
   if (e.category == ErrorCategory::integrity)
     return HubError{502, "", "upstream sent bad content: " + m};
   return HubError{502, "", "upstream failed: " + m};
 }
 
-Result<std::unique_ptr<Upstream>> Upstream::create(const std::string& endpoint, const Env& env,
-                                                   const CacheLayout& cache) {
+Result<std::unique_ptr<Upstream>> Upstream::create(const fetch::HubSettings& settings,
+                                                   const Env& env, const CacheLayout& cache) {
   std::unique_ptr<Upstream> u(new Upstream());
   u->m = std::make_unique<State>();
-  MB_ASSIGN(std::string url, hub::resolve_endpoint(endpoint, env, std::nullopt));
-  MB_ASSIGN(std::optional<std::string> token, hub::resolve_token(env));
-  net::CurlOptions curl;
-  curl.user_agent = user_agent();
-  MB_ASSIGN(u->m->transport, net::CurlTransport::create(curl));
-  hub::ClientOptions options;
-  options.endpoint = url;
-  options.token = token;
-  u->m->hub = std::make_unique<hub::HubClient>(*u->m->transport, u->m->clock, options);
-  options.token.reset();
-  options.retry.max_attempts = 2;
-  u->m->anonymous = std::make_unique<hub::HubClient>(*u->m->transport, u->m->clock, options);
+  // The same hub session as `fetch`: endpoint checks, token sources, HF_HUB_OFFLINE, retries
+  // and user agent.
+  MB_ASSIGN(fetch::Hub hub, fetch::open_hub(env, u->m->clock, settings));
+  u->m->transport = std::move(hub.transport);
+  u->m->hub = std::move(hub.client);
+  hub::ClientOptions anonymous = u->m->hub->options();
+  anonymous.token.reset();
+  anonymous.retry.max_attempts = 2;
+  u->m->anonymous = std::make_unique<hub::HubClient>(*u->m->transport, u->m->clock, anonymous);
   u->m->store = std::make_unique<Store>(cache);
   MB_TRY(u->m->store->init());
   return u;
@@ -127,30 +125,33 @@ Result<Listing> Upstream::listing(RepoType type, const std::string& repo,
   return out;
 }
 
-bool Upstream::is_public(RepoType type, const std::string& repo) {
-  {
-    std::lock_guard<std::mutex> g(m->mutex);
-    if (auto it = m->public_repos.find({type, repo}); it != m->public_repos.end())
-      return it->second;
+std::string Upstream::access(RepoType type, const std::string& repo, const std::string& revision) {
+  if (std::string known = known_access(type, repo); !known.empty()) return known;
+  auto probe = m->anonymous->repo_access(type, repo, revision);
+  if (!probe.ok() && (probe.error().category == ErrorCategory::transient ||
+                      probe.error().code == "RevisionNotFound")) {
+    return "unknown";  // ask again later
   }
-  auto probe = m->anonymous->resolve_revision(type, repo, "main");
-  // A repo without "main" is still public when the answer is RevisionNotFound.
-  bool pub = probe.ok() || (probe.error().category == ErrorCategory::permanent &&
-                            probe.error().message.find("revision not found") != std::string::npos);
-  if (!probe.ok() && probe.error().category == ErrorCategory::transient)
-    return false;  // ask again later
+  std::string found = !probe.ok() || probe->is_private ? "private"
+                      : probe->gated.empty()           ? "public"
+                                                       : "gated";
   std::lock_guard<std::mutex> g(m->mutex);
-  m->public_repos[{type, repo}] = pub;
-  return pub;
+  m->access[{type, repo}] = found;
+  return found;
 }
 
-std::shared_ptr<Job> Upstream::fetch(RepoType type, const std::string& repo,
-                                     const std::string& revision, const std::string& commit,
-                                     const Entry& entry) {
-  Key key{type, repo, commit + "/" + entry.path};
+std::string Upstream::known_access(RepoType type, const std::string& repo) const {
+  std::lock_guard<std::mutex> g(m->mutex);
+  if (auto it = m->access.find({type, repo}); it != m->access.end()) return it->second;
+  return "";
+}
+
+std::shared_ptr<Job> Upstream::start_job(const Key& key, JobKind kind,
+                                         std::function<JobResult()> work) {
   std::lock_guard<std::mutex> g(m->mutex);
   if (auto it = m->jobs.find(key); it != m->jobs.end()) return it->second;  // single flight
-  // Reap threads whose job is done (each ends right after finishing its job).
+  // Reap threads whose job is done (each ends right after finishing its job, and touches
+  // nothing of ours after that: this join, under the mutex, cannot wait on it).
   for (auto it = m->threads.begin(); it != m->threads.end();) {
     if (it->second->done()) {
       it->first.join();
@@ -159,24 +160,47 @@ std::shared_ptr<Job> Upstream::fetch(RepoType type, const std::string& repo,
       ++it;
     }
   }
-  auto job = std::make_shared<Job>();
+  auto job = std::make_shared<Job>(kind);
   m->jobs[key] = job;
-  ++m->started;
   ++m->running;
-  std::thread worker([this, key, job, type, repo, revision, commit, entry] {
+  std::thread worker([this, key, job, work = std::move(work)] {
+    JobResult r = work();
+    {
+      // A later request starts afresh: after a failure it tries again, and a branch is
+      // looked up again.
+      std::lock_guard<std::mutex> g2(m->mutex);
+      if (auto it = m->jobs.find(key); it != m->jobs.end() && it->second == job) m->jobs.erase(it);
+    }
+    --m->running;
+    job->finish(std::move(r.first), std::move(r.second));  // resumes the waiting clients
+  });
+  m->threads.emplace_back(std::move(worker), job);
+  return job;
+}
+
+std::shared_ptr<Job> Upstream::lookup(RepoType type, const std::string& repo,
+                                      const std::string& revision) {
+  return start_job(Key{type, repo, "lookup:" + revision}, JobKind::lookup,
+                   [this, type, repo, revision] {
+                     auto out = std::make_shared<Lookup>();
+                     out->access = access(type, repo, revision);
+                     out->listing = listing(type, repo, revision);
+                     return JobResult{Status{}, std::move(out)};
+                   });
+}
+
+std::shared_ptr<Job> Upstream::fetch(RepoType type, const std::string& repo,
+                                     const std::string& revision, const std::string& commit,
+                                     const Entry& entry) {
+  Key key{type, repo, commit + "/" + entry.path};
+  return start_job(key, JobKind::download, [this, type, repo, revision, commit, entry] {
+    ++m->started;
     Status st = run_fetch(type, repo, revision, commit, entry);
     if (!st.ok())
       log::warn("serve: upstream fetch of " + repo + "/" + entry.path +
                 " failed: " + st.error().message);
-    {
-      std::lock_guard<std::mutex> g2(m->mutex);
-      m->jobs.erase(key);  // a later request after a failure tries again
-    }
-    --m->running;
-    job->finish(std::move(st));
+    return JobResult{std::move(st), nullptr};
   });
-  m->threads.emplace_back(std::move(worker), job);
-  return job;
 }
 
 Status Upstream::run_fetch(RepoType type, const std::string& repo, const std::string& revision,

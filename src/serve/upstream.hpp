@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -19,8 +20,8 @@
 #include "core/error.hpp"
 #include "serve/catalog.hpp"
 
-namespace mb::net {
-class CurlTransport;
+namespace mb::fetch {
+struct HubSettings;
 }
 namespace mb::hub {
 class HubClient;
@@ -28,45 +29,61 @@ class HubClient;
 
 namespace mb::serve {
 
-// One upstream download that clients may wait on.
-class Job {
- public:
-  // Runs `fn` now if the job is done, else when it finishes (on the job's thread).
-  void on_done(std::function<void()> fn);
-  bool done() const;
-  Status result() const;  // valid once done()
-  void finish(Status st);
-
- private:
-  mutable std::mutex m_mutex;
-  bool m_done = false;
-  Status m_result;
-  std::vector<std::function<void()>> m_waiters;
-};
-
 // A snapshot as upstream lists it.
 struct Listing {
   std::string commit;
   std::vector<Entry> files;  // sorted by path
 };
 
+// What a lookup job learnt upstream about a repo and a revision.
+struct Lookup {
+  // Who may read the repo's files upstream: "public" (anyone), "gated", "private", or
+  // "unknown" (upstream did not say; treated as restricted).
+  std::string access = "unknown";
+  Result<Listing> listing = Error{};
+};
+
+// Upstream work that clients may wait on: a download, or a lookup (visibility + listing).
+// It always runs on its own thread, never on a server thread.
+enum class JobKind { download, lookup, registry };
+
+class Job {
+ public:
+  explicit Job(JobKind kind = JobKind::download) : m_kind(kind) {}
+  JobKind kind() const { return m_kind; }
+  // Runs `fn` now if the job is done, else when it finishes (on the job's thread).
+  void on_done(std::function<void()> fn);
+  bool done() const;
+  Status result() const;                         // valid once done()
+  std::shared_ptr<const Lookup> lookup() const;  // a lookup job's answer, once done()
+  void finish(Status st, std::shared_ptr<const Lookup> lookup = nullptr);
+
+ private:
+  const JobKind m_kind;
+  mutable std::mutex m_mutex;
+  bool m_done = false;
+  Status m_result;
+  std::shared_ptr<const Lookup> m_lookup;
+  std::vector<std::function<void()>> m_waiters;
+};
+
 class Upstream {
  public:
-  // `endpoint` is checked like --endpoint; the token comes from HF_TOKEN / HF_TOKEN_PATH /
-  // $HF_HOME/token of `env` and is sent upstream only.
-  static Result<std::unique_ptr<Upstream>> create(const std::string& endpoint, const Env& env,
-                                                  const CacheLayout& cache);
+  // The hub session `fetch` would open with `settings` (its endpoint_flag is the upstream):
+  // the token comes from HF_TOKEN / HF_TOKEN_PATH / $HF_HOME/token of `env` and is sent
+  // upstream only; HF_HUB_OFFLINE is an error.
+  static Result<std::unique_ptr<Upstream>> create(const fetch::HubSettings& settings,
+                                                  const Env& env, const CacheLayout& cache);
   ~Upstream();
 
   const std::string& endpoint() const;
 
-  // Revision -> commit and the commit's files, upstream. Commit listings are kept in memory.
-  Result<Listing> listing(RepoType type, const std::string& repo, const std::string& revision);
+  // Starts (or joins) a lookup of `revision` of `repo`: whether anonymous clients may read
+  // it upstream, and the revision's listing. Runs on a job thread (rate-limit waits included).
+  std::shared_ptr<Job> lookup(RepoType type, const std::string& repo, const std::string& revision);
 
-  // Whether anonymous clients may see `repo` upstream (false for gated and private repos).
-  // Asked once per repo, without the mirror's token; an unreachable upstream counts as
-  // "not public" (fail closed).
-  bool is_public(RepoType type, const std::string& repo);
+  // What an earlier lookup learnt about the repo's access (no I/O); "" when not asked yet.
+  std::string known_access(RepoType type, const std::string& repo) const;
 
   // Starts (or joins) the download of `entry` of `repo` at `commit` into the cache; `revision`
   // is the name the client used (its ref is written). The job finishes once the file is
@@ -79,6 +96,17 @@ class Upstream {
 
  private:
   Upstream() = default;
+  // Revision -> commit and the commit's files, upstream. Commit listings are kept in memory.
+  Result<Listing> listing(RepoType type, const std::string& repo, const std::string& revision);
+  // Asked without the mirror's token: the hub's API is public for gated repos, so the answer's
+  // "gated"/"private" flags decide; a refusal means private (or absent). An unreachable
+  // upstream gives "unknown" (restricted: fail closed), asked again next time.
+  std::string access(RepoType type, const std::string& repo, const std::string& revision);
+  using JobResult = std::pair<Status, std::shared_ptr<const Lookup>>;
+  // Runs `work` on its own thread, once per key at a time (single flight); its result
+  // finishes the job.
+  std::shared_ptr<Job> start_job(const std::tuple<RepoType, std::string, std::string>& key,
+                                 JobKind kind, std::function<JobResult()> work);
   Status run_fetch(RepoType type, const std::string& repo, const std::string& revision,
                    const std::string& commit, const Entry& entry);
 

@@ -209,6 +209,28 @@ Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool f
   return door.write_file_atomic(path, meta.dump() + "\n");
 }
 
+Status Store::record_snapshot_access(const LockedModel& m, const std::string& access) const {
+  std::string path = m_layout.snapshot_meta_path(m.type, m.repo, m.commit);
+  MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/meta/" +
+                   repo_folder_name(m.type, m.repo)));
+  nlohmann::json meta = nlohmann::json::object();
+  if (auto text = read_file(path, 1 << 20); text.ok()) {
+    meta = nlohmann::json::parse(*text, nullptr, false);
+    if (meta.is_discarded() || !meta.is_object()) meta = nlohmann::json::object();
+  }
+  meta["access"] = access;
+  return write_file_atomic(path, meta.dump() + "\n");
+}
+
+std::string snapshot_access(const CacheLayout& layout, RepoType type, const std::string& repo,
+                            const std::string& commit) {
+  auto text = read_file(layout.snapshot_meta_path(type, repo, commit), 1 << 20);
+  if (!text.ok()) return "";
+  auto meta = nlohmann::json::parse(*text, nullptr, false);
+  if (!meta.is_object() || !meta.contains("access") || !meta["access"].is_string()) return "";
+  return meta["access"].get<std::string>();
+}
+
 std::string Store::new_temp_path(std::string_view key) const {
   return temp_path_for(m_layout.tmp_dir() + "/" + std::string(key));
 }

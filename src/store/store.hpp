@@ -65,6 +65,10 @@ class Store {
 
   // Records fetched_at / last_used for status, ls and gc (LRU).
   Status record_snapshot_use(const LockedModel& m, int64_t unix_now, bool fetched) const;
+  // Who may read the snapshot's repo, as learnt when it was fetched: "public", "gated",
+  // "private" or "unknown" (a token was needed and the hub did not say). `serve` keeps all but
+  // "public" behind its own token; "" (never recorded: another tool filled the cache) is public.
+  Status record_snapshot_access(const LockedModel& m, const std::string& access) const;
 
   // A fresh temp path inside tmp_dir() for content `key`: "<key>.tmp.<rand>" (core temp_path_for).
   std::string new_temp_path(std::string_view key) const;
@@ -80,5 +84,9 @@ class Store {
 
   CacheLayout m_layout;
 };
+
+// The access recorded by Store::record_snapshot_access ("" when none).
+std::string snapshot_access(const CacheLayout& layout, RepoType type, const std::string& repo,
+                            const std::string& commit);
 
 }  // namespace mb

@@ -94,7 +94,8 @@ class HubRepo:
         self.type = spec.get("type", "model")
         if self.type not in REPO_TYPES:
             raise ValueError("repo %s: unknown type %r" % (self.id, self.type))
-        self.gated = bool(spec.get("gated", False))
+        gated = spec.get("gated", False)  # true (= "auto"), "auto" or "manual"
+        self.gated = gated if gated in ("auto", "manual") else ("auto" if gated else False)
         self.private = bool(spec.get("private", False))
         self.tokens = list(spec.get("tokens", []))
         self.renamed_from = list(spec.get("renamed_from", []))

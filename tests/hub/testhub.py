@@ -277,7 +277,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.resolve(rtype, repo_id, rest[1:])
         raise HubError(404, None, "Not found: " + path)
 
-    def lookup_repo(self, rtype, repo_id):
+    def lookup_repo(self, rtype, repo_id, api=False):
+        """The repo, or the hub's refusal. As on the real hub, a gated repo's API (metadata,
+        listings) is public, with "gated": "auto"/"manual"; only its files need a token."""
         data = self.server.data
         new_id = data.renames.get((rtype, repo_id))
         if new_id:  # renamed repo: relative redirect, only the path changes
@@ -296,7 +298,7 @@ class Handler(BaseHTTPRequestHandler):
         if repo is None:
             raise HubError(401 if token is None else 404, "RepoNotFound",
                            "Repository Not Found for url: %s%s." % (self.base_url(), self.path))
-        if (repo.private or repo.gated) and not data.token_ok(repo, token):
+        if (repo.private or (repo.gated and not api)) and not data.token_ok(repo, token):
             if repo.private:
                 raise HubError(401, "RepoNotFound", "Repository Not Found or not authorized.")
             if token is None:
@@ -381,7 +383,7 @@ class Handler(BaseHTTPRequestHandler):
         repo_id, rest = repo_split(segs, API_ACTIONS)
         if not repo_id:
             raise HubError(404, None, "Not found")
-        repo = self.lookup_repo(rtype, repo_id)
+        repo = self.lookup_repo(rtype, repo_id, api=True)
         query = parse_qs(urlsplit(self.path).query)
         action = rest[0] if rest else "revision"
         if action == "refs":
@@ -426,7 +428,7 @@ class Handler(BaseHTTPRequestHandler):
     def info_json(self, repo, commit, blobs):
         out = {"_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24], "id": repo.id,
                "author": repo.id.split("/")[0] if "/" in repo.id else None,
-               "private": repo.private, "gated": "auto" if repo.gated else False,
+               "private": repo.private, "gated": repo.gated or False,
                "disabled": False, "sha": commit, "lastModified": "2024-01-01T00:00:00.000Z",
                "tags": [], "siblings": siblings(repo, commit, blobs)}
         if repo.type == "model":

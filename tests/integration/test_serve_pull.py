@@ -126,6 +126,17 @@ class ServePullThrough(MbTestCase):
         # Cached now; the first mirror (no tokens) still refuses it.
         self.assertEqual(m.request("GET", "/org/gated/resolve/main/config.json")[0], 401)
         self.assertNotIn("hf_upstream_token", m2.stderr() + m.stderr())
+        # The operator may opt out.
+        m3 = self.start("--serve-gated-anonymously")
+        st, _, body = m3.request("GET", "/org/gated/resolve/main/config.json")
+        self.assertEqual((st, body), (200, b'{"gated": true}\n'))
+
+    def test_offline_mode_refuses_upstream(self):
+        proc = run_modelbake(["--cache", self.cache, "serve", "--listen", "127.0.0.1:0",
+                              "--upstream", self.hub.url], env={"HF_HUB_OFFLINE": "1"})
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("HF_HUB_OFFLINE", proc.stderr)
+        self.assertEqual(self.hub.requests(), [])
 
     def test_sigterm_while_clients_wait_for_upstream(self):
         sha = sha256_hex(self.weights)

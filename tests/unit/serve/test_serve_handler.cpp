@@ -45,8 +45,7 @@ class ServeHandler : public ::testing::Test {
     add(store, m, "sub/deep/x.txt", "hello\n", false);
     add(store, m, "model.safetensors", std::string(5000, 'w'), true);
     ASSERT_TRUE(store.write_ref(m).ok());
-    handler = std::make_unique<Handler>(catalog, access, metrics,
-                                        HandlerConfig{2, "127.0.0.1:9", dir.path()});
+    handler = std::make_unique<Handler>(catalog, access, metrics, HandlerConfig{2, "127.0.0.1:9"});
   }
 
   void add(const Store& store, LockedModel& m, const std::string& path, const std::string& data,
