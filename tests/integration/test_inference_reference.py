@@ -232,6 +232,13 @@ class InferenceReferenceTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("unknown key 'dims'", out["error"])
         self.assertEqual(out["category"], "usage")
+        # Issue 23.2: keys that only apply to decoder LLMs are refused, not skipped.
+        for key, value in (("generated_ids", [1, 2]), ("generated_text", " the"), ("new_tokens", 4)):
+            with self.subTest(key=key):
+                rc, out = probe(d, {key: value})
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out["category"], "usage")
+                self.assertIn("expect.%s applies only to decoder LLMs" % key, out["error"])
 
     def test_unsupported_architecture_is_not_an_error(self):
         d = os.path.join(self.tmp, "gpt")

@@ -381,8 +381,8 @@ Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Exp
   const auto t_infer = Clock::now();
   r.probe_text = expect.probe_text.empty() ? k_default_probe_text : expect.probe_text;
   const int context = decoder_context(w.config, expect.new_tokens);
-  r.token_ids =
-      text.encode(r.probe_text, static_cast<size_t>(std::max(1, context - expect.new_tokens)));
+  const auto max_prompt = static_cast<size_t>(std::max(1, context - expect.new_tokens));
+  r.token_ids = text.encode(r.probe_text, max_prompt);
   if (r.token_ids.empty())
     return fail(ErrorCategory::usage, "probe text \"" + r.probe_text + "\" produced no tokens");
   // A model with a tiny max_position_embeddings generates fewer tokens rather than overflow
@@ -399,7 +399,15 @@ Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Exp
   r.tokens_per_s = g.tokens_per_s;
   r.peak_rss_bytes = peak_rss();
   check_generation(expect, r);
-  return {};
+  // expect.dim and expect.reference apply to the logits after the prompt; a reference text
+  // other than the probe text is run from an empty cache.
+  auto logits_of = [&](const std::string& t) -> Result<std::vector<float>> {
+    decoder.reset();
+    const std::vector<int32_t> ids = text.encode(t, max_prompt);
+    if (ids.empty()) return fail(ErrorCategory::usage, "text \"" + t + "\" produced no tokens");
+    return decoder.feed(ids);
+  };
+  return check_expectations(expect, r, logits_of);
 }
 
 namespace {

@@ -204,16 +204,22 @@ Result<ProbeResult> run_probe(const std::string& model_dir, const std::string& e
 
 Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect_json) {
   MB_ASSIGN(Expectations expect, parse_expectations(expect_json));
-  if (const std::string gguf = gguf_model_file(files); !gguf.empty())
+  if (const std::string gguf = gguf_model_file(files); !gguf.empty()) {
+    MB_TRY(check_applicable(expect, true));
     return run_gguf_probe(files, gguf, expect);
+  }
   if (files.exists("config.json")) {
     MB_ASSIGN(std::string config_text, files.read("config.json"));
-    if (is_decoder_config(config_text)) return run_decoder_probe(files, expect, config_text);
+    if (is_decoder_config(config_text)) {
+      MB_TRY(check_applicable(expect, true));
+      return run_decoder_probe(files, expect, config_text);
+    }
   }
   const auto t_load = Clock::now();
   std::string reason;
   MB_ASSIGN(auto engine, load_engine(files, &reason));
   if (!reason.empty()) return unsupported_result(engine->config, reason);
+  MB_TRY(check_applicable(expect, false));
   const Engine& e = *engine;
 
   ProbeResult r;
