@@ -146,57 +146,6 @@ Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
 
 namespace {
 
-constexpr const char* k_replacement = "\xef\xbf\xbd";  // U+FFFD
-
-// Length of the well-formed UTF-8 prefix of the sequence starting at s[i] (Unicode's
-// "maximal subpart"), and whether it is a complete character.
-size_t utf8_subpart(const std::string& s, size_t i, bool* complete) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (b < 0x80)
-    len = 1;
-  else if (b >= 0xc2 && b <= 0xdf)
-    len = 2;
-  else if (b >= 0xe0 && b <= 0xef)
-    len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-  else if (b >= 0xf0 && b <= 0xf4)
-    len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-  *complete = len > 0;
-  if (len <= 1) return 1;
-  size_t k = 1;
-  for (; k < len && i + k < s.size(); ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf)) break;
-  }
-  *complete = k == len;
-  return k;
-}
-
-// String::from_utf8_lossy (the ByteLevel decoder): one U+FFFD per maximal invalid subpart.
-std::string utf8_lossy(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    bool complete = false;
-    const size_t n = utf8_subpart(s, i, &complete);
-    if (complete)
-      out.append(s, i, n);
-    else
-      out += k_replacement;
-    i += n;
-  }
-  return out;
-}
-
-bool utf8_valid(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    bool complete = false;
-    i += utf8_subpart(s, i, &complete);
-    if (!complete) return false;
-  }
-  return true;
-}
-
 bool byte_token(const std::string& tok, unsigned* byte) {
   return tok.size() == 6 && tok.rfind("<0x", 0) == 0 && tok[5] == '>' && std::isxdigit(tok[3]) &&
          std::isxdigit(tok[4]) && std::sscanf(tok.c_str() + 3, "%2X", byte) == 1;
@@ -206,14 +155,9 @@ bool byte_token(const std::string& tok, unsigned* byte) {
 
 std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
   std::string text, run;  // run: consecutive <0xNN> tokens (ByteFallback decodes them together)
-  size_t run_tokens = 0;
   auto flush = [&] {
-    if (utf8_valid(run))
-      text += run;
-    else
-      for (size_t i = 0; i < run_tokens; ++i) text += k_replacement;  // as tokenizers' ByteFallback
+    text += uni::byte_fallback(run);
     run.clear();
-    run_tokens = 0;
   };
   for (int32_t id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= m_tokens.size() || m_special[static_cast<size_t>(id)])
@@ -233,7 +177,6 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
     unsigned byte = 0;
     if (byte_token(tok, &byte)) {
       run.push_back(static_cast<char>(byte));
-      ++run_tokens;
       continue;
     }
     flush();
@@ -244,7 +187,7 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
         uni::append_utf8(text, c);
     }
   }
-  if (m_byte_level) return utf8_lossy(text);
+  if (m_byte_level) return uni::utf8_lossy(text);
   flush();
   if (m_strip_leading_space && !text.empty() && text[0] == ' ') text.erase(0, 1);
   return text;
