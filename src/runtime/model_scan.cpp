@@ -11,6 +11,7 @@
 #include "runtime/formats/onnx.hpp"
 #include "runtime/formats/safetensors.hpp"
 #include "runtime/formats/zip.hpp"
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/weights.hpp"
 
 namespace mb::runtime {
@@ -56,6 +57,14 @@ Status scan_json(ByteSpan bytes, const std::string& rel, ModelScan& scan) {
   if (bytes.size > k_max_json) {
     return fail(ErrorCategory::integrity,
                 "json: larger than " + std::to_string(k_max_json) + " bytes");
+  }
+  // nlohmann parses iteratively, but what later copies, compares or walks a document
+  // recurses per level: a 50,000-level tokenizer.json would overflow the stack.
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data), bytes.size);
+  if (infer::json_depth(text) > infer::k_max_json_depth) {
+    return fail(ErrorCategory::integrity,
+                "json: nested deeper than " + std::to_string(infer::k_max_json_depth) + " levels",
+                "no model file nests this deep; the file is malformed or hostile");
   }
   try {
     scan.json[rel] = nlohmann::json::parse(bytes.data, bytes.data + bytes.size);

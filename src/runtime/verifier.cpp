@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <exception>
+#include <new>
 #include <cmath>
 #include <set>
 
@@ -235,6 +237,33 @@ ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const 
   return r;
 }
 
+// Every hostile input has its own clear error; this is the net under them, so that one
+// model's unforeseen failure (an exception, an allocation the machine refuses) is that
+// model's failure and the others are still checked and reported.
+ModelReport verify_model_guarded(const VerifyRoot& root, const Confinement& conf,
+                                 const LockedModel& m, const VerifierOptions& opts,
+                                 const Clock& clock, const ProbeFn& probe) {
+  std::string what;
+  try {
+    return verify_model(root, conf, m, opts, clock, probe);
+  } catch (const std::bad_alloc&) {
+    what = "out of memory";
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  ModelReport r;
+  r.name = m.name;
+  r.repo = m.repo;
+  r.revision = m.revision;
+  r.commit = m.commit;
+  r.dir = root.model_dir(m);
+  r.bytes = m.total_bytes();
+  r.inference = opts.infer ? "failed" : "not requested";
+  r.error = ModelError{"internal", "checking this model failed unexpectedly: " + what.substr(0, 200),
+                       "a modelbake-verify bug or a hostile file; please report it"};
+  return r;
+}
+
 }  // namespace
 
 RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
@@ -252,7 +281,7 @@ RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, c
       report.models.push_back(std::move(r));
       continue;
     }
-    report.models.push_back(verify_model(root, *conf, m, options, clock, probe));
+    report.models.push_back(verify_model_guarded(root, *conf, m, options, clock, probe));
   }
   return report;
 }

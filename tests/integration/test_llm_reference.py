@@ -269,6 +269,12 @@ class LlmReferenceTest(unittest.TestCase):
                                "num_key_value_heads": 128, "head_dim": 64}}),
             ("heads x dim", "is absurd for hidden_size 32", {"config_extra": {"head_dim": 1024}}),
             ("eps", "rms_norm_eps", {"config_extra": {"rms_norm_eps": "x"}}),
+            # Issue 23.7: a wrongly typed field names itself instead of ending the run.
+            ("act", "hidden_act", {"config_extra": {"hidden_act": 5}}),
+            ("tie", "tie_word_embeddings", {"config_extra": {"tie_word_embeddings": "no"}}),
+            ("rope", "rope_scaling", {"config_extra": {"rope_scaling": {"type": 5}}}),
+            ("window", "use_sliding_window", {"config_extra": {"use_sliding_window": "yes"}}),
+            ("bias", "attention_bias", {"config_extra": {"attention_bias": "no"}}),
         ]
         for name, needle, kw in cases:
             with self.subTest(case=name):
@@ -277,6 +283,35 @@ class LlmReferenceTest(unittest.TestCase):
                 self.assertEqual(rc, 1, out)
                 self.assertIn(needle, out["error"])
                 self.assertEqual(out["category"], "integrity", out)
+
+    def test_hostile_tokenizer_json_exits_1(self):
+        # Issue 23.5/23.7: a decoder 50,000 levels deep and a wrongly typed "special" flag.
+        def edit(name, change):
+            d = gen.make_llm(os.path.join(self.tmp, name), "llama")
+            path = os.path.join(d, "tokenizer.json")
+            with open(path, encoding="utf-8") as f:
+                tok = json.load(f)
+            text = change(tok)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return d
+
+        def deep(tok):
+            tok["decoder"] = "@@"
+            n = 50000
+            return json.dumps(tok).replace('"@@"', '{"type": "Sequence", "decoders": [' * n + "{}" + "]}" * n)
+
+        def special(tok):
+            tok["added_tokens"][0]["special"] = "yes"
+            return json.dumps(tok)
+
+        for name, change, needle in (("deep", deep, "nested deeper than"), ("special", special, "special")):
+            with self.subTest(case=name):
+                rc, out = probe(edit(name, change), EXPECT)
+                self.assertEqual(rc, 1, out)
+                self.assertIn("tokenizer.json", out["error"])
+                self.assertIn(needle, out["error"])
+                self.assertLess(len(out["error"]), 600)
 
     def test_hostile_weight_dtype_and_truncated_shard_exit_1(self):
         d = gen.make_llm(os.path.join(self.tmp, "i64"), "llama")

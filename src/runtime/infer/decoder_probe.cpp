@@ -13,6 +13,7 @@
 #include "runtime/infer/decoder.hpp"
 #include "runtime/infer/decoder_gguf.hpp"
 #include "runtime/infer/decoder_safetensors.hpp"
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/model_files.hpp"
 #include "runtime/infer/parallel.hpp"
 #include "runtime/infer/tokenizer.hpp"
@@ -47,9 +48,11 @@ Result<std::unique_ptr<LoadedDecoder>> load_decoder_model(const ModelFiles& file
   return d;
 }
 
+// Recursion bounded by the nesting parse_model_json allows.
 bool mentions_type(const json& j, const std::string& type) {
   if (!j.is_object()) return false;
-  if (j.value("type", std::string()) == type) return true;
+  if (const json* t = find_field(j, "type"); t != nullptr && t->is_string() && *t == type)
+    return true;
   for (const char* list : {"decoders", "pretokenizers"})
     if (j.contains(list) && j[list].is_array())
       for (const auto& x : j[list])
@@ -83,7 +86,8 @@ std::vector<std::string> weight_types(const DecoderWeights& w) {
 }
 
 std::string model_type_of(const json& j) {
-  return j.is_object() ? j.value("model_type", std::string()) : std::string();
+  const json* t = find_field(j, "model_type");
+  return t != nullptr && t->is_string() ? t->get<std::string>() : std::string();
 }
 
 std::string architecture_of(const json& j) {
@@ -100,11 +104,11 @@ int decoder_context(const DecoderConfig& c, int new_tokens) {
 }
 
 bool is_decoder_config(const std::string& config_json) {
-  return is_decoder_architecture(architecture_of(json::parse(config_json, nullptr, false)));
+  return is_decoder_architecture(architecture_of(parse_json(config_json)));
 }
 
 Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
+  MB_ASSIGN(const json j, parse_model_json(text, "tokenizer.json"));
   auto malformed = [](const std::string& what) {
     return make_error(ErrorCategory::integrity, "tokenizer.json: " + what,
                       "the tokenizer file is malformed");
@@ -115,15 +119,12 @@ Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
   auto put = [&](int64_t id, const std::string& tok, bool special) -> Status {
     if (id < 0 || id >= (1 << 24))
       return malformed("token id " + std::to_string(id) + " out of range");
-    if (static_cast<size_t>(id) >= d.m_tokens.size()) {
-      d.m_tokens.resize(static_cast<size_t>(id) + 1);
-      d.m_special.resize(static_cast<size_t>(id) + 1, false);
-    }
-    d.m_tokens[static_cast<size_t>(id)] = tok;
-    d.m_special[static_cast<size_t>(id)] = special;
+    d.m_pieces[static_cast<int32_t>(id)] = Piece{tok, special};
     return {};
   };
-  const json& vocab = j["model"].value("vocab", json());
+  static const json none;
+  const json* vocab_field = find_field(j["model"], "vocab");
+  const json& vocab = vocab_field != nullptr ? *vocab_field : none;
   if (vocab.is_object()) {
     for (auto& [tok, id] : vocab.items())
       if (id.is_number_integer()) MB_TRY(put(id.get<int64_t>(), tok, false));
@@ -135,10 +136,12 @@ Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
     for (const auto& a : j["added_tokens"])
       if (a.is_object() && a.contains("id") && a["id"].is_number_integer() &&
-          a.contains("content") && a["content"].is_string())
-        MB_TRY(put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
-                   a.value("special", false)));
-  const json dec = j.value("decoder", json());
+          a.contains("content") && a["content"].is_string()) {
+        MB_ASSIGN(const bool special, bool_field(a, "special", false, "tokenizer.json"));
+        MB_TRY(put(a["id"].get<int64_t>(), a["content"].get<std::string>(), special));
+      }
+  const json* dec_field = find_field(j, "decoder");
+  const json& dec = dec_field != nullptr ? *dec_field : none;
   d.m_byte_level = mentions_type(dec, "ByteLevel");
   d.m_strip_leading_space = mentions_type(dec, "Strip") || mentions_type(dec, "Metaspace");
   return d;
@@ -160,9 +163,9 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
     run.clear();
   };
   for (int32_t id : ids) {
-    if (id < 0 || static_cast<size_t>(id) >= m_tokens.size() || m_special[static_cast<size_t>(id)])
-      continue;
-    const std::string& tok = m_tokens[static_cast<size_t>(id)];
+    const auto piece = m_pieces.find(id);
+    if (piece == m_pieces.end() || piece->second.special) continue;
+    const std::string& tok = piece->second.text;
     if (m_byte_level) {
       for (char32_t c : uni::decode(tok)) {
         // Invert GPT-2's byte -> printable character map.
@@ -273,7 +276,7 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
                                       const std::string& config_json) {
   ProbeResult r;
   {
-    const json j = json::parse(config_json, nullptr, false);
+    const json j = parse_json(config_json);
     r.model_type = model_type_of(j);
     r.architecture = architecture_of(j);
   }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
+
 namespace mb::infer {
 
 namespace {
@@ -56,7 +58,7 @@ std::string sig6(double v) {
 Result<Expectations> parse_expectations(const std::string& text) {
   Expectations e;
   if (text.empty()) return e;
-  json j = json::parse(text, nullptr, false);
+  json j = parse_json(text);
   if (j.is_null()) return e;
   if (!j.is_object()) return bad("must be a JSON object");
   for (auto& [k, v] : j.items()) {

@@ -13,6 +13,7 @@
 #include "runtime/infer/decoder_probe.hpp"
 #include "runtime/infer/encoder.hpp"
 #include "runtime/infer/expect.hpp"
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/model_files.hpp"
 #include "runtime/infer/tokenizer.hpp"
 
@@ -44,7 +45,7 @@ Result<Pooling> read_pooling(const ModelFiles& files, std::string* unsupported) 
   Pooling p;
   if (files.exists("sentence_bert_config.json")) {
     MB_ASSIGN(std::string text, files.read("sentence_bert_config.json"));
-    json j = json::parse(text, nullptr, false);
+    json j = parse_json(text);
     if (!j.is_object()) return st_error("sentence_bert_config.json is not a JSON object");
     if (j.contains("max_seq_length") && j["max_seq_length"].is_number_unsigned())
       p.max_seq_length = j["max_seq_length"].get<size_t>();
@@ -54,14 +55,14 @@ Result<Pooling> read_pooling(const ModelFiles& files, std::string* unsupported) 
     return p;
   }
   MB_ASSIGN(std::string text, files.read("modules.json"));
-  json mods = json::parse(text, nullptr, false);
+  json mods = parse_json(text);
   if (!mods.is_array()) return st_error("modules.json is not a JSON array");
   std::string pooling_path;
   for (const auto& m : mods) {
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string())
       return st_error("modules.json entry has no type");
     const std::string type = m["type"].get<std::string>();
-    const std::string path = m.value("path", std::string());
+    MB_ASSIGN(const std::string path, string_field(m, "path", "", "modules.json"));
     if (type == "sentence_transformers.models.Transformer") continue;
     if (type == "sentence_transformers.models.Normalize") {
       p.normalize = true;
@@ -78,16 +79,21 @@ Result<Pooling> read_pooling(const ModelFiles& files, std::string* unsupported) 
     return p;
   }
   MB_ASSIGN(std::string ptext, files.read(pooling_path + "/config.json"));
-  json pc = json::parse(ptext, nullptr, false);
+  json pc = parse_json(ptext);
   if (!pc.is_object()) return st_error(pooling_path + "/config.json is not a JSON object");
   static const char* k_known[][2] = {{"pooling_mode_cls_token", "cls"},
                                      {"pooling_mode_max_tokens", "max"},
                                      {"pooling_mode_mean_tokens", "mean"},
                                      {"pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"}};
-  for (const auto& k : k_known)
-    if (pc.value(k[0], false)) p.modes.emplace_back(k[1]);
-  for (const char* other : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"})
-    if (pc.value(other, false)) *unsupported = std::string("unsupported pooling ") + other;
+  const std::string pc_file = pooling_path + "/config.json";
+  for (const auto& k : k_known) {
+    MB_ASSIGN(const bool on, bool_field(pc, k[0], false, pc_file));
+    if (on) p.modes.emplace_back(k[1]);
+  }
+  for (const char* other : {"pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"}) {
+    MB_ASSIGN(const bool on, bool_field(pc, other, false, pc_file));
+    if (on) *unsupported = std::string("unsupported pooling ") + other;
+  }
   if (p.modes.empty() && unsupported->empty())
     *unsupported = "Pooling config enables no pooling mode";
   return p;
@@ -237,7 +243,7 @@ Result<ProbeResult> run_probe(const ModelFiles& files, const std::string& expect
   if (e.config.classifier) {
     r.output_kind = "logits";
     const auto best = std::max_element(r.output.begin(), r.output.end()) - r.output.begin();
-    r.top_label = e.config.id2label[static_cast<size_t>(best)];
+    r.top_label = e.config.label(static_cast<size_t>(best));
   } else {
     r.output_kind = "embedding";
     r.normalized = e.pooling.normalize;
