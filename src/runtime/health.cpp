@@ -242,8 +242,7 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
   json doc = infer::parse_json(*text);
   const json* version = infer::find_field(doc, "version");
   if (version == nullptr || !version->is_number_integer() || *version != k_stamp_version ||
-      !doc.contains("models") ||
-      !doc["models"].is_array() || !doc.contains("lock")) {
+      !doc.contains("models") || !doc["models"].is_array() || !doc.contains("lock")) {
     cmp.failed(stamp_path + " is not a modelbake-verify stamp (version 1)",
                "stamp again with --stamp");
     return rep;

@@ -433,8 +433,7 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
     out.push_back(std::make_unique<PunctuationPre>());
   } else if (t == "Digits") {
     MB_ASSIGN(const bool individual, bool_field(j, "individual_digits", false, k_file));
-    if (!individual)
-      return unsupported("pre_tokenizer", "Digits (grouped)");
+    if (!individual) return unsupported("pre_tokenizer", "Digits (grouped)");
     out.push_back(std::make_unique<DigitsPre>());
   } else if (t == "Split") {
     // Only the two patterns decoder LLM tokenizers ship (Qwen2, Llama 3), matched literally.
@@ -455,7 +454,8 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
       p->max_digits = re == k_head + k_tail ? 1 : 3;
       out.push_back(std::move(p));
     } else {
-      return unsupported("pre_tokenizer", "Split with pattern " + describe_json(sub(pattern, "Regex")));
+      return unsupported("pre_tokenizer",
+                         "Split with pattern " + describe_json(sub(pattern, "Regex")));
     }
   } else if (t == "ByteLevel") {
     auto p = std::make_unique<ByteLevelPre>();
