@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <new>
-#include <cmath>
 #include <set>
 
 #include "runtime/confined.hpp"
@@ -107,10 +107,11 @@ void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
     return;
   }
   r.infer_ms = p.infer_ms;
-  r.probe = ProbeReport{p.probe_text,    p.token_ids,      p.output_kind,    p.output,
-                        p.pooling,       p.normalized,     p.top_label,      p.weight_types,
-                        p.generated_ids, p.generated_text, p.first_token_ms, p.tokens_per_s,
-                        p.peak_rss_bytes};
+  r.probe = ProbeReport{p.probe_text,       p.token_ids,      p.output_kind,    p.output,
+                        p.pooling,          p.normalized,     p.top_label,      p.weight_types,
+                        p.generated_ids,    p.generated_text, p.first_token_ms, p.tokens_per_s,
+                        p.peak_rss_bytes,   p.onnx_file,      p.onnx_status,    p.onnx_output,
+                        p.onnx_max_abs_diff};
   std::string problem;
   if (!p.expectation_failures.empty()) problem = p.expectation_failures.front();
   for (size_t i = 0; problem.empty() && i < p.output.size(); ++i) {
@@ -259,8 +260,9 @@ ModelReport verify_model_guarded(const VerifyRoot& root, const Confinement& conf
   r.dir = root.model_dir(m);
   r.bytes = m.total_bytes();
   r.inference = opts.infer ? "failed" : "not requested";
-  r.error = ModelError{"internal", "checking this model failed unexpectedly: " + what.substr(0, 200),
-                       "a modelbake-verify bug or a hostile file; please report it"};
+  r.error =
+      ModelError{"internal", "checking this model failed unexpectedly: " + what.substr(0, 200),
+                 "a modelbake-verify bug or a hostile file; please report it"};
   return r;
 }
 
