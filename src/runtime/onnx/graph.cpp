@@ -179,7 +179,7 @@ void decode_raw(std::string_view raw, int64_t type, size_t n, Tensor& t) {
   for (size_t k = 0; k < n; ++k) {
     switch (type) {
       case 2: t.i[k] = p[k]; break;
-      case 3: t.i[k] = static_cast<int8_t>(p[k]); break;
+      case 3: t.i[k] = p[k] < 128 ? int64_t{p[k]} : int64_t{p[k]} - 256; break;  // INT8
       case 9: t.i[k] = p[k] != 0; break;
       case 6: {
         int32_t v;
@@ -218,7 +218,8 @@ Status read_external_entry(ByteSpan bytes, TensorFields& tf) {
   } else if (key == "offset" || key == "length") {
     uint64_t v = 0;
     for (char c : value) {
-      if (c < '0' || c > '9' || v > (1ull << 50)) return bad("external data " + key + " is not a number");
+      if (c < '0' || c > '9' || v > (1ull << 50))
+        return bad("external data " + key + " is not a number");
       v = v * 10 + static_cast<uint64_t>(c - '0');
     }
     if (key == "offset")
@@ -241,16 +242,22 @@ Result<TensorFields> tensor_fields(ByteSpan bytes) {
       case 1: MB_TRY(repeated(f, tf.dims, as_i64, 0)); break;
       case 2: tf.type = static_cast<int64_t>(f.value); break;
       case 4: MB_TRY(repeated(f, tf.floats, bits_to_float, 4)); break;
-      case 5: MB_TRY(repeated(f, tf.ints, [](uint64_t v) { return int64_t{static_cast<int32_t>(v)}; }, 0)); break;
+      case 5:
+        MB_TRY(repeated(
+            f, tf.ints, [](uint64_t v) { return int64_t{static_cast<int32_t>(v)}; }, 0));
+        break;
       case 7: MB_TRY(repeated(f, tf.ints, as_i64, 0)); break;
       case 8: tf.name = f.text(); break;
       case 9: tf.raw = f.text(); break;
       case 10:
-        MB_TRY(repeated(f, tf.doubles, [](uint64_t v) {
-          double d;
-          std::memcpy(&d, &v, 8);
-          return d;
-        }, 8));
+        MB_TRY(repeated(
+            f, tf.doubles,
+            [](uint64_t v) {
+              double d;
+              std::memcpy(&d, &v, 8);
+              return d;
+            },
+            8));
         break;
       case 13: MB_TRY(read_external_entry(f.bytes, tf)); break;
       case 14: tf.external = f.value == 1; break;
@@ -272,7 +279,8 @@ Result<Tensor> decode_tensor(ByteSpan bytes, const ExternalReader& external) {
                 fmt::format("onnx: tensor '{}' has data type {}, which inference does not hold",
                             tf.name, tf.type));
   if (tf.external) {
-    if (tf.location.empty()) return bad("tensor '" + tf.name + "' has external data without a location");
+    if (tf.location.empty())
+      return bad("tensor '" + tf.name + "' has external data without a location");
     MB_ASSIGN(tf.raw, external(tf.location, tf.offset, tf.length));
   }
   const auto want = static_cast<uint64_t>(n) * static_cast<uint64_t>(eb);
@@ -345,7 +353,10 @@ Result<Attribute> read_attribute(ByteSpan bytes, const ExternalReader& external)
         t_bytes = f.bytes;
         break;
       case 7: MB_TRY(repeated(f, a.floats, bits_to_float, 4)); break;
-      case 8: MB_TRY(repeated(f, a.ints, [](uint64_t v) { return static_cast<int64_t>(v); }, 0)); break;
+      case 8:
+        MB_TRY(repeated(
+            f, a.ints, [](uint64_t v) { return static_cast<int64_t>(v); }, 0));
+        break;
       case 20: type = static_cast<int64_t>(f.value); break;
       default: break;
     }

@@ -44,8 +44,8 @@ struct Graph {
 
 // Bytes [offset, offset + length) of an external data file (relative to the model's
 // folder; length -1: to the end of the file), or an error.
-using ExternalReader =
-    std::function<Result<std::string>(const std::string& location, uint64_t offset, int64_t length)>;
+using ExternalReader = std::function<Result<std::string>(const std::string& location,
+                                                         uint64_t offset, int64_t length)>;
 
 // Fails (integrity) on malformed wire data or a tensor whose data does not match its dims;
 // (usage) on a tensor type the interpreter does not hold (strings, complex).

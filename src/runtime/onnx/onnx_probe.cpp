@@ -20,11 +20,12 @@ std::string dir_of(const std::string& rel) {
 // inside the file (checked against its size, never trusted).
 onnx::ExternalReader external_reader(const ModelFiles& files, const std::string& model_rel) {
   return [&files, base = dir_of(model_rel)](const std::string& location, uint64_t offset,
-                                           int64_t length) -> Result<std::string> {
+                                            int64_t length) -> Result<std::string> {
     MB_TRY(validate_relative_path(location, "ONNX external data location"));
     MB_ASSIGN(MappedFile m, files.map(base + location));
     const uint64_t size = m.size();
-    const uint64_t len = length < 0 ? (offset <= size ? size - offset : 0) : static_cast<uint64_t>(length);
+    const uint64_t len =
+        length < 0 ? (offset <= size ? size - offset : 0) : static_cast<uint64_t>(length);
     if (offset > size || len > size - offset)
       return fail(ErrorCategory::integrity,
                   "onnx: external data " + location + " [" + std::to_string(offset) + ", +" +
@@ -57,9 +58,9 @@ Result<OnnxOutput> first_output(const onnx::Graph& g, std::map<std::string, onnx
   if (g.outputs.empty()) return fail(ErrorCategory::integrity, "onnx: the graph has no output");
   onnx::Tensor& t = out[g.outputs.front()];
   if (!t.is_float() || t.shape.empty() || t.shape[0] != 1 || (t.rank() != 2 && t.rank() != 3))
-    return fail(ErrorCategory::usage,
-                "onnx: output '" + g.outputs.front() + "' of shape " + onnx::shape_text(t.shape) +
-                    " is neither hidden states [1, T, H] nor logits [1, N]");
+    return fail(ErrorCategory::usage, "onnx: output '" + g.outputs.front() + "' of shape " +
+                                          onnx::shape_text(t.shape) +
+                                          " is neither hidden states [1, T, H] nor logits [1, N]");
   return OnnxOutput{g.outputs.front(), t.shape, std::move(t.f)};
 }
 
@@ -74,8 +75,8 @@ std::string onnx_model_file(const ModelFiles& files) {
 Result<OnnxOutput> run_onnx(const ModelFiles& files, const std::string& rel,
                             const std::vector<int32_t>& ids) {
   MB_ASSIGN(MappedFile m, files.map(rel));
-  MB_ASSIGN(onnx::Graph g, onnx::load_graph(runtime::ByteSpan{m.data(), m.size()},
-                                            external_reader(files, rel)));
+  MB_ASSIGN(onnx::Graph g,
+            onnx::load_graph(runtime::ByteSpan{m.data(), m.size()}, external_reader(files, rel)));
   MB_TRY(onnx::check_supported(g));
   MB_ASSIGN(auto in, feeds(g, ids));
   MB_ASSIGN(auto out, onnx::run_graph(g, std::move(in)));
@@ -88,14 +89,15 @@ Result<std::vector<double>> time_onnx(const std::string& model_file,
   ModelFiles files(slash == std::string::npos ? "." : model_file.substr(0, slash));
   const std::string rel = slash == std::string::npos ? model_file : model_file.substr(slash + 1);
   MB_ASSIGN(MappedFile m, files.map(rel));
-  MB_ASSIGN(onnx::Graph g, onnx::load_graph(runtime::ByteSpan{m.data(), m.size()},
-                                            external_reader(files, rel)));
+  MB_ASSIGN(onnx::Graph g,
+            onnx::load_graph(runtime::ByteSpan{m.data(), m.size()}, external_reader(files, rel)));
   std::vector<double> ms;
   for (int r = 0; r < runs; ++r) {
     MB_ASSIGN(auto in, feeds(g, ids));
     const auto t0 = std::chrono::steady_clock::now();
     MB_ASSIGN(auto out, onnx::run_graph(g, std::move(in)));
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   return ms;
 }

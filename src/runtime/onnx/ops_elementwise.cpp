@@ -20,21 +20,32 @@ Result<Outputs> arithmetic(const Node& n, const Inputs& in, int64_t) {
   MB_ASSIGN(Shape shape, broadcast_shape(n, a.shape, b.shape));
   MB_ASSIGN(Tensor out, sized(n, a.type, shape));
   const auto oa = broadcast_offsets(a.shape, shape), ob = broadcast_offsets(b.shape, shape);
-  const char op = n.op_type == "Add" ? '+' : n.op_type == "Sub" ? '-' : n.op_type == "Mul" ? '*'
-                  : n.op_type == "Div" ? '/' : '^';
+  const char op = n.op_type == "Add"   ? '+'
+                  : n.op_type == "Sub" ? '-'
+                  : n.op_type == "Mul" ? '*'
+                  : n.op_type == "Div" ? '/'
+                                       : '^';
   if (a.is_float()) {
     each(oa.size(), oa, ob, [&](size_t e, size_t x, size_t y) {
       const float u = a.f[x], v = b.f[y];
-      out.f[e] = op == '+' ? u + v : op == '-' ? u - v : op == '*' ? u * v : op == '/' ? u / v
-                 : v == 2.0f ? u * u : std::pow(u, v);
+      out.f[e] = op == '+'   ? u + v
+                 : op == '-' ? u - v
+                 : op == '*' ? u * v
+                 : op == '/' ? u / v
+                 : v == 2.0f ? u * u
+                             : std::pow(u, v);
     });
     return Outputs{std::move(out)};
   }
   for (size_t e = 0; e < oa.size(); ++e) {
     const int64_t u = a.i[static_cast<size_t>(oa[e])], v = b.i[static_cast<size_t>(ob[e])];
     if (op == '/' && v == 0) return broken(n, "integer division by zero");
-    out.i[e] = op == '+' ? u + v : op == '-' ? u - v : op == '*' ? u * v : op == '/' ? u / v
-               : static_cast<int64_t>(std::pow(static_cast<double>(u), static_cast<double>(v)));
+    out.i[e] = op == '+'   ? u + v
+               : op == '-' ? u - v
+               : op == '*' ? u * v
+               : op == '/'
+                   ? u / v
+                   : static_cast<int64_t>(std::pow(static_cast<double>(u), static_cast<double>(v)));
   }
   return Outputs{std::move(out)};
 }
@@ -48,8 +59,11 @@ Result<Outputs> compare(const Node& n, const Inputs& in, int64_t) {
   const std::string& op = n.op_type;
   each(oa.size(), oa, ob, [&](size_t e, size_t x, size_t y) {
     const double u = a.at(x), v = b.at(y);
-    out.i[e] = op == "Equal" ? u == v : op == "Less" ? u < v : op == "Greater" ? u > v
-               : op == "And" ? (u != 0 && v != 0) : (u != 0 || v != 0);
+    out.i[e] = op == "Equal"     ? u == v
+               : op == "Less"    ? u < v
+               : op == "Greater" ? u > v
+               : op == "And"     ? (u != 0 && v != 0)
+                                 : (u != 0 || v != 0);
   });
   return Outputs{std::move(out)};
 }
@@ -69,14 +83,22 @@ Result<Outputs> unary(const Node& n, const Inputs& in, int64_t) {
   }
   if (!out.is_float()) return broken(n, "expects a float input");
   for (float& v : out.f) {
-    if (op == "Sqrt") v = std::sqrt(v);
-    else if (op == "Erf") v = std::erf(v);
-    else if (op == "Tanh") v = std::tanh(v);
-    else if (op == "Relu") v = v > 0 ? v : 0.0f;
-    else if (op == "Neg") v = -v;
-    else if (op == "Exp") v = std::exp(v);
-    else if (op == "Sigmoid") v = 1.0f / (1.0f + std::exp(-v));
-    else if (op == "Reciprocal") v = 1.0f / v;
+    if (op == "Sqrt")
+      v = std::sqrt(v);
+    else if (op == "Erf")
+      v = std::erf(v);
+    else if (op == "Tanh")
+      v = std::tanh(v);
+    else if (op == "Relu")
+      v = v > 0 ? v : 0.0f;
+    else if (op == "Neg")
+      v = -v;
+    else if (op == "Exp")
+      v = std::exp(v);
+    else if (op == "Sigmoid")
+      v = 1.0f / (1.0f + std::exp(-v));
+    else if (op == "Reciprocal")
+      v = 1.0f / v;
   }
   return Outputs{std::move(out)};
 }
@@ -146,12 +168,12 @@ Result<Outputs> identity(const Node& n, const Inputs& in, int64_t) {
 
 const std::vector<OpEntry>& elementwise_ops() {
   static const std::vector<OpEntry> ops = {
-      {"Add", arithmetic},   {"Sub", arithmetic},  {"Mul", arithmetic},     {"Div", arithmetic},
-      {"Pow", arithmetic},   {"Equal", compare},   {"Less", compare},       {"Greater", compare},
-      {"And", compare},      {"Or", compare},      {"Not", unary},          {"Sqrt", unary},
-      {"Erf", unary},        {"Tanh", unary},      {"Relu", unary},         {"Neg", unary},
-      {"Exp", unary},        {"Sigmoid", unary},   {"Reciprocal", unary},   {"Where", where},
-      {"Expand", expand},    {"Cast", cast},       {"Identity", identity},  {"Dropout", identity}};
+      {"Add", arithmetic}, {"Sub", arithmetic}, {"Mul", arithmetic},    {"Div", arithmetic},
+      {"Pow", arithmetic}, {"Equal", compare},  {"Less", compare},      {"Greater", compare},
+      {"And", compare},    {"Or", compare},     {"Not", unary},         {"Sqrt", unary},
+      {"Erf", unary},      {"Tanh", unary},     {"Relu", unary},        {"Neg", unary},
+      {"Exp", unary},      {"Sigmoid", unary},  {"Reciprocal", unary},  {"Where", where},
+      {"Expand", expand},  {"Cast", cast},      {"Identity", identity}, {"Dropout", identity}};
   return ops;
 }
 

@@ -34,7 +34,9 @@ Result<Outputs> matmul(const Node& n, const Inputs& in, int64_t) {
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);
   const int64_t m = as[as.size() - 2], k = as.back(), k2 = bs[bs.size() - 2], nn = bs.back();
-  if (k != k2) return broken(n, "shapes " + shape_text(a.shape) + " and " + shape_text(b.shape) + " do not multiply");
+  if (k != k2)
+    return broken(
+        n, "shapes " + shape_text(a.shape) + " and " + shape_text(b.shape) + " do not multiply");
   const Shape abatch(as.begin(), as.end() - 2), bbatch(bs.begin(), bs.end() - 2);
   MB_ASSIGN(Shape batch, broadcast_shape(n, abatch, bbatch));
   Shape oshape = batch;
@@ -57,7 +59,8 @@ Tensor transposed2(const Tensor& t) {
   const int64_t r = t.shape[0], c = t.shape[1];
   std::vector<float> v(t.f.size());
   for (int64_t i = 0; i < r; ++i)
-    for (int64_t j = 0; j < c; ++j) v[static_cast<size_t>(j * r + i)] = t.f[static_cast<size_t>(i * c + j)];
+    for (int64_t j = 0; j < c; ++j)
+      v[static_cast<size_t>(j * r + i)] = t.f[static_cast<size_t>(i * c + j)];
   return Tensor::floats({c, r}, std::move(v));
 }
 
@@ -102,7 +105,8 @@ Result<Outputs> gather(const Node& n, const Inputs& in, int64_t) {
     for (int64_t j = 0; j < nidx; ++j) {
       int64_t p = idx.i[static_cast<size_t>(j)];
       if (p < 0) p += dim;
-      if (p < 0 || p >= dim) return broken(n, fmt::format("index {} outside {}", idx.i[static_cast<size_t>(j)], dim));
+      if (p < 0 || p >= dim)
+        return broken(n, fmt::format("index {} outside {}", idx.i[static_cast<size_t>(j)], dim));
       const int64_t src = (o * dim + p) * inner, dst = (o * nidx + j) * inner;
       for (int64_t c = 0; c < inner; ++c) {
         if (data.is_float())
@@ -142,7 +146,8 @@ Result<Outputs> reduce(const Node& n, const Inputs& in, int64_t opset) {
   std::vector<double> sum(acc.f.size(), 0.0);
   const auto to = broadcast_offsets(kept, x.shape);
   for (size_t e = 0; e < to.size(); ++e) sum[static_cast<size_t>(to[e])] += x.f[e];
-  const double count = acc.f.empty() ? 1.0 : static_cast<double>(x.f.size()) / static_cast<double>(acc.f.size());
+  const double count =
+      acc.f.empty() ? 1.0 : static_cast<double>(x.f.size()) / static_cast<double>(acc.f.size());
   for (size_t e = 0; e < sum.size(); ++e)
     acc.f[e] = static_cast<float>(n.op_type == "ReduceMean" ? sum[e] / count : sum[e]);
   acc.shape = oshape;
@@ -185,7 +190,8 @@ Result<Outputs> layer_norm(const Node& n, const Inputs& in, int64_t) {
   const double eps = attr_f(n, "epsilon", 1e-5f);
   int64_t row = 1;
   for (int64_t d = axis; d < out.rank(); ++d) row *= out.shape[static_cast<size_t>(d)];
-  if (static_cast<int64_t>(scale.f.size()) != row || (bias != nullptr && static_cast<int64_t>(bias->f.size()) != row))
+  if (static_cast<int64_t>(scale.f.size()) != row ||
+      (bias != nullptr && static_cast<int64_t>(bias->f.size()) != row))
     return broken(n, "scale/bias do not match the normalised size");
   for (size_t base = 0; row > 0 && base < out.f.size(); base += static_cast<size_t>(row)) {
     float* v = out.f.data() + base;
@@ -235,10 +241,14 @@ Result<Outputs> cumsum(const Node& n, const Inputs& in, int64_t) {
 }  // namespace
 
 const std::vector<OpEntry>& linalg_ops() {
-  static const std::vector<OpEntry> ops = {
-      {"MatMul", matmul},     {"Gemm", gemm},       {"Gather", gather},
-      {"ReduceMean", reduce}, {"ReduceSum", reduce}, {"Softmax", softmax},
-      {"LayerNormalization", layer_norm}, {"CumSum", cumsum}};
+  static const std::vector<OpEntry> ops = {{"MatMul", matmul},
+                                           {"Gemm", gemm},
+                                           {"Gather", gather},
+                                           {"ReduceMean", reduce},
+                                           {"ReduceSum", reduce},
+                                           {"Softmax", softmax},
+                                           {"LayerNormalization", layer_norm},
+                                           {"CumSum", cumsum}};
   return ops;
 }
 

@@ -58,7 +58,8 @@ Result<Outputs> transpose(const Node& n, const Inputs& in, int64_t) {
   std::vector<bool> seen(rank, false);
   if (perm.size() != rank) return broken(n, "perm does not match the rank");
   for (int64_t p : perm) {
-    if (p < 0 || p >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(p)]) return broken(n, "perm is not a permutation");
+    if (p < 0 || p >= static_cast<int64_t>(rank) || seen[static_cast<size_t>(p)])
+      return broken(n, "perm is not a permutation");
     seen[static_cast<size_t>(p)] = true;
   }
   Shape oshape(rank);
@@ -121,7 +122,8 @@ Result<Outputs> squeeze(const Node& n, const Inputs& in, int64_t opset) {
   for (size_t d = 0; d < x.shape.size(); ++d) drop[d] = axes.empty() && x.shape[d] == 1;
   for (int64_t a : axes) {
     MB_ASSIGN(const int64_t ax, axis_of(n, a, x.rank()));
-    if (x.shape[static_cast<size_t>(ax)] != 1) return broken(n, "squeezes a dimension that is not 1");
+    if (x.shape[static_cast<size_t>(ax)] != 1)
+      return broken(n, "squeezes a dimension that is not 1");
     drop[static_cast<size_t>(ax)] = true;
   }
   Shape shape;
@@ -137,7 +139,8 @@ Result<Outputs> concat(const Node& n, const Inputs& in, int64_t) {
   Shape shape = first.shape;
   shape[static_cast<size_t>(axis)] = 0;
   for (const Tensor* t : in) {
-    if (t == nullptr || t->type != first.type || t->rank() != first.rank()) return broken(n, "inputs do not fit");
+    if (t == nullptr || t->type != first.type || t->rank() != first.rank())
+      return broken(n, "inputs do not fit");
     for (int64_t d = 0; d < first.rank(); ++d)
       if (d != axis && t->shape[static_cast<size_t>(d)] != first.shape[static_cast<size_t>(d)])
         return broken(n, "inputs do not fit");
@@ -190,10 +193,12 @@ Result<Outputs> slice(const Node& n, const Inputs& in, int64_t opset) {
       if (v < 0) v += dim;
       // ONNX: forward slices clamp to [0, dim]; backward starts to [0, dim - 1], ends to
       // [-1, dim - 1] (-1: through element 0).
-      return s > 0 ? std::clamp<int64_t>(v, 0, dim) : std::clamp<int64_t>(v, is_end ? -1 : 0, dim - 1);
+      return s > 0 ? std::clamp<int64_t>(v, 0, dim)
+                   : std::clamp<int64_t>(v, is_end ? -1 : 0, dim - 1);
     };
     const int64_t b = clamp(starts[k], false), e = clamp(ends[k], true);
-    const int64_t c = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
+    const int64_t c =
+        s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
     lo[static_cast<size_t>(ax)] = b;
     step[static_cast<size_t>(ax)] = s;
     count[static_cast<size_t>(ax)] = c;
@@ -269,7 +274,8 @@ Result<Outputs> range(const Node& n, const Inputs& in, int64_t) {
   const auto count = static_cast<int64_t>(std::max(0.0, steps));
   if (s.is_float()) {
     std::vector<float> v(static_cast<size_t>(count));
-    for (int64_t k = 0; k < count; ++k) v[static_cast<size_t>(k)] = static_cast<float>(start + k * delta);
+    for (int64_t k = 0; k < count; ++k)
+      v[static_cast<size_t>(k)] = static_cast<float>(start + k * delta);
     return Outputs{Tensor::floats({count}, std::move(v))};
   }
   std::vector<int64_t> v(static_cast<size_t>(count));
@@ -282,9 +288,9 @@ Result<Outputs> range(const Node& n, const Inputs& in, int64_t) {
 
 const std::vector<OpEntry>& shape_ops() {
   static const std::vector<OpEntry> ops = {
-      {"Reshape", reshape},     {"Transpose", transpose},  {"Unsqueeze", unsqueeze},
-      {"Squeeze", squeeze},     {"Concat", concat},        {"Slice", slice},
-      {"Shape", shape_of},      {"Constant", constant},    {"ConstantOfShape", constant_of_shape},
+      {"Reshape", reshape}, {"Transpose", transpose}, {"Unsqueeze", unsqueeze},
+      {"Squeeze", squeeze}, {"Concat", concat},       {"Slice", slice},
+      {"Shape", shape_of},  {"Constant", constant},   {"ConstantOfShape", constant_of_shape},
       {"Range", range}};
   return ops;
 }
