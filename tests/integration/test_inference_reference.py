@@ -266,6 +266,13 @@ class InferenceReferenceTest(unittest.TestCase):
         rc, out = probe(d)
         self.assertEqual(rc, 1)
         self.assertIn("header length", out["error"])
+        # The engine reads weights with the structure step's reader (one safetensors reader):
+        # bytes after the last tensor that the header does not describe are refused by both.
+        with open(path, "wb") as f:
+            f.write(data + b"\0" * 64)
+        rc, out = probe(d)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("64 bytes after the last tensor are not described by the header", out["error"])
 
     def test_nan_weights_are_reported(self):
         d = gen.make_model(os.path.join(self.tmp, "bert"), "bert")
