@@ -16,9 +16,9 @@
 #include "runtime/infer/decoder_probe.hpp"
 #include "runtime/infer/kernels.hpp"
 #include "runtime/infer/model_files.hpp"
+#include "runtime/infer/onnx_probe.hpp"
 #include "runtime/infer/parallel.hpp"
 #include "runtime/infer/probe.hpp"
-#include "runtime/onnx/onnx_probe.hpp"
 
 namespace {
 

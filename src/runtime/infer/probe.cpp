@@ -15,8 +15,8 @@
 #include "runtime/infer/expect.hpp"
 #include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/model_files.hpp"
+#include "runtime/infer/onnx_probe.hpp"
 #include "runtime/infer/tokenizer.hpp"
-#include "runtime/onnx/onnx_probe.hpp"
 #include "runtime/onnx/tensor.hpp"
 
 namespace mb::infer {

@@ -1,4 +1,4 @@
-#include "runtime/onnx/onnx_probe.hpp"
+#include "runtime/infer/onnx_probe.hpp"
 
 #include <chrono>
 
