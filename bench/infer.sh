@@ -9,7 +9,8 @@
 #     modules (tests/support/torch_reference.py) with torch.set_num_threads(1);
 # (b) time to first output: a fresh process that loads the model and prints one output
 #     (modelbake-verify --infer when it supports a model directory, else the mb_probe test
-#     driver) vs `python3 -c 'import torch; load; forward'`.
+#     driver) vs `python3 -c 'import torch; load; forward'`;
+# (c) the ONNX export of the model: the ONNX interpreter vs (a) and vs ONNX Runtime (1 thread).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,3 +77,20 @@ done
 O=$(median "${ours[@]}"); T=$(median "${torch[@]}")
 echo "(b) time to first output, median of $STARTS fresh processes: engine ${O} ms, python+torch ${T} ms," \
      "ratio engine/pytorch $($PY -c "print('%.2f' % ($O / $T))")"
+
+# (c) the ONNX export of the same model (tests/support/onnx_export.py, opset 17): the ONNX
+#     interpreter vs the safetensors engine (a) vs ONNX Runtime (onnxruntime-node from
+#     tests/onnx, one thread), the same ids, median of RUNS after one warm-up run.
+ONNX=$WORK/minilm.onnx
+PYTHONPATH=$ROOT/tests/support $PY -c "import onnx_export; onnx_export.export('$MODEL', '$ONNX', 17)" >/dev/null 2>&1
+IDS_JSON="[$(tr ' ' ',' <<<"$IDS")]"
+med_json() { $PY -c "import json,statistics,sys; d=json.load(sys.stdin); print('%.2f' % statistics.median(d['ms'][1:]))"; }
+ONNX_MS=$($PROBE --onnx "$ONNX" "$IDS_JSON" "$((RUNS + 1))" | med_json)
+line="(c) ONNX export, median of $RUNS: interpreter ${ONNX_MS} ms, ratio interpreter/safetensors engine $($PY -c "print('%.2f' % ($ONNX_MS / $OURS_MS))")"
+if [[ -d $ROOT/tests/onnx/node_modules/onnxruntime-node ]] && command -v node >/dev/null; then
+  ORT_MS=$(node "$ROOT/tests/onnx/run_onnx.mjs" "$ONNX" "$IDS_JSON" "$((RUNS + 1))" | med_json)
+  line+=", onnxruntime 1 thread ${ORT_MS} ms, ratio interpreter/onnxruntime $($PY -c "print('%.2f' % ($ONNX_MS / $ORT_MS))")"
+else
+  line+=" (onnxruntime-node not installed: npm ci --ignore-scripts --prefix tests/onnx)"
+fi
+echo "$line"

@@ -14,7 +14,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(safetensors gguf zip onnx manifest); fi
+if ((${#targets[@]} == 0)); then targets=(safetensors gguf zip onnx tokenizer config manifest); fi
 
 cxx=${FUZZ_CXX:-clang++}
 if ! command -v "$cxx" >/dev/null 2>&1; then

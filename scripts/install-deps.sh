@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config git ccache clang libclang-rt-14-dev clang-format clang-tidy
+  g++-aarch64-linux-gnu  # runtime.compiles_for_aarch64 (scripts/cross_check.sh)
   libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev

@@ -13,6 +13,7 @@
 #include "core/paths.hpp"
 #include "core/units.hpp"
 #include "runtime/confined.hpp"
+#include "runtime/infer/json_fields.hpp"
 
 namespace mb::runtime {
 
@@ -205,6 +206,13 @@ struct Compare {
   }
 };
 
+// A string field of the stamp, "" when absent or of another type (the stamp is read as
+// untrusted: a wrongly typed field must not throw).
+std::string text_of(const json& j, const char* key) {
+  const json* v = infer::find_field(j, key);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
+}
+
 bool same_dir(const struct stat& st, const json& stamped) {
   auto id = id_from(stamped);
   const FileId now = id_of(st);
@@ -231,14 +239,15 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
     }
     return rep;
   }
-  json doc = json::parse(*text, nullptr, false);
-  if (!doc.is_object() || doc.value("version", 0) != k_stamp_version || !doc.contains("models") ||
-      !doc["models"].is_array() || !doc.contains("lock")) {
+  json doc = infer::parse_json(*text);
+  const json* version = infer::find_field(doc, "version");
+  if (version == nullptr || !version->is_number_integer() || *version != k_stamp_version ||
+      !doc.contains("models") || !doc["models"].is_array() || !doc.contains("lock")) {
     cmp.failed(stamp_path + " is not a modelbake-verify stamp (version 1)",
                "stamp again with --stamp");
     return rep;
   }
-  rep.stamped_at = doc.value("created", "");
+  rep.stamped_at = text_of(doc, "created");
   auto conf = Confinement::of(root);
   if (!conf.ok()) {
     cmp.failed(conf.error().message, "pass the ROOT that was stamped");
@@ -251,7 +260,7 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
       cmp.failed(stamp_path + " has a malformed model entry", "stamp again with --stamp");
       return rep;
     }
-    const std::string name = m.value("name", "");
+    const std::string name = text_of(m, "name");
     const std::string dir = join_path(root, m["dir"].get<std::string>());
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -261,11 +270,12 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
     }
     // A copied bundle or an image pulled onto another host has new inodes and ctimes; what
     // a copy keeps (size, mtime to the second) is still compared.
-    const bool strict = same_dir(st, m.value("dir_id", json()));
+    const json* dir_id = infer::find_field(m, "dir_id");
+    const bool strict = dir_id != nullptr && same_dir(st, *dir_id);
     rep.relocated += strict ? 0 : 1;
     rep.models++;
     for (const auto& f : m["files"]) {
-      const std::string rel = f.is_object() ? f.value("path", "") : "";
+      const std::string rel = text_of(f, "path");
       if (!validate_relative_path(rel, "stamp path").ok()) {
         cmp.failed(stamp_path + " has a malformed file entry", "stamp again with --stamp");
         return rep;
@@ -286,7 +296,7 @@ HealthReport check_health(const std::string& root, const std::string& stamp_path
     }
   }
   const json& lock = doc["lock"];
-  std::string lock_path = lock.is_object() ? lock.value("path", "") : "";
+  std::string lock_path = text_of(lock, "path");
   if (!lock_path.empty() && lock_path[0] != '/') lock_path = join_path(root, lock_path);
   cmp.file(lock_path, "the lock " + lock_path, lock, rep.relocated == 0);
   return rep;

@@ -11,6 +11,7 @@
 #include "runtime/formats/onnx.hpp"
 #include "runtime/formats/safetensors.hpp"
 #include "runtime/formats/zip.hpp"
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/weights.hpp"
 
 namespace mb::runtime {
@@ -56,6 +57,14 @@ Status scan_json(ByteSpan bytes, const std::string& rel, ModelScan& scan) {
   if (bytes.size > k_max_json) {
     return fail(ErrorCategory::integrity,
                 "json: larger than " + std::to_string(k_max_json) + " bytes");
+  }
+  // nlohmann parses iteratively, but what later copies, compares or walks a document
+  // recurses per level: a 50,000-level tokenizer.json would overflow the stack.
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data), bytes.size);
+  if (infer::json_depth(text) > infer::k_max_json_depth) {
+    return fail(ErrorCategory::integrity,
+                "json: nested deeper than " + std::to_string(infer::k_max_json_depth) + " levels",
+                "no model file nests this deep; the file is malformed or hostile");
   }
   try {
     scan.json[rel] = nlohmann::json::parse(bytes.data, bytes.data + bytes.size);
@@ -167,21 +176,64 @@ Result<ModelScan> scan_model(const infer::ModelFiles& files, const LockedModel& 
 
 namespace {
 
-// Index of the first non-finite element, or -1.
-int64_t first_non_finite(const uint8_t* p, const std::string& dtype, uint64_t begin, uint64_t end) {
-  for (uint64_t i = begin; i < end; ++i) {
-    if (dtype == "F32") {
-      uint32_t v;
-      std::memcpy(&v, p + 4 * i, 4);
-      if ((v & 0x7f800000u) == 0x7f800000u) return static_cast<int64_t>(i);
-    } else {
-      uint16_t v;
-      std::memcpy(&v, p + 2 * i, 2);
-      uint16_t mask = dtype == "F16" ? 0x7c00 : 0x7f80;
-      if ((v & mask) == mask) return static_cast<int64_t>(i);
-    }
+// Where the floating-point values of one storage unit (an element, or a quantised block)
+// lie: a NaN or Inf in a block's F16 scale makes the whole block NaN or Inf.
+enum class Float : uint8_t { f32, f16, bf16 };
+struct FloatField {
+  uint32_t offset;
+  Float kind;
+};
+struct UnitLayout {
+  uint32_t bytes = 0;  // 0: a type with no float values we know how to find
+  std::vector<FloatField> fields;
+};
+
+// Block layouts of ggml's quantised types (ggml-common.h): the F16 d/dmin/m scales (Q8_K's
+// d is an F32). Other types (IQ1_M, MXFP4, integers) are not scanned.
+UnitLayout unit_layout(const std::string& dtype) {
+  using F = Float;
+  if (dtype == "F32") return {4, {{0, F::f32}}};
+  if (dtype == "F16") return {2, {{0, F::f16}}};
+  if (dtype == "BF16") return {2, {{0, F::bf16}}};
+  if (dtype == "Q4_0" || dtype == "IQ4_NL") return {18, {{0, F::f16}}};
+  if (dtype == "Q4_1") return {20, {{0, F::f16}, {2, F::f16}}};
+  if (dtype == "Q5_0") return {22, {{0, F::f16}}};
+  if (dtype == "Q5_1") return {24, {{0, F::f16}, {2, F::f16}}};
+  if (dtype == "Q8_0") return {34, {{0, F::f16}}};
+  if (dtype == "Q8_1") return {36, {{0, F::f16}, {2, F::f16}}};
+  if (dtype == "Q2_K") return {84, {{80, F::f16}, {82, F::f16}}};
+  if (dtype == "Q3_K") return {110, {{108, F::f16}}};
+  if (dtype == "Q4_K") return {144, {{0, F::f16}, {2, F::f16}}};
+  if (dtype == "Q5_K") return {176, {{0, F::f16}, {2, F::f16}}};
+  if (dtype == "Q6_K") return {210, {{208, F::f16}}};
+  if (dtype == "Q8_K") return {292, {{0, F::f32}}};
+  if (dtype == "IQ4_XS") return {136, {{0, F::f16}}};
+  return {};
+}
+
+bool non_finite(const uint8_t* p, Float kind) {
+  if (kind == Float::f32) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return (v & 0x7f800000u) == 0x7f800000u;
   }
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  const uint16_t mask = kind == Float::f16 ? 0x7c00 : 0x7f80;
+  return (v & mask) == mask;
+}
+
+// Index of the first unit in [begin, end) holding a non-finite value, or -1.
+int64_t first_non_finite(const uint8_t* p, const UnitLayout& u, uint64_t begin, uint64_t end) {
+  for (uint64_t i = begin; i < end; ++i)
+    for (const auto& f : u.fields)
+      if (non_finite(p + i * u.bytes + f.offset, f.kind)) return static_cast<int64_t>(i);
   return -1;
+}
+
+std::string where(const UnitLayout& u, int64_t unit) {
+  return (u.fields.size() == 1 && u.bytes <= 4 ? "element " : "the scale of block ") +
+         std::to_string(unit);
 }
 
 }  // namespace
@@ -191,26 +243,25 @@ Status check_finite(const std::string& dir, const ModelScan& scan, FiniteScan mo
 }
 
 Status check_finite(const infer::ModelFiles& files, const ModelScan& scan, FiniteScan mode) {
-  constexpr uint64_t k_sample = 256;
+  constexpr uint64_t k_sample = 256;  // units at each end of a tensor in the sampled scan
   for (const WeightFile* w : scan.primary()) {
-    if (w->format != "safetensors") continue;
+    if (w->format != "safetensors" && w->format != "gguf") continue;
     MB_ASSIGN(infer::MappedFile file, files.map(w->path));
     for (const auto& t : w->tensors) {
-      if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16") continue;
-      const uint64_t elem = t.dtype == "F32" ? 4 : 2;
-      const uint64_t n = t.nbytes / elem;
+      const UnitLayout u = unit_layout(t.dtype);
+      if (u.bytes == 0) continue;
+      const uint64_t n = t.nbytes / u.bytes;
       const uint8_t* p = file.data() + t.offset;  // inside the file: checked by the reader
       int64_t bad = -1;
       if (mode == FiniteScan::full || n <= 2 * k_sample) {
-        bad = first_non_finite(p, t.dtype, 0, n);
+        bad = first_non_finite(p, u, 0, n);
       } else {
-        bad = first_non_finite(p, t.dtype, 0, k_sample);
-        if (bad < 0) bad = first_non_finite(p, t.dtype, n - k_sample, n);
+        bad = first_non_finite(p, u, 0, k_sample);
+        if (bad < 0) bad = first_non_finite(p, u, n - k_sample, n);
       }
       if (bad >= 0) {
         return fail(ErrorCategory::integrity,
-                    w->path + ": tensor '" + t.name + "' holds NaN or Inf at element " +
-                        std::to_string(bad),
+                    w->path + ": tensor '" + t.name + "' holds NaN or Inf at " + where(u, bad),
                     "the weights are corrupt or were saved from a diverged model");
       }
     }

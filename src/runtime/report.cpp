@@ -25,6 +25,12 @@ ordered_json opt(const std::optional<T>& v) {
 
 double round_ms(double ms) { return std::round(ms * 1000.0) / 1000.0; }
 
+ordered_json finite_or_null(const std::vector<float>& values) {
+  ordered_json out = ordered_json::array();
+  for (float v : values) out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
+  return out;
+}
+
 ordered_json model_json(const ModelReport& m) {
   ordered_json j;
   j["name"] = m.name;
@@ -65,14 +71,22 @@ ordered_json model_json(const ModelReport& m) {
       p["tokens_per_s"] = std::round(m.probe->tokens_per_s * 10.0) / 10.0;
       p["peak_memory_bytes"] = m.probe->peak_memory_bytes;
     } else {
-      ordered_json out = ordered_json::array();
-      for (float v : m.probe->output)
-        out.push_back(std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr));
-      p["output"] = out;
+      p["output"] = finite_or_null(m.probe->output);
     }
     if (!m.probe->pooling.empty()) p["pooling"] = m.probe->pooling;
     p["normalized"] = m.probe->normalized;
     if (!m.probe->top_label.empty()) p["top_label"] = m.probe->top_label;
+    if (!m.probe->onnx_file.empty()) {
+      ordered_json o;
+      o["file"] = m.probe->onnx_file;
+      o["status"] = m.probe->onnx_status;
+      o["output"] = finite_or_null(m.probe->onnx_output);
+      o["max_abs_diff"] = m.probe->onnx_max_abs_diff >= 0 ? ordered_json(m.probe->onnx_max_abs_diff)
+                                                          : ordered_json(nullptr);
+      p["onnx"] = o;
+    } else {
+      p["onnx"] = nullptr;
+    }
     j["probe"] = p;
   } else {
     j["probe"] = nullptr;

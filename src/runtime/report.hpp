@@ -42,6 +42,10 @@ struct ProbeReport {
   double first_token_ms = 0;
   double tokens_per_s = 0;
   uint64_t peak_memory_bytes = 0;
+  // The ONNX export's run (empty file: none); max_abs_diff < 0 when not compared.
+  std::string onnx_file, onnx_status;
+  std::vector<float> onnx_output;
+  double onnx_max_abs_diff = -1;
 };
 
 struct ModelReport {

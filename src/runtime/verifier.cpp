@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <new>
 #include <set>
 
 #include "runtime/confined.hpp"
@@ -105,10 +107,11 @@ void apply_probe(const infer::ProbeResult& p, ModelReport& r) {
     return;
   }
   r.infer_ms = p.infer_ms;
-  r.probe = ProbeReport{p.probe_text,    p.token_ids,      p.output_kind,    p.output,
-                        p.pooling,       p.normalized,     p.top_label,      p.weight_types,
-                        p.generated_ids, p.generated_text, p.first_token_ms, p.tokens_per_s,
-                        p.peak_rss_bytes};
+  r.probe = ProbeReport{p.probe_text,       p.token_ids,      p.output_kind,    p.output,
+                        p.pooling,          p.normalized,     p.top_label,      p.weight_types,
+                        p.generated_ids,    p.generated_text, p.first_token_ms, p.tokens_per_s,
+                        p.peak_rss_bytes,   p.onnx_file,      p.onnx_status,    p.onnx_output,
+                        p.onnx_max_abs_diff};
   std::string problem;
   if (!p.expectation_failures.empty()) problem = p.expectation_failures.front();
   for (size_t i = 0; problem.empty() && i < p.output.size(); ++i) {
@@ -235,6 +238,34 @@ ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const 
   return r;
 }
 
+// Every hostile input has its own clear error; this is the net under them, so that one
+// model's unforeseen failure (an exception, an allocation the machine refuses) is that
+// model's failure and the others are still checked and reported.
+ModelReport verify_model_guarded(const VerifyRoot& root, const Confinement& conf,
+                                 const LockedModel& m, const VerifierOptions& opts,
+                                 const Clock& clock, const ProbeFn& probe) {
+  std::string what;
+  try {
+    return verify_model(root, conf, m, opts, clock, probe);
+  } catch (const std::bad_alloc&) {
+    what = "out of memory";
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  ModelReport r;
+  r.name = m.name;
+  r.repo = m.repo;
+  r.revision = m.revision;
+  r.commit = m.commit;
+  r.dir = root.model_dir(m);
+  r.bytes = m.total_bytes();
+  r.inference = opts.infer ? "failed" : "not requested";
+  r.error =
+      ModelError{"internal", "checking this model failed unexpectedly: " + what.substr(0, 200),
+                 "a modelbake-verify bug or a hostile file; please report it"};
+  return r;
+}
+
 }  // namespace
 
 RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, const Clock& clock,
@@ -252,7 +283,7 @@ RunReport run_verifier(const VerifyRoot& root, const VerifierOptions& options, c
       report.models.push_back(std::move(r));
       continue;
     }
-    report.models.push_back(verify_model(root, *conf, m, options, clock, probe));
+    report.models.push_back(verify_model_guarded(root, *conf, m, options, clock, probe));
   }
   return report;
 }

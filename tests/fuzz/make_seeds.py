@@ -1,7 +1,7 @@
 """Writes a small seed corpus for the fuzz targets: valid tiny files of each format (and a
 few near-misses) so libFuzzer starts from structure rather than from noise.
 
-usage: make_seeds.py OUT_DIR    (creates OUT_DIR/{safetensors,gguf,zip,onnx,manifest}/)"""
+usage: make_seeds.py OUT_DIR    (creates OUT_DIR/{safetensors,gguf,zip,onnx,tokenizer,config,manifest}/)"""
 
 import io
 import json
@@ -113,6 +113,59 @@ def manifest_seeds():
     }
 
 
+def tokenizer_seeds():
+    wordpiece = {
+        "version": "1.0", "truncation": {"max_length": 8}, "padding": None,
+        "added_tokens": [{"id": 0, "content": "[CLS]", "special": True}, {"id": 1, "content": "[SEP]", "special": True}],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True, "lowercase": True},
+            {"type": "Replace", "pattern": {"String": "  "}, "content": " "}, {"type": "StripAccents"}]},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "BertPreTokenizer"},
+                                                                 {"type": "Digits", "individual_digits": True}]},
+        "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 1], "cls": ["[CLS]", 0]},
+        "decoder": {"type": "WordPiece", "prefix": "##"},
+        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                  "vocab": {"[CLS]": 0, "[SEP]": 1, "[UNK]": 2, "hello": 3, "##llo": 4, "he": 5, "world": 6}},
+    }
+    bpe = {
+        "added_tokens": [{"id": 5, "content": "<|end|>", "special": True}],
+        "normalizer": None, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+        "post_processor": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+        "model": {"type": "BPE", "vocab": {"h": 0, "e": 1, "he": 2, "l": 3, "o": 4}, "merges": ["h e", ["l", "o"]],
+                  "byte_fallback": False, "ignore_merges": False},
+    }
+    unigram = {
+        "normalizer": {"type": "Precompiled", "precompiled_charsmap": None},
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True},
+        "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                                                                    {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                           "special_tokens": {"</s>": {"id": "</s>", "ids": [1], "tokens": ["</s>"]}}},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace"}, {"type": "ByteFallback"}, {"type": "Strip"}]},
+        "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": True,
+                  "vocab": [["<unk>", 0.0], ["</s>", 0.0], ["\u2581he", -1.5], ["llo", -2.0], ["<0x41>", -9.0]]},
+    }
+    deep = '{"normalizer": ' + '{"type": "Sequence", "normalizers": [' * 2000 + "{}" + "]}" * 2000 + "}"
+    return {"wordpiece.json": json.dumps(wordpiece).encode(), "bpe.json": json.dumps(bpe).encode(),
+            "unigram.json": json.dumps(unigram).encode(), "deep.json": deep.encode()}
+
+
+def config_seeds():
+    bert = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": 30,
+            "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+            "max_position_embeddings": 64, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+            "id2label": {"0": "NEG", "1": "POS"}, "num_labels": 2}
+    llama = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 300, "hidden_size": 32,
+             "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+             "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "eos_token_id": [2, 3],
+             "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                              "original_max_position_embeddings": 16}, "tie_word_embeddings": False}
+    expect = {"dim": 32, "probe_text": "a b", "similar": [{"a": "x", "b": "y", "min_cosine": 0.5}],
+              "reference": {"text": "a b", "values": [0.1, -0.2], "tolerance": 1e-3}, "generated_ids": [1, 2],
+              "generated_text": " the", "new_tokens": 4}
+    return {"bert.json": json.dumps(bert).encode(), "llama.json": json.dumps(llama).encode(),
+            "expect.json": json.dumps(expect).encode()}
+
+
 def main(out):
     seeds = {
         "safetensors": {
@@ -135,6 +188,8 @@ def main(out):
             "relu.onnx": onnx([(b"w", [2, 2], b"\0" * 16)]),
             "two.onnx": onnx([(b"w", [3], b"\0" * 12), (b"b", [1], b"\0" * 4)]),
         },
+        "tokenizer": tokenizer_seeds(),
+        "config": config_seeds(),
         "manifest": manifest_seeds(),
     }
     for kind, files in seeds.items():

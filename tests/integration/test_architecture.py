@@ -76,6 +76,44 @@ class LayeringTest(unittest.TestCase):
         self.assertEqual(violations, [])
 
 
+# Below the top level: the runtime's own folders point down too. Bottom: the bounded format
+# readers; then the ONNX interpreter (graphs and ops, no model folders); then the inference
+# engine (tokenizers, encoder, decoder, probes), which may read model folders through the
+# confinement of runtime/confined; the verifier's files at runtime/ top may use all of them.
+RUNTIME_SUB = {
+    "formats": {"formats"},
+    "onnx": {"formats", "onnx"},
+    "infer": {"formats", "onnx", "infer", "confined"},
+}
+RUNTIME_INCLUDE = re.compile(r'#include\s*"runtime/([a-z_]+)[/.]')
+
+
+class RuntimeLayeringTest(unittest.TestCase):
+    def test_runtime_folders_are_known(self):
+        runtime = os.path.join(SRC, "runtime")
+        folders = {d for d in os.listdir(runtime) if os.path.isdir(os.path.join(runtime, d))}
+        self.assertEqual(folders - set(RUNTIME_SUB), set(), "add new runtime folders to RUNTIME_SUB")
+
+    def test_runtime_includes_point_down(self):
+        violations = []
+        for folder, allowed in RUNTIME_SUB.items():
+            for path in sources(os.path.join("runtime", folder)):
+                with open(path, encoding="utf-8") as f:
+                    for lineno, line in enumerate(f, 1):
+                        m = RUNTIME_INCLUDE.search(line)
+                        if m and m.group(1) not in allowed:
+                            violations.append(f"{os.path.relpath(path, SRC)}:{lineno}: runtime/{folder} includes "
+                                              f"runtime/{m.group(1)}")
+        self.assertEqual(violations, [])
+
+    def test_the_checker_sees_a_violation(self):
+        # The pattern must match what a violation looks like, or the test above cannot fail.
+        m = RUNTIME_INCLUDE.search('#include "runtime/infer/model_files.hpp"')
+        self.assertEqual(m.group(1), "infer")
+        self.assertNotIn(m.group(1), RUNTIME_SUB["onnx"])
+        self.assertEqual(RUNTIME_INCLUDE.search('#include "runtime/confined.hpp"').group(1), "confined")
+
+
 class TargetsTest(unittest.TestCase):
     def test_main_is_one_call(self):
         # The CLI is the library mb_cli (tested by the unit tests); main only hands over.

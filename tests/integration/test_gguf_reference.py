@@ -153,6 +153,32 @@ class GgufReferenceTest(unittest.TestCase):
             self.assertEqual(out["ids"], self.ids(tokens, pieces), text)  # no BOS for gpt2
             self.assertEqual(out["decoded"], text)
 
+    def decode(self, g, ids):
+        path = self.write(g.to_bytes(), "d.gguf")
+        p = subprocess.run([DUMP, "--decode", path, json.dumps(ids)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return json.loads(p.stdout)["text"]
+
+    def test_decode_matches_transformers_on_invalid_utf8(self):
+        # Issue 23.3: transformers decodes a sentencepiece model's ids with ByteFallback (a run
+        # of <0xNN> tokens that is not valid UTF-8 becomes one U+FFFD per token) and a
+        # byte-level model's with from_utf8_lossy (one U+FFFD per maximal invalid subpart).
+        g, _ = gw.tiny_model("llama", layers=1)
+        tokens = gw.spm_vocab()[0]
+        cases = [
+            (["<s>", "\u2581the", "<0xC3>", "<0x41>", "llo", "<0xE2>", "<0x82>", "<0xAC>", "!", "</s>"],
+             "the\ufffd\ufffdllo\u20ac!"),
+            (["\u2581the", "<0xE2>", "<0x82>"], "the\ufffd\ufffd"),
+            (["\u2581", "<0xC3>", "<0xA9>"], "\u00e9"),
+        ]
+        for pieces, want in cases:
+            self.assertEqual(self.decode(g, self.ids(tokens, pieces)), want, pieces)
+        g, _ = gw.tiny_model("qwen2", layers=1)
+        tokens = gw.bpe_vocab()[0]
+        b = gw.byte_unicode()
+        for pieces, want in (([b[0xE2], b[0x82], "!"], "\ufffd!"), ([b[0xC3], "llo"], "\ufffdllo")):
+            self.assertEqual(self.decode(g, self.ids(tokens, pieces)), want, pieces)
+
     def test_qwen2_and_llama3_split_matches_the_regex(self):
         # The pre-tokenizer regex with Python's re: \p{L} as [^\W\d_], \p{N} as \d (the
         # same classes for the ASCII and Latin-1 text below).

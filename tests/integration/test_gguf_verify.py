@@ -160,6 +160,53 @@ class GgufVerifyEndToEnd(VerifyBase):
         self.assertIn("cut.gguf", m["error"]["message"])
         self.assertIn("past the end", m["error"]["message"])
 
+    def test_nan_in_gguf_weights_fails_the_weights_check(self):
+        # Issue 23.4: the NaN/Inf scan covers GGUF tensors: F32/F16 elements and the F16
+        # scales of quantised blocks (a NaN scale makes its whole block NaN).
+        def poke(name, at, value):
+            def mutate(g):
+                for i, (n, ne, tid, data) in enumerate(g.tensors):
+                    if n == name:
+                        b = bytearray(data)
+                        b[at(len(b)):at(len(b)) + len(value)] = value
+                        g.tensors[i] = (n, ne, tid, bytes(b))
+            return mutate
+
+        nan16 = b"\x00\x7e"
+        # The last Q8_0 block (34 bytes, F16 scale first) of the embedding: a row the probe
+        # never reads, found by the sampled scan without --infer.
+        _, root = self.bundle("llama", mutate=poke("token_embd.weight", lambda n: n - 34, nan16), tag="-q8")
+        proc, doc = self.run_json(root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertEqual(m["error"]["check"], "weights", m["error"])
+        self.assertIn("token_embd.weight", m["error"]["message"])
+        self.assertIn("NaN or Inf", m["error"]["message"])
+        # An Inf in the middle of an F32 matrix: only the full scan of --infer reads it, and
+        # it fails the weights check before inference runs.
+        _, root = self.bundle("llama", mutate=poke("blk.0.attn_q.weight", lambda n: n // 2, b"\x00\x00\x80\x7f"),
+                              tag="-f32")
+        proc, doc = self.run_json(root)
+        self.assertExit(proc, 0)
+        proc, doc = self.run_json("--infer", root)
+        (m,) = doc["models"]
+        self.assertExit(proc, 1)
+        self.assertEqual(m["error"]["check"], "weights", m["error"])
+        self.assertIn("blk.0.attn_q.weight", m["error"]["message"])
+        # A Q4_K super-block's dmin (bytes 2-3), a Q6_K's d (its last two bytes), a Q5_1's m
+        # and an F16 element too.
+        for name, at in (("blk.0.attn_output.weight", lambda n: 144 * 3 + 2),
+                         ("output.weight", lambda n: 210 * 5 + 208),
+                         ("blk.1.attn_q.weight", lambda n: 24 * 7 + 2),
+                         ("blk.1.attn_v.weight", lambda n: 2 * 1001)):
+            with self.subTest(tensor=name):
+                _, root = self.bundle("llama", mutate=poke(name, at, nan16), tag="-" + name)
+                proc, doc = self.run_json("--infer", root)
+                (m,) = doc["models"]
+                self.assertExit(proc, 1)
+                self.assertEqual(m["error"]["check"], "weights", m["error"])
+                self.assertIn(name, m["error"]["message"])
+
     def test_unlocked_gguf_beside_the_model_is_not_probed(self):
         _, root = self.bundle("qwen2", expect={"probe_text": TEXT}, seed=9)
         planted = os.path.join(root, "llm", "zz-planted.gguf")

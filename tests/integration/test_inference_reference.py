@@ -232,6 +232,13 @@ class InferenceReferenceTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("unknown key 'dims'", out["error"])
         self.assertEqual(out["category"], "usage")
+        # Issue 23.2: keys that only apply to decoder LLMs are refused, not skipped.
+        for key, value in (("generated_ids", [1, 2]), ("generated_text", " the"), ("new_tokens", 4)):
+            with self.subTest(key=key):
+                rc, out = probe(d, {key: value})
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out["category"], "usage")
+                self.assertIn("expect.%s applies only to decoder LLMs" % key, out["error"])
 
     def test_unsupported_architecture_is_not_an_error(self):
         d = os.path.join(self.tmp, "gpt")
@@ -259,6 +266,13 @@ class InferenceReferenceTest(unittest.TestCase):
         rc, out = probe(d)
         self.assertEqual(rc, 1)
         self.assertIn("header length", out["error"])
+        # The engine reads weights with the structure step's reader (one safetensors reader):
+        # bytes after the last tensor that the header does not describe are refused by both.
+        with open(path, "wb") as f:
+            f.write(data + b"\0" * 64)
+        rc, out = probe(d)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("64 bytes after the last tensor are not described by the header", out["error"])
 
     def test_nan_weights_are_reported(self):
         d = gen.make_model(os.path.join(self.tmp, "bert"), "bert")

@@ -159,6 +159,53 @@ class LlmReferenceTest(unittest.TestCase):
         rc, short = probe(d, dict(EXPECT, new_tokens=3))
         self.assertEqual(short["generated_ids"], out["generated_ids"][:3])
 
+    def test_expect_reference_pins_the_logits(self):
+        # Issue 23.1: expect.reference is checked on the next-token logits of its text.
+        d = gen.make_llm(os.path.join(self.tmp, "ref"), "llama", seed=15)
+        rc, out = probe(d, EXPECT)
+        self.assertEqual(rc, 0, out)
+        values = out["output"][:6]
+        ok = {"reference": {"text": gen.LLM_PROBE_TEXT, "values": values, "tolerance": 1e-4}}
+        rc, good = probe(d, ok)
+        self.assertEqual(good["expectation_failures"], [])
+        off = list(values)
+        off[3] += 0.01
+        rc, bad = probe(d, {"reference": dict(ok["reference"], values=off)})
+        self.assertEqual(len(bad["expectation_failures"]), 1, bad)
+        self.assertIn("expect.reference value 3 is", bad["expectation_failures"][0])
+        # A reference text other than the probe text runs that text from an empty cache.
+        other = "the cat"
+        ref = torch_reference.DecoderReference(d)
+        rc, o = probe(d, {"probe_text": other})
+        want, _ = ref.greedy(o["token_ids"], 1, -1)
+        spec_ = dict(EXPECT, reference={"text": other, "values": [float(x) for x in want[:8]],
+                                        "tolerance": 1e-4})
+        rc, again = probe(d, spec_)
+        self.assertEqual(again["expectation_failures"], [], again)
+        self.assertEqual(again["token_ids"], out["token_ids"])  # the probe text is still probed
+        spec_["reference"]["values"][0] += 0.01
+        rc, again = probe(d, spec_)
+        self.assertIn("expect.reference value 0 is", again["expectation_failures"][0])
+
+    def test_expect_dim_checks_logits_and_embedding_keys_are_refused(self):
+        # Issue 23.2: dim counts the logits; keys that cannot apply to a decoder are refused.
+        d = gen.make_llm(os.path.join(self.tmp, "dim"), "qwen2", seed=16)
+        rc, out = probe(d, EXPECT)
+        vocab = len(out["output"])
+        rc, good = probe(d, dict(EXPECT, dim=vocab))
+        self.assertEqual(good["expectation_failures"], [])
+        rc, bad = probe(d, dict(EXPECT, dim=7))
+        self.assertEqual(bad["expectation_failures"],
+                         ["expect.dim is 7 but the output has %d values" % vocab])
+        for key, value in (("similar", [{"a": "the cat", "b": "a cat", "min_cosine": 0.5}]),
+                           ("dissimilar", [{"a": "the cat", "b": "a cat", "max_cosine": 0.1}]),
+                           ("top_label", "POSITIVE")):
+            with self.subTest(key=key):
+                rc, out = probe(d, dict(EXPECT, **{key: value}))
+                self.assertEqual(rc, 1, out)
+                self.assertEqual(out["category"], "usage")
+                self.assertIn("expect.%s does not apply to a decoder LLM" % key, out["error"])
+
     def test_malformed_expect_is_a_usage_error(self):
         d = gen.make_llm(os.path.join(self.tmp, "badexpect"), "llama", seed=14)
         for bad, needle in (({"generated_ids": "5"}, "generated_ids must be a non-empty list"),
@@ -222,6 +269,12 @@ class LlmReferenceTest(unittest.TestCase):
                                "num_key_value_heads": 128, "head_dim": 64}}),
             ("heads x dim", "is absurd for hidden_size 32", {"config_extra": {"head_dim": 1024}}),
             ("eps", "rms_norm_eps", {"config_extra": {"rms_norm_eps": "x"}}),
+            # Issue 23.7: a wrongly typed field names itself instead of ending the run.
+            ("act", "hidden_act", {"config_extra": {"hidden_act": 5}}),
+            ("tie", "tie_word_embeddings", {"config_extra": {"tie_word_embeddings": "no"}}),
+            ("rope", "rope_scaling", {"config_extra": {"rope_scaling": {"type": 5}}}),
+            ("window", "use_sliding_window", {"config_extra": {"use_sliding_window": "yes"}}),
+            ("bias", "attention_bias", {"config_extra": {"attention_bias": "no"}}),
         ]
         for name, needle, kw in cases:
             with self.subTest(case=name):
@@ -230,6 +283,35 @@ class LlmReferenceTest(unittest.TestCase):
                 self.assertEqual(rc, 1, out)
                 self.assertIn(needle, out["error"])
                 self.assertEqual(out["category"], "integrity", out)
+
+    def test_hostile_tokenizer_json_exits_1(self):
+        # Issue 23.5/23.7: a decoder 50,000 levels deep and a wrongly typed "special" flag.
+        def edit(name, change):
+            d = gen.make_llm(os.path.join(self.tmp, name), "llama")
+            path = os.path.join(d, "tokenizer.json")
+            with open(path, encoding="utf-8") as f:
+                tok = json.load(f)
+            text = change(tok)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return d
+
+        def deep(tok):
+            tok["decoder"] = "@@"
+            n = 50000
+            return json.dumps(tok).replace('"@@"', '{"type": "Sequence", "decoders": [' * n + "{}" + "]}" * n)
+
+        def special(tok):
+            tok["added_tokens"][0]["special"] = "yes"
+            return json.dumps(tok)
+
+        for name, change, needle in (("deep", deep, "nested deeper than"), ("special", special, "special")):
+            with self.subTest(case=name):
+                rc, out = probe(edit(name, change), EXPECT)
+                self.assertEqual(rc, 1, out)
+                self.assertIn("tokenizer.json", out["error"])
+                self.assertIn(needle, out["error"])
+                self.assertLess(len(out["error"]), 600)
 
     def test_hostile_weight_dtype_and_truncated_shard_exit_1(self):
         d = gen.make_llm(os.path.join(self.tmp, "i64"), "llama")

@@ -3,6 +3,7 @@
 // row (in HF order, under its GGUF tensor name) with W x for a fixed x, and the vectors.
 //   mb_gguf_dump FILE
 //   mb_gguf_dump --tokenize FILE TEXT   (the embedded tokenizer: ids, decoded text)
+//   mb_gguf_dump --decode FILE IDS_JSON  (the embedded tokenizer's decode of the ids)
 //   mb_gguf_dump --split MAX_DIGITS TEXT  (the Llama 3 / Qwen2 pre-tokenizer split)
 // Errors print {"error", "category"} and exit 1.
 #include <cstdio>
@@ -76,10 +77,20 @@ int tokenize(const std::string& path, const std::string& text) {
   return 0;
 }
 
+int decode(const std::string& path, const std::string& ids_json) {
+  auto m = mb::infer::open_gguf_model(path);
+  if (!m.ok()) return print_error(m.error());
+  const auto ids = json::parse(ids_json).get<std::vector<int32_t>>();
+  json j = {{"text", m->tokenizer.decode(ids)}};
+  std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--tokenize") return tokenize(argv[2], argv[3]);
+  if (argc == 4 && std::string(argv[1]) == "--decode") return decode(argv[2], argv[3]);
   if (argc == 4 && std::string(argv[1]) == "--split") {
     json j = mb::infer::split_llama3_style(argv[3], std::atoi(argv[2]));
     std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());

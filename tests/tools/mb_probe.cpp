@@ -6,6 +6,8 @@
 //                                              MODEL: safetensors folder, .gguf file or a
 //                                              folder holding one; threads from
 //                                              MB_INFER_THREADS, default 1)
+//   mb_probe --onnx FILE IDS_JSON [RUNS]      (the ONNX interpreter: first output and the
+//                                              milliseconds of each run)
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -13,8 +15,34 @@
 
 #include "runtime/infer/decoder_probe.hpp"
 #include "runtime/infer/kernels.hpp"
+#include "runtime/infer/model_files.hpp"
+#include "runtime/infer/onnx_probe.hpp"
 #include "runtime/infer/parallel.hpp"
 #include "runtime/infer/probe.hpp"
+
+namespace {
+
+int run_onnx_file(const std::string& file, const std::string& ids_json, int runs) {
+  const auto ids = nlohmann::json::parse(ids_json).get<std::vector<int32_t>>();
+  const auto slash = file.rfind('/');
+  mb::infer::ModelFiles files(slash == std::string::npos ? "." : file.substr(0, slash));
+  auto out =
+      mb::infer::run_onnx(files, file.substr(slash == std::string::npos ? 0 : slash + 1), ids);
+  if (!out.ok()) {
+    nlohmann::json j = {{"error", out.error().describe()},
+                        {"category", mb::to_string(out.error().category)}};
+    std::printf("%s\n", j.dump().c_str());
+    return 1;
+  }
+  auto ms = mb::infer::time_onnx(file, ids, runs);
+  if (!ms.ok()) return 1;
+  nlohmann::json j = {
+      {"name", out->name}, {"dims", out->shape}, {"data", out->values}, {"ms", *ms}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const char* env_threads = std::getenv("MB_INFER_THREADS");
@@ -30,6 +58,8 @@ int main(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
+  if (argc >= 4 && std::string(argv[1]) == "--onnx")
+    return run_onnx_file(argv[2], argv[3], argc >= 5 ? std::atoi(argv[4]) : 1);
   if (argc >= 5 && std::string(argv[1]) == "--decode") {
     auto t = mb::infer::time_decoder(argv[3], argv[4], std::atoi(argv[2]), threads);
     if (!t.ok()) {

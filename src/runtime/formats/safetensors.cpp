@@ -47,8 +47,9 @@ Result<TensorInfo> parse_entry(const std::string& name, const nlohmann::json& j,
                            t.dtype, shape_string(t.shape), t.nbytes, end - begin));
   }
   if (end > data_size) {
-    return bad(fmt::format("tensor '{}' ends at byte {} of a data section of {} bytes", name, end,
-                           data_size));
+    return bad(
+        fmt::format("tensor '{}' ends at byte {} of a data section of {} bytes: outside the file",
+                    name, end, data_size));
   }
   t.offset = data_offset + begin;
   return t;

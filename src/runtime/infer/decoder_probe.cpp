@@ -13,6 +13,7 @@
 #include "runtime/infer/decoder.hpp"
 #include "runtime/infer/decoder_gguf.hpp"
 #include "runtime/infer/decoder_safetensors.hpp"
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/model_files.hpp"
 #include "runtime/infer/parallel.hpp"
 #include "runtime/infer/tokenizer.hpp"
@@ -47,9 +48,11 @@ Result<std::unique_ptr<LoadedDecoder>> load_decoder_model(const ModelFiles& file
   return d;
 }
 
+// Recursion bounded by the nesting parse_model_json allows.
 bool mentions_type(const json& j, const std::string& type) {
   if (!j.is_object()) return false;
-  if (j.value("type", std::string()) == type) return true;
+  if (const json* t = find_field(j, "type"); t != nullptr && t->is_string() && *t == type)
+    return true;
   for (const char* list : {"decoders", "pretokenizers"})
     if (j.contains(list) && j[list].is_array())
       for (const auto& x : j[list])
@@ -83,7 +86,8 @@ std::vector<std::string> weight_types(const DecoderWeights& w) {
 }
 
 std::string model_type_of(const json& j) {
-  return j.is_object() ? j.value("model_type", std::string()) : std::string();
+  const json* t = find_field(j, "model_type");
+  return t != nullptr && t->is_string() ? t->get<std::string>() : std::string();
 }
 
 std::string architecture_of(const json& j) {
@@ -100,11 +104,11 @@ int decoder_context(const DecoderConfig& c, int new_tokens) {
 }
 
 bool is_decoder_config(const std::string& config_json) {
-  return is_decoder_architecture(architecture_of(json::parse(config_json, nullptr, false)));
+  return is_decoder_architecture(architecture_of(parse_json(config_json)));
 }
 
 Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
+  MB_ASSIGN(const json j, parse_model_json(text, "tokenizer.json"));
   auto malformed = [](const std::string& what) {
     return make_error(ErrorCategory::integrity, "tokenizer.json: " + what,
                       "the tokenizer file is malformed");
@@ -115,15 +119,12 @@ Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
   auto put = [&](int64_t id, const std::string& tok, bool special) -> Status {
     if (id < 0 || id >= (1 << 24))
       return malformed("token id " + std::to_string(id) + " out of range");
-    if (static_cast<size_t>(id) >= d.m_tokens.size()) {
-      d.m_tokens.resize(static_cast<size_t>(id) + 1);
-      d.m_special.resize(static_cast<size_t>(id) + 1, false);
-    }
-    d.m_tokens[static_cast<size_t>(id)] = tok;
-    d.m_special[static_cast<size_t>(id)] = special;
+    d.m_pieces[static_cast<int32_t>(id)] = Piece{tok, special};
     return {};
   };
-  const json& vocab = j["model"].value("vocab", json());
+  static const json none;
+  const json* vocab_field = find_field(j["model"], "vocab");
+  const json& vocab = vocab_field != nullptr ? *vocab_field : none;
   if (vocab.is_object()) {
     for (auto& [tok, id] : vocab.items())
       if (id.is_number_integer()) MB_TRY(put(id.get<int64_t>(), tok, false));
@@ -135,67 +136,18 @@ Result<TokenDecoder> TokenDecoder::from_json(const std::string& text) {
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
     for (const auto& a : j["added_tokens"])
       if (a.is_object() && a.contains("id") && a["id"].is_number_integer() &&
-          a.contains("content") && a["content"].is_string())
-        MB_TRY(put(a["id"].get<int64_t>(), a["content"].get<std::string>(),
-                   a.value("special", false)));
-  const json dec = j.value("decoder", json());
+          a.contains("content") && a["content"].is_string()) {
+        MB_ASSIGN(const bool special, bool_field(a, "special", false, "tokenizer.json"));
+        MB_TRY(put(a["id"].get<int64_t>(), a["content"].get<std::string>(), special));
+      }
+  const json* dec_field = find_field(j, "decoder");
+  const json& dec = dec_field != nullptr ? *dec_field : none;
   d.m_byte_level = mentions_type(dec, "ByteLevel");
   d.m_strip_leading_space = mentions_type(dec, "Strip") || mentions_type(dec, "Metaspace");
   return d;
 }
 
 namespace {
-
-constexpr const char* k_replacement = "\xef\xbf\xbd";  // U+FFFD
-
-// Length of the well-formed UTF-8 prefix of the sequence starting at s[i] (Unicode's
-// "maximal subpart"), and whether it is a complete character.
-size_t utf8_subpart(const std::string& s, size_t i, bool* complete) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (b < 0x80)
-    len = 1;
-  else if (b >= 0xc2 && b <= 0xdf)
-    len = 2;
-  else if (b >= 0xe0 && b <= 0xef)
-    len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
-  else if (b >= 0xf0 && b <= 0xf4)
-    len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
-  *complete = len > 0;
-  if (len <= 1) return 1;
-  size_t k = 1;
-  for (; k < len && i + k < s.size(); ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf)) break;
-  }
-  *complete = k == len;
-  return k;
-}
-
-// String::from_utf8_lossy (the ByteLevel decoder): one U+FFFD per maximal invalid subpart.
-std::string utf8_lossy(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    bool complete = false;
-    const size_t n = utf8_subpart(s, i, &complete);
-    if (complete)
-      out.append(s, i, n);
-    else
-      out += k_replacement;
-    i += n;
-  }
-  return out;
-}
-
-bool utf8_valid(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    bool complete = false;
-    i += utf8_subpart(s, i, &complete);
-    if (!complete) return false;
-  }
-  return true;
-}
 
 bool byte_token(const std::string& tok, unsigned* byte) {
   return tok.size() == 6 && tok.rfind("<0x", 0) == 0 && tok[5] == '>' && std::isxdigit(tok[3]) &&
@@ -206,19 +158,14 @@ bool byte_token(const std::string& tok, unsigned* byte) {
 
 std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
   std::string text, run;  // run: consecutive <0xNN> tokens (ByteFallback decodes them together)
-  size_t run_tokens = 0;
   auto flush = [&] {
-    if (utf8_valid(run))
-      text += run;
-    else
-      for (size_t i = 0; i < run_tokens; ++i) text += k_replacement;  // as tokenizers' ByteFallback
+    text += uni::byte_fallback(run);
     run.clear();
-    run_tokens = 0;
   };
   for (int32_t id : ids) {
-    if (id < 0 || static_cast<size_t>(id) >= m_tokens.size() || m_special[static_cast<size_t>(id)])
-      continue;
-    const std::string& tok = m_tokens[static_cast<size_t>(id)];
+    const auto piece = m_pieces.find(id);
+    if (piece == m_pieces.end() || piece->second.special) continue;
+    const std::string& tok = piece->second.text;
     if (m_byte_level) {
       for (char32_t c : uni::decode(tok)) {
         // Invert GPT-2's byte -> printable character map.
@@ -233,7 +180,6 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
     unsigned byte = 0;
     if (byte_token(tok, &byte)) {
       run.push_back(static_cast<char>(byte));
-      ++run_tokens;
       continue;
     }
     flush();
@@ -244,7 +190,7 @@ std::string TokenDecoder::decode(const std::vector<int32_t>& ids) const {
         uni::append_utf8(text, c);
     }
   }
-  if (m_byte_level) return utf8_lossy(text);
+  if (m_byte_level) return uni::utf8_lossy(text);
   flush();
   if (m_strip_leading_space && !text.empty() && text[0] == ' ') text.erase(0, 1);
   return text;
@@ -330,7 +276,7 @@ Result<ProbeResult> run_decoder_probe(const ModelFiles& files, const Expectation
                                       const std::string& config_json) {
   ProbeResult r;
   {
-    const json j = json::parse(config_json, nullptr, false);
+    const json j = parse_json(config_json);
     r.model_type = model_type_of(j);
     r.architecture = architecture_of(j);
   }
@@ -381,8 +327,8 @@ Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Exp
   const auto t_infer = Clock::now();
   r.probe_text = expect.probe_text.empty() ? k_default_probe_text : expect.probe_text;
   const int context = decoder_context(w.config, expect.new_tokens);
-  r.token_ids =
-      text.encode(r.probe_text, static_cast<size_t>(std::max(1, context - expect.new_tokens)));
+  const auto max_prompt = static_cast<size_t>(std::max(1, context - expect.new_tokens));
+  r.token_ids = text.encode(r.probe_text, max_prompt);
   if (r.token_ids.empty())
     return fail(ErrorCategory::usage, "probe text \"" + r.probe_text + "\" produced no tokens");
   // A model with a tiny max_position_embeddings generates fewer tokens rather than overflow
@@ -399,7 +345,15 @@ Status probe_decoder(const DecoderWeights& w, const DecoderText& text, const Exp
   r.tokens_per_s = g.tokens_per_s;
   r.peak_rss_bytes = peak_rss();
   check_generation(expect, r);
-  return {};
+  // expect.dim and expect.reference apply to the logits after the prompt; a reference text
+  // other than the probe text is run from an empty cache.
+  auto logits_of = [&](const std::string& t) -> Result<std::vector<float>> {
+    decoder.reset();
+    const std::vector<int32_t> ids = text.encode(t, max_prompt);
+    if (ids.empty()) return fail(ErrorCategory::usage, "text \"" + t + "\" produced no tokens");
+    return decoder.feed(ids);
+  };
+  return check_expectations(expect, r, logits_of);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.hpp"
@@ -35,8 +36,12 @@ class TokenDecoder {
   std::string decode(const std::vector<int32_t>& ids) const;
 
  private:
-  std::vector<std::string> m_tokens;
-  std::vector<bool> m_special;
+  struct Piece {
+    std::string text;
+    bool special = false;
+  };
+  // By id: a map, so that one hostile id (2^24) cannot size an allocation.
+  std::unordered_map<int32_t, Piece> m_pieces;
   bool m_byte_level = false;
   bool m_strip_leading_space = false;
 };

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/parallel.hpp"
 
 #if defined(__x86_64__)
@@ -166,7 +167,9 @@ Status parse_rope_scaling(const json& j, DecoderConfig& c) {
   if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return {};
   const json& s = j["rope_scaling"];
   if (!s.is_object()) return bad_config("rope_scaling is not an object");
-  std::string type = s.value("rope_type", s.value("type", std::string()));
+  MB_ASSIGN(const std::string old_type, string_field(s, "type", "", "config.json rope_scaling"));
+  MB_ASSIGN(const std::string type,
+            string_field(s, "rope_type", old_type, "config.json rope_scaling"));
   if (type == "default") return {};
   if (type != "linear" && type != "llama3")
     return unsupported("rope_scaling type \"" + type +
@@ -192,7 +195,7 @@ bool is_decoder_architecture(const std::string& a) {
 }
 
 Result<DecoderConfig> parse_decoder_config(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
+  const json j = parse_json(text);
   if (!j.is_object()) return bad_config("not a JSON object");
   DecoderConfig c;
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
@@ -200,10 +203,11 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
     c.architecture = j["architectures"][0].get<std::string>();
   if (!is_decoder_architecture(c.architecture))
     return unsupported("not a decoder-only architecture: " + c.architecture);
-  const std::string act = j.value("hidden_act", std::string("silu"));
+  MB_ASSIGN(const std::string act, string_field(j, "hidden_act", "silu", "config.json"));
   if (act != "silu") return unsupported("hidden_act \"" + act + "\" is not supported (only silu)");
-  if (j.value("attention_bias", false) || j.value("mlp_bias", false))
-    return unsupported("attention_bias / mlp_bias are not supported");
+  MB_ASSIGN(const bool attention_bias, bool_field(j, "attention_bias", false, "config.json"));
+  MB_ASSIGN(const bool mlp_bias, bool_field(j, "mlp_bias", false, "config.json"));
+  if (attention_bias || mlp_bias) return unsupported("attention_bias / mlp_bias are not supported");
   MB_ASSIGN(c.n_layers, int_field(j, "num_hidden_layers", 1024));
   MB_ASSIGN(c.hidden, int_field(j, "hidden_size", 1 << 16));
   MB_ASSIGN(c.n_heads, int_field(j, "num_attention_heads", 1024));
@@ -233,12 +237,13 @@ Result<DecoderConfig> parse_decoder_config(const std::string& text) {
   MB_TRY(parse_rope_scaling(j, c));
   // Sliding-window attention only differs from full attention past the window; the probe's
   // context (<= 512 positions) stays inside any real window (Mistral 4096, Qwen2 >= 32768).
-  const bool sliding = j.value("use_sliding_window", c.architecture == "MistralForCausalLM");
+  MB_ASSIGN(const bool sliding, bool_field(j, "use_sliding_window",
+                                           c.architecture == "MistralForCausalLM", "config.json"));
   if (sliding && j.contains("sliding_window") && j["sliding_window"].is_number_integer() &&
       j["sliding_window"].get<int64_t>() < 512)
     return unsupported("sliding_window " + std::to_string(j["sliding_window"].get<int64_t>()) +
                        " is shorter than the probe's context (512)");
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  MB_ASSIGN(c.tied_embeddings, bool_field(j, "tie_word_embeddings", false, "config.json"));
   c.bos_token = token_id(j, "bos_token_id");
   c.eos_token = token_id(j, "eos_token_id");
   return c;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
+
 namespace mb::infer {
 
 namespace {
@@ -34,7 +36,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string* unsupported) {
-  json j = json::parse(text, nullptr, false);
+  json j = parse_json(text);
   if (!j.is_object()) return config_error("not a JSON object");
   EncoderConfig c;
   if (j.contains("model_type") && j["model_type"].is_string())
@@ -121,9 +123,6 @@ Result<EncoderConfig> parse_encoder_config(const std::string& text, std::string*
     }
     int n = labels.empty() ? 2 : static_cast<int>(labels.size());
     MB_ASSIGN(c.num_labels, get_int(j, "num_labels", n, false));
-    labels.resize(static_cast<size_t>(c.num_labels));
-    for (int i = 0; i < c.num_labels; ++i)
-      if (labels[i].empty()) labels[i] = "LABEL_" + std::to_string(i);
     c.id2label = std::move(labels);
   }
   return c;
@@ -141,11 +140,14 @@ std::string dims(const std::vector<int64_t>& shape) {
   return s;
 }
 
+}  // namespace
+
 // Finds a tensor under the names the checkpoints use: with or without the base-model prefix.
-struct Names {
+struct Encoder::TensorNames {
   const Weights& w;
   std::vector<std::string> prefixes;
   Arena* arena = nullptr;
+  bool dry_run = false;  // only check that each tensor exists with its shape; convert nothing
   const TensorView* find(const std::string& name) const {
     for (const auto& p : prefixes)
       if (const TensorView* t = w.find(p + name)) return t;
@@ -171,6 +173,7 @@ struct Names {
   }
   Result<std::vector<float>> vec(const std::string& name, int n) const {
     MB_ASSIGN(const TensorView* t, need(name, {n}));
+    if (dry_run) return std::vector<float>();
     return w.to_f32(*t);
   }
   // nn.Linear weight [n, k] and bias [n]; several weights are concatenated along n (fused
@@ -187,6 +190,7 @@ struct Names {
         ball.insert(ball.end(), bv.begin(), bv.end());
       }
     }
+    if (dry_run) return PackedLinear{};
     const int total = n * static_cast<int>(bases.size());
     PackedLinear p = pack_linear_rows(
         total, k, [&](int c, float* out) { w.row_f32(*parts[c / n], c % n, out); }, arena);
@@ -194,6 +198,8 @@ struct Names {
     return p;
   }
 };
+
+namespace {
 
 // Tensor names of one encoder layer under "<prefix><index>.": DistilBERT names them its own
 // way, BERT/RoBERTa/XLM-R share theirs; the shapes and the computation are the same.
@@ -242,37 +248,32 @@ int relative_position_bucket(int relative_position) {
   return ret + std::min(max_exact + static_cast<int>(scaled), half - 1);
 }
 
-Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
-  Encoder e;
-  e.m_cfg = c;
-  e.m_weights = &weights;
+// Reads every tensor of the encoder through `nm`/`head`; with dry-run names it only checks
+// that each exists in the shape config.json implies.
+Status Encoder::load_tensors(const TensorNames& nm, const TensorNames& head) {
+  const EncoderConfig& c = m_cfg;
+  const Weights& weights = nm.w;
   const int h = c.hidden;
-  const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) +
-                           packed_floats(c.intermediate, h) + packed_floats(h, c.intermediate) +
-                           4 * 16;
-  const size_t head_floats =
-      c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
-  e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head_floats);
   const int64_t pos_rows = c.max_positions;
   const bool distil = c.family == Family::distilbert, mpnet = c.family == Family::mpnet;
-  Names nm{weights, {"", base_prefix(c.family)}, &e.m_arena};
-  MB_ASSIGN(e.m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
-  MB_ASSIGN(e.m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
+  MB_ASSIGN(m_word, nm.need("embeddings.word_embeddings.weight", {c.vocab_size, h}));
+  MB_ASSIGN(m_pos, nm.need("embeddings.position_embeddings.weight", {pos_rows, h}));
   if (mpnet) {
     MB_ASSIGN(const TensorView* rb,
               nm.need("encoder.relative_attention_bias.weight", {c.relative_buckets, c.heads}));
-    MB_ASSIGN(e.m_rel_bias, weights.to_f32(*rb));
+    MB_ASSIGN(m_rel_bias, weights.to_f32(*rb));
   }
   if (const TensorView* t =
           distil || mpnet ? nullptr : nm.find("embeddings.token_type_embeddings.weight")) {
     if (t->shape.size() != 2 || t->shape[1] != h || t->shape[0] < 1 || t->dtype == DType::other)
       return fail(ErrorCategory::integrity,
                   "weights: tensor '" + t->name + "' has an unexpected shape or dtype");
-    e.m_type = t;
+    m_type = t;
   }
-  MB_ASSIGN(e.m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
-  MB_ASSIGN(e.m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
+  MB_ASSIGN(m_emb_g, nm.vec("embeddings.LayerNorm.weight", h));
+  MB_ASSIGN(m_emb_b, nm.vec("embeddings.LayerNorm.bias", h));
   const LayerNames& n = distil ? k_distilbert_layer : mpnet ? k_mpnet_layer : k_bert_layer;
+  m_layers.clear();
   for (int i = 0; i < c.layers; ++i) {
     const std::string p = n.prefix + std::to_string(i) + ".";
     Layer l;
@@ -284,24 +285,48 @@ Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
     MB_ASSIGN(l.out, nm.linear({p + n.ffn_out}, h, c.intermediate));
     MB_ASSIGN(l.ln2_g, nm.vec(p + n.ffn_norm + ".weight", h));
     MB_ASSIGN(l.ln2_b, nm.vec(p + n.ffn_norm + ".bias", h));
-    e.m_layers.push_back(std::move(l));
+    if (!nm.dry_run) m_layers.push_back(std::move(l));
   }
   if (c.classifier) {
-    Names head{weights, {""}, &e.m_arena};
     if (distil) {
-      MB_ASSIGN(e.m_head_dense, head.linear({"pre_classifier"}, h, h));
-      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
-      e.m_head_act = "relu";
+      MB_ASSIGN(m_head_dense, head.linear({"pre_classifier"}, h, h));
+      MB_ASSIGN(m_head_out, head.linear({"classifier"}, c.num_labels, h));
+      m_head_act = "relu";
     } else if (c.family == Family::bert) {
-      MB_ASSIGN(e.m_head_dense, nm.linear({"pooler.dense"}, h, h));
-      MB_ASSIGN(e.m_head_out, head.linear({"classifier"}, c.num_labels, h));
-      e.m_head_act = "tanh";
+      MB_ASSIGN(m_head_dense, nm.linear({"pooler.dense"}, h, h));
+      MB_ASSIGN(m_head_out, head.linear({"classifier"}, c.num_labels, h));
+      m_head_act = "tanh";
     } else {
-      MB_ASSIGN(e.m_head_dense, head.linear({"classifier.dense"}, h, h));
-      MB_ASSIGN(e.m_head_out, head.linear({"classifier.out_proj"}, c.num_labels, h));
-      e.m_head_act = "tanh";
+      MB_ASSIGN(m_head_dense, head.linear({"classifier.dense"}, h, h));
+      MB_ASSIGN(m_head_out, head.linear({"classifier.out_proj"}, c.num_labels, h));
+      m_head_act = "tanh";
     }
   }
+  return {};
+}
+
+Result<Encoder> Encoder::load(const Weights& weights, const EncoderConfig& c) {
+  Encoder e;
+  e.m_cfg = c;
+  e.m_weights = &weights;
+  // First check every tensor against config.json, then size the arena: the sizes come from
+  // config.json, and a hostile one (num_labels 2^24, thousands of layers) must fail on its
+  // missing or mis-shaped tensor, not allocate for it.
+  {
+    const TensorNames dry_nm{weights, {"", base_prefix(c.family)}, nullptr, true};
+    const TensorNames dry_head{weights, {""}, nullptr, true};
+    MB_TRY(e.load_tensors(dry_nm, dry_head));
+  }
+  const int h = c.hidden;
+  const size_t per_layer = packed_floats(3 * h, h) + packed_floats(h, h) +
+                           packed_floats(c.intermediate, h) + packed_floats(h, c.intermediate) +
+                           4 * 16;
+  const size_t head_floats =
+      c.classifier ? packed_floats(h, h) + packed_floats(c.num_labels, h) + 2 * 16 : 0;
+  e.m_arena = Arena(per_layer * static_cast<size_t>(c.layers) + head_floats);
+  const TensorNames nm{weights, {"", base_prefix(c.family)}, &e.m_arena};
+  const TensorNames head{weights, {""}, &e.m_arena};
+  MB_TRY(e.load_tensors(nm, head));
   return e;
 }
 

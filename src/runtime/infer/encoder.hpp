@@ -32,7 +32,12 @@ struct EncoderConfig {
   std::string activation = "gelu";
   bool classifier = false;  // *ForSequenceClassification
   int num_labels = 0;
-  std::vector<std::string> id2label;  // num_labels entries
+  // config.json's id2label entries only (never num_labels of them: num_labels is bounded by
+  // the classifier weights, checked at load, not here).
+  std::vector<std::string> id2label;
+  std::string label(size_t i) const {
+    return i < id2label.size() && !id2label[i].empty() ? id2label[i] : "LABEL_" + std::to_string(i);
+  }
 };
 
 // Parses config.json. Returns supported == false via `unsupported` (with the reason) for
@@ -58,6 +63,8 @@ class Encoder {
   DType embedding_dtype() const { return m_word ? m_word->dtype : DType::other; }
 
  private:
+  struct TensorNames;  // encoder.cpp
+  Status load_tensors(const TensorNames& nm, const TensorNames& head);
   struct Layer {
     PackedLinear qkv, attn_out, inter, out;
     std::vector<float> ln1_g, ln1_b, ln2_g, ln2_b;

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
+
 namespace mb::infer {
 
 namespace {
@@ -56,7 +58,7 @@ std::string sig6(double v) {
 Result<Expectations> parse_expectations(const std::string& text) {
   Expectations e;
   if (text.empty()) return e;
-  json j = json::parse(text, nullptr, false);
+  json j = parse_json(text);
   if (j.is_null()) return e;
   if (!j.is_object()) return bad("must be a JSON object");
   for (auto& [k, v] : j.items()) {
@@ -107,6 +109,7 @@ Result<Expectations> parse_expectations(const std::string& text) {
       if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 256)
         return bad("new_tokens must be an integer in 1..256");
       e.new_tokens = v.get<int>();
+      e.has_new_tokens = true;
     } else {
       return bad("unknown key '" + k + "'");
     }
@@ -124,6 +127,25 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   }
   if (na == 0 || nb == 0) return 0;
   return dot / std::sqrt(na * nb);
+}
+
+Status check_applicable(const Expectations& e, bool decoder) {
+  auto refuse = [](const char* key, const char* why) {
+    return fail(ErrorCategory::usage, std::string("expect.") + key + why,
+                "remove the key from the model's expect: block (docs/inference.md)");
+  };
+  if (decoder) {
+    const char* why = " does not apply to a decoder LLM: its output is next-token logits";
+    if (!e.similar.empty()) return refuse("similar", why);
+    if (!e.dissimilar.empty()) return refuse("dissimilar", why);
+    if (!e.top_label.empty()) return refuse("top_label", why);
+    return {};
+  }
+  const char* why = " applies only to decoder LLMs; this model is an encoder";
+  if (e.generated_ids) return refuse("generated_ids", why);
+  if (e.generated_text) return refuse("generated_text", why);
+  if (e.has_new_tokens) return refuse("new_tokens", why);
+  return {};
 }
 
 void check_generation(const Expectations& e, ProbeResult& r) {

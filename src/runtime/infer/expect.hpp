@@ -37,6 +37,7 @@ struct Expectations {
   std::optional<std::vector<int32_t>> generated_ids;
   std::optional<std::string> generated_text;
   int new_tokens = 8;  // how many tokens to generate
+  bool has_new_tokens = false;
 };
 
 // Empty text means no expectations. A malformed block fails with category usage.
@@ -45,8 +46,14 @@ Result<Expectations> parse_expectations(const std::string& json_text);
 using EmbedFn = std::function<Result<std::vector<float>>(const std::string&)>;
 
 // Appends one line per failed expectation to r.expectation_failures; `embed` runs further
-// texts (cosine pairs, a reference text other than the probe text).
+// texts (cosine pairs, a reference text other than the probe text). `dim` and `reference`
+// apply to r.output whatever it is: an embedding, classification or next-token logits.
 Status check_expectations(const Expectations& e, ProbeResult& r, const EmbedFn& embed);
+
+// Keys that cannot apply to the model's output are refused (usage), so that no check is
+// silently skipped: similar/dissimilar/top_label for decoder LLMs (their output is next-token
+// logits, not an embedding or a label), generated_ids/generated_text/new_tokens for encoders.
+Status check_applicable(const Expectations& e, bool decoder);
 
 // Decoder LLMs: generated_ids / generated_text against r.generated_*.
 void check_generation(const Expectations& e, ProbeResult& r);

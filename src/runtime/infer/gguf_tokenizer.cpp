@@ -192,7 +192,10 @@ std::vector<int32_t> GgufTokenizer::encode(const std::string& text) const {
 }
 
 std::string GgufTokenizer::decode(const std::vector<int32_t>& ids) const {
-  std::string out;
+  // As transformers decodes: gpt2 is the ByteLevel decoder (bytes joined, then lossy UTF-8);
+  // llama is Replace(U+2581 -> ' ') + ByteFallback (a run of <0xNN> tokens that is not
+  // valid UTF-8 becomes one U+FFFD per token) + Strip of one leading space.
+  std::string out, run;  // run: consecutive byte tokens, decoded together
   for (int32_t id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= m_tokens.size()) continue;
     const std::string& tok = m_tokens[static_cast<size_t>(id)];
@@ -209,8 +212,10 @@ std::string GgufTokenizer::decode(const std::vector<int32_t>& ids) const {
       }
     } else if (type == k_type_byte && tok.size() == 6 && hex_digit(tok[3]) >= 0 &&
                hex_digit(tok[4]) >= 0) {
-      out.push_back(static_cast<char>(hex_digit(tok[3]) * 16 + hex_digit(tok[4])));
+      run.push_back(static_cast<char>(hex_digit(tok[3]) * 16 + hex_digit(tok[4])));
     } else {
+      out += uni::byte_fallback(run);
+      run.clear();
       for (size_t at = 0; at < tok.size();) {
         if (tok.compare(at, 3, k_space) == 0) {
           out.push_back(' ');
@@ -221,8 +226,10 @@ std::string GgufTokenizer::decode(const std::vector<int32_t>& ids) const {
       }
     }
   }
-  if (m_model == "llama" && !out.empty() && out[0] == ' ') out.erase(0, 1);
-  return out;
+  if (m_model == "gpt2") return uni::utf8_lossy(out);
+  out += uni::byte_fallback(run);
+  if (!out.empty() && out[0] == ' ') out.erase(0, 1);
+  return uni::utf8_lossy(out);  // a normal piece holding invalid UTF-8 (a corrupt file)
 }
 
 }  // namespace mb::infer

@@ -47,6 +47,14 @@ struct ProbeResult {
   double load_ms = 0;   // tokenizer + config + mmap + weight conversion
   double infer_ms = 0;  // tokenize + forward + pooling/head of the probe text
 
+  // The model's ONNX export (onnx/model.onnx or model.onnx), run on the same token ids:
+  // "ok" | "unsupported: <reason>" | "" (none). Its output pooled like the safetensors output
+  // and, when both ran, the largest elementwise difference (a mismatch above the tolerance of
+  // expect.reference, default 1e-3, is an expectation failure).
+  std::string onnx_file, onnx_status;
+  std::vector<float> onnx_output;
+  double onnx_max_abs_diff = -1;
+
   // Each failed expectation from `expect` in one precise line. Empty means all passed.
   // An output that is not finite or not of the declared dimension is reported here too.
   std::vector<std::string> expectation_failures;

@@ -1,6 +1,11 @@
 #include "runtime/infer/quant.hpp"
 
+// The AVX2 paths exist on x86 only; elsewhere (aarch64) the portable loop nest is the one
+// (the compiler vectorises it for the target, e.g. NEON).
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define MB_X86 1
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -207,6 +212,7 @@ inline float dot_q8_0(const uint8_t* row, const float* x, int64_t cols) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+#ifdef MB_X86
 __attribute__((target("avx2,fma"))) inline float dot_q8_0_avx2(const uint8_t* row, const float* x,
                                                                int64_t cols) {
   __m256 acc = _mm256_setzero_ps();
@@ -226,6 +232,7 @@ __attribute__((target("avx2,fma"))) inline float dot_q8_0_avx2(const uint8_t* ro
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
          ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
+#endif
 
 // y = W x, 256 elements at a time through a stack buffer (a multiple of every block size;
 // a row of a 32-element block type is a multiple of 32): no scratch memory beyond 1 KiB.
@@ -236,11 +243,13 @@ inline void matvec_body(const MatvecArgs& a) {
   for (int64_t r = 0; r < a.rows; ++r) {
     const uint8_t* src = a.data + (a.row_map ? a.row_map[r] : r) * a.row_bytes;
     if (a.type == GgmlType::q8_0) {
+#ifdef MB_X86
       if constexpr (Avx2) {
         a.y[r] = dot_q8_0_avx2(src, a.x, a.cols);
-      } else {
-        a.y[r] = dot_q8_0(src, a.x, a.cols);
+        continue;
       }
+#endif
+      a.y[r] = dot_q8_0(src, a.x, a.cols);
       continue;
     }
     float acc = 0.0f;
@@ -254,9 +263,11 @@ inline void matvec_body(const MatvecArgs& a) {
 }
 
 // The same loop nest compiled twice; AVX2+FMA is chosen at run time as in kernels.cpp.
+#ifdef MB_X86
 __attribute__((target("avx2,fma"), flatten)) void matvec_avx2(const MatvecArgs& a) {
   matvec_body<true>(a);
 }
+#endif
 __attribute__((flatten)) void matvec_portable(const MatvecArgs& a) { matvec_body<false>(a); }
 
 }  // namespace
@@ -350,7 +361,11 @@ void QuantMatrix::row_f32(int64_t r, float* out) const {
 }
 
 void QuantMatrix::matvec(const float* x, float* y) const {
+#ifdef MB_X86
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  constexpr bool avx2 = false;
+#endif
   const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
   // Rows split across the decoder's threads (parallel.hpp); each chunk is the same loop on a
   // row range, so the result does not depend on the thread count.
@@ -360,11 +375,14 @@ void QuantMatrix::matvec(const float* x, float* y) const {
                        cols(),      qb.elems,
                        qb.bytes,    m_row_map.empty() ? nullptr : m_row_map.data() + begin,
                        x,           y + begin};
+#ifdef MB_X86
     if (avx2) {
       matvec_avx2(a);
-    } else {
-      matvec_portable(a);
+      return;
     }
+#endif
+    (void)avx2;
+    matvec_portable(a);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/tokenizer.hpp"
 #include "runtime/infer/unicode.hpp"
 
@@ -258,8 +259,8 @@ Result<std::unique_ptr<TokenModel>> make_bpe(const json& j) {
   m->unk = str_or(j, "unk_token", "");
   m->prefix = str_or(j, "continuing_subword_prefix", "");
   m->suffix = str_or(j, "end_of_word_suffix", "");
-  m->byte_fallback = j.value("byte_fallback", false);
-  m->ignore_merges = j.value("ignore_merges", false);
+  MB_ASSIGN(m->byte_fallback, bool_field(j, "byte_fallback", false, "tokenizer.json"));
+  MB_ASSIGN(m->ignore_merges, bool_field(j, "ignore_merges", false, "tokenizer.json"));
   if (!j.contains("merges") || !j["merges"].is_array())
     return model_error("BPE \"merges\" is not an array");
   int32_t rank = 0;
@@ -303,7 +304,7 @@ Result<std::unique_ptr<TokenModel>> make_unigram(const json& j) {
       return model_error("Unigram unk_id out of range");
     m->unk_id = static_cast<int32_t>(u);
   }
-  m->byte_fallback = j.value("byte_fallback", false);
+  MB_ASSIGN(m->byte_fallback, bool_field(j, "byte_fallback", false, "tokenizer.json"));
   m->unk_score = min_score - 10.0;  // as sentencepiece / tokenizers: a heavy penalty
   return std::unique_ptr<TokenModel>(std::move(m));
 }

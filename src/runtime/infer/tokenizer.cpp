@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "runtime/infer/json_fields.hpp"
 #include "runtime/infer/unicode.hpp"
 
 namespace mb::infer {
@@ -30,6 +31,15 @@ Error unsupported(const std::string& what, const std::string& type) {
 Error malformed(const std::string& what) {
   return make_error(ErrorCategory::integrity, "tokenizer.json: " + what,
                     "the tokenizer file is malformed; fetch the model again");
+}
+
+constexpr const char* k_file = "tokenizer.json";
+
+// The field `key` of `j`, or null (without copying: a copy recurses per level).
+const json& sub(const json& j, const char* key) {
+  static const json null;
+  const json* v = find_field(j, key);
+  return v == nullptr ? null : *v;
 }
 
 std::string type_of(const json& j) {
@@ -137,9 +147,9 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
     for (const auto& n : j["normalizers"]) MB_TRY(add_normalizer(n, out));
   } else if (t == "BertNormalizer") {
     auto n = std::make_unique<BertNormalizer>();
-    n->clean = j.value("clean_text", true);
-    n->chinese = j.value("handle_chinese_chars", true);
-    n->lowercase = j.value("lowercase", true);
+    MB_ASSIGN(n->clean, bool_field(j, "clean_text", true, k_file));
+    MB_ASSIGN(n->chinese, bool_field(j, "handle_chinese_chars", true, k_file));
+    MB_ASSIGN(n->lowercase, bool_field(j, "lowercase", true, k_file));
     // strip_accents: null means "follow lowercase" (as in BERT's original tokenizer).
     n->strip = j.contains("strip_accents") && j["strip_accents"].is_boolean()
                    ? j["strip_accents"].get<bool>()
@@ -153,18 +163,20 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
     out.push_back(std::make_unique<Identity>());
   } else if (t == "Prepend") {
     auto n = std::make_unique<Prepend>();
-    n->text = uni::decode(j.value("prepend", std::string()));
+    MB_ASSIGN(std::string text, string_field(j, "prepend", "", k_file));
+    n->text = uni::decode(text);
     out.push_back(std::move(n));
   } else if (t == "Strip") {
     auto n = std::make_unique<Strip>();
-    n->left = j.value("strip_left", true);
-    n->right = j.value("strip_right", true);
+    MB_ASSIGN(n->left, bool_field(j, "strip_left", true, k_file));
+    MB_ASSIGN(n->right, bool_field(j, "strip_right", true, k_file));
     out.push_back(std::move(n));
   } else if (t == "Replace") {
     auto n = std::make_unique<Replace>();
     if (!j.contains("pattern") || !j["pattern"].is_object())
       return malformed("Replace without pattern");
-    n->content = uni::decode(j.value("content", std::string()));
+    MB_ASSIGN(std::string content, string_field(j, "content", "", k_file));
+    n->content = uni::decode(content);
     const json& p = j["pattern"];
     if (p.contains("String") && p["String"].is_string()) {
       n->pattern = uni::decode(p["String"].get<std::string>());
@@ -172,7 +184,7 @@ Status add_normalizer(const json& j, std::vector<std::unique_ptr<NormalizerStep>
                p["Regex"].get<std::string>() == " {2,}") {
       n->runs_of_spaces = true;
     } else {
-      return unsupported("normalizer", "Replace with regex " + p.dump());
+      return unsupported("normalizer", "Replace with regex " + describe_json(sub(p, "Regex")));
     }
     out.push_back(std::move(n));
   } else {
@@ -420,8 +432,8 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
   } else if (t == "Punctuation") {
     out.push_back(std::make_unique<PunctuationPre>());
   } else if (t == "Digits") {
-    if (!j.value("individual_digits", false))
-      return unsupported("pre_tokenizer", "Digits (grouped)");
+    MB_ASSIGN(const bool individual, bool_field(j, "individual_digits", false, k_file));
+    if (!individual) return unsupported("pre_tokenizer", "Digits (grouped)");
     out.push_back(std::make_unique<DigitsPre>());
   } else if (t == "Split") {
     // Only the two patterns decoder LLM tokenizers ship (Qwen2, Llama 3), matched literally.
@@ -429,35 +441,40 @@ Status add_pre(const json& j, std::vector<std::unique_ptr<PreTokenizerStep>>& ou
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}";
     static const std::string k_tail =
         "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-    const json pattern = j.value("pattern", json());
+    const json& pattern = sub(j, "pattern");
     const std::string re =
         pattern.is_object() && pattern.contains("Regex") && pattern["Regex"].is_string()
             ? pattern["Regex"].get<std::string>()
             : "";
-    const bool isolated =
-        j.value("behavior", std::string()) == "Isolated" && !j.value("invert", false);
+    MB_ASSIGN(const std::string behavior, string_field(j, "behavior", "", k_file));
+    MB_ASSIGN(const bool invert, bool_field(j, "invert", false, k_file));
+    const bool isolated = behavior == "Isolated" && !invert;
     if (isolated && (re == k_head + k_tail || re == k_head + "{1,3}" + k_tail)) {
       auto p = std::make_unique<QwenSplitPre>();
       p->max_digits = re == k_head + k_tail ? 1 : 3;
       out.push_back(std::move(p));
     } else {
-      return unsupported("pre_tokenizer", "Split with pattern " + pattern.dump());
+      return unsupported("pre_tokenizer",
+                         "Split with pattern " + describe_json(sub(pattern, "Regex")));
     }
   } else if (t == "ByteLevel") {
     auto p = std::make_unique<ByteLevelPre>();
-    p->add_prefix_space = j.value("add_prefix_space", true);
-    p->use_regex = j.value("use_regex", true);
+    MB_ASSIGN(p->add_prefix_space, bool_field(j, "add_prefix_space", true, k_file));
+    MB_ASSIGN(p->use_regex, bool_field(j, "use_regex", true, k_file));
     out.push_back(std::move(p));
   } else if (t == "Metaspace") {
     auto p = std::make_unique<MetaspacePre>();
-    const std::u32string r = uni::decode(j.value("replacement", std::string("\xe2\x96\x81")));
+    MB_ASSIGN(const std::string replacement,
+              string_field(j, "replacement", "\xe2\x96\x81", k_file));
+    const std::u32string r = uni::decode(replacement);
     if (r.size() != 1) return malformed("Metaspace replacement is not one character");
     p->replacement = r[0];
-    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string())
+    if (j.contains("prepend_scheme") && j["prepend_scheme"].is_string()) {
       p->prepend = j["prepend_scheme"].get<std::string>() != "never";
-    else
-      p->prepend = j.value("add_prefix_space", true);
-    p->split = j.value("split", true);
+    } else {
+      MB_ASSIGN(p->prepend, bool_field(j, "add_prefix_space", true, k_file));
+    }
+    MB_ASSIGN(p->split, bool_field(j, "split", true, k_file));
     out.push_back(std::move(p));
   } else {
     return unsupported("pre_tokenizer", t.empty() ? "(none)" : t);
@@ -489,7 +506,7 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
   } else if (t == "TemplateProcessing") {
     if (!j.contains("single") || !j["single"].is_array())
       return malformed("TemplateProcessing without single");
-    const json specials = j.value("special_tokens", json::object());
+    const json& specials = sub(j, "special_tokens");
     prefix.clear();
     suffix.clear();
     bool seen_sequence = false;
@@ -498,7 +515,8 @@ Status add_post(const json& j, std::vector<int32_t>& prefix, std::vector<int32_t
         seen_sequence = true;
         continue;
       }
-      if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id"))
+      if (!item.contains("SpecialToken") || !item["SpecialToken"].contains("id") ||
+          !item["SpecialToken"]["id"].is_string())
         return malformed("TemplateProcessing item is neither Sequence nor SpecialToken");
       const std::string name = item["SpecialToken"]["id"].get<std::string>();
       if (!specials.contains(name) || !specials[name].contains("ids") ||
@@ -544,14 +562,14 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 Result<Tokenizer> Tokenizer::from_json(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
+  MB_ASSIGN(json j, parse_model_json(text, k_file));
   if (!j.is_object()) return malformed("not a JSON object");
   if (!j.contains("model")) return malformed("no \"model\"");
   Tokenizer t;
-  MB_TRY(add_normalizer(j.value("normalizer", json()), t.m_norm));
-  MB_TRY(add_pre(j.value("pre_tokenizer", json()), t.m_pre));
+  MB_TRY(add_normalizer(sub(j, "normalizer"), t.m_norm));
+  MB_TRY(add_pre(sub(j, "pre_tokenizer"), t.m_pre));
   MB_ASSIGN(t.m_model, make_token_model(j["model"]));
-  MB_TRY(add_post(j.value("post_processor", json()), t.m_prefix, t.m_suffix));
+  MB_TRY(add_post(sub(j, "post_processor"), t.m_prefix, t.m_suffix));
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     for (const auto& a : j["added_tokens"]) {
       if (a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
@@ -559,9 +577,12 @@ Result<Tokenizer> Tokenizer::from_json(const std::string& text) {
         t.m_added[a["content"].get<std::string>()] = a["id"].get<int32_t>();
     }
   }
-  const json& tr = j.value("truncation", json());
-  if (tr.is_object() && tr.contains("max_length") && tr["max_length"].is_number_unsigned())
-    t.m_trunc_max = tr["max_length"].get<size_t>();
+  if (const json* max = find_field(sub(j, "truncation"), "max_length")) {
+    if (!max->is_number_unsigned())
+      return malformed("truncation \"max_length\" must be a non-negative integer, not " +
+                       describe_json(*max));
+    t.m_trunc_max = max->get<size_t>();
+  }
   return t;
 }
 

@@ -200,4 +200,65 @@ char32_t strip_accent(char32_t c) {
   return b == '?' ? c : static_cast<char32_t>(b);
 }
 
+namespace {
+
+constexpr const char* k_replacement = "\xef\xbf\xbd";  // U+FFFD
+
+// Length of the well-formed UTF-8 prefix of the sequence starting at s[i] (Unicode's
+// "maximal subpart"), and whether it is a complete character.
+size_t utf8_subpart(const std::string& s, size_t i, bool* complete) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (b < 0x80)
+    len = 1;
+  else if (b >= 0xc2 && b <= 0xdf)
+    len = 2;
+  else if (b >= 0xe0 && b <= 0xef)
+    len = 3, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+  else if (b >= 0xf0 && b <= 0xf4)
+    len = 4, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+  *complete = len > 0;
+  if (len <= 1) return 1;
+  size_t k = 1;
+  for (; k < len && i + k < s.size(); ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf)) break;
+  }
+  *complete = k == len;
+  return k;
+}
+
+}  // namespace
+
+std::string utf8_lossy(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    bool complete = false;
+    const size_t n = utf8_subpart(s, i, &complete);
+    if (complete)
+      out.append(s, i, n);
+    else
+      out += k_replacement;
+    i += n;
+  }
+  return out;
+}
+
+bool utf8_valid(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    bool complete = false;
+    i += utf8_subpart(s, i, &complete);
+    if (!complete) return false;
+  }
+  return true;
+}
+
+std::string byte_fallback(const std::string& bytes) {
+  if (utf8_valid(bytes)) return bytes;
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); ++i) out += k_replacement;
+  return out;
+}
+
 }  // namespace mb::infer::uni

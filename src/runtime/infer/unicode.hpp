@@ -16,6 +16,14 @@ std::u32string decode(std::string_view utf8);
 std::string encode(std::u32string_view text);
 void append_utf8(std::string& out, char32_t c);
 
+// Rust's String::from_utf8_lossy, which tokenizers' ByteLevel decoder uses: one U+FFFD per
+// maximal invalid subpart (Unicode's "maximal subpart" rule).
+std::string utf8_lossy(const std::string& bytes);
+bool utf8_valid(const std::string& bytes);
+// tokenizers' ByteFallback decoder on one run of consecutive <0xNN> tokens: the bytes when
+// they are valid UTF-8, else one U+FFFD per token.
+std::string byte_fallback(const std::string& bytes);
+
 bool is_whitespace(char32_t c);   // BERT: space, \t \n \r, Zs
 bool is_control(char32_t c);      // BERT: Cc/Cf except \t \n \r
 bool is_punctuation(char32_t c);  // BERT: ASCII symbols 33-47 58-64 91-96 123-126, or P*

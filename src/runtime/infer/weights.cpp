@@ -14,13 +14,10 @@
 
 #include "core/file.hpp"
 #include "runtime/confined.hpp"
+#include "runtime/formats/safetensors.hpp"
 #include "runtime/infer/model_files.hpp"
 
 namespace mb::infer {
-
-namespace {
-constexpr uint64_t k_max_header = 100ull << 20;  // safetensors caps its header at 100 MB
-}
 
 // ---- MappedFile -------------------------------------------------------------------------
 
@@ -126,7 +123,7 @@ std::optional<DTypeInfo> dtype_info(const std::string& s) {
   if (s == "F64" || s == "I64" || s == "U64") return DTypeInfo{DType::other, 8};
   if (s == "I32" || s == "U32") return DTypeInfo{DType::other, 4};
   if (s == "I16" || s == "U16") return DTypeInfo{DType::other, 2};
-  if (s == "I8" || s == "U8" || s == "BOOL" || s == "F8_E4M3" || s == "F8_E5M2")
+  if (s == "I8" || s == "U8" || s == "BOOL" || s == "F8_E4M3" || s == "F8_E5M2" || s == "F8_E8M0")
     return DTypeInfo{DType::other, 1};
   return std::nullopt;
 }
@@ -159,49 +156,25 @@ Error bad(const std::string& label, const std::string& what) {
 // ---- Weights ----------------------------------------------------------------------------
 
 Status Weights::add_file(MappedFile file, const std::string& label) {
-  const uint64_t size = file.size();
-  if (size < 8) return bad(label, "shorter than the 8-byte safetensors header length");
-  uint64_t hlen = 0;
-  for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | file.data()[i];
-  if (hlen > k_max_header || hlen > size - 8)
-    return bad(label, "header length " + std::to_string(hlen) + " runs past the end of the file");
-  nlohmann::json header = nlohmann::json::parse(file.data() + 8, file.data() + 8 + hlen, nullptr,
-                                                /*allow_exceptions=*/false);
-  if (!header.is_object()) return bad(label, "header is not a JSON object");
-  const uint8_t* base = file.data() + 8 + hlen;
-  const uint64_t data_size = size - 8 - hlen;
-  for (auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
-    if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() ||
-        !info.contains("shape") || !info["shape"].is_array() || !info.contains("data_offsets") ||
-        !info["data_offsets"].is_array() || info["data_offsets"].size() != 2)
-      return bad(label, "tensor '" + name + "' has a malformed entry");
-    auto di = dtype_info(info["dtype"].get<std::string>());
-    if (!di) return bad(label, "tensor '" + name + "' has unknown dtype");
-    TensorView t;
-    t.name = name;
-    t.dtype = di->dtype;
-    t.dtype_name = info["dtype"].get<std::string>();
-    uint64_t count = 1;
-    for (auto& d : info["shape"]) {
-      if (!d.is_number_unsigned()) return bad(label, "tensor '" + name + "' has a bad shape");
-      uint64_t v = d.get<uint64_t>();
-      if (v != 0 && count > (uint64_t{1} << 62) / v)
-        return bad(label, "tensor '" + name + "' shape overflows");
-      count *= v;
-      t.shape.push_back(static_cast<int64_t>(v));
+  // The one safetensors reader (formats/safetensors.hpp), with every check of the structure
+  // step: header length, JSON, dtype x shape == byte range, ranges tiling the data section.
+  auto info = runtime::parse_safetensors(runtime::ByteSpan{file.data(), file.size()});
+  if (!info.ok()) return bad(label, info.error().message);
+  for (const auto& t : info->tensors) {
+    auto di = dtype_info(t.dtype);
+    if (!di) return bad(label, "tensor '" + t.name + "' has unknown dtype");
+    TensorView v;
+    v.name = t.name;
+    v.dtype = di->dtype;
+    v.dtype_name = t.dtype;
+    for (uint64_t d : t.shape) {
+      if (d > static_cast<uint64_t>(INT64_MAX))
+        return bad(label, "tensor '" + t.name + "' has a dimension past 2^63");
+      v.shape.push_back(static_cast<int64_t>(d));
     }
-    auto& off = info["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      return bad(label, "tensor '" + name + "' has bad data_offsets");
-    uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-    if (b > e || e > data_size)
-      return bad(label, "tensor '" + name + "' byte range lies outside the file");
-    if (count > (e - b) / di->size || count * di->size != e - b)
-      return bad(label, "tensor '" + name + "' shape x dtype does not match its byte range");
-    t.data = base + b;
-    t.nbytes = e - b;
-    m_tensors[name] = std::move(t);
+    v.data = file.data() + t.offset;  // inside the file: checked by the reader
+    v.nbytes = t.nbytes;
+    m_tensors[t.name] = std::move(v);
   }
   m_files.push_back(std::make_unique<MappedFile>(std::move(file)));
   return {};

@@ -1,7 +1,6 @@
-// Memory-mapped safetensors weights for the inference engine. This is a minimal bounded
-// reader (header length, JSON, dtype x shape == byte range, range inside the file) that
-// only serves tensor lookup; the full structural check (overlaps, gaps) is done by the
-// format checks of modelbake-verify before inference runs.
+// Memory-mapped safetensors weights for the inference engine, read with the one
+// safetensors reader (runtime/formats/safetensors.hpp, the structure step's) and served by
+// name.
 #pragma once
 
 #include <cstddef>
