@@ -14,6 +14,8 @@ PACKAGES=(
   docker-registry skopeo buildah umoci apache2-utils
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
+  # the test hub's Xet CAS: LZ4 frames and keyed BLAKE3 (tests/hub/xetstore.py)
+  python3-lz4 b3sum
   # benchmarks
   hyperfine time nginx-light
   # tests that observe syscalls (export --no-sync)
