@@ -10,6 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
   libmicrohttpd-dev
+  liblz4-dev
   # integration tests: real peers nobody here wrote
   docker-registry skopeo buildah umoci apache2-utils
   curl aria2 iproute2 util-linux zstd

@@ -203,6 +203,26 @@ Status Store::record_snapshot_use(const LockedModel& m, int64_t unix_now, bool f
   return write_file_atomic(path, meta.dump() + "\n");
 }
 
+Status Store::save_xet_index(std::string_view sha256, std::string_view text) const {
+  if (!is_lower_hex(sha256, 64)) return fail(ErrorCategory::usage, "bad object name");
+  MB_TRY(real_dirs(std::string(CacheLayout::k_private_rel) + "/xet"));
+  return write_file_atomic(m_layout.private_dir() + "/xet/" + std::string(sha256), text);
+}
+
+std::vector<std::string> Store::xet_indexed_objects() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(m_layout.private_dir() + "/xet", ec)) {
+    std::string name = e.path().filename().string();
+    if (is_lower_hex(name, 64) && has_object(name)) out.push_back(name);
+  }
+  return out;
+}
+
+Result<std::string> Store::read_xet_index(std::string_view sha256) const {
+  return read_file(m_layout.private_dir() + "/xet/" + std::string(sha256), 256ull << 20);
+}
+
 std::string Store::new_temp_path(std::string_view key) const {
   return temp_path_for(m_layout.tmp_dir() + "/" + std::string(key));
 }

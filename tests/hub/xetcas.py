@@ -110,10 +110,11 @@ def token_answer(handler, repo, rev):
 def _sign_url(handler, xid, ranges):
     srv = handler.server
     expires = int(time.time()) + int(srv.config["xet_url_ttl"])
+    nonce = next(srv.nonce)
     signed = "bytes=" + ",".join("%d-%d" % r for r in ranges)
-    sig = _mac(srv, "%s|%s|%d" % (xid, signed, expires))
-    return "%s/xorb/%s?X-Xet-Signed-Range=%s&Expires=%d&Signature=%s" % (
-        cas_url(handler), xid, quote(signed, safe=""), expires, sig)
+    sig = _mac(srv, "%s|%s|%d|%d" % (xid, signed, expires, nonce))
+    return "%s/xorb/%s?X-Xet-Signed-Range=%s&Expires=%d&n=%d&Signature=%s" % (
+        cas_url(handler), xid, quote(signed, safe=""), expires, nonce, sig)
 
 
 def reconstruction(handler, version, file_id):
@@ -170,21 +171,26 @@ def xorb(handler, xid):
     q = parse_qs(urlsplit(handler.path).query)
     try:
         signed, expires, sig = q["X-Xet-Signed-Range"][0], int(q["Expires"][0]), q["Signature"][0]
+        nonce = int(q["n"][0])
     except (KeyError, ValueError):
         raise CasError(403, "unsigned xorb URL")
     if handler.headers.get("Authorization"):
         raise CasError(400, "signed URLs take no Authorization")
     if any(f.type == "expire_cdn" for f in handler.req_faults):
         srv.revoked.add(sig)
-    good = hmac.compare_digest(sig, _mac(srv, "%s|%s|%d" % (xid, signed, expires)))
+    good = hmac.compare_digest(sig, _mac(srv, "%s|%s|%d|%d" % (xid, signed, expires, nonce)))
     if not good or expires < time.time() or sig in srv.revoked:
         raise CasError(403, "signature invalid or expired")
-    if (handler.headers.get("Range") or "").replace(" ", "") != unquote(signed):
+    # The whole signed set (one multipart answer) or any one of its ranges (one GET per
+    # range, xet-core's default); anything else is outside the signature.
+    asked = (handler.headers.get("Range") or "").replace(" ", "")
+    signed_ranges = unquote(signed)[6:].split(",")
+    if asked != unquote(signed) and asked[6:] not in signed_ranges:
         raise CasError(403, "Range does not match the signed range")
     x = store_of(srv).xorbs.get(xid)
     if x is None:
         raise CasError(404, "no such xorb")
-    ranges = [tuple(int(v) for v in part.split("-")) for part in signed[6:].split(",")]
+    ranges = [tuple(int(v) for v in part.split("-")) for part in asked[6:].split(",")]
     total = x.offsets[-1]
     if len(ranges) == 1:
         s, e = ranges[0]
