@@ -342,6 +342,10 @@ class Handler(BaseHTTPRequestHandler):
                             "X-Linked-Size": f.linked_size, "ETag": '"%s"' % f.oid})
             if xetcas.enabled(self.server, f):
                 headers.update(xetcas.resolve_headers(self, rtype, repo_id, rev, f))
+                if xetcas.wants_fileinfo(self):
+                    del headers["Location"]
+                    return self.send_bytes(200, xetcas.fileinfo_body(self, f), headers,
+                                           "application/vnd.xet-fileinfo+json")
             body = ("Found. Redirecting to %s" % location).encode()
             return self.send_bytes(302, body, headers, "text/plain; charset=utf-8")
         headers["ETag"] = '"%s"' % f.etag
@@ -483,6 +487,9 @@ class Handler(BaseHTTPRequestHandler):
                     append = isinstance(payload, dict) and payload.get("append", False)
                     srv.faults.replace(load_fault_specs(payload or []), append=append)
                 return self.send_json(200, {"faults": srv.faults.to_json()})
+            if path.startswith("/_admin/xet/"):
+                found = xetcas.truth(srv, path.rsplit("/", 1)[1])
+                return self.send_json(200 if found else 404, found or {"error": "unknown"})
             if path == "/_admin/reload" and method == "POST":
                 srv.data = HubData(srv.data_root)
                 return self.send_json(200, {"ok": True, "repos": len(srv.data.repos)})

@@ -15,11 +15,12 @@ Config (POST /_admin/config): `xet` (on/off), `xet_token_ttl`, `xet_url_ttl` (se
 import hashlib
 import hmac
 import io
+import json
 import re
 import time
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from xetstore import XetStore
+from xetstore import XetStore, hash_to_str
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 XET_CONFIG = {"xet": False, "xet_token_ttl": 3600, "xet_url_ttl": 3600,
@@ -228,6 +229,32 @@ def route(handler, segs):
         raise CasError(404, "unknown CAS route")
     except CasError as e:
         return handler.send_json(e.status, {"error": e.message})
+
+
+def wants_fileinfo(handler):
+    """huggingface.js probes with Accept: application/vnd.xet-fileinfo+json (its fetch follows
+    redirects, so the Xet answer must not be one)."""
+    return "application/vnd.xet-fileinfo+json" in (handler.headers.get("Accept") or "")
+
+
+def fileinfo_body(handler, f):
+    xf = xet_file(handler.server, f)
+    return json.dumps({"hash": xf.id, "size": xf.size}).encode()
+
+
+def truth(server, file_id):
+    """What the CAS computed for a file (admin): chunk hashes and lengths, and each xorb's
+    chunks, for checking a client's hasher."""
+    store = store_of(server)
+    f = store.by_id.get(file_id)
+    if f is None:
+        return None
+    xorbs = {}
+    for xid, _ in f.locations:
+        x = store.xorbs[xid]
+        xorbs[xid] = [[hash_to_str(h), n] for h, n in zip(x.hashes, x.lengths)]
+    return {"file_id": f.id, "chunks": [[hash_to_str(h), n] for h, n in f.chunks],
+            "xorbs": xorbs}
 
 
 def tree_hashes(server, repo, commit, entries):
