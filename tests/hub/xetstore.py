@@ -290,33 +290,36 @@ class XetStore:
 
     def _convert(self, path):
         bounds = chunk_boundaries(path)
-        with open(path, "rb") as src:
-            datas = []
-            for s, e in bounds:
-                src.seek(s)
-                datas.append(src.read(e - s))
-        hashes = keyed_hashes(DATA_KEY, datas)
-        chunks = [(h, len(d)) for h, d in zip(hashes, datas)]
-        pending = []  # (position in file, Xorb) of chunks stored in xorbs not yet named
+        hashes, chunks = [], []
+        pending = {}  # xorbs stored into during this file, named once it is done
         open_xorb = None
-        for pos, (h, d) in enumerate(zip(hashes, datas)):
-            if h in self.index:
-                continue
-            if open_xorb is None or len(open_xorb.lengths) >= self.xorb_chunks:
-                open_xorb = Xorb(os.path.join(self.dir, "xorb-%d" % len(self.xorbs)))
-                self.xorbs[id(open_xorb)] = open_xorb
-            record = encode_chunk(d, self.schemes[self.stored % len(self.schemes)])
-            self.stored += 1
-            with open(open_xorb.path, "ab") as out:
-                out.write(record)
-            open_xorb.offsets.append(open_xorb.offsets[-1] + len(record))
-            open_xorb.lengths.append(len(d))
-            open_xorb.hashes.append(h)
-            self.index[h] = (open_xorb, len(open_xorb.lengths) - 1)
-            pending.append(open_xorb)
-        self._name_xorbs({id(x): x for x in pending})
+        with open(path, "rb") as src:
+            for first in range(0, len(bounds), 1000):  # bounded memory on big files
+                batch = bounds[first:first + 1000]
+                src.seek(batch[0][0])
+                block = src.read(batch[-1][1] - batch[0][0])
+                datas = [block[s - batch[0][0]:e - batch[0][0]] for s, e in batch]
+                batch_hashes = keyed_hashes(DATA_KEY, datas)
+                for h, d in zip(batch_hashes, datas):
+                    hashes.append(h)
+                    chunks.append((h, len(d)))
+                    if h in self.index:
+                        continue
+                    if open_xorb is None or len(open_xorb.lengths) >= self.xorb_chunks:
+                        open_xorb = Xorb(os.path.join(self.dir, "xorb-%d" % len(self.xorbs)))
+                        self.xorbs[id(open_xorb)] = open_xorb
+                    record = encode_chunk(d, self.schemes[self.stored % len(self.schemes)])
+                    self.stored += 1
+                    with open(open_xorb.path, "ab") as out:
+                        out.write(record)
+                    open_xorb.offsets.append(open_xorb.offsets[-1] + len(record))
+                    open_xorb.lengths.append(len(d))
+                    open_xorb.hashes.append(h)
+                    self.index[h] = (open_xorb, len(open_xorb.lengths) - 1)
+                    pending[id(open_xorb)] = open_xorb
+        self._name_xorbs(pending)
         locations = [(self.index[h][0].id, self.index[h][1]) for h in hashes]
-        return XetFile(sum(len(d) for d in datas), chunks, locations,
+        return XetFile(sum(n for _, n in chunks), chunks, locations,
                        hash_to_str(file_hash(chunks)))
 
     def _name_xorbs(self, new):

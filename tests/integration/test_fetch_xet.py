@@ -270,3 +270,31 @@ class ServePullThroughXet(MbTestCase):
             self.assertNotIn("xet", headers.get("link", "").lower())
         _, _, listing = m.request("GET", "/api/models/org/xet/tree/main")
         self.assertNotIn(b"xetHash", listing)
+
+
+class FetchXetMemory(MbTestCase):
+    def test_peak_rss_stays_bounded_with_many_connections(self):
+        size = 48 << 20
+        data = pseudo_random_bytes(size, seed=5)
+        repo = RepoBuilder("org/big").add_file("w.bin", data, lfs=True)
+        hub = self.start_hub(repo, xet=True)
+        hub.set_config(xet_xorb_chunks=64)
+        write_manifest(self.tmp.join("modelbake.yaml"), [{"repo": "org/big"}])
+        cache = self.tmp.join("cache")
+        # /usr/bin/time measures modelbake alone (a child of this big Python process would
+        # inherit its high-water mark through fork).
+        rss = self.tmp.join("rss")
+        import subprocess
+        from mbtest import modelbake_bin, tool_env
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, modelbake_bin(), "-q",
+                            "--cache", cache, "fetch", "--connections", "16"],
+                           env=tool_env(hub.env()), cwd=self.tmp.path, capture_output=True,
+                           text=True, timeout=300)
+        self.assertExit(p, 0)
+        with open(snapshot_path(cache, "org/big", repo.head, "w.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertGreater(len(hub.requests(path="^/cas/xorb/")), 8)
+        with open(rss) as f:
+            kib = int(f.read().split()[-1])
+        # The file never sits in memory, nor do the ranges: 16 streams of decoded records.
+        self.assertLess(kib, 64 * 1024, kib)
