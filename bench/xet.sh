@@ -7,7 +7,7 @@
 #   (2) a new revision of that file with 1% of it changed: bytes that travel from the CAS,
 #       as a fraction of the file (the rest is copied from the cached old revision)
 # Environment: MODELBAKE_BIN (default build/modelbake), BENCH_SIZE (1G), BENCH_RUNS (1),
-# BENCH_TMP (parent of the work dir).
+# BENCH_TMP (parent of the work dir), BENCH_ONLY_DEDUPE=1 (skip (1)).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MODELBAKE_BIN:-$ROOT/build/modelbake}
@@ -67,6 +67,7 @@ run() {  # label, extra flags...
   echo "$t1 - $t0" | bc
 }
 XET=() BR=() CURL=()
+if [[ ${BENCH_ONLY_DEDUPE:-0} != 1 ]]; then
 for _ in $(seq "$RUNS"); do
   XET+=("$(run xet)")
   BR+=("$(run bridge --no-xet)")
@@ -80,8 +81,11 @@ echo "modelbake via Xet:    ${tx}s  $(mbps "$tx") MiB/s  peak RSS $(rss_mb "$WOR
 echo "modelbake via bridge: ${tb}s  $(mbps "$tb") MiB/s  peak RSS $(rss_mb "$WORK/time-bridge.txt") MiB"
 echo "curl -o bridge URL:   ${tc}s  $(mbps "$tc") MiB/s  (no verification, no fsync)"
 echo "ratio Xet/bridge throughput: $(echo "scale=2; $tb / $tx" | bc)   Xet/curl: $(echo "scale=2; $tc / $tx" | bc)"
+fi
 
 echo "== (2) new revision, 1% of the file changed"
+# The old revision through Xet (the bridge leaves no chunk index to dedupe against).
+rm -rf "$WORK/c"
 "$BIN" -q --no-progress -f "$WORK/p/modelbake.yaml" --cache "$WORK/c" fetch --locked
 $PY - "$WORK/hub" <<'PY'
 import hashlib, json, os, sys

@@ -21,7 +21,7 @@ struct FetchFlags {
   int retries = 5;
   int metadata_timeout = 60;  // seconds
   bool no_xet = false;
-  RegistrySource from;        // fetch --from: registry first, hub for the rest
+  RegistrySource from;  // fetch --from: registry first, hub for the rest
 };
 
 void add_tuning_options(CLI::App* cmd, FetchFlags& f) {

@@ -77,9 +77,9 @@ struct DownloadEnv {
 };
 
 struct Downloaded {
-  std::string temp_path;  // verified, fsynced; inside tmp_dir
-  std::string xet_hash;   // the file's Xet hash when it came through Xet
-  ChunkIndex xet_index;   // where its Xet chunks lie (for later dedupe)
+  std::string temp_path;     // verified, fsynced; inside tmp_dir
+  std::string xet_hash;      // the file's Xet hash when it came through Xet
+  ChunkIndex xet_index;      // where its Xet chunks lie (for later dedupe)
   uint64_t local_bytes = 0;  // copied from cached files instead of downloaded (Xet dedupe)
   std::string sha256;
   std::string git_sha1;        // filled by the download ways when the etag is a git sha1

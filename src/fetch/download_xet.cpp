@@ -25,6 +25,8 @@ namespace mb::fetch {
 
 namespace {
 
+constexpr int k_xet_range_attempts = 3;
+
 // Where one term's decoded bytes go: the term's first decoded byte belongs at file offset
 // `out_begin` (before the window start for a first term cut by offset_into_first_range);
 // only [clip_begin, clip_end) is written (the window's part of the file).
@@ -42,8 +44,8 @@ struct Unit {
 
 // Terms of a reconstruction for file bytes [first, last], grouped by fetch, without those
 // whose bytes are all on disk already.
-Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t first,
-                                     uint64_t last, const ExtentSet& done) {
+Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t first, uint64_t last,
+                                     const ExtentSet& done) {
   if (rec.offset_into_first_range > first || rec.unpacked_total() < rec.offset_into_first_range ||
       rec.unpacked_total() - rec.offset_into_first_range < last - first + 1) {
     return fail(ErrorCategory::integrity,
@@ -148,10 +150,10 @@ class UnitSink final : public net::BodySink {
     for (size_t k = 0; k < m_u.terms.size(); ++k) {
       const xet::Term& t = *m_u.terms[k].term;
       if (m_written[k] != t.unpacked_length) {
-        return fail(ErrorCategory::integrity,
-                    "a term of xorb " + t.xorb.substr(0, 12) + " decoded to " +
-                        std::to_string(m_written[k]) + " bytes, the reconstruction says " +
-                        std::to_string(t.unpacked_length));
+        return fail(ErrorCategory::integrity, "a term of xorb " + t.xorb.substr(0, 12) +
+                                                  " decoded to " + std::to_string(m_written[k]) +
+                                                  " bytes, the reconstruction says " +
+                                                  std::to_string(t.unpacked_length));
       }
     }
     return {};
@@ -173,7 +175,8 @@ class UnitSink final : public net::BodySink {
       if (begin < end) {
         MB_TRY(pwrite_all(m_w.fd, chunk.data() + (begin - at), end - begin, begin, m_w.label));
       }
-      if (begin == at && end == at + chunk.size()) m_w.placed(tp.term->xorb, index, at, chunk.size());
+      if (begin == at && end == at + chunk.size())
+        m_w.placed(tp.term->xorb, index, at, chunk.size());
     }
     return {};
   }
@@ -187,7 +190,11 @@ class UnitSink final : public net::BodySink {
 // One unit under the retry policy. Corrupt data (a record that does not decode, a term of
 // the wrong length) is fetched again like a dropped connection: only this range.
 void run_unit(Window& w, const Unit& unit, xet::CasClient& cas, const DownloadOptions& options) {
-  net::RetryLoop loop(options.retry, w.env.clock);
+  // The bridge is the better remedy for a CAS that keeps failing or stalls (hf_xet's known
+  // stalls): a range gets at most k_xet_range_attempts tries before the file goes there.
+  net::RetryPolicy policy = options.retry;
+  policy.max_attempts = std::min(policy.max_attempts, k_xet_range_attempts);
+  net::RetryLoop loop(policy, w.env.clock);
   net::Attempt attempt;
   for (;;) {
     UnitSink sink(w, unit);
@@ -294,8 +301,8 @@ Result<uint64_t> copy_local_terms(Window& w, std::vector<Unit>& units, const Xet
 
 // File bytes [first, last]: query, plan, fetch; a refused signed URL makes it query again.
 Status run_window(PartialFile& partial, DownloadEnv& env, const DownloadOptions& options,
-                  const XetAccess& xet, const std::string& file_id, uint64_t first,
-                  uint64_t last, const std::string& label, Downloaded& out) {
+                  const XetAccess& xet, const std::string& file_id, uint64_t first, uint64_t last,
+                  const std::string& label, Downloaded& out) {
   xet::CasClient& cas = xet.cas;
   constexpr int k_max_requeries = 3;
   for (int requery = 0;; ++requery) {
@@ -343,8 +350,7 @@ Result<std::string> hash_partial(int fd, uint64_t size, const std::string& label
 }  // namespace
 
 Result<std::optional<Downloaded>> download_xet(FileSource& source, const DownloadSpec& spec,
-                                               const DownloadOptions& options,
-                                               DownloadEnv& env) {
+                                               const DownloadOptions& options, DownloadEnv& env) {
   std::string file_id = env.xet->file_id;
   if (file_id.empty()) {
     // No Xet hash in the lock: only a file that the bridge would HEAD anyway (a partial) is

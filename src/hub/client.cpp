@@ -424,8 +424,8 @@ Result<XetToken> HubClient::xet_read_token(RepoType type, const std::string& rep
   MB_TRY(validate_repo_id(repo));
   const std::string what = repo + "@" + revision + " (Xet token)";
   MB_ASSIGN(net::Response r,
-            get_api(api_url(type, repo) + "/xet-read-token/" + net::encode_revision(revision),
-                    type, repo, what));
+            get_api(api_url(type, repo) + "/xet-read-token/" + net::encode_revision(revision), type,
+                    repo, what));
   if (!r.is_success()) return error_from_response(r, type, repo, what);
   json j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("accessToken") ||

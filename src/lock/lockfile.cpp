@@ -185,7 +185,8 @@ std::string serialize_lock(Lockfile lock) {
     if (!m.expect_json.empty()) jm["expect"] = ordered_json::parse(m.expect_json);
     jm["files"] = ordered_json::array();
     for (const auto& f : m.files) {
-      ordered_json jf = {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"etag", f.etag}};
+      ordered_json jf = {
+          {"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"etag", f.etag}};
       if (!f.xet_hash.empty()) jf["xet_hash"] = f.xet_hash;
       jm["files"].push_back(std::move(jf));
     }

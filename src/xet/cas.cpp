@@ -9,8 +9,8 @@ CasClient::CasClient(net::Transport& transport, Clock& clock, hub::XetTokenProvi
                      CasOptions options)
     : m_transport(transport), m_clock(clock), m_tokens(tokens), m_options(options) {}
 
-Result<net::Response> CasClient::query(const std::string& file_id, uint64_t first,
-                                       uint64_t last, int version, const hub::XetToken& token) {
+Result<net::Response> CasClient::query(const std::string& file_id, uint64_t first, uint64_t last,
+                                       int version, const hub::XetToken& token) {
   net::Request r;
   r.url = token.cas_url + "/v" + std::to_string(version) + "/reconstructions/" + file_id;
   r.range = net::ByteRange{first, last};

@@ -38,8 +38,7 @@ class CasClient {
 
   // The terms and fetches for file bytes [first, last] (inclusive). A refused token is
   // replaced once per query; transient failures are retried by the policy.
-  Result<Reconstruction> reconstruction(const std::string& file_id, uint64_t first,
-                                        uint64_t last);
+  Result<Reconstruction> reconstruction(const std::string& file_id, uint64_t first, uint64_t last);
 
   // One GET of a fetch's byte range, no Authorization; the body goes to `sink`. Returns the
   // response (any status) or a transport error.

@@ -27,9 +27,9 @@ Result<ChunkHeader> parse_chunk_header(const unsigned char* h) {
   out.scheme = static_cast<Scheme>(h[4]);
   if (out.uncompressed > k_max_chunk || out.compressed > k_max_compressed ||
       (out.scheme == Scheme::none && out.compressed != out.uncompressed)) {
-    return fail(ErrorCategory::integrity,
-                "Xet chunk record with impossible lengths (" + std::to_string(out.compressed) +
-                    " stored, " + std::to_string(out.uncompressed) + " decoded)");
+    return fail(ErrorCategory::integrity, "Xet chunk record with impossible lengths (" +
+                                              std::to_string(out.compressed) + " stored, " +
+                                              std::to_string(out.uncompressed) + " decoded)");
   }
   return out;
 }
@@ -95,11 +95,8 @@ Status ChunkDecoder::lz4_frame(std::string_view payload, uint32_t expected,
 Status ChunkDecoder::decode(const ChunkHeader& header, std::string_view payload,
                             std::vector<char>& out) {
   switch (header.scheme) {
-    case Scheme::none:
-      out.assign(payload.begin(), payload.end());
-      return {};
-    case Scheme::lz4:
-      return lz4_frame(payload, header.uncompressed, out);
+    case Scheme::none: out.assign(payload.begin(), payload.end()); return {};
+    case Scheme::lz4: return lz4_frame(payload, header.uncompressed, out);
     case Scheme::bg4_lz4:
       MB_TRY(lz4_frame(payload, header.uncompressed, m_grouped));
       bg4_regroup(std::string_view(m_grouped.data(), m_grouped.size()), out);

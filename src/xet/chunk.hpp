@@ -16,13 +16,13 @@
 namespace mb::xet {
 
 inline constexpr size_t k_header_size = 8;
-inline constexpr uint32_t k_max_chunk = 128 * 1024;        // decoded bytes of one chunk
+inline constexpr uint32_t k_max_chunk = 128 * 1024;            // decoded bytes of one chunk
 inline constexpr uint32_t k_max_compressed = 2 * k_max_chunk;  // what xet-core accepts
 
 enum class Scheme : uint8_t { none = 0, lz4 = 1, bg4_lz4 = 2 };
 
 struct ChunkHeader {
-  uint32_t compressed = 0;    // payload bytes after the header
+  uint32_t compressed = 0;  // payload bytes after the header
   Scheme scheme = Scheme::none;
   uint32_t uncompressed = 0;  // decoded bytes
 };

@@ -42,8 +42,8 @@ Status parse_v2(const json& j, std::vector<Fetch>& out) {
   for (const auto& [xorb, fetches] : j["xorbs"].items()) {
     if (!is_xet_hash(xorb) || !fetches.is_array()) return bad("bad xorb entry");
     for (const json& f : fetches) {
-      if (!f.is_object() || !f.contains("url") || !f["url"].is_string() ||
-          !f.contains("ranges") || !f["ranges"].is_array()) {
+      if (!f.is_object() || !f.contains("url") || !f["url"].is_string() || !f.contains("ranges") ||
+          !f["ranges"].is_array()) {
         return bad("bad fetch of xorb " + xorb);
       }
       for (const json& r : f["ranges"]) {

@@ -144,6 +144,16 @@ class FetchXet(MbTestCase):
         self.assertIn("bridge", p.stderr)
         self.assertGreater(len(self.hub.requests(path="^/cdn/", method="GET")), 0)
 
+    def test_stalled_cas_falls_back_to_the_bridge(self):
+        # A xorb range that stops after 100 bytes: below 1 KiB/s for 30 s is a stall.
+        self.hub.set_faults([{"type": "hang", "match": "^/cas/xorb/", "after_bytes": 100,
+                              "seconds": 90, "count": 1}])
+        p, _ = self.fetch("--retries", "0")
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertIn("the Xet download failed", p.stderr)
+        self.assertGreater(len(self.hub.requests(path="^/cdn/", method="GET")), 0)
+
     def test_old_lock_without_xet_hashes_still_uses_xet_for_big_files(self):
         p, _ = self.fetch("--no-xet")
         self.assertExit(p, 0)

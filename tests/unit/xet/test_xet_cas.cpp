@@ -116,8 +116,9 @@ TEST(XetCas, HostileTokenAnswersAreRefused) {
       "casUrl": "https://cas.test"})");
   EXPECT_FALSE(f.tokens.get().ok());
   Fixture g;
-  g.transport.add(Method::get, k_token_url, 200, {}, token_json("ok", 1).replace(
-      token_json("ok", 1).find(k_cas), k_cas.size(), "ftp://cas.test"));
+  g.transport.add(
+      Method::get, k_token_url, 200, {},
+      token_json("ok", 1).replace(token_json("ok", 1).find(k_cas), k_cas.size(), "ftp://cas.test"));
   EXPECT_FALSE(g.tokens.get().ok());
 }
 

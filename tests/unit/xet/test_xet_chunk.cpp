@@ -94,8 +94,12 @@ TEST(XetChunk, HeaderRejectsUnknownVersionSchemeAndImpossibleLengths) {
   h[4] = 0;
   h[5] = 11;  // stored as-is yet another length
   EXPECT_FALSE(parse_chunk_header(h).ok());
-  unsigned char big[8] = {0, 0, 0, 1, 1, 0, 0, 2};  // 16 MiB stored, 128 KiB+ decoded
+  unsigned char limit[8] = {0, 0, 0, 1, 1, 0, 0, 2};  // 64 KiB stored, 128 KiB decoded: fine
+  EXPECT_TRUE(parse_chunk_header(limit).ok());
+  unsigned char big[8] = {0, 0, 0, 0x10, 1, 1, 0, 2};  // 1 MiB stored, 128 KiB + 1 decoded
   EXPECT_FALSE(parse_chunk_header(big).ok());
+  unsigned char decoded[8] = {0, 0, 0, 1, 1, 1, 0, 2};  // 128 KiB + 1 decoded
+  EXPECT_FALSE(parse_chunk_header(decoded).ok());
 }
 
 TEST(XetChunk, DamagedFrameAndWrongLengthAreIntegrityErrors) {

@@ -12,12 +12,17 @@ const std::string X2(64, 'b');
 
 std::string v2() {
   return R"({"offset_into_first_range": 5, "terms": [
-    {"hash": ")" + X1 + R"(", "unpacked_length": 300, "range": {"start": 0, "end": 3}},
-    {"hash": ")" + X2 + R"(", "unpacked_length": 100, "range": {"start": 4, "end": 5}},
-    {"hash": ")" + X1 + R"(", "unpacked_length": 200, "range": {"start": 1, "end": 3}}],
-   "xorbs": {")" + X1 + R"(": [{"url": "https://cas/x1?sig", "ranges": [
+    {"hash": ")" +
+         X1 + R"(", "unpacked_length": 300, "range": {"start": 0, "end": 3}},
+    {"hash": ")" +
+         X2 + R"(", "unpacked_length": 100, "range": {"start": 4, "end": 5}},
+    {"hash": ")" +
+         X1 + R"(", "unpacked_length": 200, "range": {"start": 1, "end": 3}}],
+   "xorbs": {")" +
+         X1 + R"(": [{"url": "https://cas/x1?sig", "ranges": [
                 {"chunks": {"start": 0, "end": 3}, "bytes": {"start": 0, "end": 299}}]}],
-             ")" + X2 + R"(": [{"url": "https://cas/x2?sig", "ranges": [
+             ")" +
+         X2 + R"(": [{"url": "https://cas/x2?sig", "ranges": [
                 {"chunks": {"start": 0, "end": 1}, "bytes": {"start": 0, "end": 99}},
                 {"chunks": {"start": 4, "end": 5}, "bytes": {"start": 400, "end": 499}}]}]}})";
 }
@@ -39,8 +44,10 @@ TEST(XetReconstruction, V2TermsFindTheirFetch) {
 
 TEST(XetReconstruction, V1OneUrlPerRange) {
   std::string text = R"({"offset_into_first_range": 0, "terms": [
-    {"hash": ")" + X1 + R"(", "unpacked_length": 10, "range": {"start": 2, "end": 3}}],
-    "fetch_info": {")" + X1 + R"(": [{"range": {"start": 2, "end": 3},
+    {"hash": ")" + X1 +
+                     R"(", "unpacked_length": 10, "range": {"start": 2, "end": 3}}],
+    "fetch_info": {")" +
+                     X1 + R"(": [{"range": {"start": 2, "end": 3},
        "url": "https://cas/x?s", "url_range": {"start": 100, "end": 150}}]}})";
   auto r = parse_reconstruction(text, 1);
   ASSERT_TRUE(r.ok()) << r.error().message;
