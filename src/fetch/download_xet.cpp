@@ -66,6 +66,7 @@ Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t fi
     u.terms.push_back(tp);
   }
   std::vector<Unit> units;
+  units.reserve(by_fetch.size());
   for (auto& [index, u] : by_fetch) units.push_back(std::move(u));
   return units;
 }
