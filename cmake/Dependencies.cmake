@@ -21,6 +21,8 @@ target_link_libraries(mb_logging INTERFACE fmt::fmt-header-only Threads::Threads
 # modelbake serve: libmicrohttpd (Debian libmicrohttpd-dev; docs/ARCHITECTURE.md says why).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
+# Xet chunk records are LZ4 frames (Debian liblz4-dev; src/xet/chunk.cpp).
+pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
 if(MODELBAKE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

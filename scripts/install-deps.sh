@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
   libmicrohttpd-dev
+  liblz4-dev
   # integration tests: real peers nobody here wrote
   docker-registry skopeo buildah umoci apache2-utils
   # the Dockerfile builds (ctest -L dockerbuild): a debian:bookworm-slim base from the archive
@@ -19,6 +20,8 @@ PACKAGES=(
   podman busybox-static python3-jsonschema
   curl aria2 iproute2 util-linux zstd
   python3 python3-numpy python3-torch
+  # the test hub's Xet CAS: LZ4 frames and keyed BLAKE3 (tests/hub/xetstore.py)
+  python3-lz4 b3sum
   # benchmarks
   hyperfine time nginx-light
   # tests that observe syscalls (export --no-sync)

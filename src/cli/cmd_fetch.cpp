@@ -20,7 +20,8 @@ struct FetchFlags {
   uint64_t min_chunk = 8ull << 20;
   int retries = 5;
   int metadata_timeout = 60;  // seconds
-  RegistrySource from;        // fetch --from: registry first, hub for the rest
+  bool no_xet = false;
+  RegistrySource from;  // fetch --from: registry first, hub for the rest
 };
 
 void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
@@ -37,6 +38,9 @@ void add_tuning_options(CLI::App* cmd, FetchFlags& f) {
          "--retries", f.retries,
          "Retries of a failed request (timeouts, resets, 408/429/5xx) with backoff (default 5)")
       ->check(CLI::Range(0, 20));
+  cmd->add_flag("--no-xet", f.no_xet,
+                "Download Xet-backed files through the hub's bridge (/resolve/ redirect) only; "
+                "same as HF_HUB_DISABLE_XET=1");
   cmd->add_option("--metadata-timeout", f.metadata_timeout,
                   "Deadline in seconds of each hub API call and metadata request (default 60)")
       ->check(CLI::Range(1, 3600));
@@ -52,6 +56,7 @@ fetch::RunRequest run_request(const Context& ctx, const FetchFlags& f) {
   r.options.download.connections = f.connections;
   r.options.download.range_threshold = f.range_threshold;
   r.options.download.min_chunk = f.min_chunk;
+  r.options.download.xet = !f.no_xet;
   r.hub = hub_settings(ctx, f.retries, f.metadata_timeout);
   return r;
 }

@@ -13,15 +13,21 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "core/env.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "fetch/progress.hpp"
+#include "fetch/resume_state.hpp"
 #include "fetch/source.hpp"
+#include "fetch/xet_index.hpp"
 #include "net/retry.hpp"
 #include "net/transport.hpp"
 #include "store/cache_door.hpp"
+#include "xet/cas.hpp"
 
 namespace mb::fetch {
 
@@ -42,6 +48,21 @@ struct DownloadOptions {
   uint64_t resume_threshold = k_resume_threshold;
   uint64_t min_chunk = 8ull << 20;  // smallest range piece
   net::RetryPolicy retry;
+  // Xet (docs/fetch.md "Xet"): off with --no-xet or HF_HUB_DISABLE_XET. Each reconstruction
+  // query covers at most xet_window bytes of the file (the spec's windows; they also keep
+  // the signed URLs of a huge file fresh).
+  bool xet = true;
+  uint64_t xet_window = 1ull << 30;
+};
+
+// Where a Xet download gets its data: the CAS client (token of the file's repo and commit)
+// and the file's Xet hash when the lock names it (else the /resolve/ HEAD tells).
+struct XetAccess {
+  xet::CasClient& cas;
+  std::string file_id;
+  // Chunks of the given xorbs that cached files hold (the engine reads the store's chunk
+  // indexes); unset: everything is fetched.
+  std::function<void(const std::set<std::string>& xorbs, LocalChunks& out)> local_chunks;
 };
 
 struct DownloadEnv {
@@ -56,10 +77,14 @@ struct DownloadEnv {
   // Called when a whole-file download is discarded after a digest mismatch and started
   // again; `next_attempt` is the number of the download about to start (2 = first retry).
   std::function<void(const Error& mismatch, int next_attempt)> on_integrity_retry;
+  XetAccess* xet = nullptr;  // set when the file may come through Xet
 };
 
 struct Downloaded {
-  std::string temp_path;  // verified, fsynced; inside tmp_dir
+  std::string temp_path;     // verified, fsynced; inside tmp_dir
+  std::string xet_hash;      // the file's Xet hash when it came through Xet
+  ChunkIndex xet_index;      // where its Xet chunks lie (for later dedupe)
+  uint64_t local_bytes = 0;  // copied from cached files instead of downloaded (Xet dedupe)
   std::string sha256;
   std::string git_sha1;        // filled by the download ways when the etag is a git sha1
   uint64_t network_bytes = 0;  // received in this run (all attempts)
@@ -92,6 +117,24 @@ Status check_digests(const DownloadSpec& spec, const std::string& sha256,
 // out.network_bytes, fsyncs; the caller checks the digests (check_digests).
 Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
                          const DownloadOptions& options, DownloadEnv& env, Downloaded& out);
+
+// The resumable partial tmp/<etag>.partial, open read-write at its full size, with its resume
+// state: an earlier run's when it names the same content and the partial has its size, else
+// a fresh one (free space checked before anything is allocated). Shared by the bridge's
+// ranges and Xet, so one can resume what the other started.
+struct PartialFile {
+  UniqueFd fd;
+  std::string path, state_path;
+  ResumeState state;
+};
+Result<PartialFile> open_partial(const DownloadSpec& spec, DownloadEnv& env,
+                                 const std::string& label);
+
+// Xet (download_xet.cpp): reconstruction terms fetched from the CAS, decoded and written into
+// the partial at their offsets, then hashed. nullopt when the hub names no Xet hash for the
+// file (not a Xet file: the caller uses the bridge). Digests are returned, not checked.
+Result<std::optional<Downloaded>> download_xet(FileSource& source, const DownloadSpec& spec,
+                                               const DownloadOptions& options, DownloadEnv& env);
 
 // Ranges (options.connections at once) into tmp/<etag>.partial (see above). Returns the
 // closed, fsynced partial with its digests, NOT yet checked (download_file does that and

@@ -69,8 +69,30 @@ Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
   net::Backoff backoff(options.retry);
   uint64_t network = 0;
   int counted = 1;  // downloads charged to the budget, including the current one
+  // Xet first for LFS content (docs/fetch.md "Xet"); any failure of it hands the file to the
+  // bridge (the /resolve/ redirect), which resumes from what Xet wrote.
+  bool xet = options.xet && env.xet != nullptr && etag_is_sha256(spec.etag) && spec.size > 0;
   for (;;) {
-    auto got = download_once(source, spec, options, env);
+    Result<Downloaded> got = fail(ErrorCategory::permanent, "no download");
+    bool via_xet = false;
+    if (xet) {
+      auto x = download_xet(source, spec, options, env);
+      if (x.ok() && x->has_value()) {
+        got = std::move(**x);
+        via_xet = true;
+      } else if (!x.ok()) {
+        Error e = x.take_error();
+        if (e.category == ErrorCategory::io || e.category == ErrorCategory::cancelled) return e;
+        log::warn(source.label() + ": the Xet download failed (" + e.message +
+                  "); downloading it through the hub's bridge instead");
+        if (!uses_partial(spec.size, options)) {
+          ::unlink(partial_path(env.tmp_dir, spec.etag).c_str());
+          ::unlink(partial_state_path(env.tmp_dir, spec.etag).c_str());
+        }
+      }
+      xet = false;
+    }
+    if (!via_xet) got = download_once(source, spec, options, env);
     if (!got.ok()) return got.take_error();
     network += got->network_bytes;
     Status check = check_digests(spec, got->sha256, got->git_sha1, source.label());
@@ -80,6 +102,12 @@ Result<Downloaded> download_file(FileSource& source, const DownloadSpec& spec,
     }
     discard(*got, env, spec.etag);
     Error e = check.take_error();
+    if (via_xet) {
+      // The CAS served content that is not the file: the bridge gets the next download.
+      log::warn(e.message + " (through Xet); discarded, downloading through the hub's bridge");
+      if (env.progress) env.progress->file_progress(env.progress_id, 0);
+      continue;
+    }
     bool stale = got->resumed_bytes > 0;
     // Empty content transfers nothing: a mismatch there is the lock's, not the network's.
     if (spec.size == 0) return e;

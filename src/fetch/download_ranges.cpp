@@ -252,6 +252,31 @@ Status preallocate(int fd, uint64_t size, const std::string& what) {
   return {};
 }
 
+}  // namespace
+
+Result<PartialFile> open_partial(const DownloadSpec& spec, DownloadEnv& env,
+                                 const std::string& label) {
+  PartialFile p;
+  p.path = partial_path(env.tmp_dir, spec.etag);
+  p.state_path = partial_state_path(env.tmp_dir, spec.etag);
+  auto state = load_resume_state(p.state_path, spec.etag, spec.size);
+  // Refuse an impossible size before creating anything.
+  if (!state) MB_TRY(ensure_free_space(env.tmp_dir, spec.size, label));
+  p.fd = UniqueFd(::open(p.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!p.fd.valid()) return errno_error("opening " + p.path, errno);
+  struct stat st {};
+  bool sized = ::fstat(p.fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) == spec.size;
+  if (!state || !sized) {
+    MB_TRY(preallocate(p.fd.get(), spec.size, label));
+    state = ResumeState{spec.etag, spec.size, {}};
+    (void)save_resume_state(p.state_path, *state);
+  }
+  p.state = std::move(*state);
+  return p;
+}
+
+namespace {
+
 enum class Outcome { ok, failed, range_ignored };
 
 struct Round {
@@ -342,7 +367,7 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
                                    const DownloadOptions& options, DownloadEnv& env) {
   std::string path = partial_path(env.tmp_dir, spec.etag);
   std::string state_path = partial_state_path(env.tmp_dir, spec.etag);
-  MB_TRY(source.prime(spec.etag, spec.size));
+  if (!source.take_fresh_prime()) MB_TRY(source.prime(spec.etag, spec.size));
   if (!load_resume_state(env.door, state_path, spec.etag, spec.size)) {
     // Nothing to resume: refuse an impossible size before creating anything.
     MB_TRY(ensure_free_space(env.tmp_dir, spec.size, source.label()));

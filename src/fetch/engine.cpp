@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "core/file.hpp"
 #include "core/hash.hpp"
@@ -304,6 +305,22 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     std::lock_guard lock(m_report_mutex);
     report.retries.push_back({m.name, m.repo, f.path, mismatch.message, next_attempt});
   };
+  std::optional<xet::CasClient> cas;
+  std::optional<XetAccess> xet_access;
+  if (m_options.download.xet && f.is_lfs()) {
+    const hub::ClientOptions& ho = m_hub->options();
+    xet::CasOptions co;
+    co.retry = m_options.download.retry;
+    co.connect_timeout = ho.connect_timeout;
+    co.metadata_timeout = ho.metadata_timeout;
+    co.range_base = ho.download_base;
+    co.range_min_rate = ho.download_min_rate;
+    cas.emplace(*m_transport, m_clock, xet_tokens(m), co);
+    xet_access.emplace(XetAccess{*cas, f.xet_hash, [this](const auto& xorbs, LocalChunks& out) {
+                                   local_xet_chunks(xorbs, out);
+                                 }});
+    env.xet = &*xet_access;
+  }
   DownloadSpec spec{f.etag, f.sha256, f.size};
   auto result = download_file(source, spec, m_options.download, env);
   if (!result.ok()) {
@@ -318,6 +335,11 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     return st;
   }
   (void)env.door.unlink(partial_state_path(env.tmp_dir, f.etag));
+  if (!result->xet_index.chunks.empty()) {
+    if (Status st = m_store.save_xet_index(f.sha256, result->xet_index.serialize()); !st.ok()) {
+      log::debug("could not save the Xet chunk index: " + st.error().message);
+    }
+  }
   {
     std::lock_guard lock(m_report_mutex);
     report.files_downloaded++;
@@ -330,6 +352,20 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
         pid, FileEvent{label, f.size, FileOutcome::downloaded, result->network_bytes});
   }
   return {};
+}
+
+void Engine::local_xet_chunks(const std::set<std::string>& xorbs, LocalChunks& out) const {
+  for (const std::string& object : m_store.xet_indexed_objects()) {
+    auto text = m_store.read_xet_index(object);
+    if (text.ok()) collect_local_chunks(*text, m_store.layout().object_path(object), xorbs, out);
+  }
+}
+
+hub::XetTokenProvider& Engine::xet_tokens(const LockedModel& m) {
+  std::lock_guard lock(m_xet_mutex);
+  auto& slot = m_xet_tokens[std::string(to_string(m.type)) + ":" + m.repo + "@" + m.commit];
+  if (!slot) slot = std::make_unique<hub::XetTokenProvider>(*m_hub, m.type, m.repo, m.commit);
+  return *slot;
 }
 
 void merge_locking_report(const FetchReport& locking, FetchReport& report) {

@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "fetch/download.hpp"
 #include "fetch/progress.hpp"
 #include "hub/client.hpp"
+#include "hub/xet_token.hpp"
 #include "lock/lockfile.hpp"
 #include "store/store.hpp"
 
@@ -104,6 +108,10 @@ class Engine {
   Status download_and_adopt(const LockedModel& m, LockedFile& f, FetchReport& report);
   // Records who may read `m`'s repo (Store::record_snapshot_access) unless already known.
   void record_access(const LockedModel& m) const;
+  // The Xet token of a model's repo at its commit, shared by all its files.
+  hub::XetTokenProvider& xet_tokens(const LockedModel& m);
+  // Chunks of `xorbs` that objects in the store hold (their Xet chunk indexes).
+  void local_xet_chunks(const std::set<std::string>& xorbs, LocalChunks& out) const;
 
   const Store& m_store;
   const hub::HubClient* m_hub;
@@ -112,6 +120,8 @@ class Engine {
   FetchOptions m_options;
   Progress* m_progress;
   std::mutex m_report_mutex;  // FetchReport is updated by all workers
+  std::mutex m_xet_mutex;
+  std::map<std::string, std::unique_ptr<hub::XetTokenProvider>> m_xet_tokens;
 };
 
 }  // namespace mb::fetch

@@ -46,4 +46,8 @@ Result<Hub> open_hub(const Env& env, Clock& clock, const HubSettings& settings) 
   return h;
 }
 
+void apply_xet_setting(const Env& env, FetchOptions& options) {
+  if (env_is_true(env.get("HF_HUB_DISABLE_XET"))) options.download.xet = false;
+}
+
 }  // namespace mb::fetch

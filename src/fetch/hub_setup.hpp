@@ -46,6 +46,10 @@ struct Hub {
   std::unique_ptr<hub::HubClient> client;
 };
 
+// HF_HUB_DISABLE_XET (huggingface_hub's variable, true as env_is_true) turns Xet off, like
+// --no-xet: every file then comes through the /resolve/ redirect (the bridge).
+void apply_xet_setting(const Env& env, FetchOptions& options);
+
 // Creates the transport and the client; no request is sent yet.
 Result<Hub> open_hub(const Env& env, Clock& clock, const HubSettings& settings);
 

@@ -51,6 +51,7 @@ Result<LockedModel> lock_model(const ManifestModel& mm, const hub::HubClient& hu
     f.size = e.lfs_size.value_or(e.size);
     f.etag = e.etag();
     if (e.is_lfs()) f.sha256 = *e.lfs_sha256;
+    if (e.is_lfs()) f.xet_hash = e.xet_hash;
     model.files.push_back(std::move(f));
   }
   if (model.files.empty()) {

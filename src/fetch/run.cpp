@@ -20,9 +20,10 @@ HubSettings settings_with(const RunRequest& request, const std::string& manifest
   if (!manifest_endpoint.empty()) h.manifest_endpoint = manifest_endpoint;
   return h;
 }
-FetchOptions options_with(const RunRequest& request, const HubSettings& h) {
+FetchOptions options_with(const RunRequest& request, const HubSettings& h, const Env& env) {
   FetchOptions o = request.options;
   apply_retries(h, o);
+  apply_xet_setting(env, o);
   return o;
 }
 
@@ -75,7 +76,8 @@ struct Session {
   Engine& make_engine(std::optional<Engine>& engine) {
     Hub* h = hub ? &*hub : nullptr;
     return engine.emplace(*store, h ? h->client.get() : nullptr, h ? h->transport.get() : nullptr,
-                          deps.clock, options_with(request, hub_settings()), deps.progress);
+                          deps.clock, options_with(request, hub_settings(), deps.env),
+                          deps.progress);
   }
   RunOutcome outcome(Lockfile l, bool relocked) const {
     RunOutcome o;
@@ -258,8 +260,8 @@ Status fetch_models(const Store& store, const Lockfile& lock, const std::set<std
   h.offline_what = std::to_string(models.size()) + " model(s) need content from the hub";
   h.offline_hint = "run `modelbake verify --repair` where the hub is reachable";
   MB_ASSIGN(Hub hub, connect(deps, h));
-  Engine engine(store, hub.client.get(), hub.transport.get(), deps.clock, options_with(request, h),
-                deps.progress);
+  Engine engine(store, hub.client.get(), hub.transport.get(), deps.clock,
+                options_with(request, h, deps.env), deps.progress);
   FetchReport report;
   return engine.fetch(sub, report);
 }

@@ -1,6 +1,7 @@
 #include "fetch/source.hpp"
 
 #include <charconv>
+#include <utility>
 
 #include "net/url.hpp"
 
@@ -69,7 +70,19 @@ Status FileSource::prime(std::string_view etag, uint64_t size) {
   }
   std::lock_guard lock(m_mutex);
   m_target = Target{meta.location, m_target.generation + 1, meta.redirected};
+  m_xet_hash = meta.xet_hash;
+  m_fresh_prime = true;
   return {};
+}
+
+bool FileSource::take_fresh_prime() {
+  std::lock_guard lock(m_mutex);
+  return std::exchange(m_fresh_prime, false);
+}
+
+std::string FileSource::xet_hash() const {
+  std::lock_guard lock(m_mutex);
+  return m_xet_hash;
 }
 
 Result<net::Response> exchange(FileSource& source, net::Transport& transport, Clock& clock,

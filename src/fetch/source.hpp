@@ -37,6 +37,11 @@ class FileSource {
   // HEAD /resolve/ once (used before ranged downloads): checks that the hub still describes
   // the expected content and remembers the location.
   Status prime(std::string_view etag, uint64_t size);
+  // The Xet hash the last prime() read from X-Xet-Hash (empty: not a Xet file, or no prime).
+  std::string xet_hash() const;
+  // True once after a prime() nobody used yet: the Xet probe's HEAD serves the bridge's
+  // ranges that follow it, so a file that is not Xet costs no second HEAD.
+  bool take_fresh_prime();
 
   const std::string& label() const { return m_label; }
   const hub::HubClient& hub() const { return m_hub; }
@@ -49,6 +54,8 @@ class FileSource {
   std::string m_repo, m_commit, m_path, m_label, m_resolve_url;
   mutable std::mutex m_mutex;
   Target m_target;
+  std::string m_xet_hash;
+  bool m_fresh_prime = false;
 };
 
 // One GET of `range` (nullopt: the whole file) with redirects followed and the response

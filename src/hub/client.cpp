@@ -50,7 +50,8 @@ std::string lower(std::string s) {
 }
 
 // URL of Link rel="next" among all Link headers, or nullopt.
-std::optional<std::string> next_link(const net::Headers& headers) {
+// The URL of the first Link relation `rel` (RFC 8288; rel may list several values).
+std::optional<std::string> find_link(const net::Headers& headers, std::string_view wanted) {
   for (const std::string& value : headers.get_all("Link")) {
     size_t pos = 0;
     while (pos < value.size()) {
@@ -72,7 +73,7 @@ std::optional<std::string> next_link(const net::Headers& headers) {
         while (p <= v.size()) {
           size_t sp = v.find(' ', p);
           std::string token = v.substr(p, sp == std::string::npos ? std::string::npos : sp - p);
-          if (token == "next") return url;
+          if (token == wanted) return url;
           if (sp == std::string::npos) break;
           p = sp + 1;
         }
@@ -99,6 +100,12 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
     return hostile(what, shown + " has no valid 40-hex oid");
   }
   f.git_oid = lower(item["oid"].get<std::string>());
+  if (item.contains("xetHash") && item["xetHash"].is_string()) {
+    std::string xet = lower(item["xetHash"].get<std::string>());
+    // A redacted or malformed hash is ignored (huggingface_hub does the same): the file
+    // is then downloaded through /resolve/, which names its hash again.
+    if (is_lower_hex(xet, 64)) f.xet_hash = xet;
+  }
   auto size = item.contains("size") ? json_size(item["size"]) : std::nullopt;
   if (!size) return hostile(what, shown + " has a missing or absurd size");
   f.size = *size;
@@ -346,7 +353,7 @@ Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::s
     MB_ASSIGN(net::Response r, get_api(url, type, repo, what));
     if (!r.is_success()) return error_from_response(r, type, repo, what);
     MB_TRY(parse_tree_page(r.body, what, files));
-    auto next = next_link(r.headers);
+    auto next = find_link(r.headers, "next");
     if (!next) break;
     // Relative links resolve against the page that carried them (redirects included). A page
     // on another origin is followed, as huggingface_hub does, but never gets the token: the
@@ -362,6 +369,20 @@ Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::s
 // A /resolve/ redirect is a hop to follow (a renamed repo), not the download location, when
 // its Location is relative (huggingface_hub's rule), or absolute on the endpoint's origin and
 // without any file metadata (a CDN redirect always carries X-Repo-Commit/X-Linked-Etag).
+// X-Xet-Hash and the Link relations of a Xet-backed file (docs/hub-protocol.md, "Xet").
+void HubClient::read_xet_headers(const net::Response& r, const std::string& url,
+                                 FileMetadata& meta) const {
+  auto hash = r.headers.get("X-Xet-Hash");
+  if (!hash || !is_lower_hex(lower(*hash), 64)) return;
+  meta.xet_hash = lower(*hash);
+  if (auto auth = find_link(r.headers, "xet-auth")) {
+    if (auto u = net::resolve_reference(url, *auth); u.ok()) meta.xet_auth_url = *u;
+  }
+  if (auto info = find_link(r.headers, "xet-reconstruction-info")) {
+    if (auto u = net::resolve_reference(url, *info); u.ok()) meta.xet_reconstruction_url = *u;
+  }
+}
+
 bool HubClient::is_rename_hop(const net::Response& r, const std::string& next) const {
   auto parsed = net::parse_url(next);
   return parsed.ok() && parsed->origin() == m_endpoint_origin && !r.headers.has("X-Repo-Commit") &&
@@ -425,7 +446,39 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
   auto size = parse_size(*size_text);
   if (!size) return hostile(what, "absurd file size '" + size_text->substr(0, 32) + "'");
   meta.size = *size;
+  read_xet_headers(r, url, meta);
   return meta;
+}
+
+Result<XetToken> HubClient::xet_read_token(RepoType type, const std::string& repo,
+                                           const std::string& revision) const {
+  MB_TRY(validate_repo_id(repo));
+  const std::string what = repo + "@" + revision + " (Xet token)";
+  MB_ASSIGN(net::Response r,
+            get_api(api_url(type, repo) + "/xet-read-token/" + net::encode_revision(revision), type,
+                    repo, what));
+  if (!r.is_success()) return error_from_response(r, type, repo, what);
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("accessToken") ||
+      !j["accessToken"].is_string() || !j.contains("casUrl") || !j["casUrl"].is_string() ||
+      !j.contains("exp") || !j["exp"].is_number()) {
+    return hostile(what, "the Xet token answer lacks accessToken, exp or casUrl");
+  }
+  XetToken t;
+  t.access_token = j["accessToken"].get<std::string>();
+  t.exp = j["exp"].is_number_integer() ? j["exp"].get<int64_t>()
+                                       : static_cast<int64_t>(j["exp"].get<double>());
+  t.cas_url = j["casUrl"].get<std::string>();
+  bool clean = !t.access_token.empty() && t.access_token.size() <= 64000;
+  for (char c : t.access_token) clean = clean && c > ' ' && c < 127;
+  if (!clean) return hostile(what, "the Xet token is empty, too long or not printable");
+  while (!t.cas_url.empty() && t.cas_url.back() == '/') t.cas_url.pop_back();
+  auto cas = net::parse_url(t.cas_url);
+  if (!cas.ok() || !cas->userinfo.empty()) {
+    return hostile(what, "the Xet CAS URL is not an http(s) URL without credentials");
+  }
+  log::add_secret(t.access_token);
+  return t;
 }
 
 }  // namespace mb::hub

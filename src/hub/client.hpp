@@ -36,6 +36,7 @@ struct FileEntry {
   std::string git_oid;  // 40-hex git blob sha1 (of the pointer file for LFS files)
   std::optional<std::string> lfs_sha256;  // 64-hex content sha256 for LFS files
   std::optional<uint64_t> lfs_size;
+  std::string xet_hash;  // tree `xetHash` (64 hex) of a Xet-backed file, else empty
 
   bool is_lfs() const { return lfs_sha256.has_value(); }
   // The hub etag / cache blob name: sha256 for LFS files, git sha1 otherwise.
@@ -51,6 +52,18 @@ struct FileMetadata {
   // the /resolve/ URL that answered (after relative redirects).
   std::string location;
   bool redirected = false;  // location came from an absolute redirect
+  // A Xet-backed file (docs/hub-protocol.md "Xet"): X-Xet-Hash and the Link relations; all
+  // empty otherwise. The URLs are informational: the token is asked for at the endpoint.
+  std::string xet_hash;
+  std::string xet_auth_url;
+  std::string xet_reconstruction_url;
+};
+
+// GET /api/{type}s/{repo}/xet-read-token/{rev}: a short-lived token for the CAS.
+struct XetToken {
+  std::string access_token;  // registered as a secret; sent only to cas_url
+  int64_t exp = 0;           // unix seconds
+  std::string cas_url;       // no trailing '/'
 };
 
 // Who may read a repo, from its revision info ("private", "gated": false | "auto" | "manual").
@@ -116,6 +129,10 @@ class HubClient {
   Result<FileMetadata> file_metadata(RepoType type, const std::string& repo,
                                      const std::string& revision, const std::string& path) const;
 
+  // The Xet read token of a repo at a revision (hub token sent as for any API call).
+  Result<XetToken> xet_read_token(RepoType type, const std::string& repo,
+                                  const std::string& revision) const;
+
   // A GET for `location` (from FileMetadata), optionally a byte range (its deadline scales
   // with the range's size, see ClientOptions). The bearer token is
   // bound to the endpoint's scheme, host and port, so it is sent only when the location is
@@ -147,6 +164,7 @@ class HubClient {
   Result<net::Response> get_api(std::string url, RepoType type, const std::string& repo,
                                 std::string_view what) const;
   bool is_rename_hop(const net::Response& r, const std::string& next) const;
+  void read_xet_headers(const net::Response& r, const std::string& url, FileMetadata& meta) const;
   // After a redirect from `from` to `to` (URLs of the same kind: `head` is what precedes the
   // repo id in their paths, "/api/models/" or "/" or "/datasets/"): when `to` is `from` with
   // only the repo id changed, that is a rename of `original`; it is recorded and the new id

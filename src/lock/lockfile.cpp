@@ -92,6 +92,13 @@ Result<LockedFile> parse_file(const ordered_json& j, const LockError& err) {
   if (!is_lower_hex(f.sha256, 64)) return err("bad sha256 for " + f.path);
   if (!etag_is_sha256(f.etag) && !etag_is_git_sha1(f.etag)) return err("bad etag for " + f.path);
   if (f.is_lfs() && f.etag != f.sha256) return err("LFS etag differs from sha256 for " + f.path);
+  if (j.contains("xet_hash")) {  // optional: locks written before Xet have none
+    const ordered_json& x = j.at("xet_hash");
+    if (!x.is_string() || !is_lower_hex(x.get<std::string>(), 64) || !f.is_lfs()) {
+      return err("bad xet_hash for " + f.path);
+    }
+    f.xet_hash = x.get<std::string>();
+  }
   return f;
 }
 
@@ -178,8 +185,10 @@ std::string serialize_lock(Lockfile lock) {
     if (!m.expect_json.empty()) jm["expect"] = ordered_json::parse(m.expect_json);
     jm["files"] = ordered_json::array();
     for (const auto& f : m.files) {
-      jm["files"].push_back(
-          {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"etag", f.etag}});
+      ordered_json jf = {
+          {"path", f.path}, {"size", f.size}, {"sha256", f.sha256}, {"etag", f.etag}};
+      if (!f.xet_hash.empty()) jf["xet_hash"] = f.xet_hash;
+      jm["files"].push_back(std::move(jf));
     }
     root["models"].push_back(std::move(jm));
   }

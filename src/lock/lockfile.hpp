@@ -19,6 +19,9 @@ struct LockedFile {
   uint64_t size = 0;
   std::string sha256;  // 64 lower hex: content digest
   std::string etag;    // hub etag: git blob sha1 (40 hex) or sha256 (64 hex, LFS)
+  // Xet file id (64 hex, API string form) of a Xet-backed LFS file, else empty. Optional in
+  // the lock (older locks have none; fetch then asks /resolve/).
+  std::string xet_hash;
 
   bool is_lfs() const { return etag.size() == 64; }
 };

@@ -231,6 +231,30 @@ std::string snapshot_access(const CacheLayout& layout, RepoType type, const std:
   return meta["access"].get<std::string>();
 }
 
+Status Store::save_xet_index(std::string_view sha256, std::string_view text) const {
+  if (!is_lower_hex(sha256, 64)) return fail(ErrorCategory::usage, "bad object name");
+  std::string dir = std::string(CacheLayout::k_private_rel) + "/xet";
+  MB_TRY(m_layout.door().make_dirs(dir));
+  return m_layout.door().write_file_atomic(dir + "/" + std::string(sha256), text);
+}
+
+std::vector<std::string> Store::xet_indexed_objects() const {
+  std::vector<std::string> out;
+  auto entries = m_layout.door().list(std::string(CacheLayout::k_private_rel) + "/xet");
+  if (!entries.ok()) return out;
+  for (const auto& e : *entries) {
+    if (S_ISREG(e.st.st_mode) && is_lower_hex(e.name, 64) && has_object(e.name))
+      out.push_back(e.name);
+  }
+  return out;
+}
+
+Result<std::string> Store::read_xet_index(std::string_view sha256) const {
+  if (!is_lower_hex(sha256, 64)) return fail(ErrorCategory::usage, "bad object name");
+  return m_layout.door().read_file(
+      std::string(CacheLayout::k_private_rel) + "/xet/" + std::string(sha256), 256ull << 20);
+}
+
 std::string Store::new_temp_path(std::string_view key) const {
   return temp_path_for(m_layout.tmp_dir() + "/" + std::string(key));
 }

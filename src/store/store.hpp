@@ -73,6 +73,13 @@ class Store {
   // A fresh temp path inside tmp_dir() for content `key`: "<key>.tmp.<rand>" (core temp_path_for).
   std::string new_temp_path(std::string_view key) const;
 
+  // Xet chunk indexes (fetch/xet_index.hpp): <private>/xet/<sha256>, where the Xet chunks of a
+  // downloaded object lie, so later downloads copy shared chunks instead of fetching them.
+  // Listing names only objects still present (an index outliving its object is ignored).
+  Status save_xet_index(std::string_view sha256, std::string_view text) const;
+  std::vector<std::string> xet_indexed_objects() const;
+  Result<std::string> read_xet_index(std::string_view sha256) const;
+
  private:
   Status migrate_legacy_private_dir() const;
   bool is_regular(const std::string& path, uint64_t* size = nullptr,

@@ -61,7 +61,7 @@ class Fault:
             return False
         if self.range is not None and not self.range.search(range_header or ""):
             return False
-        if self.type == "expire_cdn" and not target.startswith("/cdn/"):
+        if self.type == "expire_cdn" and not target.startswith(("/cdn/", "/cas/xorb/")):
             return False
         if self.type == "ignore_range" and not range_header:
             return False

@@ -30,8 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faults import ANSWER_TYPES, FaultError, FaultSet, canned_answer, load_fault_specs  # noqa: E402
 from hubdata import HEX40, HubData, siblings, tree_entries  # noqa: E402
 from sending import Unsatisfiable, abort_connection, parse_range, send_body  # noqa: E402
+import xetcas  # noqa: E402
 
-API_ACTIONS = {"revision", "tree", "refs", "paths-info"}
+API_ACTIONS = {"revision", "tree", "refs", "paths-info", "xet-read-token"}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -46,6 +47,8 @@ class HubServer(ThreadingHTTPServer):
         self.data = HubData(data_root)
         self.config = {"page_size": page_size, "cdn_host": cdn_host, "cdn_ttl": cdn_ttl,
                        "cdn_reject_auth": False, "gzip": False}
+        self.config.update(xetcas.XET_CONFIG)
+        self.xet_store = None
         self.faults = FaultSet()
         self.stop_event = threading.Event()
         self.secret = os.urandom(16)
@@ -219,6 +222,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_request_body()  # always drained, or keep-alive would desync
         self.entry = {"method": method, "path": target, "host": self.headers.get("Host"),
                       "authorization": "Authorization" in self.headers,
+                      "auth": xetcas.token_kind(self.server, self.token(), self.server.data),
                       "range": self.headers.get("Range"), "status": None,
                       "time": time.time()}
         self.server.log_request_entry(self.entry)
@@ -268,6 +272,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.api(segs[1][:-1], segs[2:], body)
         if segs[0] == "cdn" and len(segs) == 2:
             return self.cdn(segs[1])
+        if segs[0] == "cas" and method == "GET":
+            return xetcas.route(self, segs[1:])
         if method in ("GET", "HEAD"):
             rtype = "model"
             if segs[0] == "datasets":
@@ -336,6 +342,12 @@ class Handler(BaseHTTPRequestHandler):
             location = "http://%s:%d/cdn/%s?%s" % (self.cdn_host(), self.server.port, f.blob, query)
             headers.update({"Location": location, "X-Linked-Etag": '"%s"' % f.etag,
                             "X-Linked-Size": f.linked_size, "ETag": '"%s"' % f.oid})
+            if xetcas.enabled(self.server, f):
+                headers.update(xetcas.resolve_headers(self, rtype, repo_id, rev, f))
+                if xetcas.wants_fileinfo(self):
+                    del headers["Location"]
+                    return self.send_bytes(200, xetcas.fileinfo_body(self, f), headers,
+                                           "application/vnd.xet-fileinfo+json")
             body = ("Found. Redirecting to %s" % location).encode()
             return self.send_bytes(302, body, headers, "text/plain; charset=utf-8")
         headers["ETag"] = '"%s"' % f.etag
@@ -401,7 +413,12 @@ class Handler(BaseHTTPRequestHandler):
             entries = tree_entries(repo, commit, base, recursive)
             if entries is None:
                 raise HubError(404, "EntryNotFound", "%s does not exist on \"%s\"" % (base, rev))
-            return self.send_page(entries, query)
+            return self.send_page(xetcas.tree_hashes(self.server, repo, commit, entries), query)
+        if action == "xet-read-token":
+            rev, _ = split_rev(rest[1:])
+            self.resolve_rev(repo, rev)
+            body, headers = xetcas.token_answer(self, repo, rev)
+            return self.send_json(200, body, headers)
         if action == "paths-info" and self.command == "POST":
             rev, _ = split_rev(rest[1:])
             commit = self.resolve_rev(repo, rev)
@@ -472,6 +489,9 @@ class Handler(BaseHTTPRequestHandler):
                     append = isinstance(payload, dict) and payload.get("append", False)
                     srv.faults.replace(load_fault_specs(payload or []), append=append)
                 return self.send_json(200, {"faults": srv.faults.to_json()})
+            if path.startswith("/_admin/xet/"):
+                found = xetcas.truth(srv, path.rsplit("/", 1)[1])
+                return self.send_json(200 if found else 404, found or {"error": "unknown"})
             if path == "/_admin/reload" and method == "POST":
                 srv.data = HubData(srv.data_root)
                 return self.send_json(200, {"ok": True, "repos": len(srv.data.repos)})
@@ -494,6 +514,7 @@ def main(argv=None):
     ap.add_argument("--page-size", type=int, default=1000, help="tree API page size")
     ap.add_argument("--cdn-host", help="host name used in CDN redirect URLs")
     ap.add_argument("--cdn-ttl", type=int, default=3600, help="lifetime of signed CDN URLs (s)")
+    ap.add_argument("--xet", action="store_true", help="serve LFS files through Xet too")
     ap.add_argument("--exit-with-stdin", action="store_true",
                     help="exit when stdin reaches EOF (the parent test process died)")
     args = ap.parse_args(argv)
@@ -502,6 +523,7 @@ def main(argv=None):
         threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)),
                          daemon=True).start()
     server = HubServer(args.data, args.page_size, args.cdn_host, args.cdn_ttl)
+    server.config["xet"] = args.xet
     if args.faults:
         with open(args.faults, encoding="utf-8") as f:
             server.faults.replace(load_fault_specs(json.load(f)))

@@ -20,9 +20,10 @@ ALLOWED = {
     "manifest": {"core", "lock", "manifest"},
     "net": {"core", "net"},
     "hub": {"core", "net", "hub"},
+    "xet": {"core", "net", "hub", "xet"},
     "bundle": {"core", "lock", "store", "bundle"},
     "oci": {"core", "lock", "store", "net", "bundle", "oci"},
-    "fetch": {"core", "lock", "store", "manifest", "net", "hub", "fetch"},
+    "fetch": {"core", "lock", "store", "manifest", "net", "hub", "xet", "fetch"},
     # The hub mirror reads the cache; pull-through asks upstream with the hub client and
     # brings files in with the fetch engine.
     "serve": BASE | {"serve", "net", "hub", "fetch", "manifest", "app"},

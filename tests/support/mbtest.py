@@ -192,12 +192,13 @@ class TestHub:
     __test__ = False  # not a unittest class
 
     def __init__(self, repos=(), tokens=(), data_dir=None, page_size=None, faults=None,
-                 cdn_host=None, cdn_ttl=None):
+                 cdn_host=None, cdn_ttl=None, xet=False):
         self.repos = list(repos)
         self.tokens = list(tokens)
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="mbtest-hub-")
         self.page_size, self.faults, self.cdn_host, self.cdn_ttl = page_size, faults, cdn_host, cdn_ttl
+        self.xet = xet
         self.proc = None
         self.port = None
 
@@ -221,6 +222,8 @@ class TestHub:
             cmd += ["--cdn-host", self.cdn_host]
         if self.cdn_ttl is not None:
             cmd += ["--cdn-ttl", str(self.cdn_ttl)]
+        if self.xet:
+            cmd += ["--xet"]
         if self.faults:
             path = os.path.join(self.data_dir, "faults.json")
             with open(path, "w") as f:
