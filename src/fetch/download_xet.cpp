@@ -5,6 +5,7 @@
 // file's size. Finished terms are recorded in the partial's resume state (file byte extents,
 // the same sidecar as the bridge's ranges), so a killed run, or the bridge taking over,
 // fetches only what is missing. The file is hashed at the end; download_file checks it.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,7 +100,7 @@ struct Window {
       std::lock_guard lock(mutex);
       for (const TermPlan& tp : unit.terms) partial.state.done.add(tp.clip_begin, tp.clip_end);
       covered = partial.state.done.covered();
-      if (Status st = save_resume_state(partial.state_path, partial.state); !st.ok()) {
+      if (Status st = save_resume_state(env.door, partial.state_path, partial.state); !st.ok()) {
         log::debug("could not save download state: " + st.error().message);
       }
     }
@@ -277,7 +278,7 @@ Result<uint64_t> copy_local_terms(Window& w, std::vector<Unit>& units, const Xet
         const LocalChunk& lc = *have[k];
         UniqueFd& fd = open[lc.path];
         if (!fd.valid()) {
-          MB_ASSIGN(fd, open_read(lc.path));
+          MB_ASSIGN(fd, w.env.door.open_file(lc.path, O_RDONLY));  // an object: no link followed
         }
         buf.resize(lc.length);
         MB_TRY(pread_all(fd.get(), buf.data(), lc.length, lc.offset, lc.path));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "core/file.hpp"
+#include "store/cache_door.hpp"
 
 namespace mb::oci {
 
@@ -35,9 +36,10 @@ class RegistryBase final : public bundle::BaseSource {
 
   Status copy_blob(const bundle::Descriptor& d, bundle::BlobSink& sink) override {
     if (sink.has_blob(d)) return {};
-    MB_TRY(make_dirs(m_store.layout().tmp_dir()));
-    TempTree dir(m_store.layout().tmp_dir() + "/base-" + random_suffix());
-    MB_TRY(make_dirs(dir.path()));
+    // Made (and removed) through the cache door, as pull's temp folder.
+    MB_ASSIGN(DoorTempTree dir,
+              DoorTempTree::create(m_store.layout().door(),
+                                   temp_path_for(m_store.layout().tmp_dir() + "/base")));
     std::string temp = dir.path() + "/blob";
     MB_TRY(m_client.download_blob(m_ref.repository, d.digest, d.size, temp));
     return bundle::copy_file_to_sink(temp, d, sink, "base " + m_ref.str() + " blob " + d.digest);
