@@ -8,7 +8,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ca-certificates ccache \
       libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev \
-      libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libmicrohttpd-dev \
+      libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libmicrohttpd-dev liblz4-dev \
       libfmt-dev libspdlog-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY CMakeLists.txt /src/
@@ -23,7 +23,7 @@ RUN --mount=type=cache,target=/ccache \
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      ca-certificates libcurl4 libssl3 libarchive13 libyaml-cpp0.7 libmicrohttpd12 \
+      ca-certificates libcurl4 libssl3 libarchive13 libyaml-cpp0.7 libmicrohttpd12 liblz4-1 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/modelbake /usr/local/bin/modelbake-verify /usr/local/bin/
 ENTRYPOINT ["modelbake"]

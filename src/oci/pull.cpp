@@ -201,8 +201,9 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
 Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& m,
                   const std::string& manifest_bytes, const Store& store, const PullOptions& opts,
                   TransferSummary& summary) {
-  MB_ASSIGN(DoorTempTree dir, DoorTempTree::create(store.layout().door(),
-                                                   temp_path_for(store.layout().tmp_dir() + "/pull")));
+  MB_ASSIGN(DoorTempTree dir,
+            DoorTempTree::create(store.layout().door(),
+                                 temp_path_for(store.layout().tmp_dir() + "/pull")));
   std::string blobs = dir.path() + "/blobs/sha256";
   MB_TRY(store.layout().door().make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;

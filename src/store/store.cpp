@@ -182,7 +182,8 @@ Result<size_t> Store::remove_snapshot_leftovers(const LockedModel& m) const {
       std::string sub = rel.empty() ? e.name : rel + "/" + e.name;
       if (S_ISDIR(e.st.st_mode)) {
         todo.push_back(sub);
-      } else if (S_ISLNK(e.st.st_mode) && temp_kind(e.name) == TempKind::ours && !m.find_file(sub)) {
+      } else if (S_ISLNK(e.st.st_mode) && temp_kind(e.name) == TempKind::ours &&
+                 !m.find_file(sub)) {
         MB_TRY(door.unlink(snap + "/" + sub));
         removed++;
       }

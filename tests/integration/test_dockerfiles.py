@@ -32,6 +32,7 @@ DEBIAN_PACKAGES = {
     "spdlog": ("libspdlog-dev", "/usr/lib/*/cmake/spdlog/spdlogConfig.cmake"),
     "PkgConfig": ("pkgconf", "/usr/bin/pkg-config"),
     "libmicrohttpd": ("libmicrohttpd-dev", "/usr/lib/*/pkgconfig/libmicrohttpd.pc"),
+    "liblz4": ("liblz4-dev", "/usr/lib/*/pkgconfig/liblz4.pc"),
     "GTest": ("libgtest-dev", "/usr/lib/*/cmake/GTest/GTestConfig.cmake"),
 }
 # Packages that another one the Dockerfile names depends on.
