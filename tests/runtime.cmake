@@ -18,5 +18,5 @@ set_tests_properties(fuzz.format_readers PROPERTIES LABELS fuzz SKIP_RETURN_CODE
 # The runtime must build on aarch64 too (x86-only kernels behind MB_X86): a syntax-only
 # compile of src/runtime with Debian's cross compiler; skipped (77) without it.
 add_test(NAME runtime.compiles_for_aarch64 COMMAND ${PROJECT_SOURCE_DIR}/scripts/cross_check.sh)
-set_tests_properties(runtime.compiles_for_aarch64 PROPERTIES LABELS unit SKIP_RETURN_CODE 77
+set_tests_properties(runtime.compiles_for_aarch64 PROPERTIES LABELS crosscompile SKIP_RETURN_CODE 77
                                                              TIMEOUT 900)
