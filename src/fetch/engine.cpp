@@ -336,8 +336,9 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
   }
   (void)env.door.unlink(partial_state_path(env.tmp_dir, f.etag));
   if (!result->xet_index.chunks.empty()) {
-    if (Status st = m_store.save_xet_index(f.sha256, result->xet_index.serialize()); !st.ok()) {
-      log::debug("could not save the Xet chunk index: " + st.error().message);
+    Status saved = m_store.save_xet_index(f.sha256, result->xet_index.serialize());
+    if (!saved.ok()) {
+      log::debug("could not save the Xet chunk index: " + saved.error().message);
     }
   }
   {

@@ -204,8 +204,8 @@ TEST_P(Door, ListReportsLinksAsLinks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothWays, Door, ::testing::Values(Resolve::automatic, Resolve::walk),
-                         [](const auto& info) {
-                           return info.param == Resolve::walk ? "ComponentWalk" : "Openat2";
+                         [](const auto& test_info) {
+                           return test_info.param == Resolve::walk ? "ComponentWalk" : "Openat2";
                          });
 
 // The automatic way keeps using openat2 on kernels that have it (it falls back for good only
