@@ -166,13 +166,19 @@ void add_connection_options(CLI::App* cmd, RegistryArgs& a) {
   cmd->add_option("--parallel", a.parallel, "Concurrent blob transfers (default 4)");
 }
 
-}  // namespace
-
-Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock) {
+// The registry flags of `fetch --from`, `serve --from` and `--base`, as the session takes them.
+RegistryArgs registry_args(const RegistrySource& source) {
   RegistryArgs a;
   a.reference = source.reference;
   a.plain_http = source.plain_http;
   a.insecure = source.insecure;
+  return a;
+}
+
+}  // namespace
+
+Status prefill_from_registry(Context& ctx, const RegistrySource& source, const Lockfile& lock) {
+  RegistryArgs a = registry_args(source);
   MB_ASSIGN(auto session, open_session(ctx, a));
   Store store{CacheLayout(ctx.cache_dir())};
   oci::PullOptions opts;
@@ -195,10 +201,7 @@ Result<OpenedBase> open_base(Context& ctx, const RegistrySource& base) {
     MB_ASSIGN(out.source, bundle::open_layout_base(base.reference));
     return out;
   }
-  RegistryArgs a;
-  a.reference = base.reference;
-  a.plain_http = base.plain_http;
-  a.insecure = base.insecure;
+  RegistryArgs a = registry_args(base);
   auto session = open_session(ctx, a);
   if (!session.ok()) return session.take_error().with_context("--base");
   auto held = std::make_shared<Session>(std::move(*session));
@@ -210,10 +213,7 @@ Result<OpenedBase> open_base(Context& ctx, const RegistrySource& base) {
 }
 
 Status pull_into_cache(Context& ctx, const RegistrySource& source) {
-  RegistryArgs a;
-  a.reference = source.reference;
-  a.plain_http = source.plain_http;
-  a.insecure = source.insecure;
+  RegistryArgs a = registry_args(source);
   MB_ASSIGN(auto session, open_session(ctx, a));
   Store store{CacheLayout(ctx.cache_dir())};
   oci::PullOptions opts;
