@@ -1,4 +1,4 @@
-"""GGUF decoder weights (src/runtime/infer/decoder_gguf.*, quant.*) against a Python reference
+"""GGUF decoder weights (src/runtime/decoder/decoder_gguf.*, quant.*) against a Python reference
 written from the ggml block layouts (tests/support/gguf_writer.py): tiny random llama and
 qwen2 files with every supported tensor type, dequantised by tests/mb_gguf_dump and compared
 row by row; the llama Q/K row permutation undone; hostile files refused with a clear error."""
