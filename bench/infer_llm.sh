@@ -5,7 +5,12 @@
 # FORMAT=gguf-q8_0, the same random weights quantised to a Q8_0 GGUF (~0.5 GB; norms and
 # biases F32). Prints figures and ratios; never fails on a number.
 #
-#   bench/infer_llm.sh [BUILD_DIR]      THREADS=1 NEW=16 FORMAT=f16 (defaults; or gguf-q8_0)
+#   bench/infer_llm.sh [BUILD_DIR]      THREADS=1 NEW=16 FORMAT=f16 (defaults; or gguf-q8_0,
+#                                       or q8_0-vs-f16)
+#
+# FORMAT=q8_0-vs-f16 leaves PyTorch out: the engine decodes the same random weights as F16
+# safetensors and as a Q8_0 GGUF, RUNS=3 times each, interleaved (so both see the same load
+# from other processes), and prints the medians and the Q8_0/F16 ratios.
 #
 # engine : mb_probe --decode (load = mmap + shape checks; first token = the prompt pass,
 #          token by token through the KV cache; tokens/s over the greedy steps after it).
@@ -23,7 +28,8 @@ PROBE=$BUILD/tests/mb_probe
 THREADS=${THREADS:-1}
 NEW=${NEW:-16}
 FORMAT=${FORMAT:-f16}
-[[ $FORMAT == f16 || $FORMAT == gguf-q8_0 ]] || { echo "bench/infer_llm.sh: FORMAT must be f16 or gguf-q8_0" >&2; exit 2; }
+[[ $FORMAT == f16 || $FORMAT == gguf-q8_0 || $FORMAT == q8_0-vs-f16 ]] ||
+  { echo "bench/infer_llm.sh: FORMAT must be f16, gguf-q8_0 or q8_0-vs-f16" >&2; exit 2; }
 [[ -x $PROBE ]] || { echo "bench/infer_llm.sh: $PROBE not built (cmake --build $BUILD --target mb_probe)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/mb-bench-llm.XXXXXX)
@@ -34,6 +40,32 @@ import gen_tiny_models as g
 g.make_llm('$MODEL', 'qwen2', dtype='F16', tied=True, seed=1, shapes={'hidden': 896, 'heads': 14, 'kv_heads': 2,
            'head_dim': 64, 'intermediate': 4864, 'layers': 24, 'vocab': 151936, 'max_pos': 32768})" >/dev/null
 TEXT="hello world, the cat is good and this model computes hello world"
+if [[ $FORMAT == q8_0-vs-f16 ]]; then
+  Q8=$WORK/model-q8_0.gguf  # outside the folder, so the folder run reads the safetensors
+  PYTHONPATH=$ROOT/tests/support:$ROOT/bench $PY -c "
+import llm_gguf; llm_gguf.write_gguf('$MODEL', '$Q8', 'Q8_0')"
+  echo "model: Qwen2.5-0.5B shapes, F16 safetensors vs Q8_0 GGUF; threads: $THREADS; new tokens: $NEW"
+  runs=()
+  for ((i = 0; i < ${RUNS:-3}; i++)); do
+    runs+=("$(MB_INFER_THREADS=$THREADS $PROBE --decode "$NEW" "$MODEL" "$TEXT")")
+    runs+=("$(MB_INFER_THREADS=$THREADS $PROBE --decode "$NEW" "$Q8" "$TEXT")")
+  done
+  $PY - "${runs[@]}" <<'PYEOF'
+import json, statistics, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+f16, q8 = runs[0::2], runs[1::2]
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+print(f"{'':8}{'load ms':>10}{'first-token ms':>16}{'tokens/s':>10}   (medians of {len(f16)})")
+for name, rs in (("F16", f16), ("Q8_0", q8)):
+    print(f"{name:8}{med(rs, 'load_ms'):10.1f}{med(rs, 'first_token_ms'):16.1f}{med(rs, 'tokens_per_s'):10.2f}")
+print("tokens/s per run: F16 " + " ".join(f"{r['tokens_per_s']:.2f}" for r in f16) +
+      "; Q8_0 " + " ".join(f"{r['tokens_per_s']:.2f}" for r in q8))
+print(f"ratio Q8_0/F16: tokens/s {med(q8, 'tokens_per_s') / med(f16, 'tokens_per_s'):.2f}x, "
+      f"first token {med(q8, 'first_token_ms') / med(f16, 'first_token_ms'):.2f}x time")
+print("greedy ids equal (Q8_0 vs F16): " + str(q8[0]["generated_ids"] == f16[0]["generated_ids"]))
+PYEOF
+  exit 0
+fi
 WEIGHTS=$MODEL
 if [[ $FORMAT == gguf-q8_0 ]]; then
   # Same random weights, quantised; the safetensors file goes (config.json stays: the PyTorch

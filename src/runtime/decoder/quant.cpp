@@ -8,7 +8,10 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/kernels/parallel.hpp"
 #include "runtime/model/weights.hpp"
@@ -19,6 +22,8 @@ namespace {
 
 constexpr int64_t k_qk = 32;    // Q4_0 / Q8_0 block
 constexpr int64_t k_qkk = 256;  // K-quant super-block
+
+std::atomic<bool> g_portable_only{false};  // use_portable_quant_kernels (tests)
 
 // All 65536 half values, built once (256 KiB): f16_to_f32 is branchy and out of line, and
 // F16 matrices convert every element on every matvec.
@@ -188,47 +193,96 @@ struct MatvecArgs {
   int64_t row_bytes, rows, cols, block_elems, block_bytes;
   const int32_t* row_map;  // null: identity
   const float* x;
+  const int8_t* xq;  // Q8_0: x quantised (quantize_activation)
+  const float* xd;
   float* y;
 };
 
-// One Q8_0 row times x without dequantising: each block's int8 x float sum is scaled once by
-// its d (sum(q * x) * d, where dequantise-then-dot computes sum((q * d) * x): the same value
-// up to float rounding). 8 independent lanes; the AVX2 version below is the same arithmetic
-// in explicit 8-wide vectors (GCC's auto-vectorisation of this loop used 4-wide vectors and
-// spilled the lanes).
-inline float dot_q8_0(const uint8_t* row, const float* x, int64_t cols) {
-  float acc[8] = {};
-  for (int64_t b = 0; b < cols / k_qk; ++b) {
-    const uint8_t* blk = row + b * 34;
-    const float d = half_at(blk);
-    const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
+// The activation of a Q8_0 product, quantised once per matvec as llama.cpp does before its
+// integer dot products (ggml's quantize_row_q8_0): blocks of 32, d = max|x| / 127,
+// q = round(x * 127 / max|x|), ties to even. Unlike ggml, d stays float32 (ggml rounds it to
+// f16 because it stores the block; nothing stores this one). A block holding a NaN or an
+// infinity gets d = NaN, so the product is not finite, as the float product would be, and the
+// decoder's finite-output check still sees a broken activation.
+void quantize_activation(const float* x, int64_t n, int8_t* q, float* d) {
+  for (int64_t b = 0; b < n / k_qk; ++b) {
     const float* xb = x + b * k_qk;
-    float s[8] = {};
-    for (int i = 0; i < k_qk; i += 8) {
-      for (int j = 0; j < 8; ++j) s[j] += static_cast<float>(q[i + j]) * xb[i + j];
+    float amax = 0.0f;
+    bool finite = true;
+    for (int i = 0; i < k_qk; ++i) {
+      finite = finite && std::isfinite(xb[i]);
+      amax = std::max(amax, std::fabs(xb[i]));
     }
-    for (int j = 0; j < 8; ++j) acc[j] += s[j] * d;
+    int8_t* qb = q + b * k_qk;
+    if (!finite) {
+      d[b] = std::numeric_limits<float>::quiet_NaN();
+      std::fill(qb, qb + k_qk, int8_t{0});
+      continue;
+    }
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    d[b] = amax / 127.0f;
+    for (int i = 0; i < k_qk; ++i) qb[i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));
   }
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// d_w * d_x of block b; `half` is half_table(), fetched once per row range: a call per block
+// checks the table's initialisation guard, which made GCC keep the accumulators in memory.
+inline float block_scale(const uint8_t* blk, const float* half, const float* xd, int64_t b) {
+  uint16_t h;
+  std::memcpy(&h, blk, 2);
+  return half[h] * xd[b];
+}
+
+// One Q8_0 row times the quantised activation: per block an exact int32 sum of int8 x int8
+// products, scaled once by d_w * d_x (ggml's vec_dot_q8_0_q8_0).
+inline float dot_q8_0_q8(const uint8_t* row, const int8_t* xq, const float* xd, int64_t blocks,
+                         const float* half) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = row + b * 34;
+    const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
+    const int8_t* xb = xq + b * k_qk;
+    int32_t s = 0;
+    for (int i = 0; i < k_qk; ++i) s += static_cast<int32_t>(q[i]) * xb[i];
+    acc += static_cast<float>(s) * block_scale(blk, half, xd, b);
+  }
+  return acc;
 }
 
 #ifdef MB_X86
-__attribute__((target("avx2,fma"))) inline float dot_q8_0_avx2(const uint8_t* row, const float* x,
-                                                               int64_t cols) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < cols / k_qk; ++b) {
+// The same with AVX2's u8 x s8 multiply-add, as ggml: maddubs wants one unsigned operand, so
+// the weights give their absolute value and their sign to the activation. A weight of -128
+// is 128 as unsigned; the activation is within [-127, 127], so negating it never overflows,
+// and a pair sums to at most 2 * 128 * 127 = 32512 (no int16 saturation).
+__attribute__((target("avx2,fma"))) inline __m256 block_dot_avx2(const uint8_t* blk,
+                                                                 const int8_t* xb, float scale,
+                                                                 __m256 acc) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb));
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  return _mm256_fmadd_ps(_mm256_set1_ps(scale), s, acc);
+}
+
+// Two accumulators: one would chain every block's FMA on the previous one.
+__attribute__((target("avx2,fma"))) inline float dot_q8_0_q8_avx2(const uint8_t* row,
+                                                                  const int8_t* xq, const float* xd,
+                                                                  int64_t blocks,
+                                                                  const float* half) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
     const uint8_t* blk = row + b * 34;
-    const float* xb = x + b * k_qk;
-    __m256 s = _mm256_setzero_ps();
-    for (int i = 0; i < k_qk; i += 8) {
-      const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + i));
-      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
-      s = _mm256_fmadd_ps(q, _mm256_loadu_ps(xb + i), s);
-    }
-    acc = _mm256_fmadd_ps(s, _mm256_set1_ps(half_at(blk)), acc);
+    acc0 = block_dot_avx2(blk, xq + b * k_qk, block_scale(blk, half, xd, b), acc0);
+    acc1 =
+        block_dot_avx2(blk + 34, xq + (b + 1) * k_qk, block_scale(blk + 34, half, xd, b + 1), acc1);
+  }
+  if (b < blocks) {
+    acc0 =
+        block_dot_avx2(row + b * 34, xq + b * k_qk, block_scale(row + b * 34, half, xd, b), acc0);
   }
   alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, acc);
+  _mm256_store_ps(lanes, _mm256_add_ps(acc0, acc1));
   return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
          ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
@@ -236,20 +290,22 @@ __attribute__((target("avx2,fma"))) inline float dot_q8_0_avx2(const uint8_t* ro
 
 // y = W x, 256 elements at a time through a stack buffer (a multiple of every block size;
 // a row of a 32-element block type is a multiple of 32): no scratch memory beyond 1 KiB.
-// Q8_0, the type most matrices of a Q8_0 file have, takes the fused dot above.
+// Q8_0, the type most matrices of a Q8_0 file have, takes the integer dot above on the
+// activation matvec() quantised.
 template <bool Avx2>
 inline void matvec_body(const MatvecArgs& a) {
   float buf[k_qkk];
+  const float* half = half_table();
   for (int64_t r = 0; r < a.rows; ++r) {
     const uint8_t* src = a.data + (a.row_map ? a.row_map[r] : r) * a.row_bytes;
     if (a.type == GgmlType::q8_0) {
 #ifdef MB_X86
       if constexpr (Avx2) {
-        a.y[r] = dot_q8_0_avx2(src, a.x, a.cols);
+        a.y[r] = dot_q8_0_q8_avx2(src, a.xq, a.xd, a.cols / k_qk, half);
         continue;
       }
 #endif
-      a.y[r] = dot_q8_0(src, a.x, a.cols);
+      a.y[r] = dot_q8_0_q8(src, a.xq, a.xd, a.cols / k_qk, half);
       continue;
     }
     float acc = 0.0f;
@@ -362,11 +418,24 @@ void QuantMatrix::row_f32(int64_t r, float* out) const {
 
 void QuantMatrix::matvec(const float* x, float* y) const {
 #ifdef MB_X86
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool cpu_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = cpu_avx2 && !g_portable_only.load(std::memory_order_relaxed);
 #else
   constexpr bool avx2 = false;
 #endif
   const QuantBlock qb = quant_block(static_cast<uint32_t>(m_type));
+  // Q8_0: the activation is quantised once here, before the rows are split, and read by
+  // every thread. The buffers grow to the widest matrix and stay (no allocation per token).
+  thread_local std::vector<int8_t> xq;
+  thread_local std::vector<float> xd;
+  if (m_type == GgmlType::q8_0) {
+    xq.resize(static_cast<size_t>(cols()));
+    xd.resize(static_cast<size_t>(cols() / k_qk));
+    quantize_activation(x, cols(), xq.data(), xd.data());
+  }
+  // Pointers, not the names: inside the lambda a thread_local names the worker's own copy.
+  const int8_t* x_q = xq.data();
+  const float* x_d = xd.data();
   // Rows split across the decoder's threads (parallel.hpp); each chunk is the same loop on a
   // row range, so the result does not depend on the thread count.
   parallel_rows(rows(), cols(), [&](int64_t begin, int64_t end) {
@@ -374,7 +443,8 @@ void QuantMatrix::matvec(const float* x, float* y) const {
                        m_row_bytes, end - begin,
                        cols(),      qb.elems,
                        qb.bytes,    m_row_map.empty() ? nullptr : m_row_map.data() + begin,
-                       x,           y + begin};
+                       x,           x_q,
+                       x_d,         y + begin};
 #ifdef MB_X86
     if (avx2) {
       matvec_avx2(a);
@@ -385,5 +455,11 @@ void QuantMatrix::matvec(const float* x, float* y) const {
     matvec_portable(a);
   });
 }
+
+void quantize_q8_activation(const float* x, int64_t n, int8_t* q, float* d) {
+  quantize_activation(x, n, q, d);
+}
+
+void use_portable_quant_kernels(bool on) { g_portable_only.store(on); }
 
 }  // namespace mb::infer

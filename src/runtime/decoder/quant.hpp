@@ -3,7 +3,8 @@
 // K-quants in rows that are not a multiple of 256, e.g. Qwen2.5-0.5B's 896), following ggml's
 // reference dequantize_row_* (block layouts in quant.cpp), and `QuantMatrix`, a Matrix over the
 // memory-mapped tensor data that dequantises one block at a time: a quantised model is never
-// expanded to F32 as a whole.
+// expanded to F32 as a whole. A Q8_0 matrix multiplies as llama.cpp's does: the activation is
+// quantised to Q8_0 too and the blocks meet in integer dot products.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,14 @@ void dequantize(GgmlType type, const uint8_t* src, float* out, int64_t n);
 // row, the GGUF row to read (the inverse permutation). Empty when rows % n_heads != 0 or the
 // head size is odd.
 std::vector<int32_t> llama_rope_unpermute(int64_t rows, int64_t n_heads);
+
+// The activation side of a Q8_0 product (QuantMatrix::matvec does it once per call): n floats
+// (a multiple of 32) to int8 blocks of 32 with one float scale each, d[b] = max|x| / 127 and
+// q = round(x / d), ties to even; d[b] is NaN for a block holding a NaN or infinity.
+void quantize_q8_activation(const float* x, int64_t n, int8_t* q, float* d);
+
+// Tests: run the portable kernels on a CPU that has AVX2, to compare the two.
+void use_portable_quant_kernels(bool on);
 
 class QuantMatrix final : public Matrix {
  public:

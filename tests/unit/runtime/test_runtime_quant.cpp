@@ -3,7 +3,9 @@
 // and the GGUF reader's typed metadata accessors the loader relies on.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include "runtime/decoder/quant.hpp"
@@ -128,21 +130,23 @@ TEST(Quant, RowMapAndMatvec) {
   EXPECT_EQ(y[2], -1.0f);
 }
 
-// The fused Q8_0 dot and the row split across threads (with a row map): exact integer
-// arithmetic, so every path must give the same bits as the hand-computed sums.
-TEST(Quant, Q8_0MatvecFusedAndThreadedWithRowMap) {
+// The integer Q8_0 dot and the row split across threads (with a row map), on both kernels.
+// Every block of x holds 127, so the activation quantises exactly (d = 1, q = x) and every
+// path must give the same bits as the hand-computed sums (all partial sums are exact).
+TEST(Quant, Q8_0MatvecIntegerAndThreadedWithRowMap) {
   constexpr int64_t rows = 512, cols = 1024, blocks = cols / 32;  // enough work for 2 threads
   std::vector<uint8_t> data(rows * blocks * 34);
   std::vector<int32_t> map(rows);
   std::vector<float> x(cols), want(rows);
-  for (int64_t c = 0; c < cols; ++c) x[c] = static_cast<float>(c % 7) - 3.0f;
+  for (int64_t c = 0; c < cols; ++c) x[c] = c % 32 == 5 ? 127.0f : static_cast<float>(c % 7) - 3.0f;
   for (int64_t r = 0; r < rows; ++r) {
     map[r] = static_cast<int32_t>(rows - 1 - r);
     for (int64_t b = 0; b < blocks; ++b) {
       const size_t at = static_cast<size_t>((r * blocks + b) * 34);
       put_half(data, at, b % 2 ? k_half_two : k_half_half);
       for (int i = 0; i < 32; ++i) {
-        const auto q = static_cast<int8_t>((r * 31 + b * 7 + i * 13) % 255 - 127);
+        // -128 too: a file may hold it though ggml's quantiser never writes it.
+        const auto q = static_cast<int8_t>((r * 31 + b * 7 + i * 13) % 256 - 128);
         data[at + 2 + i] = static_cast<uint8_t>(q);
         want[rows - 1 - r] += (b % 2 ? 2.0f : 0.5f) * q * x[b * 32 + i];
       }
@@ -150,13 +154,70 @@ TEST(Quant, Q8_0MatvecFusedAndThreadedWithRowMap) {
   }
   auto m = QuantMatrix::create(8, data.data(), data.size(), rows, cols, nullptr, map);
   ASSERT_TRUE(m.ok());
-  std::vector<float> one(rows), two(rows);
-  (*m)->matvec(x.data(), one.data());
-  set_infer_threads(2);
-  (*m)->matvec(x.data(), two.data());
-  set_infer_threads(1);
-  EXPECT_EQ(one, want);
-  EXPECT_EQ(two, want);
+  for (bool portable : {false, true}) {
+    use_portable_quant_kernels(portable);
+    std::vector<float> one(rows), two(rows);
+    (*m)->matvec(x.data(), one.data());
+    set_infer_threads(2);
+    (*m)->matvec(x.data(), two.data());
+    set_infer_threads(1);
+    EXPECT_EQ(one, want) << "portable " << portable;
+    EXPECT_EQ(two, want) << "portable " << portable;
+  }
+  use_portable_quant_kernels(false);
+}
+
+// The activation is quantised as llama.cpp's quantize_row_q8_0 does (d = max|x| / 127,
+// q = round(x / d)), so a Q8_0 product is sum(q_w * q_x) * d_w * d_x, not the float dot.
+TEST(Quant, Q8_0MatvecQuantisesTheActivation) {
+  std::vector<uint8_t> data(34);
+  put_half(data, 0, k_half_one);
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) {
+    data[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(i % 2 ? 3 : -2));
+    x[i] = 0.1f * static_cast<float>(i) - 1.0f;  // max |x| = 2.1
+  }
+  int8_t q[32];
+  float d = 0.0f;
+  quantize_q8_activation(x.data(), 32, q, &d);
+  EXPECT_EQ(d, x[31] / 127.0f);
+  EXPECT_EQ(q[31], 127);
+  EXPECT_EQ(q[0], -60);  // -1.0 * 127 / 2.1 = -60.48
+  EXPECT_EQ(q[1], -54);  // -0.9 * 127 / 2.1 = -54.43
+  int32_t sum = 0;
+  for (int i = 0; i < 32; ++i) sum += q[i] * (i % 2 ? 3 : -2);
+  const double want = static_cast<double>(sum) * d;
+  double exact = 0.0;  // the float product, which differs by about 1e-3 here
+  for (int i = 0; i < 32; ++i) exact += static_cast<double>(x[i]) * (i % 2 ? 3 : -2);
+  ASSERT_GT(std::fabs(exact - want), 1e-4);
+  auto m = QuantMatrix::create(8, data.data(), data.size(), 1, 32, nullptr);
+  ASSERT_TRUE(m.ok());
+  for (bool portable : {false, true}) {
+    use_portable_quant_kernels(portable);
+    float y = 0.0f;
+    (*m)->matvec(x.data(), &y);
+    // The AVX2 kernel scales 8 partial sums before adding them: a few float roundings.
+    EXPECT_NEAR(y, want, 1e-6 * std::fabs(want)) << "portable " << portable;
+  }
+  use_portable_quant_kernels(false);
+}
+
+// A NaN or infinite activation must not quantise into finite numbers: the decoder's check for
+// a finite output is what reports a broken model.
+TEST(Quant, Q8_0NonFiniteActivationStaysNonFinite) {
+  std::vector<uint8_t> data(2 * 34);
+  put_half(data, 0, k_half_one);
+  put_half(data, 34, k_half_one);
+  for (int i = 0; i < 32; ++i) data[2 + i] = data[36 + i] = 1;
+  auto m = QuantMatrix::create(8, data.data(), data.size(), 1, 64, nullptr);
+  ASSERT_TRUE(m.ok());
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> x(64, 0.5f);
+    x[40] = bad;
+    float y = 0.0f;
+    (*m)->matvec(x.data(), &y);
+    EXPECT_FALSE(std::isfinite(y)) << bad;
+  }
 }
 
 TEST(GgufArrays, TypedAccessors) {
