@@ -8,11 +8,11 @@
 #include "core/file.hpp"
 #include "core/paths.hpp"
 #include "runtime/formats/gguf.hpp"
+#include "runtime/formats/json_fields.hpp"
 #include "runtime/formats/onnx.hpp"
 #include "runtime/formats/safetensors.hpp"
 #include "runtime/formats/zip.hpp"
-#include "runtime/infer/json_fields.hpp"
-#include "runtime/infer/weights.hpp"
+#include "runtime/model/weights.hpp"
 
 namespace mb::runtime {
 
