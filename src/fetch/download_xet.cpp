@@ -98,7 +98,10 @@ struct Window {
     uint64_t covered = 0;
     {
       std::lock_guard lock(mutex);
-      for (const TermPlan& tp : unit.terms) partial.state.done.add(tp.clip_begin, tp.clip_end);
+      for (const TermPlan& tp : unit.terms) {
+        partial.state.done.add(tp.clip_begin, tp.clip_end);
+        if (env.watch) env.watch->landed(tp.clip_begin, tp.clip_end);
+      }
       covered = partial.state.done.covered();
       if (Status st = save_resume_state(env.door, partial.state_path, partial.state); !st.ok()) {
         log::debug("could not save download state: " + st.error().message);
@@ -365,6 +368,7 @@ Result<std::optional<Downloaded>> download_xet(FileSource& source, const Downloa
   }
   const std::string& label = source.label();
   MB_ASSIGN(PartialFile partial, open_partial(spec, env, label));
+  if (env.watch) env.watch->begin(partial.path, partial.fd.get(), partial.state.done);
   Downloaded out;
   out.temp_path = partial.path;
   out.xet_hash = file_id;
