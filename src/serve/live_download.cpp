@@ -88,8 +88,8 @@ void LiveDownload::notify_after(uint64_t version, std::function<void()> fn) {
   fn();
 }
 
-StreamCursor::StreamCursor(std::shared_ptr<LiveDownload> live, const CacheDoor& door,
-                           uint64_t end, std::function<Result<UniqueFd>()> open_published)
+StreamCursor::StreamCursor(std::shared_ptr<LiveDownload> live, const CacheDoor& door, uint64_t end,
+                           std::function<Result<UniqueFd>()> open_published)
     : m_live(std::move(live)),
       m_door(door),
       m_end(end),

@@ -37,12 +37,12 @@ class LiveDownload final : public fetch::DownloadWatch {
   // --- the clients' side ---
   // What a client may do at one moment.
   struct View {
-    uint64_t version = 0;     // changes with every event above
-    uint64_t attempt = 0;     // the file being written; 0 when none
-    std::string path;         // below the cache root; empty when none
-    dev_t dev = 0;            // identity of that file (a cursor checks the one it opens)
-    ino_t ino = 0;            //
-    uint64_t available = 0;   // end of the landed bytes that begin at the asked offset
+    uint64_t version = 0;    // changes with every event above
+    uint64_t attempt = 0;    // the file being written; 0 when none
+    std::string path;        // below the cache root; empty when none
+    dev_t dev = 0;           // identity of that file (a cursor checks the one it opens)
+    ino_t ino = 0;           //
+    uint64_t available = 0;  // end of the landed bytes that begin at the asked offset
     End end = End::running;
   };
   View view(uint64_t offset) const;

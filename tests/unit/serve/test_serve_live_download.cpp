@@ -1,7 +1,5 @@
 // A live download as clients read it (serve/live_download): bytes as they land, the last byte
 // only once verified, a cut when the attempt is discarded or the job fails.
-#include "serve/live_download.hpp"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,6 +7,7 @@
 #include <string>
 
 #include "core/file.hpp"
+#include "serve/live_download.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mb::serve {
@@ -26,12 +25,14 @@ class ServeLiveDownload : public ::testing::Test {
     ASSERT_EQ(::ftruncate(writer.get(), static_cast<off_t>(content.size())), 0);
   }
   void write(uint64_t begin, uint64_t end) {
-    ASSERT_EQ(::pwrite(writer.get(), content.data() + begin, end - begin, static_cast<off_t>(begin)),
-              static_cast<ssize_t>(end - begin));
+    ASSERT_EQ(
+        ::pwrite(writer.get(), content.data() + begin, end - begin, static_cast<off_t>(begin)),
+        static_cast<ssize_t>(end - begin));
     live->landed(begin, end);
   }
   StreamCursor cursor(uint64_t end) {
-    return StreamCursor(live, *door, end, [] { return Result<UniqueFd>(fail(ErrorCategory::io, "no")); });
+    return StreamCursor(live, *door, end,
+                        [] { return Result<UniqueFd>(fail(ErrorCategory::io, "no")); });
   }
 
   test::TempDir dir;
