@@ -69,6 +69,11 @@ Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t fi
   std::vector<Unit> units;
   units.reserve(by_fetch.size());
   for (auto& [index, u] : by_fetch) units.push_back(std::move(u));
+  // In file order (the CAS lists fetches in any order, e.g. by xorb hash): the file's prefix
+  // then grows steadily, which a client streaming it from `serve` waits on.
+  std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
+    return a.terms.front().clip_begin < b.terms.front().clip_begin;
+  });
   return units;
 }
 

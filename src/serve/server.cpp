@@ -139,17 +139,30 @@ size_t no_unescape(void*, MHD_Connection*, char* s) { return std::strlen(s); }
 // there yet, the connection is suspended (libmicrohttpd allows it from a content reader) and
 // resumed by the download's next event: a waiting client holds no server thread, and
 // returning 0 without suspending would make the epoll thread spin.
+// A stream that got no byte for `stall` (--idle-timeout) is cut, as an idle connection would
+// be closed: the deadlines timer resumes it then (libmicrohttpd never times out a suspended
+// connection), and the reader finds it has waited long enough.
 struct StreamReader {
   std::shared_ptr<StreamCursor> cursor;
   std::shared_ptr<Wakers> wakers;
+  Deadlines* deadlines;
   MHD_Connection* connection;
   uint64_t offset;  // of the response's first byte in the file
+  std::chrono::seconds stall;
+  Clock::time_point last_byte = Clock::now();
 };
 
 ssize_t read_stream(void* cls, uint64_t pos, char* buf, size_t max) {
   auto* r = static_cast<StreamReader*>(cls);
   StreamCursor::Step step = r->cursor->read(r->offset + pos, buf, max);
-  if (step.kind == StreamCursor::Step::data) return static_cast<ssize_t>(step.bytes);
+  if (step.kind == StreamCursor::Step::data) {
+    r->last_byte = Clock::now();
+    return static_cast<ssize_t>(step.bytes);
+  }
+  if (step.kind == StreamCursor::Step::wait && Clock::now() - r->last_byte >= r->stall) {
+    step = {StreamCursor::Step::fail, 0, 0,
+            "no byte from the download for " + std::to_string(r->stall.count()) + " s"};
+  }
   if (step.kind == StreamCursor::Step::fail) {
     // Closing before Content-Length is how the client learns the body is not the file.
     log::warn("serve: a streamed response is cut: " + step.why);
@@ -158,20 +171,25 @@ ssize_t read_stream(void* cls, uint64_t pos, char* buf, size_t max) {
   if (!r->wakers->suspend(r->connection)) return MHD_CONTENT_READER_END_WITH_ERROR;  // stopping
   std::shared_ptr<Wakers> wakers = r->wakers;
   MHD_Connection* c = r->connection;
+  r->deadlines->wake_at(c, r->last_byte + r->stall);
   r->cursor->live()->notify_after(step.version, [wakers, c] { wakers->resume(c); });
   return 0;
 }
 
 void free_stream(void* cls) { delete static_cast<StreamReader*>(cls); }
 
-MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply,
-                 const std::shared_ptr<Wakers>& wakers) {
+MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply, Server::Internals& in) {
   ctx.status = reply.status;
   ctx.route = reply.route;
   ctx.body_bytes = ctx.method == "HEAD" ? 0 : reply.body_size();
   MHD_Response* resp = nullptr;
   if (reply.stream) {
-    auto* reader = new StreamReader{std::move(reply.stream), wakers, c, reply.offset};
+    auto* reader = new StreamReader{std::move(reply.stream),
+                                    in.wakers,
+                                    in.deadlines.get(),
+                                    c,
+                                    reply.offset,
+                                    std::chrono::seconds(std::max(1u, in.options.idle_timeout))};
     resp = MHD_create_response_from_callback(reply.length, 64 * 1024, &read_stream, reader,
                                              &free_stream);
     if (!resp) delete reader;
@@ -213,8 +231,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
     *upload_size = 0;
     return MHD_YES;
   }
-  if (ctx->body_too_big)
-    return queue(c, *ctx, error_reply(413, "", "request body too large"), in->wakers);
+  if (ctx->body_too_big) return queue(c, *ctx, error_reply(413, "", "request body too large"), *in);
   Request req;
   req.method = ctx->method;
   req.target = ctx->target;
@@ -230,16 +247,16 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
   req.body = std::move(ctx->body);
   const std::shared_ptr<Wakers>& wakers = in->wakers;
   if (ctx->job && !ctx->job->done() && wakers->is_stopped()) {  // resumed by stop()
-    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), wakers);
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), *in);
   }
   req.finished_job = ctx->job;
   Reply reply = in->handler->handle(req);
-  if (!reply.wait) return queue(c, *ctx, std::move(reply), wakers);
+  if (!reply.wait) return queue(c, *ctx, std::move(reply), *in);
   // Park the connection (not the thread) until the job is over, or until a download's first
   // bytes land; libmicrohttpd then calls us again and we answer.
   ctx->job = reply.wait;
   if (!wakers->suspend(c)) {
-    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), wakers);
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), *in);
   }
   auto wake = [wakers, c] { wakers->resume(c); };
   if (reply.wait_version && reply.wait->live()) {
@@ -417,8 +434,11 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   (void)len;
   unsigned threads =
       in.options.threads ? in.options.threads : std::max(2u, std::thread::hardware_concurrency());
-  in.deadlines = std::make_unique<Deadlines>(std::chrono::seconds(in.options.header_timeout),
-                                             std::chrono::seconds(in.options.idle_timeout));
+  in.deadlines = std::make_unique<Deadlines>(
+      std::chrono::seconds(in.options.header_timeout),
+      std::chrono::seconds(in.options.idle_timeout), [wakers = in.wakers](const void* c) {
+        wakers->resume(static_cast<MHD_Connection*>(const_cast<void*>(c)));
+      });
   raise_fd_limit(in.options.max_connections);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);

@@ -158,16 +158,36 @@ class ServeStreamsMisses(MbTestCase):
         st, _, body, err = read_streamed(m, TARGET, timeout=60)
         self.assertEqual((st, err, body == self.data), (200, None, True))
 
+    def test_a_stream_that_gets_no_byte_for_the_idle_timeout_is_cut(self):
+        # Upstream stalls mid-body (for less than the fetch engine's own stall limit): the
+        # waiting stream is suspended, and cut once it went --idle-timeout without a byte.
+        self.hub.set_faults([{"type": "hang", "match": "^/cdn/", "after_bytes": SIZE // 4,
+                              "seconds": 10}])
+        m = Mirror(self.cache, "--upstream", self.hub.url, "--idle-timeout", "2")
+        self.addCleanup(m.stop)
+        st, _, body, err = read_streamed(m, TARGET, timeout=60)
+        self.assertEqual(st, 200)
+        self.assertIsNotNone(err)
+        self.assertEqual(body, self.data[:len(body)])
+        self.assertIn("no byte from the download for 2 s", m.stderr_once_it_has("no byte from"))
+        # The download itself goes on once upstream does (a client asking meanwhile would wait,
+        # and be cut, too); then the file is a hit.
+        obj = os.path.join(self.cache, ".locks/modelbake/objects/sha256", self.sha[:2], self.sha[2:])
+        self.wait_until(lambda: os.path.isfile(obj), timeout=120)
+        st, _, body, err = read_streamed(m, TARGET)
+        self.assertEqual((st, err, body == self.data), (200, None, True))
+        self.assertEqual(len(self.cdn_gets()), 1)
+
     def test_a_xet_download_is_streamed_as_its_terms_land(self):
         # Xet reports a term once its xorb range is written whole (a retried range rewrites
         # bytes, which must not have been sent): with small xorbs that is often enough.
         xet_hub = self.start_hub(self.repo, xet=True)
-        xet_hub.set_config(xet_xorb_chunks=16)
-        xet_hub.set_faults([{"type": "slow", "match": "^/cas/xorb/", "bytes_per_sec": SLOW // 4, "count": -1}])
+        xet_hub.set_config(xet_xorb_chunks=4)
+        xet_hub.set_faults([{"type": "slow", "match": "^/cas/xorb/", "bytes_per_sec": SLOW // 8, "count": -1}])
         m = Mirror(self.cache, "--upstream", xet_hub.url)
         self.addCleanup(m.stop)
         st, h, body, err = read_streamed(m, TARGET)
-        self.assertIsNone(err, "client timed out or was cut: %r" % (err,))
+        self.assertIsNone(err, "client timed out or was cut: %r %s" % (err, m.stderr()))
         self.assertEqual((st, hashlib.sha256(body).hexdigest()), (200, self.sha))
         self.assertTrue(xet_hub.requests(path="^/cas/xorb/"))
         self.assertEqual(xet_hub.requests(path="^/cdn/"), [])
