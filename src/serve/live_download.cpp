@@ -101,9 +101,9 @@ StreamCursor::Step StreamCursor::open_attempt(const LiveDownload::View& v) {
   auto fd = m_door.open_file(v.path, O_RDONLY);
   struct stat st {};
   if (!fd.ok() || ::fstat(fd->get(), &st) != 0 || st.st_dev != v.dev || st.st_ino != v.ino) {
-    // A new attempt may have replaced it since the view: look again after that event.
-    if (m_live->version() != v.version) return Step{Step::wait, 0, v.version, ""};
-    return Step{Step::fail, 0, 0, "cannot open the download in progress"};
+    // Gone or replaced: the verified file was just adopted into the store (its end follows),
+    // or a new attempt began. Look again after the next event; nothing was sent from it.
+    return Step{Step::wait, 0, v.version, ""};
   }
   m_fd = std::move(*fd);
   m_attempt = v.attempt;

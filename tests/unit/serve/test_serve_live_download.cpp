@@ -121,5 +121,20 @@ TEST_F(ServeLiveDownload, TheSameFileResumedKeepsTheAttemptARewrittenOneDoesNot)
   EXPECT_EQ(c.read(0, buf, sizeof buf).kind, Kind::fail);
 }
 
+TEST_F(ServeLiveDownload, AClientArrivingAsTheFileIsAdoptedReadsThePublishedFile) {
+  live->begin(path, writer.get(), fetch::ExtentSet{});
+  write(0, content.size());
+  // Verified and renamed into the store, its end not reported yet: the partial's name is gone.
+  ASSERT_TRUE(door->rename(path, "published").ok());
+  StreamCursor c(live, *door, content.size(),
+                 [this] { return door->open_file("published", O_RDONLY); });
+  StreamCursor::Step s = c.read(0, buf, sizeof buf);
+  ASSERT_EQ(s.kind, Kind::wait);
+  live->finish(true);
+  s = c.read(0, buf, sizeof buf);
+  ASSERT_EQ(s.kind, Kind::data);
+  EXPECT_EQ(std::string(buf, s.bytes), content);
+}
+
 }  // namespace
 }  // namespace mb::serve
