@@ -69,6 +69,11 @@ Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t fi
   std::vector<Unit> units;
   units.reserve(by_fetch.size());
   for (auto& [index, u] : by_fetch) units.push_back(std::move(u));
+  // In file order (the CAS lists fetches in any order, e.g. by xorb hash): the file's prefix
+  // then grows steadily, which a client streaming it from `serve` waits on.
+  std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
+    return a.terms.front().clip_begin < b.terms.front().clip_begin;
+  });
   return units;
 }
 
@@ -98,7 +103,10 @@ struct Window {
     uint64_t covered = 0;
     {
       std::lock_guard lock(mutex);
-      for (const TermPlan& tp : unit.terms) partial.state.done.add(tp.clip_begin, tp.clip_end);
+      for (const TermPlan& tp : unit.terms) {
+        partial.state.done.add(tp.clip_begin, tp.clip_end);
+        if (env.watch) env.watch->landed(tp.clip_begin, tp.clip_end);
+      }
       covered = partial.state.done.covered();
       if (Status st = save_resume_state(env.door, partial.state_path, partial.state); !st.ok()) {
         log::debug("could not save download state: " + st.error().message);
@@ -365,6 +373,7 @@ Result<std::optional<Downloaded>> download_xet(FileSource& source, const Downloa
   }
   const std::string& label = source.label();
   MB_ASSIGN(PartialFile partial, open_partial(spec, env, label));
+  if (env.watch) env.watch->begin(partial.path, partial.fd.get(), partial.state.done);
   Downloaded out;
   out.temp_path = partial.path;
   out.xet_hash = file_id;
