@@ -82,6 +82,22 @@ tidy_one() {  # file build cache_dir: runs clang-tidy on one file unless its cle
   return 1
 }
 
+# clang-tidy needs each file's own compile command. A unity build's compile_commands.json names
+# only its batches, so for one a non-unity tree is configured (not built: tidy reads headers
+# only) beside it, with the same build type and options, and its database is used instead.
+per_file_compile_db() {  # build -> the folder holding a per-file compile_commands.json
+  local build=$1
+  if ! grep -q '^MODELBAKE_UNITY:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+    echo "$build"
+    return
+  fi
+  local type
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+  cmake -S "$root" -B "$build/tidy-db" -DMODELBAKE_UNITY=OFF -DCMAKE_BUILD_TYPE="${type:-RelWithDebInfo}" \
+    >"$build/tidy-db.log" 2>&1 || { cat "$build/tidy-db.log" >&2; exit 2; }
+  echo "$build/tidy-db"
+}
+
 case "${1:-}" in
   format)
     if [[ "${2:-}" == "--fix" ]]; then
@@ -110,6 +126,7 @@ case "${1:-}" in
       esac
     done
     [[ -n "$cache" ]] && mkdir -p "$cache"
+    build=$(per_file_compile_db "$build")
     # Only our sources, not the tests (gtest macros trip checks that say nothing about shipped
     # code).
     if ((all)); then
