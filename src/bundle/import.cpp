@@ -1,5 +1,6 @@
 #include "bundle/import.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,8 +230,9 @@ Result<Located> locate_lock(const LockFinder& finder) {
   return out;
 }
 
-Status check_entry(const std::string& path, const BundleFile& f, const Entry& want,
-                   const std::string& lock_path, const std::string& lock_sha256) {
+Status check_entry(const CacheDoor& door, const std::string& path, const BundleFile& f,
+                   const Entry& want, const std::string& lock_path,
+                   const std::string& lock_sha256) {
   std::string p = "'" + path.substr(0, 200) + "'";
   switch (want.kind) {
     case EntryKind::dir:
@@ -258,7 +260,7 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
     return refuse(p + " has sha256 " + f.sha256 + ", the bundled lock says " + want.sha256);
   }
   if (want.sha256.empty()) {
-    MB_ASSIGN(std::string bytes, read_file(f.temp, 1 << 20));
+    MB_ASSIGN(std::string bytes, door.read_file(f.temp, 1 << 20));
     if (bytes != want.data) return refuse(p + " does not hold what the bundled lock says");
   }
   return {};
@@ -283,13 +285,15 @@ Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, 
   return blob;
 }
 
-Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& f) {
+Status verify_file(const CacheDoor& door, const BundleFile& e, const LockedModel& m,
+                   const LockedFile& f) {
   EntryExpectation want = EntryExpectation::of(f);
   FileDigests got{e.size, e.sha256, e.git_sha1};
   // The reader hashed the sha256 of every entry; the git blob sha1 only where it knew one
   // would be needed.
   if (digests_needed(want) == WithGitSha1::yes && got.git_sha1.empty() && got.size == f.size) {
-    MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
+    MB_ASSIGN(UniqueFd fd, door.open_file(e.temp, O_RDONLY));
+    MB_ASSIGN(FileDigests d, hash_fd(fd.get(), e.temp, WithGitSha1::yes));
     got.git_sha1 = d.git_sha1;
   }
   EntryMatch match = match_entry(want, got);
@@ -304,11 +308,11 @@ Status check_against_lock(const EntrySet& set, const Located& loc, const Admissi
   const Plan& plan = admission.plan();
   std::string lock_path = join_prefix(loc.root, k_lock_name);
   for (const auto& [path, f] : set.entries())
-    MB_TRY(check_entry(path, f, plan.at(path), lock_path, loc.sha256));
+    MB_TRY(check_entry(set.door(), path, f, plan.at(path), lock_path, loc.sha256));
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) {
       MB_ASSIGN(const BundleFile* e, content_of(set, m, f, admission.layout(), loc.root));
-      MB_TRY(verify_file(*e, m, f));
+      MB_TRY(verify_file(set.door(), *e, m, f));
     }
   }
   return {};
@@ -321,8 +325,8 @@ Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, c
     for (const auto& f : m.files) {
       if (store.has_object(f.sha256)) continue;
       MB_ASSIGN(const BundleFile* e, content_of(set, m, f, layout, loc.root));
-      struct stat st {};
-      if (::stat(e->temp.c_str(), &st) != 0) return errno_error("temp copy of " + f.path, errno);
+      MB_ASSIGN(auto st, set.door().lstat(e->temp));
+      if (!st) return errno_error("temp copy of " + f.path, ENOENT);
       MB_TRY(store.adopt_object(e->temp, f.sha256));
       ++added;
     }
@@ -351,8 +355,8 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   MB_TRY(store.init());
   MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
   std::string tmp = temp_path_for(store.layout().tmp_dir() + "/import");
-  // Made (and removed) through the door; the reader then creates its files in there with
-  // O_EXCL | O_NOFOLLOW.
+  // Made (and removed) through the door; the reader makes, reads and removes its files in
+  // there through the door too (O_EXCL, never through a link).
   MB_ASSIGN(DoorTempTree guard, DoorTempTree::create(store.layout().door(), tmp));
   MB_TRY(store.layout().door().make_dirs(tmp + "/outer"));
   MB_TRY(store.layout().door().make_dirs(tmp + "/content"));
@@ -360,12 +364,12 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;
   LockFinder finder;
-  EntrySet outer(tmp + "/outer");
+  EntrySet outer(store.layout().door(), tmp + "/outer");
   MB_ASSIGN(ContentReader read_content,
             first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
   MB_ASSIGN(Located loc, locate_lock(finder));
   MB_ASSIGN(Admission admission, Admission::create(loc.lock, store.layout(), loc.root, loc.size));
-  EntrySet content(tmp + "/content");
+  EntrySet content(store.layout().door(), tmp + "/content");
   content.restrict_to([&](const std::string& path, EntryKind kind,
                           uint64_t size) { return admission.admit(path, kind, size); },
                       admission.budget());

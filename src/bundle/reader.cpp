@@ -160,9 +160,7 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
     }
     m_written += size;
     f.temp = next_temp();
-    out = UniqueFd(
-        ::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!out.valid()) return errno_error("creating " + f.temp, errno);
+    MB_ASSIGN(out, m_door->open_file(f.temp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   }
   AsyncHasher sha(HashAlgo::sha256);  // overlaps the unpacking and writing
   std::optional<GitBlobHasher> git;
@@ -219,7 +217,7 @@ Status EntrySet::add(const std::string& raw_path, BundleFile f) {
   bool same =
       old.kind == f.kind && old.link == f.link && old.size == f.size && old.sha256 == f.sha256;
   if (!same) return hostile("'" + shown(path) + "' differs between layers");
-  if (!f.temp.empty() && f.temp != old.temp) ::unlink(f.temp.c_str());
+  if (!f.temp.empty() && f.temp != old.temp) (void)m_door->unlink(f.temp);
   return {};
 }
 

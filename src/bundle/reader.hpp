@@ -17,6 +17,7 @@
 
 #include "bundle/plan.hpp"
 #include "core/error.hpp"
+#include "store/cache_door.hpp"
 
 struct archive;
 
@@ -39,8 +40,11 @@ class EntrySet {
  public:
   static constexpr uint64_t k_git_sha1_limit = 256ull << 20;
 
-  // `temp_dir` must exist and be private to this import.
-  explicit EntrySet(std::string temp_dir) : m_temp_dir(std::move(temp_dir)) {}
+  // `temp_dir` must exist below the cache's root and be private to this import; the temp
+  // files are made, read and removed through the cache's door (never through a link).
+  EntrySet(const CacheDoor& door, std::string temp_dir)
+      : m_door(&door), m_temp_dir(std::move(temp_dir)) {}
+  const CacheDoor& door() const { return *m_door; }
 
   // From now on every entry must pass `admit` before its content is read, and the content
   // written to temp files may total at most `budget` bytes.
@@ -70,6 +74,7 @@ class EntrySet {
                              bool keep = true);
   std::string next_temp();
 
+  const CacheDoor* m_door;
   std::string m_temp_dir;
   AdmitFn m_admit;
   uint64_t m_budget = UINT64_MAX;

@@ -88,7 +88,8 @@ TEST(BundleEntrySet, BudgetRefusesBeforeWriting) {
   std::filesystem::create_directories(dir.path() + "/bundle");
   std::filesystem::create_directories(dir.path() + "/tmp");
   std::ofstream(dir.path() + "/bundle/big.bin") << std::string(10'000, 'z');
-  EntrySet set(dir.path() + "/tmp");
+  CacheDoor door(dir.path());
+  EntrySet set(door, dir.path() + "/tmp");
   set.restrict_to([](const std::string&, EntryKind, uint64_t) { return Status(); }, 100);
   auto st = set.add_directory(dir.path() + "/bundle");
   ASSERT_FALSE(st.ok());
@@ -102,7 +103,8 @@ TEST(BundleEntrySet, AdmissionRefusalComesBeforeAnyCopy) {
   std::filesystem::create_directories(dir.path() + "/bundle");
   std::filesystem::create_directories(dir.path() + "/tmp");
   std::ofstream(dir.path() + "/bundle/extra.bin") << "payload";
-  EntrySet set(dir.path() + "/tmp");
+  CacheDoor door(dir.path());
+  EntrySet set(door, dir.path() + "/tmp");
   set.restrict_to([](const std::string& p, EntryKind,
                      uint64_t) { return fail(ErrorCategory::integrity, p + " refused"); },
                   1 << 20);
@@ -110,6 +112,27 @@ TEST(BundleEntrySet, AdmissionRefusalComesBeforeAnyCopy) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "extra.bin refused");
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
+}
+
+// Import's temp folder lives in a shared cache: a co-tenant may swap it for a link to a folder
+// of theirs (or a victim's) at any moment. The temps are made through the door: nothing is
+// written through the link.
+TEST(BundleEntrySet, TempFolderSwappedForALinkIsNotWrittenThrough) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/bundle");
+  std::filesystem::create_directories(dir.path() + "/cache/tmp");
+  std::filesystem::create_directories(dir.path() + "/victim");
+  std::ofstream(dir.path() + "/bundle/weights.bin") << "payload";
+  CacheDoor door(dir.path() + "/cache");
+  EntrySet set(door, dir.path() + "/cache/tmp/import");
+  std::filesystem::create_directory_symlink(dir.path() + "/victim",
+                                            dir.path() + "/cache/tmp/import");
+  set.restrict_to([](const std::string&, EntryKind, uint64_t) { return Status(); }, 1 << 20);
+  auto st = set.add_directory(dir.path() + "/bundle");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("tmp/import is a symbolic link"), std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/victim"));
 }
 
 class OstreamSink final : public ByteSink {
