@@ -1,24 +1,16 @@
-// A cache is read through its door (verify/snapshot_reader: descriptor-relative, only snapshot
-// links of the exact shape followed, leaves opened O_NOFOLLOW); a flat bundle folder by path
-// (lstat/readlink/realpath: links inside the folder are fine there). Layout checks never read
-// content (verify --fast must stay cheap); content checks are batched into one parallel hashing
-// pass, deduplicated by inode so a blob shared by several snapshot files (or hard-linked across
-// repos) is read once.
+// A cache checked against a lock, read through its door (verify/snapshot_reader: folders opened
+// once per model, descriptor-relative, only snapshot links of the exact shape followed, blobs
+// hashed through O_NOFOLLOW opens); flat bundle folders are verify/flat_dir.cpp. Layout checks
+// never read content (verify --fast must stay cheap); content checks are batched into one
+// parallel hashing pass (verify/checker), deduplicated by inode so a blob shared by several
+// snapshot files (or hard-linked across repos) is read once.
 #include "verify/integrity.hpp"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <climits>
-#include <cstdlib>
-#include <cstring>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 
 #include "core/file.hpp"
