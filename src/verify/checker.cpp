@@ -65,7 +65,7 @@ void sort_findings(VerifyReport& r) {
 }
 
 Finding& Checker::add(FindingKind kind, const LockedModel& m, size_t model_index, std::string path,
-             std::string location) {
+                      std::string location) {
   Finding f;
   f.kind = kind;
   f.model = m.name;
@@ -78,10 +78,9 @@ Finding& Checker::add(FindingKind kind, const LockedModel& m, size_t model_index
   return m_report.findings.back();
 }
 
-
 // Size check, then queues the file for hashing (once per inode).
-bool Checker::queue(const LockedModel& m, size_t mi, const LockedFile& f, const std::string& location,
-           const struct stat& st, HashJob job) {
+bool Checker::queue(const LockedModel& m, size_t mi, const LockedFile& f,
+                    const std::string& location, const struct stat& st, HashJob job) {
   if (static_cast<uint64_t>(st.st_size) != f.size) {
     auto& x = add(FindingKind::size_mismatch, m, mi, f.path, location);
     x.expected = std::to_string(f.size);
@@ -107,7 +106,6 @@ bool Checker::queue(const LockedModel& m, size_t mi, const LockedFile& f, const 
   m_checks.push_back(std::move(c));
   return true;
 }
-
 
 void Checker::hash_and_compare() {
   if (m_opts.fast) {

@@ -126,7 +126,6 @@ bool check_flat_entry(Checker& ck, Resolver& resolver, const LockedModel& m, siz
   return ck.queue(m, mi, f, *resolved, st, HashJob{*resolved, f.size, false, nullptr});
 }
 
-
 }  // namespace
 
 Result<VerifyReport> verify_flat_dir(const std::string& root, const LockedModel& model,
