@@ -32,15 +32,19 @@ Failure refuse(
 
 using LayoutFile = std::function<Result<std::string>(const std::string& rel)>;
 
-Result<nlohmann::json> read_json(const std::string& path, const std::string& what) {
-  MB_ASSIGN(std::string text, read_file(path, 4 << 20));
+// The files of an OCI layout are read through `door` when they lie below its root (what
+// pull staged, what import copied out of an OCI tar), by path otherwise (open_bundle_file).
+Result<nlohmann::json> read_json(const CacheDoor* door, const std::string& path,
+                                 const std::string& what) {
+  MB_ASSIGN(UniqueFd fd, open_bundle_file(door, path));
+  MB_ASSIGN(std::string text, read_fd(fd.get(), 4 << 20, path, ErrorCategory::integrity));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return refuse(what + " is not a JSON object");
   return j;
 }
 
-Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& desc,
-                                 const std::string& what) {
+Result<std::string> checked_blob(const CacheDoor* door, const LayoutFile& file,
+                                 const nlohmann::json& desc, const std::string& what) {
   if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string() ||
       !desc.contains("size") || !desc["size"].is_number_unsigned()) {
     return refuse("bad descriptor for the " + what);
@@ -50,7 +54,8 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
     return refuse("unsupported digest for the " + what);
   }
   MB_ASSIGN(std::string path, file("blobs/sha256/" + digest.substr(7)));
-  MB_ASSIGN(FileDigests d, hash_file(path));
+  MB_ASSIGN(UniqueFd fd, open_bundle_file(door, path));
+  MB_ASSIGN(FileDigests d, hash_fd(fd.get(), path));
   if (d.sha256 != digest.substr(7) || d.size != desc["size"].get<uint64_t>()) {
     return refuse("the " + what + " blob does not match its digest " + digest);
   }
@@ -60,16 +65,17 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
 // The image an OCI layout's one entry names; for an image index (an image built on a
 // multi-platform base) the host platform's image, else the first: all of them share the
 // model layers.
-Result<nlohmann::json> layout_manifest(const LayoutFile& file) {
+Result<nlohmann::json> layout_manifest(const CacheDoor* door, const LayoutFile& file) {
   MB_ASSIGN(std::string index_path, file("index.json"));
-  MB_ASSIGN(auto index, read_json(index_path, "index.json"));
+  MB_ASSIGN(auto index, read_json(door, index_path, "index.json"));
   if (!index.contains("manifests") || !index["manifests"].is_array() ||
       index["manifests"].size() != 1) {
     return fail(ErrorCategory::usage, "the OCI layout must hold exactly one image",
                 "import the layout written by 'modelbake export --format oci'");
   }
-  MB_ASSIGN(std::string man_path, checked_blob(file, index["manifests"][0], "image manifest"));
-  MB_ASSIGN(auto man, read_json(man_path, "image manifest"));
+  MB_ASSIGN(std::string man_path,
+            checked_blob(door, file, index["manifests"][0], "image manifest"));
+  MB_ASSIGN(auto man, read_json(door, man_path, "image manifest"));
   if (!man.contains("manifests")) return man;
   if (!man["manifests"].is_array() || man["manifests"].empty())
     return refuse("the image index lists no images");
@@ -81,8 +87,8 @@ Result<nlohmann::json> layout_manifest(const LayoutFile& file) {
       break;
     }
   }
-  MB_ASSIGN(std::string img_path, checked_blob(file, *chosen, "platform image manifest"));
-  return read_json(img_path, "platform image manifest");
+  MB_ASSIGN(std::string img_path, checked_blob(door, file, *chosen, "platform image manifest"));
+  return read_json(door, img_path, "platform image manifest");
 }
 
 bool is_model_layer(const nlohmann::json& layer) {
@@ -93,13 +99,13 @@ bool is_model_layer(const nlohmann::json& layer) {
 // The distinct layer blobs of the one image of an OCI layout, each checked against its digest
 // once: a manifest may list one layer many times, it is still read once. An image built on a
 // base (export --base) marks its own layers (io.modelbake.model); only those are read.
-Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
-  MB_ASSIGN(auto man, layout_manifest(file));
+Result<std::vector<std::string>> oci_layers(const CacheDoor* door, const LayoutFile& file) {
+  MB_ASSIGN(auto man, layout_manifest(door, file));
   if (!man.contains("layers") || !man["layers"].is_array() || !man.contains("config")) {
     return refuse("the image manifest has no layers");
   }
-  MB_ASSIGN(std::string cfg_path, checked_blob(file, man["config"], "image config"));
-  MB_ASSIGN(auto cfg, read_json(cfg_path, "image config"));
+  MB_ASSIGN(std::string cfg_path, checked_blob(door, file, man["config"], "image config"));
+  MB_ASSIGN(auto cfg, read_json(door, cfg_path, "image config"));
   auto diff_ids = cfg.contains("rootfs") && cfg["rootfs"].is_object()
                       ? cfg["rootfs"].value("diff_ids", nlohmann::json())
                       : nlohmann::json();
@@ -123,7 +129,7 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
     if (!seen.insert(layer["digest"].dump()).second)
       continue;  // a repeat adds nothing to the file system
     log::debug("reading layer " + layer["digest"].get<std::string>());
-    MB_ASSIGN(std::string path, checked_blob(file, layer, "layer " + std::to_string(i)));
+    MB_ASSIGN(std::string path, checked_blob(door, file, layer, "layer " + std::to_string(i)));
     paths.push_back(std::move(path));
   }
   return paths;
@@ -143,6 +149,27 @@ Status admit_oci_tar_entry(const std::string& path, EntryKind kind) {
 }
 
 using ContentReader = std::function<Status(EntrySet&)>;
+
+// lstat of a bundle's entry: through the door below its root (pull's staged layout), by path
+// otherwise; never following a link at the entry itself.
+std::optional<struct stat> bundle_lstat(const CacheDoor& door, const std::string& path) {
+  if (path.starts_with(door.root() + "/")) {
+    auto st = door.lstat(path);
+    return st.ok() ? *st : std::nullopt;
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  return st;
+}
+
+bool exists_in_bundle(const CacheDoor& door, const std::string& path) {
+  return bundle_lstat(door, path).has_value();
+}
+
+bool is_regular_bundle_file(const CacheDoor& door, const std::string& path) {
+  auto st = bundle_lstat(door, path);
+  return st && S_ISREG(st->st_mode);
+}
 
 // Pass 1 over the layers (the lock is in one of them), and the reader for pass 2.
 Result<ContentReader> scan_layers(const std::vector<std::string>& layers, LockFinder& finder) {
@@ -166,7 +193,8 @@ Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, L
                        uint64_t) { return admit_oci_tar_entry(path, kind); },
                     UINT64_MAX);
   MB_TRY(outer.add_archive(bundle));
-  MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+  MB_ASSIGN(auto layers,
+            oci_layers(&outer.door(), [&](const std::string& rel) -> Result<std::string> {
               const BundleFile* f = outer.find(rel);
               if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
               return f->temp;
@@ -178,12 +206,12 @@ Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, L
 // receives the files of an OCI layout packed in a tar.
 Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder,
                                  EntrySet& outer, std::string& format) {
-  if (is_dir && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
+  if (is_dir && exists_in_bundle(outer.door(), bundle + "/oci-layout")) {
     format = "oci";
-    MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+    MB_ASSIGN(auto layers,
+              oci_layers(&outer.door(), [&](const std::string& rel) -> Result<std::string> {
                 std::string p = bundle + "/" + rel;
-                struct stat ls {};
-                if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode))
+                if (!is_regular_bundle_file(outer.door(), p))
                   return refuse("the OCI layout lacks " + rel);
                 return p;
               }));
@@ -363,7 +391,7 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
 
   // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;
-  LockFinder finder;
+  LockFinder finder(&store.layout().door());
   EntrySet outer(store.layout().door(), tmp + "/outer");
   MB_ASSIGN(ContentReader read_content,
             first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));

@@ -99,6 +99,10 @@ class LockFinder {
  public:
   static constexpr uint64_t k_lock_limit = 64ull << 20;
 
+  // With a door, archives below its root (what import and pull staged in the cache's tmp/)
+  // are opened through it.
+  explicit LockFinder(const CacheDoor* door = nullptr) : m_door(door) {}
+
   Status scan_archive(const std::string& path);
   Status scan_directory(const std::string& root);
   const std::optional<FoundLock>& found() const { return m_found; }
@@ -112,9 +116,15 @@ class LockFinder {
   bool better(const std::string& path) const;
 
   std::optional<FoundLock> m_found;
+  const CacheDoor* m_door;
   bool m_saw_oci_layout = false;
   bool m_compressed = false;
 };
+
+// Opens a bundle's file for reading, checked to be a regular file: through `door` when `path`
+// lies below its root (what import and pull staged in the cache's tmp/: never through a link),
+// else by path (a user's bundle, O_NONBLOCK).
+Result<UniqueFd> open_bundle_file(const CacheDoor* door, const std::string& path);
 
 // Lexically normalises a path from a bundle ("./a/b/" -> "a/b"); "" for the root itself.
 Result<std::string> normalize_entry_path(std::string_view raw);

@@ -190,7 +190,7 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
   fetched.insert(lock_layer->digest);
   ++summary.blobs_transferred;
   summary.bytes_transferred += lock_layer->size;
-  MB_ASSIGN(auto lock, bundle::lock_in_tar(path));
+  MB_ASSIGN(auto lock, bundle::lock_in_tar(path, &door));
   if (!lock)
     return fail(ErrorCategory::integrity,
                 "the lock layer of " + ref.str() + " holds no modelbake.lock");

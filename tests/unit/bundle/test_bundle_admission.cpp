@@ -173,6 +173,28 @@ Entry folder(const std::string& path) {
   return e;
 }
 
+// What pull staged in the cache's tmp/ is read back through the door: a staged folder swapped
+// for a link to another layout is refused (naming it), not read.
+TEST(BundleLockFinder, AStagedTarBehindALinkedFolderIsNotRead) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/elsewhere");
+  std::filesystem::create_directories(dir.path() + "/cache/tmp");
+  write_tar(dir.path() + "/elsewhere/lock.tar", {data_entry("modelbake.lock", "planted")});
+  std::filesystem::create_directory_symlink(dir.path() + "/elsewhere",
+                                            dir.path() + "/cache/tmp/pull");
+  CacheDoor door(dir.path() + "/cache");
+  LockFinder finder(&door);
+  auto st = finder.scan_archive(dir.path() + "/cache/tmp/pull/lock.tar");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("tmp/pull is a symbolic link"), std::string::npos)
+      << st.error().message;
+  EXPECT_FALSE(finder.found().has_value());
+  // A user's bundle outside the cache is read by path as before.
+  LockFinder outside(&door);
+  ASSERT_TRUE(outside.scan_archive(dir.path() + "/elsewhere/lock.tar").ok());
+  EXPECT_TRUE(outside.found().has_value());
+}
+
 TEST(BundleLockFinder, TakesTheShortestLockAndCopiesNothing) {
   test::TempDir dir;
   std::string tar =
