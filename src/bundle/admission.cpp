@@ -87,8 +87,8 @@ uint64_t max_image_layer_bytes(const Lockfile& lock) {
   return total;
 }
 
-Result<std::optional<Lockfile>> lock_in_tar(const std::string& tar_path) {
-  LockFinder finder;
+Result<std::optional<Lockfile>> lock_in_tar(const std::string& tar_path, const CacheDoor* door) {
+  LockFinder finder(door);
   MB_TRY(finder.scan_archive(tar_path));
   if (!finder.found()) return std::optional<Lockfile>();
   auto lock = parse_lock(finder.found()->text, "bundled " + std::string(k_lock_name));

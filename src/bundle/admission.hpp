@@ -55,6 +55,8 @@ uint64_t max_image_layer_bytes(const Lockfile& lock);
 
 // The lock inside a tar (a lock layer), found and parsed as import's pass 1 does; nullopt
 // when the tar holds none.
-Result<std::optional<Lockfile>> lock_in_tar(const std::string& tar_path);
+// With a door, a tar below its root (pull's staged lock layer) is opened through it.
+Result<std::optional<Lockfile>> lock_in_tar(const std::string& tar_path,
+                                            const CacheDoor* door = nullptr);
 
 }  // namespace mb::bundle

@@ -254,12 +254,18 @@ Status copy_file_to_sink(const std::string& path, const Descriptor& d, BlobSink&
                          const std::string& what) {
   if (sink.has_blob(d)) return {};
   MB_ASSIGN(UniqueFd fd, open_read(path));
+  return copy_fd_to_sink(fd.get(), path, d, sink, what);
+}
+
+Status copy_fd_to_sink(int fd, const std::string& path, const Descriptor& d, BlobSink& sink,
+                       const std::string& what) {
+  if (sink.has_blob(d)) return {};
   MB_ASSIGN(auto writer, sink.begin_blob());
   Hasher hasher(HashAlgo::sha256);
   std::string buf(64u << 10, '\0');
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("reading " + path, errno);
     if (n == 0) break;

@@ -44,6 +44,9 @@ Result<std::unique_ptr<BaseSource>> open_layout_base(std::string_view spec);
 // mismatch is an integrity error naming `what` and leaves nothing in the sink).
 Status copy_file_to_sink(const std::string& path, const Descriptor& d, BlobSink& sink,
                          const std::string& what);
+// The same from an open file (from its current offset); `name` is for messages.
+Status copy_fd_to_sink(int fd, const std::string& name, const Descriptor& d, BlobSink& sink,
+                       const std::string& what);
 
 // The image of `lock` on `base`. The manifest (or index) is the last blob put into `sink`.
 Result<OciImage> build_image_on_base(const Lockfile& lock, const Store& store,

@@ -1,5 +1,6 @@
 #include "bundle/import.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,15 +32,19 @@ Failure refuse(
 
 using LayoutFile = std::function<Result<std::string>(const std::string& rel)>;
 
-Result<nlohmann::json> read_json(const std::string& path, const std::string& what) {
-  MB_ASSIGN(std::string text, read_file(path, 4 << 20));
+// The files of an OCI layout are read through `door` when they lie below its root (what
+// pull staged, what import copied out of an OCI tar), by path otherwise (open_bundle_file).
+Result<nlohmann::json> read_json(const CacheDoor* door, const std::string& path,
+                                 const std::string& what) {
+  MB_ASSIGN(UniqueFd fd, open_bundle_file(door, path));
+  MB_ASSIGN(std::string text, read_fd(fd.get(), 4 << 20, path, ErrorCategory::integrity));
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return refuse(what + " is not a JSON object");
   return j;
 }
 
-Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& desc,
-                                 const std::string& what) {
+Result<std::string> checked_blob(const CacheDoor* door, const LayoutFile& file,
+                                 const nlohmann::json& desc, const std::string& what) {
   if (!desc.is_object() || !desc.contains("digest") || !desc["digest"].is_string() ||
       !desc.contains("size") || !desc["size"].is_number_unsigned()) {
     return refuse("bad descriptor for the " + what);
@@ -49,7 +54,8 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
     return refuse("unsupported digest for the " + what);
   }
   MB_ASSIGN(std::string path, file("blobs/sha256/" + digest.substr(7)));
-  MB_ASSIGN(FileDigests d, hash_file(path));
+  MB_ASSIGN(UniqueFd fd, open_bundle_file(door, path));
+  MB_ASSIGN(FileDigests d, hash_fd(fd.get(), path));
   if (d.sha256 != digest.substr(7) || d.size != desc["size"].get<uint64_t>()) {
     return refuse("the " + what + " blob does not match its digest " + digest);
   }
@@ -59,16 +65,17 @@ Result<std::string> checked_blob(const LayoutFile& file, const nlohmann::json& d
 // The image an OCI layout's one entry names; for an image index (an image built on a
 // multi-platform base) the host platform's image, else the first: all of them share the
 // model layers.
-Result<nlohmann::json> layout_manifest(const LayoutFile& file) {
+Result<nlohmann::json> layout_manifest(const CacheDoor* door, const LayoutFile& file) {
   MB_ASSIGN(std::string index_path, file("index.json"));
-  MB_ASSIGN(auto index, read_json(index_path, "index.json"));
+  MB_ASSIGN(auto index, read_json(door, index_path, "index.json"));
   if (!index.contains("manifests") || !index["manifests"].is_array() ||
       index["manifests"].size() != 1) {
     return fail(ErrorCategory::usage, "the OCI layout must hold exactly one image",
                 "import the layout written by 'modelbake export --format oci'");
   }
-  MB_ASSIGN(std::string man_path, checked_blob(file, index["manifests"][0], "image manifest"));
-  MB_ASSIGN(auto man, read_json(man_path, "image manifest"));
+  MB_ASSIGN(std::string man_path,
+            checked_blob(door, file, index["manifests"][0], "image manifest"));
+  MB_ASSIGN(auto man, read_json(door, man_path, "image manifest"));
   if (!man.contains("manifests")) return man;
   if (!man["manifests"].is_array() || man["manifests"].empty())
     return refuse("the image index lists no images");
@@ -80,8 +87,8 @@ Result<nlohmann::json> layout_manifest(const LayoutFile& file) {
       break;
     }
   }
-  MB_ASSIGN(std::string img_path, checked_blob(file, *chosen, "platform image manifest"));
-  return read_json(img_path, "platform image manifest");
+  MB_ASSIGN(std::string img_path, checked_blob(door, file, *chosen, "platform image manifest"));
+  return read_json(door, img_path, "platform image manifest");
 }
 
 bool is_model_layer(const nlohmann::json& layer) {
@@ -92,13 +99,13 @@ bool is_model_layer(const nlohmann::json& layer) {
 // The distinct layer blobs of the one image of an OCI layout, each checked against its digest
 // once: a manifest may list one layer many times, it is still read once. An image built on a
 // base (export --base) marks its own layers (io.modelbake.model); only those are read.
-Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
-  MB_ASSIGN(auto man, layout_manifest(file));
+Result<std::vector<std::string>> oci_layers(const CacheDoor* door, const LayoutFile& file) {
+  MB_ASSIGN(auto man, layout_manifest(door, file));
   if (!man.contains("layers") || !man["layers"].is_array() || !man.contains("config")) {
     return refuse("the image manifest has no layers");
   }
-  MB_ASSIGN(std::string cfg_path, checked_blob(file, man["config"], "image config"));
-  MB_ASSIGN(auto cfg, read_json(cfg_path, "image config"));
+  MB_ASSIGN(std::string cfg_path, checked_blob(door, file, man["config"], "image config"));
+  MB_ASSIGN(auto cfg, read_json(door, cfg_path, "image config"));
   auto diff_ids = cfg.contains("rootfs") && cfg["rootfs"].is_object()
                       ? cfg["rootfs"].value("diff_ids", nlohmann::json())
                       : nlohmann::json();
@@ -122,7 +129,7 @@ Result<std::vector<std::string>> oci_layers(const LayoutFile& file) {
     if (!seen.insert(layer["digest"].dump()).second)
       continue;  // a repeat adds nothing to the file system
     log::debug("reading layer " + layer["digest"].get<std::string>());
-    MB_ASSIGN(std::string path, checked_blob(file, layer, "layer " + std::to_string(i)));
+    MB_ASSIGN(std::string path, checked_blob(door, file, layer, "layer " + std::to_string(i)));
     paths.push_back(std::move(path));
   }
   return paths;
@@ -142,6 +149,27 @@ Status admit_oci_tar_entry(const std::string& path, EntryKind kind) {
 }
 
 using ContentReader = std::function<Status(EntrySet&)>;
+
+// lstat of a bundle's entry: through the door below its root (pull's staged layout), by path
+// otherwise; never following a link at the entry itself.
+std::optional<struct stat> bundle_lstat(const CacheDoor& door, const std::string& path) {
+  if (path.starts_with(door.root() + "/")) {
+    auto st = door.lstat(path);
+    return st.ok() ? *st : std::nullopt;
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  return st;
+}
+
+bool exists_in_bundle(const CacheDoor& door, const std::string& path) {
+  return bundle_lstat(door, path).has_value();
+}
+
+bool is_regular_bundle_file(const CacheDoor& door, const std::string& path) {
+  auto st = bundle_lstat(door, path);
+  return st && S_ISREG(st->st_mode);
+}
 
 // Pass 1 over the layers (the lock is in one of them), and the reader for pass 2.
 Result<ContentReader> scan_layers(const std::vector<std::string>& layers, LockFinder& finder) {
@@ -165,7 +193,8 @@ Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, L
                        uint64_t) { return admit_oci_tar_entry(path, kind); },
                     UINT64_MAX);
   MB_TRY(outer.add_archive(bundle));
-  MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+  MB_ASSIGN(auto layers,
+            oci_layers(&outer.door(), [&](const std::string& rel) -> Result<std::string> {
               const BundleFile* f = outer.find(rel);
               if (!f || f->kind != EntryKind::file) return refuse("the OCI layout lacks " + rel);
               return f->temp;
@@ -177,12 +206,12 @@ Result<ContentReader> read_oci_tar(const std::string& bundle, EntrySet& outer, L
 // receives the files of an OCI layout packed in a tar.
 Result<ContentReader> first_pass(const std::string& bundle, bool is_dir, LockFinder& finder,
                                  EntrySet& outer, std::string& format) {
-  if (is_dir && ::access((bundle + "/oci-layout").c_str(), F_OK) == 0) {
+  if (is_dir && exists_in_bundle(outer.door(), bundle + "/oci-layout")) {
     format = "oci";
-    MB_ASSIGN(auto layers, oci_layers([&](const std::string& rel) -> Result<std::string> {
+    MB_ASSIGN(auto layers,
+              oci_layers(&outer.door(), [&](const std::string& rel) -> Result<std::string> {
                 std::string p = bundle + "/" + rel;
-                struct stat ls {};
-                if (::lstat(p.c_str(), &ls) != 0 || !S_ISREG(ls.st_mode))
+                if (!is_regular_bundle_file(outer.door(), p))
                   return refuse("the OCI layout lacks " + rel);
                 return p;
               }));
@@ -229,8 +258,9 @@ Result<Located> locate_lock(const LockFinder& finder) {
   return out;
 }
 
-Status check_entry(const std::string& path, const BundleFile& f, const Entry& want,
-                   const std::string& lock_path, const std::string& lock_sha256) {
+Status check_entry(const CacheDoor& door, const std::string& path, const BundleFile& f,
+                   const Entry& want, const std::string& lock_path,
+                   const std::string& lock_sha256) {
   std::string p = "'" + path.substr(0, 200) + "'";
   switch (want.kind) {
     case EntryKind::dir:
@@ -258,7 +288,7 @@ Status check_entry(const std::string& path, const BundleFile& f, const Entry& wa
     return refuse(p + " has sha256 " + f.sha256 + ", the bundled lock says " + want.sha256);
   }
   if (want.sha256.empty()) {
-    MB_ASSIGN(std::string bytes, read_file(f.temp, 1 << 20));
+    MB_ASSIGN(std::string bytes, door.read_file(f.temp, 1 << 20));
     if (bytes != want.data) return refuse(p + " does not hold what the bundled lock says");
   }
   return {};
@@ -283,13 +313,15 @@ Result<const BundleFile*> content_of(const EntrySet& set, const LockedModel& m, 
   return blob;
 }
 
-Status verify_file(const BundleFile& e, const LockedModel& m, const LockedFile& f) {
+Status verify_file(const CacheDoor& door, const BundleFile& e, const LockedModel& m,
+                   const LockedFile& f) {
   EntryExpectation want = EntryExpectation::of(f);
   FileDigests got{e.size, e.sha256, e.git_sha1};
   // The reader hashed the sha256 of every entry; the git blob sha1 only where it knew one
   // would be needed.
   if (digests_needed(want) == WithGitSha1::yes && got.git_sha1.empty() && got.size == f.size) {
-    MB_ASSIGN(FileDigests d, hash_file(e.temp, WithGitSha1::yes));
+    MB_ASSIGN(UniqueFd fd, door.open_file(e.temp, O_RDONLY));
+    MB_ASSIGN(FileDigests d, hash_fd(fd.get(), e.temp, WithGitSha1::yes));
     got.git_sha1 = d.git_sha1;
   }
   EntryMatch match = match_entry(want, got);
@@ -304,11 +336,11 @@ Status check_against_lock(const EntrySet& set, const Located& loc, const Admissi
   const Plan& plan = admission.plan();
   std::string lock_path = join_prefix(loc.root, k_lock_name);
   for (const auto& [path, f] : set.entries())
-    MB_TRY(check_entry(path, f, plan.at(path), lock_path, loc.sha256));
+    MB_TRY(check_entry(set.door(), path, f, plan.at(path), lock_path, loc.sha256));
   for (const auto& m : loc.lock.models) {
     for (const auto& f : m.files) {
       MB_ASSIGN(const BundleFile* e, content_of(set, m, f, admission.layout(), loc.root));
-      MB_TRY(verify_file(*e, m, f));
+      MB_TRY(verify_file(set.door(), *e, m, f));
     }
   }
   return {};
@@ -321,8 +353,8 @@ Result<uint64_t> adopt(const EntrySet& set, const Located& loc, Layout layout, c
     for (const auto& f : m.files) {
       if (store.has_object(f.sha256)) continue;
       MB_ASSIGN(const BundleFile* e, content_of(set, m, f, layout, loc.root));
-      struct stat st {};
-      if (::stat(e->temp.c_str(), &st) != 0) return errno_error("temp copy of " + f.path, errno);
+      MB_ASSIGN(auto st, set.door().lstat(e->temp));
+      if (!st) return errno_error("temp copy of " + f.path, ENOENT);
       MB_TRY(store.adopt_object(e->temp, f.sha256));
       ++added;
     }
@@ -351,21 +383,21 @@ Result<ImportResult> import_bundle(const std::string& bundle, const Store& store
   MB_TRY(store.init());
   MB_ASSIGN(FileLock cache_lock, store.lock_cache(LockMode::shared));
   std::string tmp = temp_path_for(store.layout().tmp_dir() + "/import");
-  // Made (and removed) through the door; the reader then creates its files in there with
-  // O_EXCL | O_NOFOLLOW.
+  // Made (and removed) through the door; the reader makes, reads and removes its files in
+  // there through the door too (O_EXCL, never through a link).
   MB_ASSIGN(DoorTempTree guard, DoorTempTree::create(store.layout().door(), tmp));
   MB_TRY(store.layout().door().make_dirs(tmp + "/outer"));
   MB_TRY(store.layout().door().make_dirs(tmp + "/content"));
 
   // Pass 1 finds the lock (headers only), pass 2 copies what the lock admits: see reader.hpp.
   ImportResult result;
-  LockFinder finder;
-  EntrySet outer(tmp + "/outer");
+  LockFinder finder(&store.layout().door());
+  EntrySet outer(store.layout().door(), tmp + "/outer");
   MB_ASSIGN(ContentReader read_content,
             first_pass(bundle, S_ISDIR(st.st_mode), finder, outer, result.format));
   MB_ASSIGN(Located loc, locate_lock(finder));
   MB_ASSIGN(Admission admission, Admission::create(loc.lock, store.layout(), loc.root, loc.size));
-  EntrySet content(tmp + "/content");
+  EntrySet content(store.layout().door(), tmp + "/content");
   content.restrict_to([&](const std::string& path, EntryKind kind,
                           uint64_t size) { return admission.admit(path, kind, size); },
                       admission.budget());

@@ -35,6 +35,7 @@ std::string shown(std::string_view s) { return sanitize_for_display(s); }
 
 struct ReadArchive {
   struct archive* a = archive_read_new();
+  UniqueFd fd;  // the archive's file, read by libarchive
   ReadArchive() = default;
   ReadArchive(const ReadArchive&) = delete;
   ReadArchive& operator=(const ReadArchive&) = delete;
@@ -47,14 +48,15 @@ const char* archive_text(::archive* a, const char* fallback) {
   return archive_error_string(a) ? archive_error_string(a) : fallback;
 }
 
-Status open_archive(ReadArchive& ra, const std::string& path) {
+Status open_archive(ReadArchive& ra, const std::string& path, const CacheDoor* door) {
   if (!ra.a) return fail(ErrorCategory::io, "cannot allocate an archive reader");
   // Only in-process decompressors: never let a bundle choose an external program.
   archive_read_support_format_tar(ra.a);
   archive_read_support_filter_zstd(ra.a);
   archive_read_support_filter_gzip(ra.a);
   archive_read_support_filter_xz(ra.a);
-  if (archive_read_open_filename(ra.a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+  MB_ASSIGN(ra.fd, open_bundle_file(door, path));
+  if (archive_read_open_fd(ra.a, ra.fd.get(), 1 << 20) != ARCHIVE_OK) {
     return fail(ErrorCategory::usage,
                 "cannot read " + path + " as a tar: " + archive_text(ra.a, "unknown format"),
                 "import takes a directory, a tar, tar.zst, or an OCI layout (directory or tar)");
@@ -81,6 +83,12 @@ bool named_lock(const std::string& path) {
 }
 
 }  // namespace
+
+Result<UniqueFd> open_bundle_file(const CacheDoor* door, const std::string& path) {
+  if (door != nullptr && path.starts_with(door->root() + "/"))
+    return door->open_file(path, O_RDONLY);
+  return open_read(path);
+}
 
 Result<std::string> normalize_entry_path(std::string_view raw) {
   std::string p(raw);
@@ -160,9 +168,7 @@ Result<BundleFile> EntrySet::copy_in(int fd, ::archive* a, uint64_t size, const 
     }
     m_written += size;
     f.temp = next_temp();
-    out = UniqueFd(
-        ::open(f.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!out.valid()) return errno_error("creating " + f.temp, errno);
+    MB_ASSIGN(out, m_door->open_file(f.temp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   }
   AsyncHasher sha(HashAlgo::sha256);  // overlaps the unpacking and writing
   std::optional<GitBlobHasher> git;
@@ -219,14 +225,14 @@ Status EntrySet::add(const std::string& raw_path, BundleFile f) {
   bool same =
       old.kind == f.kind && old.link == f.link && old.size == f.size && old.sha256 == f.sha256;
   if (!same) return hostile("'" + shown(path) + "' differs between layers");
-  if (!f.temp.empty() && f.temp != old.temp) ::unlink(f.temp.c_str());
+  if (!f.temp.empty() && f.temp != old.temp) (void)m_door->unlink(f.temp);
   return {};
 }
 
 Status EntrySet::add_archive(const std::string& path) {
   ++m_scope;
   ReadArchive ra;
-  MB_TRY(open_archive(ra, path));
+  MB_TRY(open_archive(ra, path, m_door));
   std::set<std::string> files_here;  // regular files of this archive, for hardlinks
   for (;;) {
     MB_ASSIGN(archive_entry * e, next_header(ra));
@@ -336,7 +342,7 @@ bool LockFinder::better(const std::string& path) const {
 
 Status LockFinder::scan_archive(const std::string& path) {
   ReadArchive ra;
-  MB_TRY(open_archive(ra, path));
+  MB_TRY(open_archive(ra, path, m_door));
   for (bool first_file = true;;) {
     MB_ASSIGN(archive_entry * e, next_header(ra));
     if (e == nullptr) break;

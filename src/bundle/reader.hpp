@@ -17,6 +17,7 @@
 
 #include "bundle/plan.hpp"
 #include "core/error.hpp"
+#include "store/cache_door.hpp"
 
 struct archive;
 
@@ -39,8 +40,11 @@ class EntrySet {
  public:
   static constexpr uint64_t k_git_sha1_limit = 256ull << 20;
 
-  // `temp_dir` must exist and be private to this import.
-  explicit EntrySet(std::string temp_dir) : m_temp_dir(std::move(temp_dir)) {}
+  // `temp_dir` must exist below the cache's root and be private to this import; the temp
+  // files are made, read and removed through the cache's door (never through a link).
+  EntrySet(const CacheDoor& door, std::string temp_dir)
+      : m_door(&door), m_temp_dir(std::move(temp_dir)) {}
+  const CacheDoor& door() const { return *m_door; }
 
   // From now on every entry must pass `admit` before its content is read, and the content
   // written to temp files may total at most `budget` bytes.
@@ -70,6 +74,7 @@ class EntrySet {
                              bool keep = true);
   std::string next_temp();
 
+  const CacheDoor* m_door;
   std::string m_temp_dir;
   AdmitFn m_admit;
   uint64_t m_budget = UINT64_MAX;
@@ -94,6 +99,10 @@ class LockFinder {
  public:
   static constexpr uint64_t k_lock_limit = 64ull << 20;
 
+  // With a door, archives below its root (what import and pull staged in the cache's tmp/)
+  // are opened through it.
+  explicit LockFinder(const CacheDoor* door = nullptr) : m_door(door) {}
+
   Status scan_archive(const std::string& path);
   Status scan_directory(const std::string& root);
   const std::optional<FoundLock>& found() const { return m_found; }
@@ -107,9 +116,15 @@ class LockFinder {
   bool better(const std::string& path) const;
 
   std::optional<FoundLock> m_found;
+  const CacheDoor* m_door;
   bool m_saw_oci_layout = false;
   bool m_compressed = false;
 };
+
+// Opens a bundle's file for reading, checked to be a regular file: through `door` when `path`
+// lies below its root (what import and pull staged in the cache's tmp/: never through a link),
+// else by path (a user's bundle, O_NONBLOCK).
+Result<UniqueFd> open_bundle_file(const CacheDoor* door, const std::string& path);
 
 // Lexically normalises a path from a bundle ("./a/b/" -> "a/b"); "" for the root itself.
 Result<std::string> normalize_entry_path(std::string_view raw);

@@ -1,5 +1,6 @@
 #include "oci/artifact_layout.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,14 +37,16 @@ class LayoutBlobs final : public ArtifactBlobs {
     return text;
   }
 
-  Status download(const Descriptor& d, const std::string& dest) override {
+  Status download(const Descriptor& d, int fd, const std::string& name) override {
     if (!is_valid_digest(d.digest)) return refuse("unsupported blob digest");
-    MB_TRY(copy_file_synced(path(d), dest));
-    MB_ASSIGN(FileDigests got, hash_file(dest));
-    if (got.size != d.size || "sha256:" + got.sha256 != d.digest) {
-      ::unlink(dest.c_str());
+    std::string src = path(d);
+    UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return errno_error("opening " + src, errno);
+    MB_TRY(copy_fd(in.get(), fd, src, name));
+    if (::lseek(fd, 0, SEEK_SET) != 0) return errno_error("rewinding " + name, errno);
+    MB_ASSIGN(FileDigests got, hash_fd(fd, name));
+    if (got.size != d.size || "sha256:" + got.sha256 != d.digest)
       return refuse("blob " + d.digest + " does not match its digest");
-    }
     return {};
   }
 

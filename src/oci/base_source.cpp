@@ -1,5 +1,6 @@
 #include "oci/base_source.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/file.hpp"
@@ -41,8 +42,12 @@ class RegistryBase final : public bundle::BaseSource {
               DoorTempTree::create(m_store.layout().door(),
                                    temp_path_for(m_store.layout().tmp_dir() + "/base")));
     std::string temp = dir.path() + "/blob";
-    MB_TRY(m_client.download_blob(m_ref.repository, d.digest, d.size, temp));
-    return bundle::copy_file_to_sink(temp, d, sink, "base " + m_ref.str() + " blob " + d.digest);
+    // The blob's file too: made and read back through the door, never through a link.
+    MB_ASSIGN(UniqueFd fd, m_store.layout().door().open_file(temp, O_RDWR | O_CREAT | O_EXCL));
+    MB_TRY(m_client.download_blob_fd(m_ref.repository, d.digest, d.size, fd.get(), temp));
+    if (::lseek(fd.get(), 0, SEEK_SET) != 0) return errno_error("rewinding " + temp, errno);
+    return bundle::copy_fd_to_sink(fd.get(), temp, d, sink,
+                                   "base " + m_ref.str() + " blob " + d.digest);
   }
 
  private:

@@ -422,10 +422,17 @@ Status RegistryClient::upload_blob(const std::string& repo, const std::string& d
 
 Status RegistryClient::download_blob(const std::string& repo, const std::string& digest,
                                      uint64_t size, const std::string& dest) {
-  // `dest` is a fresh temp (in the cache's tmp/ for pull): never opened through a link.
   UniqueFd fd(::open(dest.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd.valid()) return errno_error("creating " + dest, errno);
-  VerifyingFileSink sink(fd.get(), size);
+  Status status = download_blob_fd(repo, digest, size, fd.get(), dest);
+  if (status.ok()) status = fd.close_checked(dest);
+  if (!status.ok()) ::unlink(dest.c_str());
+  return status;
+}
+
+Status RegistryClient::download_blob_fd(const std::string& repo, const std::string& digest,
+                                        uint64_t size, int fd, const std::string& name) {
+  VerifyingFileSink sink(fd, size);
   auto result = net::with_retry(m_options.retry, m_clock, [&](net::Attempt& attempt) -> Status {
     net::Request req;
     req.url = base_url() + "/v2/" + repo + "/blobs/" + digest;
@@ -456,12 +463,8 @@ Status RegistryClient::download_blob(const std::string& repo, const std::string&
                     "the registry serves corrupt data; push the bundle again");
     }
   }
-  if (status.ok()) status = fsync_fd(fd.get(), dest);
-  if (status.ok()) status = fd.close_checked(dest);
-  if (!status.ok()) {
-    ::unlink(dest.c_str());
-    return status;
-  }
+  if (status.ok()) status = fsync_fd(fd, name);
+  if (!status.ok()) return status;
   std::lock_guard<std::mutex> g(m_mutex);
   m_stats.bytes_downloaded += size;
   return {};

@@ -70,6 +70,10 @@ class RegistryClient {
   // streams; a dropped connection resumes with Range. On failure `dest` is removed.
   Status download_blob(const std::string& repo, const std::string& digest, uint64_t size,
                        const std::string& dest);
+  // The same into the open, empty file `fd` (made through the cache door); `name` is for
+  // messages. The caller closes and, on failure, removes it.
+  Status download_blob_fd(const std::string& repo, const std::string& digest, uint64_t size, int fd,
+                          const std::string& name);
   // A small blob (config, lock) into memory, verified.
   Result<std::string> fetch_small_blob(const std::string& repo, const std::string& digest,
                                        uint64_t size);

@@ -1,3 +1,5 @@
+#include <fcntl.h>
+
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -43,8 +45,8 @@ class RegistryBlobs final : public ArtifactBlobs {
   Result<std::string> small(const Descriptor& d) override {
     return m_client.fetch_small_blob(m_ref.repository, d.digest, d.size);
   }
-  Status download(const Descriptor& d, const std::string& dest) override {
-    return m_client.download_blob(m_ref.repository, d.digest, d.size, dest);
+  Status download(const Descriptor& d, int fd, const std::string& name) override {
+    return m_client.download_blob_fd(m_ref.repository, d.digest, d.size, fd, name);
   }
 
  private:
@@ -93,10 +95,13 @@ Status download_objects(ArtifactBlobs& blobs, const Store& store,
       MB_ASSIGN(auto content_lock, store.lock_content(hex));
       if (store.has_object(hex)) return {};  // another process got it meanwhile
       std::string temp = store.new_temp_path(hex);
-      MB_TRY(blobs.download(Descriptor{"", "sha256:" + hex, size, {}}, temp));
-      Status s = store.adopt_object(temp, hex);
+      const CacheDoor& door = store.layout().door();
+      MB_ASSIGN(UniqueFd fd, door.open_file(temp, O_RDWR | O_CREAT | O_EXCL));
+      Status s = blobs.download(Descriptor{"", "sha256:" + hex, size, {}}, fd.get(), temp);
+      if (s.ok()) s = fd.close_checked(temp);
+      if (s.ok()) s = store.adopt_object(temp, hex);
       if (!s.ok()) {
-        (void)store.layout().door().unlink(temp);
+        (void)door.unlink(temp);
         return s;
       }
       std::lock_guard<std::mutex> g(mutex);
@@ -151,13 +156,24 @@ Status receive_raw_artifact(ArtifactBlobs& blobs, const Manifest& m, const Store
 
 namespace {
 
+// A blob into pull's temp folder in the cache: the file is made through the cache door
+// (O_EXCL, no link followed on the way) and removed through it when the download fails.
+Status download_into(RegistryClient& client, const Reference& ref, const CacheDoor& door,
+                     const Descriptor& d, const std::string& dest) {
+  MB_ASSIGN(UniqueFd fd, door.open_file(dest, O_RDWR | O_CREAT | O_EXCL));
+  Status st = client.download_blob_fd(ref.repository, d.digest, d.size, fd.get(), dest);
+  if (st.ok()) st = fd.close_checked(dest);
+  if (!st.ok()) (void)door.unlink(dest);
+  return st;
+}
+
 // A hostile registry must not make us download more than the image's own lock explains. Our
 // images carry the lock in a small layer annotated io.modelbake.model=modelbake.lock: that
 // one is fetched first (bounded), and the other layers' declared sizes must fit the lock.
 // Images without such a layer (built by other tools) are bounded only by the import.
 Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Manifest& m,
-                         const std::string& blobs, std::set<std::string>& fetched,
-                         TransferSummary& summary) {
+                         const CacheDoor& door, const std::string& blobs,
+                         std::set<std::string>& fetched, TransferSummary& summary) {
   const Descriptor* lock_layer = nullptr;
   for (const auto& l : m.layers) {
     auto it = l.annotations.find("io.modelbake.model");
@@ -170,11 +186,11 @@ Status check_layer_sizes(RegistryClient& client, const Reference& ref, const Man
                                               " bytes, more than a lock may be");
   }
   std::string path = blobs + "/" + digest_hex(lock_layer->digest);
-  MB_TRY(client.download_blob(ref.repository, lock_layer->digest, lock_layer->size, path));
+  MB_TRY(download_into(client, ref, door, *lock_layer, path));
   fetched.insert(lock_layer->digest);
   ++summary.blobs_transferred;
   summary.bytes_transferred += lock_layer->size;
-  MB_ASSIGN(auto lock, bundle::lock_in_tar(path));
+  MB_ASSIGN(auto lock, bundle::lock_in_tar(path, &door));
   if (!lock)
     return fail(ErrorCategory::integrity,
                 "the lock layer of " + ref.str() + " holds no modelbake.lock");
@@ -204,11 +220,12 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   MB_ASSIGN(DoorTempTree dir,
             DoorTempTree::create(store.layout().door(),
                                  temp_path_for(store.layout().tmp_dir() + "/pull")));
+  const CacheDoor& door = store.layout().door();
   std::string blobs = dir.path() + "/blobs/sha256";
-  MB_TRY(store.layout().door().make_dirs(blobs));
+  MB_TRY(door.make_dirs(blobs));
   std::vector<std::function<Status()>> tasks;
   std::set<std::string> seen;
-  MB_TRY(check_layer_sizes(client, ref, m, blobs, seen, summary));
+  MB_TRY(check_layer_sizes(client, ref, m, door, blobs, seen, summary));
   std::mutex mutex;
   std::vector<const Descriptor*> all{&m.config};
   for (const auto& l : m.layers)
@@ -216,8 +233,7 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   for (const Descriptor* d : all) {
     if (!seen.insert(d->digest).second) continue;
     tasks.emplace_back([&, d]() -> Status {
-      MB_TRY(client.download_blob(ref.repository, d->digest, d->size,
-                                  blobs + "/" + digest_hex(d->digest)));
+      MB_TRY(download_into(client, ref, door, *d, blobs + "/" + digest_hex(d->digest)));
       std::lock_guard<std::mutex> g(mutex);
       ++summary.blobs_transferred;
       summary.bytes_transferred += d->size;
@@ -227,8 +243,8 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
   summary.blobs = seen.size();
   MB_TRY(run_parallel(std::move(tasks), opts.parallel));
   std::string digest = "sha256:" + sha256_hex(manifest_bytes);
-  MB_TRY(write_file_atomic(blobs + "/" + digest_hex(digest), manifest_bytes));
-  MB_TRY(write_file_atomic(dir.path() + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
+  MB_TRY(door.write_file_atomic(blobs + "/" + digest_hex(digest), manifest_bytes));
+  MB_TRY(door.write_file_atomic(dir.path() + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"));
   nlohmann::ordered_json index;
   index["schemaVersion"] = 2;
   index["mediaType"] = std::string(media::oci_index);
@@ -236,7 +252,7 @@ Status pull_image(RegistryClient& client, const Reference& ref, const Manifest& 
       nlohmann::ordered_json::array({{{"mediaType", std::string(media::oci_manifest)},
                                       {"digest", digest},
                                       {"size", manifest_bytes.size()}}});
-  MB_TRY(write_file_atomic(dir.path() + "/index.json", index.dump()));
+  MB_TRY(door.write_file_atomic(dir.path() + "/index.json", index.dump()));
   bundle::ImportOptions io;
   io.unix_now = opts.unix_now;
   auto imported = bundle::import_bundle(dir.path(), store, io);

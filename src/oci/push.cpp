@@ -171,7 +171,7 @@ class SpoolWriter final : public bundle::BlobWriter {
   using Done = std::function<Status(SpoolWriter&)>;
   SpoolWriter(const Store& store, Done done) : m_store(store), m_done(std::move(done)) {}
   ~SpoolWriter() override {
-    if (!m_temp.empty() && !m_keep) ::unlink(m_temp.c_str());
+    if (!m_temp.empty() && !m_keep) (void)m_store.layout().door().unlink(m_temp);
   }
   Status write(const void* data, size_t len) override {
     if (!m_fd.valid() && m_memory.size() + len <= k_memory_limit) {
@@ -179,9 +179,9 @@ class SpoolWriter final : public bundle::BlobWriter {
       return {};
     }
     if (!m_fd.valid()) {
+      // In the cache's tmp/, so made through its door (never through a planted link).
       m_temp = m_store.new_temp_path("push");
-      m_fd = UniqueFd(::open(m_temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-      if (!m_fd.valid()) return errno_error("creating " + m_temp, errno);
+      MB_ASSIGN(m_fd, m_store.layout().door().open_file(m_temp, O_RDWR | O_CREAT | O_EXCL, 0600));
       MB_TRY(write_all(m_fd.get(), m_memory.data(), m_memory.size(), m_temp));
       m_memory.clear();
       m_memory.shrink_to_fit();
@@ -266,7 +266,7 @@ class RegistryBlobSink final : public bundle::BlobSink {
     if (auto e = error()) return *e;
     m_threads.emplace_back([this, blob = std::move(blob)]() {
       Status s = m_pusher.ensure(blob.digest, BlobSource{nullptr, blob.fd->get(), blob.size});
-      ::unlink(blob.temp.c_str());
+      (void)m_store.layout().door().unlink(blob.temp);
       if (!s.ok()) remember(s.take_error());
     });
     return {};
@@ -284,6 +284,11 @@ Status check_cache_complete(const Lockfile& lock, const Store& store) {
   for (const auto& m : lock.models)
     for (const auto& f : m.files) {
       if (!store.has_object(f.sha256)) {
+        // A planted folder or leaf on the way is named, not reported as missing content.
+        const CacheDoor& door = store.layout().door();
+        std::string object = store.layout().object_path(f.sha256);
+        MB_ASSIGN(auto st, door.lstat(object));
+        if (st) MB_TRY(door.open_file(object, O_RDONLY));
         return fail(ErrorCategory::usage,
                     "the cache lacks " + m.name + "/" + f.path + " (" + m.repo + ")",
                     "run 'modelbake fetch --locked' before pushing");

@@ -62,7 +62,9 @@ class ArtifactBlobs {
   virtual ~ArtifactBlobs() = default;
   virtual std::string describe() const = 0;
   virtual Result<std::string> small(const Descriptor& d) = 0;
-  virtual Status download(const Descriptor& d, const std::string& dest) = 0;
+  // Into `fd`: an empty file the caller made in the cache's tmp/ through the cache door (so
+  // never through a planted link); `name` is for messages. The caller removes it on failure.
+  virtual Status download(const Descriptor& d, int fd, const std::string& name) = 0;
 };
 
 // Reads the artifact's bundled lock, requires every layer to be a file of it (path and

@@ -518,17 +518,26 @@ Result<std::optional<std::string>> CacheDoor::snapshot_blob(std::string_view sna
   }
   MB_ASSIGN(auto target, read_link(rel));
   if (!target) return std::optional<std::string>();
-  std::string prefix;
-  for (size_t i = 3; i < parts.size() + 1; ++i) prefix += "../";  // depth below the repo folder
-  prefix += "blobs/";
-  std::string etag = target->starts_with(prefix) ? target->substr(prefix.size()) : std::string();
-  if (!is_lower_hex(etag, 40) && !is_lower_hex(etag, 64)) {
+  auto etag = snapshot_link_etag(*target, parts.size() - 3);
+  if (!etag) {
+    std::string prefix;
+    for (size_t i = 3; i < parts.size() + 1; ++i) prefix += "../";
     return fail(ErrorCategory::integrity,
-                display(rel) + " links to " + *target + ", not to " + prefix + "<etag>",
+                display(rel) + " links to " + *target + ", not to " + prefix + "blobs/<etag>",
                 "modelbake follows only snapshot links of that shape: remove the link and run "
                 "again");
   }
-  return std::optional<std::string>(etag);
+  return etag;
+}
+
+std::optional<std::string> snapshot_link_etag(std::string_view target, size_t file_parts) {
+  std::string prefix;
+  for (size_t i = 0; i < file_parts + 1; ++i) prefix += "../";  // depth below the repo folder
+  prefix += "blobs/";
+  if (!target.starts_with(prefix)) return std::nullopt;
+  std::string_view etag = target.substr(prefix.size());
+  if (!is_lower_hex(etag, 40) && !is_lower_hex(etag, 64)) return std::nullopt;
+  return std::string(etag);
 }
 
 }  // namespace mb

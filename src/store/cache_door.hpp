@@ -160,6 +160,11 @@ Error planted_link_error(const std::string& shown, int dirfd, const std::string&
 // The same for a link found by path (gc/rm reports, tests).
 Error planted_link_error(const std::string& path);
 
+// The etag of a snapshot link target of exactly the shape snapshots/<commit>/<file> has:
+// "../" once per folder of <file> plus twice, then "blobs/<40 or 64 hex>". `file_parts` is the
+// number of components of <file> ("config.json": 1). Empty for any other target.
+std::optional<std::string> snapshot_link_etag(std::string_view target, size_t file_parts);
+
 // True when `name` is a snapshot folder name: a 40-hex commit.
 bool is_commit_name(std::string_view name);
 

@@ -1,6 +1,8 @@
 // Parallel hashing on core::parallel_for: the workers pull files largest first, so one big
 // file starts immediately and the small ones fill the other workers around it. Each file is
 // one sequential stream (hash_file), which is what the page cache and readahead like.
+#include <fcntl.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -11,6 +13,19 @@
 #include "verify/integrity.hpp"
 
 namespace mb::verify {
+
+namespace {
+
+// A cache's file is opened through its door (O_NOFOLLOW, checked with fstat), so a blob
+// swapped for a link after the layout check is refused, not read.
+Result<FileDigests> hash_job(const HashJob& job) {
+  WithGitSha1 git = job.want_git_sha1 ? WithGitSha1::yes : WithGitSha1::no;
+  if (job.door == nullptr) return hash_file(job.path, git);
+  MB_ASSIGN(UniqueFd fd, job.door->open_file(job.path, O_RDONLY));
+  return hash_fd(fd.get(), job.path, git);
+}
+
+}  // namespace
 
 std::vector<Result<FileDigests>> hash_files_parallel(
     const std::vector<HashJob>& jobs, unsigned threads,
@@ -29,8 +44,7 @@ std::vector<Result<FileDigests>> hash_files_parallel(
   // run_all: every file gets its own result; the jobs never fail, the hash results do.
   (void)parallel_for(order.size(), {threads, StopPolicy::run_all}, [&](size_t k) -> Status {
     const HashJob& job = jobs[order[k]];
-    slots[order[k]].emplace(
-        hash_file(job.path, job.want_git_sha1 ? WithGitSha1::yes : WithGitSha1::no));
+    slots[order[k]].emplace(hash_job(job));
     uint64_t now = done_bytes.fetch_add(job.expected_size) + job.expected_size;
     if (progress) {
       std::lock_guard<std::mutex> g(progress_mutex);

@@ -1,22 +1,16 @@
-// Layout checks are done with stat/lstat/readlink/realpath only (verify --fast must stay
-// cheap); content checks are batched into one parallel hashing pass, deduplicated by inode so a
-// blob shared by several snapshot files (or hard-linked across repos) is read once.
+// A cache checked against a lock, read through its door (verify/snapshot_reader: folders opened
+// once per model, descriptor-relative, only snapshot links of the exact shape followed, blobs
+// hashed through O_NOFOLLOW opens); flat bundle folders are verify/flat_dir.cpp. Layout checks
+// never read content (verify --fast must stay cheap); content checks are batched into one
+// parallel hashing pass (verify/checker), deduplicated by inode so a blob shared by several
+// snapshot files (or hard-linked across repos) is read once.
 #include "verify/integrity.hpp"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <climits>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 
 #include "core/file.hpp"
@@ -24,6 +18,8 @@
 #include "core/text.hpp"
 #include "lock/entry_match.hpp"
 #include "store/cache_door.hpp"
+#include "verify/checker.hpp"
+#include "verify/snapshot_reader.hpp"
 
 namespace mb::verify {
 
@@ -48,251 +44,85 @@ const char* to_string(FindingKind kind) {
   return "unknown";
 }
 
+using detail::Checker;
+using detail::printable;
+using detail::under;
+
 namespace {
 
-FindingKind finding_kind(EntryMismatch m) {
-  switch (m) {
-    case EntryMismatch::size: return FindingKind::size_mismatch;
-    case EntryMismatch::git_sha1: return FindingKind::git_sha1_mismatch;
-    default: return FindingKind::digest_mismatch;
-  }
+// Where a link's target points, lexically (nothing is followed): for messages.
+std::string lexical_target(const std::string& link_path, const std::string& target) {
+  if (!target.empty() && target[0] == '/') return detail::normalise(target);
+  size_t slash = link_path.rfind('/');
+  return detail::normalise((slash == std::string::npos ? "." : link_path.substr(0, slash)) + "/" +
+                           target);
 }
 
-// Untrusted file content, printable and short enough for a one-line report.
-std::string printable(std::string_view s, size_t max = 80) { return sanitize_for_display(s, max); }
-
-std::optional<std::string> real_path(const std::string& p, int* err) {
-  char buf[PATH_MAX];
-  if (::realpath(p.c_str(), buf) == nullptr) {
-    *err = errno;
-    return std::nullopt;
-  }
-  return std::string(buf);
+// A door path (below the root as the layout spells it) below the canonical root instead.
+std::string in_real_root(const CacheDoor& door, const std::string& path) {
+  auto rel = door.relative(path);
+  return rel.ok() ? door.real_root() + (rel->empty() ? "" : "/" + *rel) : path;
 }
 
-std::string read_link(const std::string& p) {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink(p.c_str(), buf, sizeof buf - 1);
-  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
-}
-
-// realpath(3) with the directories memoised: glibc's realpath readlinks every component of
-// every path, which dominates `verify --fast`. Directories are resolved once with realpath;
-// a symlink target is then joined lexically to the symlink-free real directory holding it, so
-// ".." is exact. Same result as realpath, a few syscalls per file instead of ~10.
-class Resolver {
- public:
-  std::optional<std::string> resolve(const std::string& path, int* err) {
-    std::string current = path;
-    for (int hops = 0; hops < 40; ++hops) {
-      size_t slash = current.rfind('/');
-      std::string dir =
-          slash == std::string::npos ? "." : (slash == 0 ? "/" : current.substr(0, slash));
-      std::string base = slash == std::string::npos ? current : current.substr(slash + 1);
-      auto real_dir = resolve_dir(dir, err);
-      if (!real_dir) return std::nullopt;
-      if (base.empty() || base == "." || base == "..") return real_path(current, err);
-      std::string candidate = (*real_dir == "/" ? "" : *real_dir) + "/" + base;
-      struct stat st {};
-      if (::lstat(candidate.c_str(), &st) != 0) {
-        *err = errno;
-        return std::nullopt;
-      }
-      if (!S_ISLNK(st.st_mode)) return candidate;
-      std::string target = read_link(candidate);
-      if (target.empty()) {
-        *err = EINVAL;
-        return std::nullopt;
-      }
-      current = target[0] == '/' ? target : (*real_dir == "/" ? "" : *real_dir) + "/" + target;
-      current = normalise(current);
-    }
-    *err = ELOOP;
-    return std::nullopt;
-  }
-
- private:
-  static std::string normalise(const std::string& p) {
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= p.size()) {
-      size_t j = p.find('/', i);
-      if (j == std::string::npos) j = p.size();
-      std::string c = p.substr(i, j - i);
-      if (c == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!c.empty() && c != ".") {
-        parts.push_back(c);
-      }
-      i = j + 1;
-    }
-    std::string out;
-    for (const auto& c : parts) out += "/" + c;
-    return out.empty() ? "/" : out;
-  }
-  std::optional<std::string> resolve_dir(const std::string& dir, int* err) {
-    auto it = m_dirs.find(dir);
-    if (it != m_dirs.end()) {
-      if (!it->second) *err = ENOENT;
-      return it->second;
-    }
-    auto r = real_path(dir, err);
-    m_dirs.emplace(dir, r);
-    return r;
-  }
-  std::map<std::string, std::optional<std::string>> m_dirs;
-};
-
-bool under(const std::string& path, const std::string& root) {
-  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-         path[root.size()] == '/';
-}
-
-struct FileCheck {
-  size_t model_index = 0;
-  const LockedModel* model = nullptr;
-  const LockedFile* file = nullptr;
-  std::string resolved;  // realpath of the regular file the entry resolves to
-  size_t job = 0;        // index into the hash jobs
-};
-
-class Checker {
- public:
-  Checker(std::string root_real, const VerifyOptions& o, VerifyReport& r)
-      : m_root(std::move(root_real)), m_opts(o), m_report(r) {}
-
-  Finding& add(FindingKind kind, const LockedModel& m, size_t model_index, std::string path,
-               std::string location) {
-    Finding f;
-    f.kind = kind;
-    f.model = m.name;
-    f.repo = m.repo;
-    f.path = std::move(path);
-    f.location = std::move(location);
-    f.fix = m_opts.fix_hint;
-    m_report.findings.push_back(std::move(f));
-    m_report.models[model_index].findings++;
-    return m_report.findings.back();
-  }
-
-  // Resolves one entry (snapshot pointer or flat file) and checks it up to the size. On
-  // success queues it for hashing and returns true.
-  bool check_entry(const LockedModel& m, size_t mi, const LockedFile& f, const std::string& entry) {
-    struct stat lst {};
-    if (::lstat(entry.c_str(), &lst) != 0) {
-      auto& x = add(FindingKind::missing_file, m, mi, f.path, entry);
+// A cache's snapshot entry, through the door: `entry` is where it is (for findings).
+bool check_cache_entry(Checker& ck, const LockedModel& m, size_t mi, const LockedFile& f,
+                       SnapshotReader& snap, const std::string& entry, const CacheDoor& door) {
+  ResolvedEntry r = snap.resolve(f.path);
+  switch (r.state) {
+    case EntryState::regular: break;
+    case EntryState::missing: {
+      auto& x = ck.add(FindingKind::missing_file, m, mi, f.path, entry);
       x.expected = std::to_string(f.size) + " bytes";
       x.message = f.path + " is missing";
       return false;
     }
-    int err = 0;
-    auto resolved = m_resolver.resolve(entry, &err);
-    if (!resolved) {
-      auto& x = add(FindingKind::dangling_link, m, mi, f.path, entry);
-      x.actual = read_link(entry);
-      x.message = f.path + (err == ELOOP ? " is a symlink loop" : " is a dangling symlink") +
-                  (x.actual.empty() ? "" : " (-> " + printable(x.actual, 200) + ")");
+    case EntryState::dangling: {
+      auto& x = ck.add(FindingKind::dangling_link, m, mi, f.path, entry);
+      x.actual = r.link;
+      x.message = f.path + " is a dangling symlink (-> " + printable(r.link, 200) + ")";
       return false;
     }
-    if (!under(*resolved, m_root)) {
-      auto& x = add(FindingKind::escaping_link, m, mi, f.path, entry);
-      x.expected = "a file inside " + m_root;
-      x.actual = *resolved;
-      x.message = f.path + " resolves outside " + m_root + " (to " + *resolved + ")";
+    case EntryState::other_link: {
+      auto& x = ck.add(FindingKind::escaping_link, m, mi, f.path, entry);
+      x.expected = CacheLayout::snapshot_link_target(f.path, "<etag>");
+      x.actual = lexical_target(in_real_root(door, entry), r.link);
+      x.message =
+          f.path + " links to " + printable(r.link, 200) + ", not to " + x.expected +
+          ": modelbake follows only snapshot links of that shape" +
+          (under(x.actual, ck.root()) ? "" : " (this one resolves outside " + ck.root() + ")");
       return false;
     }
-    struct stat st {};
-    if (::stat(resolved->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      auto& x = add(FindingKind::not_regular_file, m, mi, f.path, entry);
+    case EntryState::not_regular: {
+      auto& x = ck.add(FindingKind::not_regular_file, m, mi, f.path, entry);
       x.expected = "regular file";
-      x.actual = *resolved;
-      x.message = f.path + " resolves to " + *resolved + ", which is not a regular file";
+      x.actual = r.message;
+      x.message = f.path + ": " + r.message;
       return false;
     }
-    if (static_cast<uint64_t>(st.st_size) != f.size) {
-      auto& x = add(FindingKind::size_mismatch, m, mi, f.path, *resolved);
-      x.expected = std::to_string(f.size);
-      x.actual = std::to_string(st.st_size);
-      x.message = f.path + " has " + x.actual + " bytes, the lock says " + x.expected;
+    case EntryState::planted: {
+      auto& x = ck.add(FindingKind::planted_entry, m, mi, f.path, entry);
+      x.message = f.path + ": " + r.message;
       return false;
     }
-    m_report.bytes_locked += f.size;
-    FileCheck c{mi, &m, &f, *resolved, 0};
-    if (!m_opts.fast) {
-      bool git = etag_is_git_sha1(f.etag);
-      auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
-      auto it = m_by_inode.find(key);
-      if (it == m_by_inode.end()) {
-        it = m_by_inode.emplace(key, m_jobs.size()).first;
-        m_jobs.push_back(HashJob{*resolved, f.size, git});
-      } else if (git) {
-        m_jobs[it->second].want_git_sha1 = true;
-      }
-      c.job = it->second;
-    }
-    m_checks.push_back(std::move(c));
-    return true;
-  }
-
-  void hash_and_compare() {
-    if (m_opts.fast) {
-      for (const auto& c : m_checks) m_report.models[c.model_index].files_ok++;
-      return;
-    }
-    auto results = hash_files_parallel(m_jobs, m_opts.threads, m_opts.progress);
-    m_report.hashed = true;
-    for (const auto& r : results) {
-      if (r.ok()) m_report.bytes_hashed += r->size;
-    }
-    for (const auto& c : m_checks) {
-      const auto& m = *c.model;
-      const auto& f = *c.file;
-      const auto& r = results[c.job];
-      if (!r.ok()) {
-        auto& x = add(FindingKind::unreadable, m, c.model_index, f.path, c.resolved);
-        x.message = f.path + ": " + r.error().message;
-        continue;
-      }
-      EntryMatch match = match_entry(EntryExpectation::of(f), *r);
-      if (!match.ok()) {  // a size mismatch here: the file changed between stat and read
-        auto& x = add(finding_kind(match.kind), m, c.model_index, f.path, c.resolved);
-        x.expected = match.expected;
-        x.actual = match.actual;
-        x.message = f.path + (match.kind == EntryMismatch::size ? " " : ": ") + match.describe();
-        continue;
-      }
-      m_report.models[c.model_index].files_ok++;
+    case EntryState::unreadable: {
+      auto& x = ck.add(FindingKind::unreadable, m, mi, f.path, entry);
+      x.message = r.message;
+      return false;
     }
   }
-
-  const std::string& root() const { return m_root; }
-
-  // True when `entry` (a symlink) resolves to a regular file inside the root.
-  bool resolves_inside(const std::string& entry) {
-    int err = 0;
-    auto resolved = m_resolver.resolve(entry, &err);
-    struct stat st {};
-    return resolved && under(*resolved, m_root) && ::stat(resolved->c_str(), &st) == 0 &&
-           S_ISREG(st.st_mode);
-  }
-
- private:
-  std::string m_root;
-  const VerifyOptions& m_opts;
-  VerifyReport& m_report;
-  std::vector<FileCheck> m_checks;
-  std::vector<HashJob> m_jobs;
-  std::map<std::pair<uint64_t, uint64_t>, size_t> m_by_inode;
-  Resolver m_resolver;
-};
+  auto rel = door.relative(r.file);
+  std::string location = rel.ok() ? ck.root() + "/" + *rel : r.file;
+  return ck.queue(m, mi, f, location, r.st, HashJob{r.file, f.size, false, &door});
+}
 
 void check_ref(Checker& ck, const CacheLayout& cache, const LockedModel& m, size_t mi) {
   if (m.revision == m.commit) return;  // a commit revision is resolved without refs/
+  const CacheDoor& door = cache.door();
   std::string path = cache.ref_path(m.type, m.repo, m.revision);
-  auto text = read_file(path, 4096);
+  auto text = door.read_file(path, 4096);
   if (!text.ok()) {
-    struct stat st {};
-    bool absent = ::lstat(path.c_str(), &st) != 0;
+    auto st = door.lstat(path);
+    bool absent = st.ok() && !*st;
     auto& x = ck.add(absent ? FindingKind::missing_ref : FindingKind::wrong_ref, m, mi, "", path);
     x.expected = m.commit;
     x.message =
@@ -319,25 +149,32 @@ void check_ref(Checker& ck, const CacheLayout& cache, const LockedModel& m, size
                   : "refs/" + m.revision + " points to " + x.actual + ", the lock says " + m.commit;
 }
 
-void check_trees(Checker& ck, const CacheLayout& cache, const LockedModel& m, size_t mi) {
+void check_trees(Checker& ck, const CacheLayout& cache, const LockedModel& m, size_t mi,
+                 SnapshotReader& snap) {
+  const CacheDoor& door = cache.door();
   std::string path = cache.trees_file(m.type, m.repo, m.commit);
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return;
-  auto text = read_file(path, 256ull << 20);
-  if (!text.ok()) return;
+  auto present = door.lstat(path);
+  if (present.ok() && !*present) return;
+  auto text = door.read_file(path, 256ull << 20);
+  if (!text.ok()) {
+    if (text.error().category != ErrorCategory::integrity) return;
+    // A link or FIFO there: huggingface_hub would follow or block on it; --repair removes it.
+    auto& x = ck.add(FindingKind::stale_trees_file, m, mi, "", path);
+    x.expected = "a regular file";
+    x.message = text.error().message;
+    x.fix = "delete " + path + " (modelbake verify --repair does)";
+    return;
+  }
   auto doc = nlohmann::json::parse(*text, nullptr, false);
   // huggingface_hub ignores a trees file it cannot understand, so it cannot mislead a loader.
   if (doc.is_discarded() || !doc.is_object() || doc.value("format_version", 0) != 1) return;
   auto files = doc.find("files");
   if (files == doc.end() || !files->is_object()) return;
   std::vector<std::string> absent;
-  std::string snap = cache.snapshot_dir(m.type, m.repo, m.commit);
   for (const auto& [name, _] : files->items()) {
-    if (!validate_relative_path(name, "trees entry").ok()) {
+    if (!validate_relative_path(name, "trees entry").ok() ||
+        snap.resolve(name).state != EntryState::regular)
       absent.push_back(name);
-      continue;
-    }
-    if (::stat((snap + "/" + name).c_str(), &st) != 0) absent.push_back(name);
   }
   if (absent.empty()) return;
   auto& x = ck.add(FindingKind::stale_trees_file, m, mi, "", path);
@@ -355,25 +192,27 @@ void check_trees(Checker& ck, const CacheLayout& cache, const LockedModel& m, si
 // Entries of the snapshot the lock does not name are fine when they are working links (another
 // lock may select other files of the same commit); a leftover temp name (".tmp.<hex>", made by
 // older versions next to the final link) or a link to nothing usable is reported: loaders list
-// the folder and would pick it up.
-void check_snapshot_extras(Checker& ck, const std::string& snap, const LockedModel& m, size_t mi) {
+// the folder and would pick it up. Listed through the door: a planted folder is not entered.
+void check_snapshot_extras(Checker& ck, SnapshotReader& reader, const std::string& snap,
+                           const LockedModel& m, size_t mi) {
   std::set<std::string> locked;
   for (const auto& f : m.files) locked.insert(f.path);
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(snap, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::string entry = it->path().string();
-    std::string rel = entry.substr(snap.size() + 1);
-    struct stat st {};
-    if (locked.count(rel) || ::lstat(entry.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
-    bool temp = temp_kind(it->path().filename().string()) == TempKind::ours;
-    bool broken = S_ISLNK(st.st_mode) && !ck.resolves_inside(entry);
+  auto entries = reader.entries();
+  if (!entries.ok()) return;  // a planted folder: reported for the locked files below it
+  for (const auto& e : *entries) {
+    if (locked.count(e.rel)) continue;
+    size_t slash = e.rel.rfind('/');
+    bool temp =
+        temp_kind(slash == std::string::npos ? e.rel : e.rel.substr(slash + 1)) == TempKind::ours;
+    ResolvedEntry r;
+    if (S_ISLNK(e.st.st_mode)) r = reader.resolve(e.rel);
+    bool broken = S_ISLNK(e.st.st_mode) && r.state != EntryState::regular;
     if (!temp && !broken) continue;
-    auto& x = ck.add(FindingKind::unexpected_entry, m, mi, rel, entry);
+    std::string entry = snap + "/" + e.rel;
+    auto& x = ck.add(FindingKind::unexpected_entry, m, mi, e.rel, entry);
     x.expected = "only finished links to blobs/";
-    x.actual = S_ISLNK(st.st_mode) ? "link to " + printable(read_link(entry), 200) : "not a link";
-    x.message = "snapshots/" + m.commit + "/" + printable(rel, 200) +
+    x.actual = S_ISLNK(e.st.st_mode) ? "link to " + printable(r.link, 200) : "not a link";
+    x.message = "snapshots/" + m.commit + "/" + printable(e.rel, 200) +
                 (temp ? " is a leftover temporary entry (" : " is a link to nothing usable (") +
                 x.actual + "): loaders listing the snapshot would pick it up";
     x.fix = "modelbake verify --repair (removes it)";
@@ -398,36 +237,6 @@ Result<std::vector<const LockedModel*>> select_models(const Lockfile& lock,
   return out;
 }
 
-ModelResult model_result(const LockedModel& m) {
-  ModelResult r;
-  r.name = m.name;
-  r.repo = m.repo;
-  r.revision = m.revision;
-  r.commit = m.commit;
-  r.files = m.files.size();
-  r.bytes = m.total_bytes();
-  return r;
-}
-
-void sort_findings(VerifyReport& r) {
-  std::stable_sort(r.findings.begin(), r.findings.end(), [](const Finding& a, const Finding& b) {
-    if (a.model != b.model) return a.model < b.model;
-    if (a.path != b.path) return a.path < b.path;
-    return static_cast<int>(a.kind) < static_cast<int>(b.kind);
-  });
-}
-
-Result<std::string> real_root(const std::string& root, const std::string& what) {
-  int err = 0;
-  auto r = real_path(root, &err);
-  if (!r) {
-    return fail(ErrorCategory::integrity,
-                what + " " + root + " does not exist or cannot be read: " + std::strerror(err),
-                "check the path, or run `modelbake fetch --locked` to populate it");
-  }
-  return *r;
-}
-
 }  // namespace
 
 namespace {
@@ -448,10 +257,16 @@ Status check_model_dirs(const CacheLayout& cache, const LockedModel& m) {
 Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock,
                                   const VerifyOptions& options) {
   MB_ASSIGN(auto models, select_models(lock, options));
-  MB_ASSIGN(std::string root, real_root(cache.root(), "cache"));
+  const CacheDoor& door = cache.door();
+  if (auto fd = door.root_fd(); !fd.ok()) {
+    return fail(
+        ErrorCategory::integrity,
+        "cache " + cache.root() + " does not exist or cannot be read: " + fd.error().message,
+        "check the path, or run `modelbake fetch --locked` to populate it");
+  }
   VerifyReport report;
-  for (const auto* m : models) report.models.push_back(model_result(*m));
-  Checker ck(root, options, report);
+  for (const auto* m : models) report.models.push_back(detail::model_result(*m));
+  Checker ck(door.real_root(), options, report);
   for (size_t mi = 0; mi < models.size(); ++mi) {
     const LockedModel& m = *models[mi];
     // The model's folders through the cache door first: below a planted link or FIFO nothing
@@ -463,46 +278,25 @@ Result<VerifyReport> verify_cache(const CacheLayout& cache, const Lockfile& lock
     }
     check_ref(ck, cache, m, mi);
     std::string snap = cache.snapshot_dir(m.type, m.repo, m.commit);
-    struct stat st {};
-    if (::stat(snap.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    auto st = door.lstat(snap);
+    if (!st.ok() || !*st || !S_ISDIR((*st)->st_mode)) {
       auto& x = ck.add(FindingKind::missing_snapshot, m, mi, "", snap);
       x.expected = fmt::format("snapshots/{} with {} files", m.commit, m.files.size());
       x.message = m.repo + " has no snapshot for commit " + m.commit;
       continue;
     }
     report.models[mi].present = true;
+    SnapshotReader reader(door, cache.repo_dir(m.type, m.repo), snap);
     for (const auto& f : m.files) {
       report.files_checked++;
-      ck.check_entry(m, mi, f, cache.snapshot_file(m.type, m.repo, m.commit, f.path));
+      check_cache_entry(ck, m, mi, f, reader, cache.snapshot_file(m.type, m.repo, m.commit, f.path),
+                        door);
     }
-    check_snapshot_extras(ck, snap, m, mi);
-    check_trees(ck, cache, m, mi);
+    check_snapshot_extras(ck, reader, snap, m, mi);
+    check_trees(ck, cache, m, mi, reader);
   }
   ck.hash_and_compare();
-  sort_findings(report);
-  return report;
-}
-
-Result<VerifyReport> verify_flat_dir(const std::string& root, const LockedModel& model,
-                                     const VerifyOptions& options) {
-  VerifyReport report;
-  report.models.push_back(model_result(model));
-  int err = 0;
-  auto real = real_path(root, &err);
-  Checker ck(real.value_or(root), options, report);
-  if (!real) {
-    auto& x = ck.add(FindingKind::missing_snapshot, model, 0, "", root);
-    x.expected = "a folder with " + std::to_string(model.files.size()) + " files";
-    x.message = "model folder " + root + " is missing";
-    return report;
-  }
-  report.models[0].present = true;
-  for (const auto& f : model.files) {
-    report.files_checked++;
-    ck.check_entry(model, 0, f, join_path(*real, f.path));
-  }
-  ck.hash_and_compare();
-  sort_findings(report);
+  detail::sort_findings(report);
   return report;
 }
 

@@ -100,9 +100,10 @@ Result<VerifyReport> verify_flat_dir(const std::string& root, const LockedModel&
 // Building block: hash many files in parallel (largest first, one file per task).
 // results[i] belongs to jobs[i]; a file that cannot be read yields an error in its slot.
 struct HashJob {
-  std::string path;
+  std::string path;            // with `door`: a path below its root, opened through it
   uint64_t expected_size = 0;  // for scheduling and progress accounting
   bool want_git_sha1 = false;
+  const CacheDoor* door = nullptr;
 };
 std::vector<Result<FileDigests>> hash_files_parallel(
     const std::vector<HashJob>& jobs, unsigned threads,

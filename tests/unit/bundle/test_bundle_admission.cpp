@@ -88,7 +88,8 @@ TEST(BundleEntrySet, BudgetRefusesBeforeWriting) {
   std::filesystem::create_directories(dir.path() + "/bundle");
   std::filesystem::create_directories(dir.path() + "/tmp");
   std::ofstream(dir.path() + "/bundle/big.bin") << std::string(10'000, 'z');
-  EntrySet set(dir.path() + "/tmp");
+  CacheDoor door(dir.path());
+  EntrySet set(door, dir.path() + "/tmp");
   set.restrict_to([](const std::string&, EntryKind, uint64_t) { return Status(); }, 100);
   auto st = set.add_directory(dir.path() + "/bundle");
   ASSERT_FALSE(st.ok());
@@ -102,7 +103,8 @@ TEST(BundleEntrySet, AdmissionRefusalComesBeforeAnyCopy) {
   std::filesystem::create_directories(dir.path() + "/bundle");
   std::filesystem::create_directories(dir.path() + "/tmp");
   std::ofstream(dir.path() + "/bundle/extra.bin") << "payload";
-  EntrySet set(dir.path() + "/tmp");
+  CacheDoor door(dir.path());
+  EntrySet set(door, dir.path() + "/tmp");
   set.restrict_to([](const std::string& p, EntryKind,
                      uint64_t) { return fail(ErrorCategory::integrity, p + " refused"); },
                   1 << 20);
@@ -110,6 +112,27 @@ TEST(BundleEntrySet, AdmissionRefusalComesBeforeAnyCopy) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "extra.bin refused");
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/tmp"));
+}
+
+// Import's temp folder lives in a shared cache: a co-tenant may swap it for a link to a folder
+// of theirs (or a victim's) at any moment. The temps are made through the door: nothing is
+// written through the link.
+TEST(BundleEntrySet, TempFolderSwappedForALinkIsNotWrittenThrough) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/bundle");
+  std::filesystem::create_directories(dir.path() + "/cache/tmp");
+  std::filesystem::create_directories(dir.path() + "/victim");
+  std::ofstream(dir.path() + "/bundle/weights.bin") << "payload";
+  CacheDoor door(dir.path() + "/cache");
+  EntrySet set(door, dir.path() + "/cache/tmp/import");
+  std::filesystem::create_directory_symlink(dir.path() + "/victim",
+                                            dir.path() + "/cache/tmp/import");
+  set.restrict_to([](const std::string&, EntryKind, uint64_t) { return Status(); }, 1 << 20);
+  auto st = set.add_directory(dir.path() + "/bundle");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("tmp/import is a symbolic link"), std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/victim"));
 }
 
 class OstreamSink final : public ByteSink {
@@ -148,6 +171,28 @@ Entry folder(const std::string& path) {
   e.path = path;
   e.kind = EntryKind::dir;
   return e;
+}
+
+// What pull staged in the cache's tmp/ is read back through the door: a staged folder swapped
+// for a link to another layout is refused (naming it), not read.
+TEST(BundleLockFinder, AStagedTarBehindALinkedFolderIsNotRead) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/elsewhere");
+  std::filesystem::create_directories(dir.path() + "/cache/tmp");
+  write_tar(dir.path() + "/elsewhere/lock.tar", {data_entry("modelbake.lock", "planted")});
+  std::filesystem::create_directory_symlink(dir.path() + "/elsewhere",
+                                            dir.path() + "/cache/tmp/pull");
+  CacheDoor door(dir.path() + "/cache");
+  LockFinder finder(&door);
+  auto st = finder.scan_archive(dir.path() + "/cache/tmp/pull/lock.tar");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("tmp/pull is a symbolic link"), std::string::npos)
+      << st.error().message;
+  EXPECT_FALSE(finder.found().has_value());
+  // A user's bundle outside the cache is read by path as before.
+  LockFinder outside(&door);
+  ASSERT_TRUE(outside.scan_archive(dir.path() + "/elsewhere/lock.tar").ok());
+  EXPECT_TRUE(outside.found().has_value());
 }
 
 TEST(BundleLockFinder, TakesTheShortestLockAndCopiesNothing) {

@@ -120,6 +120,55 @@ TEST_F(VerifyCacheTest, SymlinkLeavingTheCacheIsEscapingEvenWithTheRightContent)
   auto r = run();
   expect_single(r, FindingKind::escaping_link, "config.json");
   EXPECT_EQ(r.findings[0].actual, fs::canonical(target).string());
+  EXPECT_NE(r.findings[0].message.find("resolves outside"), std::string::npos);
+}
+
+// The cache door follows snapshot links of one shape only: an absolute link to the right blob
+// with the right bytes is still not followed.
+TEST_F(VerifyCacheTest, SnapshotLinkOfAnotherShapeIsNotFollowedEvenInsideTheCache) {
+  fs::remove(snap("config.json"));
+  fs::create_symlink(blob("config.json"), snap("config.json"));
+  auto r = run();
+  expect_single(r, FindingKind::escaping_link, "config.json");
+  EXPECT_EQ(r.findings[0].expected, "../../blobs/<etag>");
+  EXPECT_NE(r.findings[0].message.find("follows only snapshot links of that shape"),
+            std::string::npos)
+      << r.findings[0].message;
+}
+
+// A blob is a leaf: a link there (even to the right bytes in the object store) is refused and
+// named, never followed.
+TEST_F(VerifyCacheTest, BlobThatIsALinkIsNotFollowed) {
+  std::string object = store.layout().object_path(mini().find_file("config.json")->sha256);
+  fs::remove(blob("config.json"));
+  fs::create_symlink(object, blob("config.json"));
+  auto r = run();
+  expect_single(r, FindingKind::not_regular_file, "config.json");
+  EXPECT_NE(r.findings[0].message.find("blobs/" + mini().find_file("config.json")->etag +
+                                       " is a symbolic link"),
+            std::string::npos)
+      << r.findings[0].message;
+}
+
+// A folder of the snapshot swapped for a link to a copy outside: nothing below it is read,
+// the finding names the planted folder.
+TEST_F(VerifyCacheTest, PlantedFolderInsideTheSnapshotIsNotEntered) {
+  test::TempDir outside;
+  ASSERT_TRUE(write_file_atomic(outside.path() + "/vocab.txt", "a\nb\nc\n").ok());
+  std::string sub = store.layout().snapshot_dir(RepoType::model, "org/mini", k_commit_a) + "/sub";
+  fs::remove_all(sub);
+  fs::create_directory_symlink(outside.path(), sub);
+  auto r = run();
+  // The file below it is not read (the finding names the link), and the link itself is an
+  // entry the lock does not name (what --repair removes).
+  ASSERT_EQ(r.findings.size(), 2u);
+  EXPECT_EQ(r.findings[0].kind, FindingKind::unexpected_entry);
+  EXPECT_EQ(r.findings[0].path, "sub");
+  EXPECT_EQ(r.findings[1].kind, FindingKind::planted_entry);
+  EXPECT_EQ(r.findings[1].path, "sub/vocab.txt");
+  EXPECT_NE(r.findings[1].message.find("/sub is a symbolic link"), std::string::npos)
+      << r.findings[1].message;
+  EXPECT_EQ(r.bytes_hashed, mini().total_bytes() - 6 + lock.models[1].total_bytes());
 }
 
 TEST_F(VerifyCacheTest, RefWithTrailingNewlineIsReported) {
