@@ -46,7 +46,8 @@ class Message {
   Result<bool> next(Field& f) {
     if (m_r.remaining() == 0) return false;
     uint64_t key = 0;
-    if (!varint(m_r, key)) return bad_onnx("malformed field key at byte " + std::to_string(abs_pos()));
+    if (!varint(m_r, key))
+      return bad_onnx("malformed field key at byte " + std::to_string(abs_pos()));
     f.number = static_cast<uint32_t>(key >> 3);
     f.wire = key & 7;
     if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
@@ -65,17 +66,19 @@ class Message {
         return true;
       case w_len: {
         uint64_t len = 0;
-        if (!varint(m_r, len)) return bad_onnx("malformed length at byte " + std::to_string(abs_pos()));
+        if (!varint(m_r, len))
+          return bad_onnx("malformed length at byte " + std::to_string(abs_pos()));
         if (len > m_r.remaining()) {
-          return bad_onnx(fmt::format("field {} claims {} bytes but its message has {} left", f.number,
-                                 len, m_r.remaining()));
+          return bad_onnx(fmt::format("field {} claims {} bytes but its message has {} left",
+                                      f.number, len, m_r.remaining()));
         }
         f.offset = abs_pos();
         f.bytes = ByteSpan{m_r.here(), len};
         (void)m_r.skip(len);
         return true;
       }
-      default: return bad_onnx(fmt::format("unsupported wire type {} at byte {}", f.wire, abs_pos()));
+      default:
+        return bad_onnx(fmt::format("unsupported wire type {} at byte {}", f.wire, abs_pos()));
     }
   }
 
@@ -256,19 +259,19 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
     if (ext_length.empty()) len = expected;
     MB_ASSIGN(uint64_t file_size, m_ext(ext_location));
     if (!range_inside(off, len, file_size)) {
-      return bad_onnx(fmt::format("{} external data ({} bytes at {}) lies outside {}", what, len, off,
-                             ext_location));
+      return bad_onnx(fmt::format("{} external data ({} bytes at {}) lies outside {}", what, len,
+                                  off, ext_location));
     }
     if (sized && len != expected) {
-      return bad_onnx(fmt::format("{} {} {} needs {} bytes but its external data has {}", what, t.dtype,
-                             shape_string(t.shape), expected, len));
+      return bad_onnx(fmt::format("{} {} {} needs {} bytes but its external data has {}", what,
+                                  t.dtype, shape_string(t.shape), expected, len));
     }
     t.nbytes = len;
     m_info.external_files.push_back(ext_location);
   } else if (has_raw) {
     if (sized && raw_size != expected) {
       return bad_onnx(fmt::format("{} {} {} needs {} bytes but raw_data has {}", what, t.dtype,
-                             shape_string(t.shape), expected, raw_size));
+                                  shape_string(t.shape), expected, raw_size));
     }
     t.nbytes = raw_size;
     t.offset = raw_offset;
