@@ -106,15 +106,44 @@ class FetchXet(MbTestCase):
         self.assertEqual(len(repeated), 1, ranges)  # only the damaged range, once more
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
-    def test_flipped_byte_in_a_stored_chunk_is_caught_by_the_sha256(self):
+    def test_flipped_byte_in_a_stored_chunk_is_repaired_on_the_xet_path(self):
         # Byte 100 of a range starting at 0 is inside the xorb's first chunk, stored as-is:
-        # no length changes, only the file's sha256 tells. The bridge then gets the file.
+        # no length changes, only the file's sha256 tells. Nothing says which term is bad,
+        # so the terms are fetched again in file order and compared with the file. One
+        # connection makes a repair batch one range: the first range is the damaged one
+        # (the file's first, fetched first), it is rewritten, the sha256 then matches and
+        # the repair stops. So the refetch touched the damaged range and nothing else.
         self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
                               "offset": 100, "count": 1}])
-        p, doc = self.fetch()
+        args = ["--cache", self.cache, "fetch", "--range-threshold", "1048576",
+                "--connections", "1"]
+        p, doc = run_json(args, env=self.hub.env(TOKEN), cwd=self.tmp.path)
         self.assertExit(p, 0)
         self.assert_complete()
+        self.assertIn("repaired on the Xet path", p.stderr)
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])  # not the bridge
+        xorbs = self.cas("xorb/")
+        bad = [r for r in xorbs if "corrupt" in r["faults"]]
+        self.assertEqual(len(bad), 1)
+        ranges = [(r["path"].split("?")[0], r["range"]) for r in xorbs]
+        key = (bad[0]["path"].split("?")[0], bad[0]["range"])
+        repeated = {x for x in ranges if ranges.count(x) > 1}
+        self.assertEqual(repeated, {key}, ranges)
+        self.assertEqual(ranges.count(key), 2)
+        # One more reconstruction query (the repair's) than files.
+        self.assertEqual(len(self.cas("v[12]/")), 3)
+
+    def test_damage_the_cas_repeats_goes_to_the_bridge(self):
+        # The same flipped byte on every answer (a CAS storing wrong bytes): the refetch
+        # finds no difference, so the bridge gets the file, as before the repair existed.
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
+                              "offset": 100, "count": -1}])
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertIn("sent the same bytes again", p.stderr)
         self.assertIn("through the hub's bridge", p.stderr)
+        self.assertGreater(len(self.hub.requests(path="^/cdn/", method="GET")), 0)
 
     def test_expired_signed_url_asks_for_the_reconstruction_again(self):
         self.hub.set_faults([{"type": "expire_cdn", "match": "^/cas/xorb/", "count": 1}])
