@@ -311,6 +311,22 @@ class ServePullThroughXet(MbTestCase):
         self.assertNotIn(b"xetHash", listing)
 
 
+    def test_mirror_started_with_xet_disabled_pulls_through_the_bridge(self):
+        from mbserve import Mirror
+        data = pseudo_random_bytes(5 << 20, seed=32)
+        repo = RepoBuilder("org/xet").add_file("w.bin", data, lfs=True)
+        repo.commit("one")
+        hub = self.start_hub(repo, xet=True)
+        m = Mirror(self.tmp.join("cache"), "--upstream", hub.url,
+                   env={"HF_HUB_DISABLE_XET": "1"})
+        self.addCleanup(m.stop)
+        st, _, body = m.request("GET", "/org/xet/resolve/main/w.bin", timeout=120)
+        self.assertEqual((st, body == data), (200, True))
+        self.assertEqual(hub.requests(path="^/cas/"), [])
+        self.assertEqual(hub.requests(path="/xet-read-token/"), [])
+        self.assertGreater(len(hub.requests(path="^/cdn/", method="GET")), 0)
+
+
 class FetchXetMemory(MbTestCase):
     def test_peak_rss_stays_bounded_with_many_connections(self):
         size = 48 << 20
