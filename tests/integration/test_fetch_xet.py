@@ -287,6 +287,28 @@ class FetchXetResumeAndDedupe(MbTestCase):
         self.assertGreater(moved, 0)
 
 
+    def test_rm_and_gc_remove_the_chunk_index_with_the_object(self):
+        sha = self.repo.files_at()["model.bin"].sha256
+        index = os.path.join(self.cache, ".locks/modelbake/xet", sha)
+        self.assertExit(self.fetch()[0], 0)
+        self.assertTrue(os.path.exists(index))
+        p = run_modelbake(["--cache", self.cache, "rm", "org/xet"], env=self.hub.env(TOKEN),
+                          cwd=self.tmp.path)
+        self.assertExit(p, 0)
+        self.assertFalse(os.path.exists(index))
+        # gc: an index whose object is gone (left by an older version) is swept.
+        self.assertExit(self.fetch()[0], 0)
+        os.makedirs(os.path.dirname(index), exist_ok=True)
+        stale = os.path.join(os.path.dirname(index), "0" * 64)
+        with open(stale, "w") as f:
+            f.write("xet-chunks 1\n")
+        p = run_modelbake(["--cache", self.cache, "gc"], env=self.hub.env(TOKEN),
+                          cwd=self.tmp.path)
+        self.assertExit(p, 0)
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(index))  # its object is still in use
+
+
 class ServePullThroughXet(MbTestCase):
     """serve --upstream in front of a Xet hub: misses come through Xet, and the mirror
     answers plain /resolve/ (it implements no CAS, so it passes no Xet header on)."""
