@@ -26,6 +26,7 @@ constexpr int k_max_requeries = 3;
 
 struct RepairState {
   uint64_t fixed = 0;                 // bytes rewritten
+  uint64_t pieces = 0;                // chunks (or their parts inside the window) rewritten
   uint64_t unconfirmed = UINT64_MAX;  // first rewritten byte not yet re-hashed
   int rehashes = 0;
   std::optional<std::string> matched;  // the sha256, once it is the expected one
@@ -63,6 +64,7 @@ Status repair_window(PartialFile& partial, DownloadEnv& env, const DownloadOptio
       expired = w.expired;
       if (w.fixed_bytes == 0) continue;
       rs.fixed += w.fixed_bytes;
+      rs.pieces += w.fixed_pieces;
       rs.unconfirmed = std::min<uint64_t>(rs.unconfirmed, w.first_fixed);
       if (rs.rehashes >= k_max_early_rehashes) continue;
       ++rs.rehashes;
@@ -109,8 +111,8 @@ Result<std::string> repair_file(PartialFile& partial, DownloadEnv& env,
   std::string cost = format_bytes(network - before) + " fetched again, " +
                      format_bytes(trail.rehashed_bytes()) + " hashed again";
   if (sha == expected) {
-    log::info(label + ": repaired on the Xet path: " + format_bytes(rs.fixed) +
-              " differed and were rewritten (" + cost + ")");
+    log::info(label + ": repaired on the Xet path: " + std::to_string(rs.pieces) +
+              " damaged chunk(s) rewritten, " + format_bytes(rs.fixed) + " (" + cost + ")");
   } else if (rs.fixed == 0) {
     log::warn(label + ": the Xet CAS sent the same bytes again (" + cost + ")");
   }

@@ -60,10 +60,12 @@ struct Window {
   bool verify = false;
   ExtentSet verified;
   std::atomic<uint64_t> fixed_bytes{0};
+  std::atomic<uint64_t> fixed_pieces{0};  // chunk pieces rewritten
   std::atomic<uint64_t> first_fixed{UINT64_MAX};
 
   void fixed(uint64_t offset, uint64_t length) {
     fixed_bytes += length;
+    ++fixed_pieces;
     uint64_t seen = first_fixed;
     while (offset < seen && !first_fixed.compare_exchange_weak(seen, offset)) {
     }

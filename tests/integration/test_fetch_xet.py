@@ -133,6 +133,28 @@ class FetchXet(MbTestCase):
         # One more reconstruction query (the repair's) than files.
         self.assertEqual(len(self.cas("v[12]/")), 3)
 
+    def test_repair_with_four_connections_stops_after_the_damaged_batch(self):
+        # Four connections: a repair batch is the file's next four ranges in file order. The
+        # damaged range is among the first four fetched of its file, so the repair stops
+        # after one batch: at most four ranges fetched twice, the damaged one among them,
+        # and every range of the other file once.
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
+                              "offset": 100, "count": 1}])
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertIn("repaired on the Xet path", p.stderr)
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
+        xorbs = self.cas("xorb/")
+        bad = [r for r in xorbs if "corrupt" in r["faults"]]
+        self.assertEqual(len(bad), 1)
+        ranges = [(r["path"].split("?")[0], r["range"]) for r in xorbs]
+        key = (bad[0]["path"].split("?")[0], bad[0]["range"])
+        repeated = {x for x in ranges if ranges.count(x) > 1}
+        self.assertIn(key, repeated)
+        self.assertLessEqual(len(repeated), 4, ranges)
+        self.assertLess(len(repeated), len(set(ranges)) - 4)  # far from the whole file
+
     def test_damage_the_cas_repeats_goes_to_the_bridge(self):
         # The same flipped byte on every answer (a CAS storing wrong bytes): the refetch
         # finds no difference, so the bridge gets the file, as before the repair existed.
