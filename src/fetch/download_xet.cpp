@@ -279,12 +279,17 @@ Result<uint64_t> copy_local_terms(Window& w, std::vector<Unit>& units, const Xet
 
 // File bytes [first, last]: query, plan, fetch; a refused signed URL makes it query again.
 Status run_window(PartialFile& partial, DownloadEnv& env, const DownloadOptions& options,
-                  const XetAccess& xet, const std::string& file_id, uint64_t first, uint64_t last,
-                  const std::string& label, XetHashTrail& trail, Downloaded& out) {
+                  const XetAccess& xet, const std::string& file_id, uint64_t size, uint64_t first,
+                  uint64_t last, const std::string& label, XetHashTrail& trail, Downloaded& out) {
   xet::CasClient& cas = xet.cas;
   constexpr int k_max_requeries = 3;
   for (int requery = 0;; ++requery) {
-    MB_ASSIGN(xet::Reconstruction rec, cas.reconstruction(file_id, first, last));
+    xet::Reconstruction rec;
+    if (requery == 0 && xet.prefetched && first == 0 && last + 1 == size) {
+      rec = *xet.prefetched;
+    } else {
+      MB_ASSIGN(rec, cas.reconstruction(file_id, first, last));
+    }
     MB_ASSIGN(std::vector<Unit> units, plan_units(rec, first, last, partial.state.done));
     Window w(partial.fd.get(), partial, env, label);
     w.index = &out.xet_index;
@@ -342,7 +347,8 @@ Result<std::optional<Downloaded>> download_xet(FileSource& source, const Downloa
   for (uint64_t first = 0; first < spec.size; first += window) {
     uint64_t last = std::min(spec.size, first + window) - 1;
     if (partial.state.done.contains(first, last + 1)) continue;
-    MB_TRY(run_window(partial, env, options, *env.xet, file_id, first, last, label, trail, out));
+    MB_TRY(run_window(partial, env, options, *env.xet, file_id, spec.size, first, last, label,
+                      trail, out));
   }
   if (out.local_bytes > 0) {
     log::info(label + ": " + format_bytes(out.local_bytes) + " of " + format_bytes(spec.size) +

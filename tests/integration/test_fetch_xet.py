@@ -79,6 +79,27 @@ class FetchXet(MbTestCase):
         self.assertGreater(len(self.cas("v1/")), 0)
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
+    def test_small_files_of_a_repo_share_one_batch_reconstruction(self):
+        # api.md endpoint 5: model.bin and small.bin (both within one window) come from one
+        # POST /v1/reconstructions; no per-file query.
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        posts = self.hub.requests(path="^/cas/v1/reconstructions$", method="POST")
+        self.assertEqual(len(posts), 1)
+        self.assertEqual(posts[0]["auth"], "xet")
+        self.assertEqual(posts[0]["status"], 200)
+        self.assertEqual(self.hub.requests(path="^/cas/v[12]/reconstructions/"), [])
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
+
+    def test_without_the_batch_endpoint_each_file_is_queried(self):
+        self.hub.set_config(xet_batch=False)
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertEqual(len(self.hub.requests(path="^/cas/v1/reconstructions$")), 1)  # 404
+        self.assertEqual(len(self.hub.requests(path="^/cas/v2/reconstructions/")), 2)
+
     def test_no_xet_flag_and_variable_use_the_bridge(self):
         for extra, env in ((["--no-xet"], None), ([], {"HF_HUB_DISABLE_XET": "1"})):
             self.hub.reset()
@@ -130,8 +151,8 @@ class FetchXet(MbTestCase):
         repeated = {x for x in ranges if ranges.count(x) > 1}
         self.assertEqual(repeated, {key}, ranges)
         self.assertEqual(ranges.count(key), 2)
-        # One more reconstruction query (the repair's) than files.
-        self.assertEqual(len(self.cas("v[12]/")), 3)
+        # Both files' reconstructions came in one batch; the repair asked once more.
+        self.assertEqual(len(self.hub.requests(path="^/cas/v[12]/reconstructions/")), 1)
 
     def test_repair_with_four_connections_stops_after_the_damaged_batch(self):
         # Four connections: a repair batch is the file's next four ranges in file order. The
@@ -173,12 +194,14 @@ class FetchXet(MbTestCase):
         self.assertExit(p, 0)
         self.assert_complete()
         big = [r for r in self.cas("v2/")]
-        self.assertGreaterEqual(len(big), 3)  # model.bin twice, small.bin once
+        # The batch for both files, then one query again for the file whose URL expired.
+        self.assertGreaterEqual(len(big), 1)
+        self.assertEqual(len(self.hub.requests(path="^/cas/v1/reconstructions$")), 1)
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
     def test_refused_token_is_replaced(self):
-        self.hub.set_faults([{"type": "status", "status": 401, "match": "^/cas/v2/",
-                              "count": 1}])
+        self.hub.set_faults([{"type": "status", "status": 401,
+                              "match": "^/cas/v[12]/reconstructions", "count": 1}])
         p, _ = self.fetch("-j", "1")
         self.assertExit(p, 0)
         self.assert_complete()
