@@ -69,6 +69,22 @@ struct XetAccess {
   std::shared_ptr<const xet::Reconstruction> prefetched;
 };
 
+// Sees a download's bytes as they land, before they are verified (`serve --upstream` streams
+// them to waiting clients: docs/serve.md "Streaming a miss"). Called on the download's
+// threads; every call must be quick and cannot fail.
+class DownloadWatch {
+ public:
+  virtual ~DownloadWatch() = default;
+  // The download now writes into `fd`, open on `path` below the cache root, of which the
+  // `present` extents already hold downloaded bytes (resumed). Bytes reported before are void
+  // unless this is the same file and they all lie in `present`.
+  virtual void begin(const std::string& path, int fd, const ExtentSet& present) = 0;
+  // [begin, end) of that file now holds downloaded (unverified) bytes.
+  virtual void landed(uint64_t begin, uint64_t end) = 0;
+  // Every byte reported so far is void: the file is discarded (a digest mismatch).
+  virtual void discarded() = 0;
+};
+
 struct DownloadEnv {
   net::Transport& transport;
   Clock& clock;
@@ -81,7 +97,8 @@ struct DownloadEnv {
   // Called when a whole-file download is discarded after a digest mismatch and started
   // again; `next_attempt` is the number of the download about to start (2 = first retry).
   std::function<void(const Error& mismatch, int next_attempt)> on_integrity_retry;
-  XetAccess* xet = nullptr;  // set when the file may come through Xet
+  XetAccess* xet = nullptr;        // set when the file may come through Xet
+  DownloadWatch* watch = nullptr;  // sees the bytes as they land (serve); may be null
 };
 
 struct Downloaded {
@@ -119,8 +136,10 @@ Status check_digests(const DownloadSpec& spec, const std::string& sha256,
 // after a dropped connection (restarting when the server answers 200). Used for small files
 // and as the fallback when a server ignores Range. Fills out.sha256, out.git_sha1 and
 // out.network_bytes, fsyncs; the caller checks the digests (check_digests).
+// `path` is the file `fd` is open on (for env.watch).
 Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
-                         const DownloadOptions& options, DownloadEnv& env, Downloaded& out);
+                         const std::string& path, const DownloadOptions& options, DownloadEnv& env,
+                         Downloaded& out);
 
 // The resumable partial tmp/<etag>.partial, open read-write at its full size, with its resume
 // state: an earlier run's when it names the same content and the partial has its size, else

@@ -37,7 +37,7 @@ Result<Downloaded> download_once(FileSource& source, const DownloadSpec& spec,
     out.sha256 = sha256_hex("");
     out.git_sha1 = git_blob_sha1_hex("");
   } else {
-    st = stream_whole_file(source, spec, fd.get(), options, env, out);
+    st = stream_whole_file(source, spec, fd.get(), out.temp_path, options, env, out);
   }
   if (st.ok()) st = fd.close_checked(out.temp_path);
   if (!st.ok()) {
@@ -48,6 +48,7 @@ Result<Downloaded> download_once(FileSource& source, const DownloadSpec& spec,
 }
 
 void discard(const Downloaded& d, const DownloadEnv& env, const std::string& etag) {
+  if (env.watch) env.watch->discarded();  // before the bytes go: a watcher must stop at once
   (void)env.door.unlink(d.temp_path);
   (void)env.door.unlink(partial_state_path(env.tmp_dir, etag));
 }

@@ -74,6 +74,7 @@ struct Shared {
     // Waking the hasher costs a futex call (and an IPI under a hypervisor): only when it
     // has something new to digest.
     if (prefix_grew) cv.notify_all();
+    if (env.watch) env.watch->landed(begin, end);
     network += end - begin;
     if (env.progress) {
       env.progress->add_network_bytes(end - begin);
@@ -286,7 +287,8 @@ struct Round {
 };
 
 Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOptions& options,
-                DownloadEnv& env, int fd, const std::string& state_path, Downloaded& out) {
+                DownloadEnv& env, int fd, const std::string& path, const std::string& state_path,
+                Downloaded& out) {
   Round round;
   std::string label = source.label();
   auto state = load_resume_state(env.door, state_path, spec.etag, spec.size);
@@ -309,6 +311,7 @@ Round run_round(FileSource& source, const DownloadSpec& spec, const DownloadOpti
               format_bytes(spec.size) + " already downloaded");
   }
   round.resumed = state->done.covered();
+  if (env.watch) env.watch->begin(path, fd, state->done);
   uint64_t chunk = choose_chunk_size(spec.size, options.min_chunk);
   Shared s(fd, spec, source, env, state_path);
   s.done = state->done;
@@ -377,12 +380,12 @@ Result<Downloaded> download_ranges(FileSource& source, const DownloadSpec& spec,
   // A link planted at the partial's name is refused (O_NOFOLLOW), a FIFO too (fstat): the
   // bytes and the later chmod never reach a file outside the cache.
   MB_ASSIGN(UniqueFd fd, env.door.open_file(path, O_RDWR | O_CREAT));
-  Round round = run_round(source, spec, options, env, fd.get(), state_path, out);
+  Round round = run_round(source, spec, options, env, fd.get(), path, state_path, out);
   if (round.outcome == Outcome::range_ignored) {
     log::info("server ignores Range for " + source.label() + "; downloading in one stream");
     (void)env.door.unlink(state_path);
     Downloaded single;
-    Status st = stream_whole_file(source, spec, fd.get(), options, env, single);
+    Status st = stream_whole_file(source, spec, fd.get(), path, options, env, single);
     out.network_bytes += single.network_bytes;
     out.sha256 = single.sha256;
     out.git_sha1 = single.git_sha1;

@@ -19,8 +19,9 @@ namespace {
 
 class StreamSink final : public net::BodySink {
  public:
-  StreamSink(int fd, const DownloadSpec& spec, const std::string& label, DownloadEnv& env)
-      : m_fd(fd), m_spec(spec), m_label(label), m_env(env) {
+  StreamSink(int fd, const std::string& path, const DownloadSpec& spec, const std::string& label,
+             DownloadEnv& env)
+      : m_fd(fd), m_path(path), m_spec(spec), m_label(label), m_env(env) {
     reset();
   }
 
@@ -63,6 +64,7 @@ class StreamSink final : public net::BodySink {
     MB_TRY(pwrite_all(m_fd, data, size, m_pos, m_label));
     m_sha256->update(data, size);
     if (m_git) m_git->update(data, size);
+    if (m_env.watch) m_env.watch->landed(m_pos, m_pos + size);
     m_pos += size;
     m_network += size;
     if (m_env.progress) {
@@ -74,6 +76,8 @@ class StreamSink final : public net::BodySink {
 
  private:
   void reset() {
+    // The file is written again from byte 0: what it held is void for a watcher.
+    if (m_env.watch) m_env.watch->begin(m_path, m_fd, ExtentSet{});
     m_pos = 0;
     m_sha256.emplace(HashAlgo::sha256);
     if (etag_is_git_sha1(m_spec.etag)) m_git.emplace(m_spec.size);
@@ -81,6 +85,7 @@ class StreamSink final : public net::BodySink {
   }
 
   int m_fd;
+  const std::string& m_path;
   const DownloadSpec& m_spec;
   const std::string& m_label;
   DownloadEnv& m_env;
@@ -124,8 +129,9 @@ Status check_digests(const DownloadSpec& spec, const std::string& sha256,
 }
 
 Status stream_whole_file(FileSource& source, const DownloadSpec& spec, int fd,
-                         const DownloadOptions& options, DownloadEnv& env, Downloaded& out) {
-  StreamSink sink(fd, spec, source.label(), env);
+                         const std::string& path, const DownloadOptions& options, DownloadEnv& env,
+                         Downloaded& out) {
+  StreamSink sink(fd, path, spec, source.label(), env);
   net::RetryLoop loop(options.retry, env.clock);
   net::Attempt attempt;
   for (;;) {

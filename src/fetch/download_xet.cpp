@@ -55,7 +55,8 @@ Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t fi
   std::vector<Unit> units;
   units.reserve(by_fetch.size());
   for (auto& [index, u] : by_fetch) units.push_back(std::move(u));
-  // File order (of each unit's first term): the hash trail follows the downloads closely,
+  // In file order (the CAS lists fetches in any order, e.g. by xorb hash): the file's prefix
+  // then grows steadily, which the hash trail and a client streaming it from `serve` follow,
   // and a repair finds an early damaged term early.
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return a.terms.front().clip_begin < b.terms.front().clip_begin;
@@ -156,6 +157,7 @@ class UnitSink final : public net::BodySink {
     m_disk.resize(static_cast<size_t>(end - begin));
     MB_TRY(pread_all(m_w.fd, m_disk.data(), m_disk.size(), begin, m_w.label));
     if (std::memcmp(m_disk.data(), fresh, m_disk.size()) == 0) return {};
+    m_w.voiding();
     MB_TRY(pwrite_all(m_w.fd, fresh, m_disk.size(), begin, m_w.label));
     m_w.fixed(begin, end - begin);
     return {};
@@ -332,6 +334,7 @@ Result<std::optional<Downloaded>> download_xet(FileSource& source, const Downloa
   }
   const std::string& label = source.label();
   MB_ASSIGN(PartialFile partial, open_partial(spec, env, label));
+  if (env.watch) env.watch->begin(partial.path, partial.fd.get(), partial.state.done);
   Downloaded out;
   out.temp_path = partial.path;
   out.xet_hash = file_id;

@@ -301,6 +301,7 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
   FileSource source(*m_hub, m.type, m.repo, m.commit, f.path, label);
   DownloadEnv env{*m_transport, m_clock, m_store.layout().door(), m_store.layout().tmp_dir(),
                   m_progress,   pid};
+  env.watch = m_options.watch;
   env.on_integrity_retry = [&](const Error& mismatch, int next_attempt) {
     std::lock_guard lock(m_report_mutex);
     report.retries.push_back({m.name, m.repo, f.path, mismatch.message, next_attempt});

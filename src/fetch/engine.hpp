@@ -28,6 +28,9 @@ namespace mb::fetch {
 struct FetchOptions {
   int jobs = 8;  // files in flight at once
   DownloadOptions download;
+  // Sees every downloaded file's bytes as they land (serve's pull-through runs one file per
+  // engine and streams them); may be null.
+  DownloadWatch* watch = nullptr;
 };
 
 // A file that could not be made present (its model stays incomplete: no ref, no meta).

@@ -100,6 +100,10 @@ Result<std::string> repair_file(PartialFile& partial, DownloadEnv& env,
     MB_TRY(repair_window(partial, env, options, xet, file_id, first, last, trail, expected, label,
                          network, rs));
   }
+  if (rs.fixed > 0 && env.watch) {
+    // The repaired file, whole, as a new attempt (clients sent damaged bytes were cut).
+    env.watch->begin(partial.path, partial.fd.get(), partial.state.done);
+  }
   std::string sha;
   if (rs.matched) {
     sha = *rs.matched;

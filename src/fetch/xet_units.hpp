@@ -63,6 +63,13 @@ struct Window {
   std::atomic<uint64_t> fixed_pieces{0};  // chunk pieces rewritten
   std::atomic<uint64_t> first_fixed{UINT64_MAX};
 
+  // Repair mode, before a byte is rewritten: whatever a watcher (serve streaming the file)
+  // was told has landed is void, since a client may have been sent the damaged bytes.
+  void voiding() {
+    if (env.watch && !voided.exchange(true)) env.watch->discarded();
+  }
+  std::atomic<bool> voided{false};
+
   void fixed(uint64_t offset, uint64_t length) {
     fixed_bytes += length;
     ++fixed_pieces;
@@ -85,7 +92,10 @@ struct Window {
         for (const TermPlan& tp : unit.terms) verified.add(tp.clip_begin, tp.clip_end);
         return;
       }
-      for (const TermPlan& tp : unit.terms) partial.state.done.add(tp.clip_begin, tp.clip_end);
+      for (const TermPlan& tp : unit.terms) {
+        partial.state.done.add(tp.clip_begin, tp.clip_end);
+        if (env.watch) env.watch->landed(tp.clip_begin, tp.clip_end);
+      }
       covered = partial.state.done.covered();
       if (trail) trail->advance(partial.state.done.contiguous_prefix());
       if (Status st = save_resume_state(env.door, partial.state_path, partial.state); !st.ok()) {

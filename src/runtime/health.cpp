@@ -13,7 +13,7 @@
 #include "core/paths.hpp"
 #include "core/units.hpp"
 #include "runtime/confined.hpp"
-#include "runtime/infer/json_fields.hpp"
+#include "runtime/formats/json_fields.hpp"
 
 namespace mb::runtime {
 

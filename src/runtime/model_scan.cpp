@@ -8,11 +8,11 @@
 #include "core/file.hpp"
 #include "core/paths.hpp"
 #include "runtime/formats/gguf.hpp"
+#include "runtime/formats/json_fields.hpp"
 #include "runtime/formats/onnx.hpp"
 #include "runtime/formats/safetensors.hpp"
 #include "runtime/formats/zip.hpp"
-#include "runtime/infer/json_fields.hpp"
-#include "runtime/infer/weights.hpp"
+#include "runtime/model/weights.hpp"
 
 namespace mb::runtime {
 
@@ -36,13 +36,13 @@ std::string parent_dir(const std::string& path) {
 
 bool is_root_level(const std::string& path) { return path.find('/') == std::string::npos; }
 
-enum class Kind { safetensors, pytorch, gguf, onnx, json, none };
+enum class Kind { safetensors, pytorch, gguf, onnx, json_file, none };
 
 Kind kind_of(const std::string& path, ByteSpan head) {
   if (ends_with(path, ".safetensors")) return Kind::safetensors;
   if (ends_with(path, ".gguf")) return Kind::gguf;
   if (ends_with(path, ".onnx")) return Kind::onnx;
-  if (ends_with(path, ".json")) return Kind::json;
+  if (ends_with(path, ".json")) return Kind::json_file;
   if (ends_with(path, ".pt") || ends_with(path, ".pth")) return Kind::pytorch;
   if (ends_with(path, ".bin")) {
     // Only PyTorch checkpoints are read as such; other .bin files (ONNX external data,
@@ -162,7 +162,7 @@ Result<ModelScan> scan_model(const infer::ModelFiles& files, const LockedModel& 
       continue;
     }
     scan.files_checked++;
-    if (kind == Kind::json) {
+    if (kind == Kind::json_file) {
       Status s = scan_json(bytes, f.path, scan);
       if (!s.ok()) return in_file(s.take_error());
       continue;

@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "lock/lockfile.hpp"
 #include "runtime/formats/tensors.hpp"
-#include "runtime/infer/model_files.hpp"
+#include "runtime/model/model_files.hpp"
 
 namespace mb::runtime {
 

@@ -11,9 +11,9 @@
 
 #include "runtime/confined.hpp"
 #include "runtime/consistency.hpp"
-#include "runtime/infer/decoder_probe.hpp"
 #include "runtime/memory.hpp"
 #include "runtime/model_scan.hpp"
+#include "runtime/probe/decoder_probe.hpp"
 #include "store/layout.hpp"
 #include "verify/integrity.hpp"
 

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "core/env.hpp"
-#include "runtime/infer/model_files.hpp"
-#include "runtime/infer/probe.hpp"
+#include "runtime/model/model_files.hpp"
+#include "runtime/probe/probe.hpp"
 #include "runtime/report.hpp"
 #include "runtime/root.hpp"
 

@@ -2,10 +2,16 @@
 
 #include <sys/socket.h>
 
+#include <vector>
+
 namespace mb::serve {
 
-Deadlines::Deadlines(std::chrono::seconds header, std::chrono::seconds keep_alive)
-    : m_header(header), m_keep_alive(keep_alive), m_timer([this] { run(); }) {}
+Deadlines::Deadlines(std::chrono::seconds header, std::chrono::seconds keep_alive,
+                     std::function<void(const void*)> wake)
+    : m_header(header),
+      m_keep_alive(keep_alive),
+      m_wake_fn(std::move(wake)),
+      m_timer([this] { run(); }) {}
 
 Deadlines::~Deadlines() {
   {
@@ -35,6 +41,12 @@ void Deadlines::request_done(const void* conn) {
 void Deadlines::closed(const void* conn) {
   std::lock_guard<std::mutex> g(m_mutex);
   m_conns.erase(conn);
+  m_wakes.erase(conn);
+}
+
+void Deadlines::wake_at(const void* conn, Clock::time_point when) {
+  std::lock_guard<std::mutex> g(m_mutex);
+  m_wakes[conn] = when;
 }
 
 void Deadlines::run() {
@@ -49,6 +61,20 @@ void Deadlines::run() {
       c.fd = -1;  // once is enough; closed() removes the entry
       ++m_cut;
     }
+    std::vector<const void*> due;
+    for (auto it = m_wakes.begin(); it != m_wakes.end();) {
+      if (it->second > now) {
+        ++it;
+        continue;
+      }
+      due.push_back(it->first);
+      it = m_wakes.erase(it);
+    }
+    if (due.empty() || !m_wake_fn) continue;
+    // Outside our lock: waking takes the server's lock (which never waits for ours).
+    lock.unlock();
+    for (const void* conn : due) m_wake_fn(conn);
+    lock.lock();
   }
 }
 

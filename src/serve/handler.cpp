@@ -203,8 +203,10 @@ Reply Handler::pull_through(const Request& req, const Route& route) {
   // that proved themselves with a mirror token. Upstream is asked on a job thread (the
   // connection waits suspended), never on this one.
   std::shared_ptr<const Lookup> looked = req.finished_job ? req.finished_job->lookup() : nullptr;
-  if (req.finished_job && req.finished_job->kind() == JobKind::download)
-    return after_download(req, route);
+  if (req.finished_job && req.finished_job->kind() == JobKind::download) {
+    const Job& job = *req.finished_job;
+    return stream_or_wait(req, route, job.commit(), job.entry(), req.finished_job);
+  }
   if (!looked) {
     if (auto hit = cached_hit(req, route)) return std::move(*hit);
     if (auto wait = wait_for_registry(req)) return std::move(*wait);  // before the hub
@@ -247,7 +249,7 @@ std::optional<Reply> Handler::cached_hit(const Request& req, const Route& route)
   return resolve(req, route, commit, file);
 }
 
-Reply Handler::after_download(const Request& req, const Route& route) {
+Reply Handler::after_download(const Request& req, const Route& route, const Job& job) {
   // The access check passed before the download started.
   std::string commit;
   OpenedFile file;
@@ -255,7 +257,7 @@ Reply Handler::after_download(const Request& req, const Route& route) {
       !m_catalog.open_verified(route.type, route.repo, commit, route.path, file)) {
     return resolve(req, route, commit, file);
   }
-  Status st = req.finished_job->result();
+  Status st = job.result();
   if (!st.ok()) return from_hub_error(hub_error_from(st.error()));
   return error_reply(500, "", "the file is not in the cache after its download");
 }
@@ -276,9 +278,47 @@ Reply Handler::pull_file(const Request& req, const Route& route, const Listing& 
     return resolve(req, route, listing.commit, file);
   }
   m_metrics.cache_miss();
+  auto job = m_upstream->fetch(route.type, route.repo, route.revision, listing.commit, *it);
+  return stream_or_wait(req, route, listing.commit, *it, job);
+}
+
+namespace {
+
+// Smaller files are sent once verified: they take no client's timeout even from a slow
+// upstream, and a failed download then gets the hub's error codes rather than a cut body.
+constexpr uint64_t k_stream_min = 1 << 20;
+
+}  // namespace
+
+Reply Handler::stream_or_wait(const Request& req, const Route& route, const std::string& commit,
+                              const Entry& entry, const std::shared_ptr<Job>& job) {
+  if (job->done()) return after_download(req, route, *job);
   Reply r;
-  r.wait = m_upstream->fetch(route.type, route.repo, route.revision, listing.commit, *it);
-  return r;
+  r.wait = job;
+  const std::shared_ptr<LiveDownload>& live = job->live();
+  // /raw/ of an LFS file is its pointer: served from the cache once there.
+  if (!live || entry.size < k_stream_min || (route.kind == RouteKind::raw && entry.is_lfs()))
+    return r;
+  // Read the version first: an event after it wakes the request at once.
+  uint64_t version = live->version();
+  if (!live->started()) {
+    // No byte yet: wait for the first (or the end, when it failed: the job's error answers).
+    if (live->view(0).end == LiveDownload::End::running) r.wait_version = version;
+    return r;
+  }
+  // The headers come from upstream's listing (size, etag); the body as the bytes land.
+  Reply s = file_reply(req, route, commit, entry);
+  if (s.status == 200 || s.status == 206) {
+    s.stream = std::make_shared<StreamCursor>(
+        live, m_catalog.layout().door(), s.offset + s.length,
+        [this, route, commit]() -> Result<UniqueFd> {
+          OpenedFile f;
+          if (auto err = m_catalog.open_verified(route.type, route.repo, commit, route.path, f))
+            return fail(ErrorCategory::io, err->message);
+          return std::move(f.fd);
+        });
+  }
+  return s;
 }
 
 std::string Handler::base_url(const Request& req) const {
@@ -358,16 +398,26 @@ std::string Handler::cache_control(const Route& route, const std::string& commit
 Reply Handler::resolve(const Request& req, const Route& route, const std::string& commit,
                        OpenedFile& file) {
   const Entry& e = file.entry;
-  Reply r;
-  r.header("X-Repo-Commit", commit);
-  r.header("Cache-Control", cache_control(route, commit));
   if (route.kind == RouteKind::raw && e.is_lfs()) {
     // /raw/ of an LFS file is its pointer, as on the hub.
+    Reply r;
+    r.header("X-Repo-Commit", commit);
+    r.header("Cache-Control", cache_control(route, commit));
     r.body = lfs_pointer(e.etag, e.size);
     r.header("ETag", "\"" + lfs_pointer_oid(e.etag, e.size) + "\"");
     r.header("Content-Type", "text/plain; charset=utf-8");
     return r;
   }
+  Reply r = file_reply(req, route, commit, e);
+  if (r.status == 200 || r.status == 206) r.fd = std::move(file.fd);
+  return r;
+}
+
+Reply Handler::file_reply(const Request& req, const Route& route, const std::string& commit,
+                          const Entry& e) {
+  Reply r;
+  r.header("X-Repo-Commit", commit);
+  r.header("Cache-Control", cache_control(route, commit));
   r.header("ETag", "\"" + e.etag + "\"");
   if (e.is_lfs()) {
     r.header("X-Linked-Etag", "\"" + e.etag + "\"");
@@ -397,7 +447,6 @@ Reply Handler::resolve(const Request& req, const Route& route, const std::string
     case RangeKind::none: range = {0, e.size}; break;
   }
   r.header("Content-Type", "application/octet-stream");
-  r.fd = std::move(file.fd);
   r.offset = range.start;
   r.length = range.length;
   return r;

@@ -30,7 +30,8 @@ struct Request {
   std::string if_range;                                           // If-Range
   std::string client_ip;                                          // peer address, numeric
   std::string forwarded_proto, forwarded_host, forwarded_prefix;  // X-Forwarded-*
-  std::shared_ptr<Job> finished_job;  // the upstream download this request waited for
+  // The upstream job this request waited for: done, or a download whose bytes began to land.
+  std::shared_ptr<Job> finished_job;
 };
 
 struct Reply {
@@ -38,14 +39,20 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // when fd is not valid
   UniqueFd fd;       // file body: [offset, offset + length) of fd
+  // Or a body read from an upstream download while it runs (a pull-through miss): the same
+  // range, read through the cursor as the bytes land.
+  std::shared_ptr<StreamCursor> stream;
   uint64_t offset = 0;
   uint64_t length = 0;
   std::string route = "unknown";  // for metrics and the access log
   // Set instead of an answer when the request must wait for an upstream download: the server
   // suspends the connection and asks again (with finished_job) once the job is done.
   std::shared_ptr<Job> wait;
+  // Set with `wait` when the request waits for the download's first bytes, not its end: the
+  // server wakes it at the next event of wait->live() after this version.
+  std::optional<uint64_t> wait_version;
 
-  uint64_t body_size() const { return fd.valid() ? length : body.size(); }
+  uint64_t body_size() const { return fd.valid() || stream ? length : body.size(); }
   void header(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));
   }
@@ -85,7 +92,11 @@ class Handler {
   // A cached file that may be served without asking upstream.
   std::optional<Reply> cached_hit(const Request& req, const Route& route);
   Reply pull_file(const Request& req, const Route& route, const Listing& listing);
-  Reply after_download(const Request& req, const Route& route);
+  // A miss whose download `job` runs: its bytes streamed once they land (big files), or the
+  // file from the cache once the job is done.
+  Reply stream_or_wait(const Request& req, const Route& route, const std::string& commit,
+                       const Entry& entry, const std::shared_ptr<Job>& job);
+  Reply after_download(const Request& req, const Route& route, const Job& job);
   Reply listing_reply(const Request& req, const Route& route, const std::string& commit,
                       const std::vector<Entry>& files, const std::string& access);
   Reply listing_body(const Request& req, const Route& route, const std::string& commit,
@@ -99,6 +110,10 @@ class Handler {
              const std::vector<Entry>& files);
   Reply resolve(const Request& req, const Route& route, const std::string& commit,
                 OpenedFile& file);
+  // resolve()'s headers and status (200, 206, 304, 416) for `e`, with the body's range in
+  // r.offset / r.length; no body attached. Shared by cached files and streamed misses.
+  Reply file_reply(const Request& req, const Route& route, const std::string& commit,
+                   const Entry& e);
   Reply health() const;
   Reply metrics() const;
   std::string base_url(const Request& req) const;

@@ -57,6 +57,33 @@ std::string client_address(MHD_Connection* c) {
   return buf;
 }
 
+// Suspended connections and the one way to resume them. Shared with the callbacks that
+// upstream jobs and live downloads run on their threads, which may outlive the server's
+// other members.
+struct Wakers {
+  std::mutex mutex;                     // guards suspended and stopped
+  std::set<MHD_Connection*> suspended;  // waiting for an upstream job or a download's bytes
+  bool stopped = false;
+
+  // Suspends `c` (from a libmicrohttpd callback on its thread); false once stopping.
+  bool suspend(MHD_Connection* c) {
+    std::lock_guard<std::mutex> g(mutex);
+    if (stopped) return false;
+    MHD_suspend_connection(c);
+    suspended.insert(c);
+    return true;
+  }
+  // Resumes `c` if it is suspended (once: later calls for the same wait do nothing).
+  void resume(MHD_Connection* c) {
+    std::lock_guard<std::mutex> g(mutex);
+    if (suspended.erase(c) != 0) MHD_resume_connection(c);
+  }
+  bool is_stopped() {
+    std::lock_guard<std::mutex> g(mutex);
+    return stopped;
+  }
+};
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -79,9 +106,7 @@ struct Server::Internals {
   std::unique_ptr<Handler> handler;
   std::unique_ptr<Deadlines> deadlines;  // outlives the daemon (declared before it is stopped)
   MHD_Daemon* daemon = nullptr;
-  std::mutex resume_mutex;              // guards suspended and stopped
-  std::set<MHD_Connection*> suspended;  // waiting for an upstream download
-  bool stopped = false;
+  std::shared_ptr<Wakers> wakers = std::make_shared<Wakers>();
   uint16_t port = 0;
   std::atomic<int> in_flight{0};
 
@@ -110,12 +135,65 @@ std::string raw_target(MHD_Connection* c, const char* url) {
 // Identity: the route parser decodes each path segment itself (so %2F stays inside one).
 size_t no_unescape(void*, MHD_Connection*, char* s) { return std::strlen(s); }
 
-MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply) {
+// A body read from a download in progress (docs/serve.md "Streaming a miss"). When no byte is
+// there yet, the connection is suspended (libmicrohttpd allows it from a content reader) and
+// resumed by the download's next event: a waiting client holds no server thread, and
+// returning 0 without suspending would make the epoll thread spin.
+// A stream that got no byte for `stall` (--idle-timeout) is cut, as an idle connection would
+// be closed: the deadlines timer resumes it then (libmicrohttpd never times out a suspended
+// connection), and the reader finds it has waited long enough.
+struct StreamReader {
+  std::shared_ptr<StreamCursor> cursor;
+  std::shared_ptr<Wakers> wakers;
+  Deadlines* deadlines;
+  MHD_Connection* connection;
+  uint64_t offset;  // of the response's first byte in the file
+  std::chrono::seconds stall;
+  Clock::time_point last_byte = Clock::now();
+};
+
+ssize_t read_stream(void* cls, uint64_t pos, char* buf, size_t max) {
+  auto* r = static_cast<StreamReader*>(cls);
+  StreamCursor::Step step = r->cursor->read(r->offset + pos, buf, max);
+  if (step.kind == StreamCursor::Step::data) {
+    r->last_byte = Clock::now();
+    return static_cast<ssize_t>(step.bytes);
+  }
+  if (step.kind == StreamCursor::Step::wait && Clock::now() - r->last_byte >= r->stall) {
+    step = {StreamCursor::Step::fail, 0, 0,
+            "no byte from the download for " + std::to_string(r->stall.count()) + " s"};
+  }
+  if (step.kind == StreamCursor::Step::fail) {
+    // Closing before Content-Length is how the client learns the body is not the file.
+    log::warn("serve: a streamed response is cut: " + step.why);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+  }
+  if (!r->wakers->suspend(r->connection)) return MHD_CONTENT_READER_END_WITH_ERROR;  // stopping
+  std::shared_ptr<Wakers> wakers = r->wakers;
+  MHD_Connection* c = r->connection;
+  r->deadlines->wake_at(c, r->last_byte + r->stall);
+  r->cursor->live()->notify_after(step.version, [wakers, c] { wakers->resume(c); });
+  return 0;
+}
+
+void free_stream(void* cls) { delete static_cast<StreamReader*>(cls); }
+
+MHD_Result queue(MHD_Connection* c, RequestCtx& ctx, Reply reply, Server::Internals& in) {
   ctx.status = reply.status;
   ctx.route = reply.route;
   ctx.body_bytes = ctx.method == "HEAD" ? 0 : reply.body_size();
   MHD_Response* resp = nullptr;
-  if (reply.fd.valid()) {
+  if (reply.stream) {
+    auto* reader = new StreamReader{std::move(reply.stream),
+                                    in.wakers,
+                                    in.deadlines.get(),
+                                    c,
+                                    reply.offset,
+                                    std::chrono::seconds(std::max(1u, in.options.idle_timeout))};
+    resp = MHD_create_response_from_callback(reply.length, 64 * 1024, &read_stream, reader,
+                                             &free_stream);
+    if (!resp) delete reader;
+  } else if (reply.fd.valid()) {
     resp = MHD_create_response_from_fd_at_offset64(reply.length, reply.fd.get(), reply.offset);
     if (resp) reply.fd.release();  // the response owns it now
   } else {
@@ -153,7 +231,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
     *upload_size = 0;
     return MHD_YES;
   }
-  if (ctx->body_too_big) return queue(c, *ctx, error_reply(413, "", "request body too large"));
+  if (ctx->body_too_big) return queue(c, *ctx, error_reply(413, "", "request body too large"), *in);
   Request req;
   req.method = ctx->method;
   req.target = ctx->target;
@@ -167,25 +245,25 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
   req.forwarded_host = header(c, "X-Forwarded-Host");
   req.forwarded_prefix = header(c, "X-Forwarded-Prefix");
   req.body = std::move(ctx->body);
-  if (ctx->job && !ctx->job->done()) {  // resumed by stop() before the download ended
-    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
+  const std::shared_ptr<Wakers>& wakers = in->wakers;
+  if (ctx->job && !ctx->job->done() && wakers->is_stopped()) {  // resumed by stop()
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), *in);
   }
   req.finished_job = ctx->job;
   Reply reply = in->handler->handle(req);
-  if (!reply.wait) return queue(c, *ctx, std::move(reply));
-  // Park the connection (not the thread) until the download is over; libmicrohttpd then
-  // calls us again and the file is served from the cache.
-  {
-    std::lock_guard<std::mutex> g(in->resume_mutex);
-    if (in->stopped) return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"));
-    ctx->job = reply.wait;
-    MHD_suspend_connection(c);
-    in->suspended.insert(c);
+  if (!reply.wait) return queue(c, *ctx, std::move(reply), *in);
+  // Park the connection (not the thread) until the job is over, or until a download's first
+  // bytes land; libmicrohttpd then calls us again and we answer.
+  ctx->job = reply.wait;
+  if (!wakers->suspend(c)) {
+    return queue(c, *ctx, error_reply(503, "", "the mirror is shutting down"), *in);
   }
-  reply.wait->on_done([in, c] {
-    std::lock_guard<std::mutex> g(in->resume_mutex);
-    if (in->suspended.erase(c) != 0) MHD_resume_connection(c);
-  });
+  auto wake = [wakers, c] { wakers->resume(c); };
+  if (reply.wait_version && reply.wait->live()) {
+    reply.wait->live()->notify_after(*reply.wait_version, wake);
+  } else {
+    reply.wait->on_done(wake);
+  }
   return MHD_YES;
 }
 
@@ -356,8 +434,11 @@ Result<std::unique_ptr<Server>> Server::start(ServeOptions options) {
   (void)len;
   unsigned threads =
       in.options.threads ? in.options.threads : std::max(2u, std::thread::hardware_concurrency());
-  in.deadlines = std::make_unique<Deadlines>(std::chrono::seconds(in.options.header_timeout),
-                                             std::chrono::seconds(in.options.idle_timeout));
+  in.deadlines = std::make_unique<Deadlines>(
+      std::chrono::seconds(in.options.header_timeout),
+      std::chrono::seconds(in.options.idle_timeout), [wakers = in.wakers](const void* c) {
+        wakers->resume(static_cast<MHD_Connection*>(const_cast<void*>(c)));
+      });
   raise_fd_limit(in.options.max_connections);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (address.ipv6 ? MHD_USE_IPv6 : 0);
@@ -391,12 +472,14 @@ void Server::stop(unsigned grace_ms) {
   MHD_socket listen_fd = MHD_quiesce_daemon(m_in->daemon);
   if (listen_fd != MHD_INVALID_SOCKET) ::close(listen_fd);
   {
-    // The library must not be stopped with suspended connections: wake them (they answer
-    // 503) and let the grace period below see them out.
-    std::lock_guard<std::mutex> g(m_in->resume_mutex);
-    m_in->stopped = true;
-    for (MHD_Connection* c : m_in->suspended) MHD_resume_connection(c);
-    m_in->suspended.clear();
+    // The library must not be stopped with suspended connections: wake them (waiting requests
+    // answer 503, streams send what has landed and are cut) and let the grace period below
+    // see them out. Nothing suspends once stopped is set.
+    Wakers& w = *m_in->wakers;
+    std::lock_guard<std::mutex> g(w.mutex);
+    w.stopped = true;
+    for (MHD_Connection* c : w.suspended) MHD_resume_connection(c);
+    w.suspended.clear();
   }
   auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
   while (m_in->in_flight.load() > 0 && Clock::now() < deadline) {

@@ -151,7 +151,7 @@ std::string Upstream::known_access(RepoType type, const std::string& repo) const
   return "";
 }
 
-std::shared_ptr<Job> Upstream::start_job(const Key& key, JobKind kind,
+std::shared_ptr<Job> Upstream::start_job(const Key& key, std::shared_ptr<Job> fresh,
                                          std::function<JobResult()> work) {
   std::lock_guard<std::mutex> g(m->mutex);
   if (auto it = m->jobs.find(key); it != m->jobs.end()) return it->second;  // single flight
@@ -165,7 +165,7 @@ std::shared_ptr<Job> Upstream::start_job(const Key& key, JobKind kind,
       ++it;
     }
   }
-  auto job = std::make_shared<Job>(kind);
+  auto job = std::move(fresh);
   m->jobs[key] = job;
   ++m->running;
   std::thread worker([this, key, job, work = std::move(work)] {
@@ -185,7 +185,7 @@ std::shared_ptr<Job> Upstream::start_job(const Key& key, JobKind kind,
 
 std::shared_ptr<Job> Upstream::lookup(RepoType type, const std::string& repo,
                                       const std::string& revision) {
-  return start_job(Key{type, repo, "lookup:" + revision}, JobKind::lookup,
+  return start_job(Key{type, repo, "lookup:" + revision}, std::make_shared<Job>(JobKind::lookup),
                    [this, type, repo, revision] {
                      auto out = std::make_shared<Lookup>();
                      out->access = access(type, repo, revision);
@@ -198,18 +198,22 @@ std::shared_ptr<Job> Upstream::fetch(RepoType type, const std::string& repo,
                                      const std::string& revision, const std::string& commit,
                                      const Entry& entry) {
   Key key{type, repo, commit + "/" + entry.path};
-  return start_job(key, JobKind::download, [this, type, repo, revision, commit, entry] {
+  auto live = std::make_shared<LiveDownload>();
+  auto work = [this, type, repo, revision, commit, entry, live] {
     ++m->started;
-    Status st = run_fetch(type, repo, revision, commit, entry);
+    Status st = run_fetch(type, repo, revision, commit, entry, live.get());
     if (!st.ok())
       log::warn("serve: upstream fetch of " + repo + "/" + entry.path +
                 " failed: " + st.error().message);
+    live->finish(st.ok());  // streaming clients get their last byte, or are cut
     return JobResult{std::move(st), nullptr};
-  });
+  };
+  return start_job(key, std::make_shared<Job>(live, commit, entry), std::move(work));
 }
 
 Status Upstream::run_fetch(RepoType type, const std::string& repo, const std::string& revision,
-                           const std::string& commit, const Entry& entry) {
+                           const std::string& commit, const Entry& entry,
+                           fetch::DownloadWatch* watch) {
   // A writer like any fetch: gc/rm (exclusive) wait until the file is adopted and linked.
   MB_ASSIGN(FileLock cache_lock, m->store->lock_cache(LockMode::shared));
   Lockfile lock;
@@ -221,8 +225,9 @@ Status Upstream::run_fetch(RepoType type, const std::string& repo, const std::st
   model.commit = commit;
   model.files.push_back(
       LockedFile{entry.path, entry.size, entry.is_lfs() ? entry.etag : "", entry.etag});
-  fetch::Engine engine(*m->store, m->hub.get(), m->transport.get(), m->clock, m->fetch_options,
-                       nullptr);
+  fetch::FetchOptions options = m->fetch_options;
+  options.watch = watch;
+  fetch::Engine engine(*m->store, m->hub.get(), m->transport.get(), m->clock, options, nullptr);
   fetch::FetchReport report;
   if (!entry.is_lfs()) {
     // Regular files: the listing has only the git sha1; the engine learns the sha256 while it

@@ -19,6 +19,7 @@
 #include "core/env.hpp"
 #include "core/error.hpp"
 #include "serve/catalog.hpp"
+#include "serve/live_download.hpp"
 
 namespace mb::fetch {
 struct HubSettings;
@@ -50,7 +51,17 @@ enum class JobKind { download, lookup, registry };
 class Job {
  public:
   explicit Job(JobKind kind = JobKind::download) : m_kind(kind) {}
+  // A download of `entry` at `commit`, whose bytes `live` shows as they land.
+  Job(std::shared_ptr<LiveDownload> live, std::string commit, Entry entry)
+      : m_kind(JobKind::download),
+        m_live(std::move(live)),
+        m_commit(std::move(commit)),
+        m_entry(std::move(entry)) {}
   JobKind kind() const { return m_kind; }
+  // A download's bytes as they land (clients stream them); null for other jobs.
+  const std::shared_ptr<LiveDownload>& live() const { return m_live; }
+  const std::string& commit() const { return m_commit; }  // a download's
+  const Entry& entry() const { return m_entry; }          // a download's
   // Runs `fn` now if the job is done, else when it finishes (on the job's thread).
   void on_done(std::function<void()> fn);
   bool done() const;
@@ -60,6 +71,9 @@ class Job {
 
  private:
   const JobKind m_kind;
+  const std::shared_ptr<LiveDownload> m_live;
+  const std::string m_commit;
+  const Entry m_entry;
   mutable std::mutex m_mutex;
   bool m_done = false;
   Status m_result;
@@ -87,7 +101,7 @@ class Upstream {
 
   // Starts (or joins) the download of `entry` of `repo` at `commit` into the cache; `revision`
   // is the name the client used (its ref is written). The job finishes once the file is
-  // verified and linked, or failed.
+  // verified and linked, or failed; its live() download shows the bytes as they land.
   std::shared_ptr<Job> fetch(RepoType type, const std::string& repo, const std::string& revision,
                              const std::string& commit, const Entry& entry);
 
@@ -103,12 +117,12 @@ class Upstream {
   // upstream gives "unknown" (restricted: fail closed), asked again next time.
   std::string access(RepoType type, const std::string& repo, const std::string& revision);
   using JobResult = std::pair<Status, std::shared_ptr<const Lookup>>;
-  // Runs `work` on its own thread, once per key at a time (single flight); its result
-  // finishes the job.
+  // Runs `work` on its own thread as `fresh`, unless a job of that key runs already (single
+  // flight: that one is returned); its result finishes the job.
   std::shared_ptr<Job> start_job(const std::tuple<RepoType, std::string, std::string>& key,
-                                 JobKind kind, std::function<JobResult()> work);
+                                 std::shared_ptr<Job> fresh, std::function<JobResult()> work);
   Status run_fetch(RepoType type, const std::string& repo, const std::string& revision,
-                   const std::string& commit, const Entry& entry);
+                   const std::string& commit, const Entry& entry, fetch::DownloadWatch* watch);
 
   struct State;
   std::unique_ptr<State> m;

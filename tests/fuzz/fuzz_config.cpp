@@ -3,10 +3,10 @@
 // crash or an exception (issue 23 item 7).
 #include <string>
 
-#include "runtime/infer/decoder_probe.hpp"
-#include "runtime/infer/decoder_safetensors.hpp"
-#include "runtime/infer/encoder.hpp"
-#include "runtime/infer/expect.hpp"
+#include "runtime/decoder/decoder_safetensors.hpp"
+#include "runtime/encoder/encoder.hpp"
+#include "runtime/probe/decoder_probe.hpp"
+#include "runtime/probe/expect.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

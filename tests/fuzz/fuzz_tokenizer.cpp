@@ -3,8 +3,8 @@
 // a crash, an exception or an allocation the input sizes (issue 23 items 5 and 7).
 #include <string>
 
-#include "runtime/infer/decoder_probe.hpp"
-#include "runtime/infer/tokenizer.hpp"
+#include "runtime/probe/decoder_probe.hpp"
+#include "runtime/tokenizers/tokenizer.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

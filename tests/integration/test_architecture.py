@@ -77,14 +77,21 @@ class LayeringTest(unittest.TestCase):
         self.assertEqual(violations, [])
 
 
-# Below the top level: the runtime's own folders point down too. Bottom: the bounded format
-# readers; then the ONNX interpreter (graphs and ops, no model folders); then the inference
-# engine (tokenizers, encoder, decoder, probes), which may read model folders through the
-# confinement of runtime/confined; the verifier's files at runtime/ top may use all of them.
+# Below the top level: the runtime's own folders point down too (docs/ARCHITECTURE.md, "The
+# runtime's folders", holds the same table). Bottom: the bounded format readers and the float
+# kernels; then the model folder's files (the only folder that reaches runtime/confined), the
+# tokenizers and the ONNX interpreter; then the encoder and the decoder; at the top of the
+# engine the probes that pick and run one of them. The verifier's files at runtime/ top may
+# use all of them and are included by none (runtime/confined aside).
 RUNTIME_SUB = {
     "formats": {"formats"},
+    "kernels": {"kernels"},
+    "model": {"formats", "confined", "model"},
+    "tokenizers": {"formats", "tokenizers"},
     "onnx": {"formats", "onnx"},
-    "infer": {"formats", "onnx", "infer", "confined"},
+    "encoder": {"formats", "kernels", "model", "encoder"},
+    "decoder": {"formats", "kernels", "model", "tokenizers", "decoder"},
+    "probe": {"formats", "kernels", "model", "tokenizers", "onnx", "encoder", "decoder", "probe"},
 }
 RUNTIME_INCLUDE = re.compile(r'#include\s*"runtime/([a-z_]+)[/.]')
 
@@ -109,10 +116,31 @@ class RuntimeLayeringTest(unittest.TestCase):
 
     def test_the_checker_sees_a_violation(self):
         # The pattern must match what a violation looks like, or the test above cannot fail.
-        m = RUNTIME_INCLUDE.search('#include "runtime/infer/model_files.hpp"')
-        self.assertEqual(m.group(1), "infer")
-        self.assertNotIn(m.group(1), RUNTIME_SUB["onnx"])
+        m = RUNTIME_INCLUDE.search('#include "runtime/decoder/decoder.hpp"')
+        self.assertEqual(m.group(1), "decoder")
+        self.assertNotIn(m.group(1), RUNTIME_SUB["kernels"])
+        self.assertNotIn("probe", RUNTIME_SUB["decoder"])
         self.assertEqual(RUNTIME_INCLUDE.search('#include "runtime/confined.hpp"').group(1), "confined")
+        self.assertNotIn("report", RUNTIME_SUB["probe"])
+
+    def test_runtime_graph_has_no_cycle(self):
+        # Each folder may include only folders that come before it in one order.
+        order, left = [], dict(RUNTIME_SUB)
+        while left:
+            ready = [f for f, allowed in left.items() if allowed - {f, "confined"} <= set(order)]
+            self.assertTrue(ready, f"cycle among {sorted(left)}")
+            order.extend(sorted(ready))
+            for f in ready:
+                del left[f]
+
+    def test_architecture_doc_has_the_same_table(self):
+        with open(os.path.join(os.path.dirname(SRC), "docs", "ARCHITECTURE.md"), encoding="utf-8") as f:
+            doc = f.read()
+        rows = dict(re.findall(r"^\| `runtime/([a-z_]+)` \|[^|]*\| ([^|]*) \|$", doc, re.M))
+        self.assertEqual(set(rows), set(RUNTIME_SUB))
+        for folder, allowed in rows.items():
+            named = set(re.findall(r"`([a-z_]+)`", allowed))
+            self.assertEqual(named, RUNTIME_SUB[folder] - {folder}, folder)
 
 
 class TargetsTest(unittest.TestCase):

@@ -1,4 +1,4 @@
-"""GGUF decoder weights (src/runtime/infer/decoder_gguf.*, quant.*) against a Python reference
+"""GGUF decoder weights (src/runtime/decoder/decoder_gguf.*, quant.*) against a Python reference
 written from the ggml block layouts (tests/support/gguf_writer.py): tiny random llama and
 qwen2 files with every supported tensor type, dequantised by tests/mb_gguf_dump and compared
 row by row; the llama Q/K row permutation undone; hostile files refused with a clear error."""
@@ -72,7 +72,9 @@ class GgufReferenceTest(unittest.TestCase):
                 np.testing.assert_array_equal(rows, deq, err_msg=name)
             else:
                 np.testing.assert_allclose(rows, deq, rtol=0, atol=K_QUANT_TOL, err_msg=name)
-            y = deq.astype(np.float64) @ probe_x(deq.shape[1]).astype(np.float64)
+            x = probe_x(deq.shape[1])  # a Q8_0 matrix multiplies x quantised as llama.cpp does
+            x = gw.quantize_activation_q8(x) if typ == "Q8_0" else x.astype(np.float64)
+            y = deq.astype(np.float64) @ x
             np.testing.assert_allclose(np.array(m["matvec"]), y, rtol=1e-4, atol=1e-4, err_msg=name)
         self.assertEqual(seen, set(gw.TYPES))
         self.assertEqual(set(out["matrices"]), {n for n, r in ref.items() if r[1].ndim == 2})

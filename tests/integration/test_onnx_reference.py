@@ -1,9 +1,9 @@
 """The ONNX interpreter (src/runtime/onnx) against ONNX Runtime (onnxruntime-node from npm,
 tests/onnx, installed by the CTest fixture onnx.npm_ci), on graphs that Debian's
 torch.onnx.export writes from the tests' tiny BERT-family models (tests/support/onnx_export.py:
-transformers' BertModel / RobertaModel and their classification heads as plain torch ops, at
-opset 14 (LayerNorm as ReduceMean/Pow/Sqrt) and 17 (LayerNormalization), weights inline or in
-an external data file). Elementwise tolerance 1e-4, not cosine. Then modelbake-verify --infer
+transformers' BertModel / RobertaModel / DistilBertModel / MPNetModel and their classification
+heads as plain torch ops, at opset 11 and 14 (LayerNorm as ReduceMean/Pow/Sqrt) and 17
+(LayerNormalization), weights inline or in an external data file). Elementwise tolerance 1e-4, not cosine. Then modelbake-verify --infer
 on bundles holding an export: reported, compared with the safetensors output, an export of
 other weights fails the model, an ONNX-only model runs, an unsupported op is reported."""
 import json
@@ -94,6 +94,49 @@ class OnnxAgainstOnnxRuntime(VerifyBase):
                 diff = max(abs(a - b) for a, b in zip(got["data"], want["data"]))
                 self.assertLess(diff, TOL, name)
                 self.assertEqual(len(got["data"]), len(want["data"]))
+
+    def check_against_ort(self, name, d, ids):
+        model = os.path.join(d, "onnx", "model.onnx")
+        want = ort(model, ids)
+        rc, got = interpreter(model, ids)
+        self.assertEqual(rc, 0, got)
+        self.assertEqual(got["dims"], want["dims"])
+        self.assertEqual(len(got["data"]), len(want["data"]))
+        diff = max(abs(a - b) for a, b in zip(got["data"], want["data"]))
+        self.assertLess(diff, TOL, name)
+
+    def test_distilbert_and_mpnet_match_onnxruntime(self):
+        # DistilBERT masks with masked_fill (Equal/Expand/Where); MPNet computes its relative
+        # position buckets in the graph (Range, Neg, Less, Abs, Log, Min, Where, Gather). The
+        # MPNet ids run to 140 tokens, past max_distance 128, so every bucket is used, and hold
+        # a pad id (1), which the position ids (CumSum) skip.
+        long_ids = [0] + [3 + (i * 7) % 90 for i in range(137)] + [1, 2]
+        cases = [("distil14", "distilbert", 14, False, {}, None),
+                 ("distil-cls17", "distilbert", 17, True, {"classifier": True}, None),
+                 ("mpnet14", "mpnet", 14, False, {}, long_ids),
+                 ("mpnet-cls17", "mpnet", 17, True, {"classifier": True}, long_ids[:20]),
+                 # torch 1.13 writes MPNet's int64 Min at opset 11, where ONNX allows it from
+                 # 12 on (ONNX Runtime refuses the file), so the oldest MPNet export is 12.
+                 ("mpnet12", "mpnet", 12, True, {}, long_ids[:9]),
+                 ("distil11", "distilbert", 11, False, {}, None)]
+        for name, kind, opset, external, kw, ids in cases:
+            with self.subTest(model=name):
+                d = self.model(name, kind, opset, external, **kw)
+                self.check_against_ort(name, d, ids or probe_ids(d))
+
+    def test_verify_distilbert_and_mpnet_exports_agree_with_safetensors(self):
+        # modelbake-verify runs both formats and compares them: the exports compute what the
+        # engine's DistilBERT and MPNet encoders compute from the safetensors weights.
+        for name, kind, kw in (("distil", "distilbert", {"classifier": True}), ("mpnet", "mpnet", {})):
+            with self.subTest(model=name):
+                d = self.model("both-" + name, kind, 17, external=True, **kw)
+                proc, doc = self.run_json("--infer", self.bundle("both-" + name, folder_files(d)))
+                (m,) = doc["models"]
+                self.assertExit(proc, 0)
+                self.assertEqual(m["status"], "ready", m["error"])
+                o = m["probe"]["onnx"]
+                self.assertEqual(o["status"], "ok")
+                self.assertLess(o["max_abs_diff"], TOL)
 
     def test_unsupported_op_and_broken_external_data(self):
         path = self.tmp.join("cos.onnx")

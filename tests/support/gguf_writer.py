@@ -469,13 +469,34 @@ def tiny_model(arch, seed=0, hidden=256, inter=512, heads=4, kv_heads=2, layers=
     return g, ref
 
 
+def quantize_activation_q8(x):
+    """What a Q8_0 matrix multiplies (llama.cpp's quantize_row_q8_0, as the engine's
+    quantize_q8_activation): x in float32, blocks of 32 along the last axis, d = max|x| / 127,
+    q = round(x * (127 / max|x|)) with ties to even; returns q * d in float64, so that
+    `quantize_activation_q8(x) @ deq.T` is the integer product sum(q_w * q_x) * d_w * d_x."""
+    x32 = np.asarray(x, np.float32)
+    b = x32.reshape(x32.shape[:-1] + (-1, 32))
+    amax = np.abs(b).max(-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax > 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.round(b * inv)
+    d = amax / np.float32(127)
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(x32.shape)
+
+
 def reference_logits(ref, arch, ids, layers=2, heads=4, kv_heads=2, head_dim=64):
     """Logits after the last of `ids` for a tiny_model (its `ref`), in float64 numpy with HF's
     conventions (rotate_half RoPE, GQA by repeating K/V, RMSNorm, SwiGLU), from the
-    dequantised matrices: the reference for a decoder run on the GGUF file. (Checked against
-    the `llm` branch's decoder at 1.3e-6 before integration.)"""
+    dequantised matrices: the reference for a decoder run on the GGUF file. A Q8_0 matrix
+    multiplies the activation quantised as llama.cpp and the engine do
+    (quantize_activation_q8). (Checked against the `llm` branch's decoder at 1.3e-6 before
+    integration.)"""
     theta, eps = (10000.0, 1e-5) if arch == "llama" else (1e6, 1e-6)
     w = {n: r[1].astype(np.float64) for n, r in ref.items()}
+
+    def mm(h, name):  # h @ W^T
+        return (quantize_activation_q8(h) if ref[name][0] == "Q8_0" else h) @ w[name].T
+
     x, t = w["token_embd.weight"][ids], len(ids)
     f = np.outer(np.arange(t), 1.0 / theta ** (np.arange(0, head_dim, 2) / head_dim))
     cos, sin = np.cos(np.concatenate([f, f], -1))[:, None], np.sin(np.concatenate([f, f], -1))[:, None]
@@ -489,16 +510,16 @@ def reference_logits(ref, arch, ids, layers=2, heads=4, kv_heads=2, head_dim=64)
     for i in range(layers):
         p = "blk.%d." % i
         h = rms(x, w[p + "attn_norm.weight"])
-        q, k, v = (h @ w[p + "attn_%s.weight" % n].T + w.get(p + "attn_%s.bias" % n, 0) for n in "qkv")
+        q, k, v = (mm(h, p + "attn_%s.weight" % n) + w.get(p + "attn_%s.bias" % n, 0) for n in "qkv")
         q = rope(q.reshape(t, heads, head_dim))
         k = np.repeat(rope(k.reshape(t, kv_heads, head_dim)), heads // kv_heads, 1)
         v = np.repeat(v.reshape(t, kv_heads, head_dim), heads // kv_heads, 1)
         s = np.einsum("thd,shd->hts", q, k) / np.sqrt(head_dim) + np.triu(np.full((t, t), -np.inf), 1)
         a = np.exp(s - s.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)
-        x = x + np.einsum("hts,shd->thd", a, v).reshape(t, -1) @ w[p + "attn_output.weight"].T
+        x = x + mm(np.einsum("hts,shd->thd", a, v).reshape(t, -1), p + "attn_output.weight")
         h = rms(x, w[p + "ffn_norm.weight"])
-        g, u = h @ w[p + "ffn_gate.weight"].T, h @ w[p + "ffn_up.weight"].T
-        x = x + (g / (1 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
-    out = w.get("output.weight", w["token_embd.weight"])
-    return rms(x, w["output_norm.weight"])[-1] @ out.T
+        g, u = mm(h, p + "ffn_gate.weight"), mm(h, p + "ffn_up.weight")
+        x = x + mm(g / (1 + np.exp(-g)) * u, p + "ffn_down.weight")
+    out = "output.weight" if "output.weight" in w else "token_embd.weight"
+    return mm(rms(x, w["output_norm.weight"])[-1], out)

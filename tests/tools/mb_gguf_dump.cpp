@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/infer/decoder_gguf.hpp"
-#include "runtime/infer/gguf_tokenizer.hpp"
+#include "runtime/decoder/decoder_gguf.hpp"
+#include "runtime/tokenizers/gguf_tokenizer.hpp"
 
 using mb::infer::Matrix;
 using nlohmann::json;

@@ -1,5 +1,5 @@
-// Test/bench driver for the inference engine (src/runtime/infer): prints run_probe's result
-// as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
+// Test/bench driver for the inference engine (src/runtime's engine folders): prints run_probe's
+// result as JSON, or times forward passes. Not installed; modelbake-verify --infer is the product.
 //   mb_probe MODEL_DIR [EXPECT_JSON]
 //   mb_probe --time RUNS MODEL_DIR TEXT
 //   mb_probe --decode NEW_TOKENS MODEL TEXT   (decoder LLMs: load, first-token, tokens/s;
@@ -13,12 +13,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "runtime/infer/decoder_probe.hpp"
-#include "runtime/infer/kernels.hpp"
-#include "runtime/infer/model_files.hpp"
-#include "runtime/infer/onnx_probe.hpp"
-#include "runtime/infer/parallel.hpp"
-#include "runtime/infer/probe.hpp"
+#include "runtime/kernels/kernels.hpp"
+#include "runtime/kernels/parallel.hpp"
+#include "runtime/model/model_files.hpp"
+#include "runtime/probe/decoder_probe.hpp"
+#include "runtime/probe/onnx_probe.hpp"
+#include "runtime/probe/probe.hpp"
 
 namespace {
 

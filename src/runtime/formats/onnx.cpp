@@ -10,7 +10,7 @@ namespace mb::runtime {
 
 namespace {
 
-Failure bad(const std::string& what) {
+Failure bad_onnx(const std::string& what) {
   return fail(ErrorCategory::integrity, "onnx: " + what,
               "the file is truncated or corrupt; fetch it again");
 }
@@ -46,28 +46,28 @@ class Message {
   Result<bool> next(Field& f) {
     if (m_r.remaining() == 0) return false;
     uint64_t key = 0;
-    if (!varint(m_r, key)) return bad("malformed field key at byte " + std::to_string(abs_pos()));
+    if (!varint(m_r, key)) return bad_onnx("malformed field key at byte " + std::to_string(abs_pos()));
     f.number = static_cast<uint32_t>(key >> 3);
     f.wire = key & 7;
     if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff) {
-      return bad("invalid field number at byte " + std::to_string(abs_pos()));
+      return bad_onnx("invalid field number at byte " + std::to_string(abs_pos()));
     }
     switch (f.wire) {
       case w_varint:
         if (!varint(m_r, f.varint))
-          return bad("malformed varint at byte " + std::to_string(abs_pos()));
+          return bad_onnx("malformed varint at byte " + std::to_string(abs_pos()));
         return true;
       case w_fixed64:
-        if (!m_r.skip(8)) return bad("truncated fixed64 field");
+        if (!m_r.skip(8)) return bad_onnx("truncated fixed64 field");
         return true;
       case w_fixed32:
-        if (!m_r.skip(4)) return bad("truncated fixed32 field");
+        if (!m_r.skip(4)) return bad_onnx("truncated fixed32 field");
         return true;
       case w_len: {
         uint64_t len = 0;
-        if (!varint(m_r, len)) return bad("malformed length at byte " + std::to_string(abs_pos()));
+        if (!varint(m_r, len)) return bad_onnx("malformed length at byte " + std::to_string(abs_pos()));
         if (len > m_r.remaining()) {
-          return bad(fmt::format("field {} claims {} bytes but its message has {} left", f.number,
+          return bad_onnx(fmt::format("field {} claims {} bytes but its message has {} left", f.number,
                                  len, m_r.remaining()));
         }
         f.offset = abs_pos();
@@ -75,7 +75,7 @@ class Message {
         (void)m_r.skip(len);
         return true;
       }
-      default: return bad(fmt::format("unsupported wire type {} at byte {}", f.wire, abs_pos()));
+      default: return bad_onnx(fmt::format("unsupported wire type {} at byte {}", f.wire, abs_pos()));
     }
   }
 
@@ -144,7 +144,7 @@ class Walker {
 
   Status graph(ByteSpan s, uint64_t base, int depth) {
     if (depth > k_onnx_max_depth)
-      return bad("graphs nested deeper than " + std::to_string(k_onnx_max_depth));
+      return bad_onnx("graphs nested deeper than " + std::to_string(k_onnx_max_depth));
     return each_field(s, base, [&](const Field& f) -> Status {
       if (f.wire != w_len) return {};
       if (f.number == 1) return node(f.bytes, f.offset, depth + 1);
@@ -198,23 +198,23 @@ class Walker {
 
 Status dims_field(const Field& f, std::vector<uint64_t>& dims, const std::string& what) {
   auto push = [&](uint64_t v) -> Status {
-    if (v >> 63) return bad(what + " has a negative dimension");
+    if (v >> 63) return bad_onnx(what + " has a negative dimension");
     dims.push_back(v);
     return {};
   };
   if (f.wire == w_varint) return push(f.varint);
-  if (f.wire != w_len) return bad(what + " has malformed dims");
+  if (f.wire != w_len) return bad_onnx(what + " has malformed dims");
   ByteReader r(f.bytes);
   while (r.remaining() > 0) {
     uint64_t v = 0;
-    if (!Message::varint(r, v)) return bad(what + " has malformed packed dims");
+    if (!Message::varint(r, v)) return bad_onnx(what + " has malformed packed dims");
     MB_TRY(push(v));
   }
   return {};
 }
 
 Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
-  if (depth > k_onnx_max_depth) return bad("tensors nested deeper than the limit");
+  if (depth > k_onnx_max_depth) return bad_onnx("tensors nested deeper than the limit");
   TensorInfo t;
   uint64_t data_type = 0, location = 0;
   bool has_raw = false;
@@ -242,7 +242,7 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
   uint64_t elem = onnx_elem_size(data_type);
   uint64_t count = 1;
   for (uint64_t d : t.shape) {
-    if (!checked_mul(count, d, count)) return bad(what + " shape overflows");
+    if (!checked_mul(count, d, count)) return bad_onnx(what + " shape overflows");
   }
   uint64_t expected = 0;
   bool sized = elem != 0 && checked_mul(count, elem, expected);
@@ -250,24 +250,24 @@ Status Walker::tensor(ByteSpan s, uint64_t base, int depth) {
     MB_TRY(validate_relative_path(ext_location, "ONNX external data location"));
     uint64_t off = 0, len = 0;
     if (!ext_offset.empty() && !parse_u64(ext_offset, off))
-      return bad(what + " has a bad external offset");
+      return bad_onnx(what + " has a bad external offset");
     if (!ext_length.empty() && !parse_u64(ext_length, len))
-      return bad(what + " has a bad external length");
+      return bad_onnx(what + " has a bad external length");
     if (ext_length.empty()) len = expected;
     MB_ASSIGN(uint64_t file_size, m_ext(ext_location));
     if (!range_inside(off, len, file_size)) {
-      return bad(fmt::format("{} external data ({} bytes at {}) lies outside {}", what, len, off,
+      return bad_onnx(fmt::format("{} external data ({} bytes at {}) lies outside {}", what, len, off,
                              ext_location));
     }
     if (sized && len != expected) {
-      return bad(fmt::format("{} {} {} needs {} bytes but its external data has {}", what, t.dtype,
+      return bad_onnx(fmt::format("{} {} {} needs {} bytes but its external data has {}", what, t.dtype,
                              shape_string(t.shape), expected, len));
     }
     t.nbytes = len;
     m_info.external_files.push_back(ext_location);
   } else if (has_raw) {
     if (sized && raw_size != expected) {
-      return bad(fmt::format("{} {} {} needs {} bytes but raw_data has {}", what, t.dtype,
+      return bad_onnx(fmt::format("{} {} {} needs {} bytes but raw_data has {}", what, t.dtype,
                              shape_string(t.shape), expected, raw_size));
     }
     t.nbytes = raw_size;
@@ -291,8 +291,8 @@ Result<OnnxInfo> parse_onnx(ByteSpan file, const ExternalSize& external_size) {
     ++graphs;
     return walker.graph(f.bytes, f.offset, 1);
   }));
-  if (graphs == 0) return bad("ModelProto has no graph (not an ONNX model, or truncated)");
-  if (info.ir_version == 0) return bad("ModelProto has no ir_version");
+  if (graphs == 0) return bad_onnx("ModelProto has no graph (not an ONNX model, or truncated)");
+  if (info.ir_version == 0) return bad_onnx("ModelProto has no ir_version");
   return info;
 }
 

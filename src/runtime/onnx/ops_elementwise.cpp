@@ -1,6 +1,10 @@
-// Elementwise ops with numpy broadcasting: arithmetic, comparisons, Where, Expand, Cast and
-// the activations of BERT-family graphs (Erf and Tanh GELU, ReLU).
+// Elementwise ops with numpy broadcasting: arithmetic, comparisons, Min/Max, Where, Expand,
+// Cast, the activations of BERT-family graphs (Erf and Tanh GELU, ReLU) and what MPNet's
+// relative position buckets need (Abs, Log, Min on int64).
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "runtime/onnx/ops.hpp"
 
@@ -77,8 +81,11 @@ Result<Outputs> unary(const Node& n, const Inputs& in, int64_t) {
     for (auto& v : out.i) v = v == 0;
     return Outputs{std::move(out)};
   }
-  if (op == "Neg" && !out.is_float()) {
-    for (auto& v : out.i) v = -v;
+  if ((op == "Neg" || op == "Abs") && !out.is_float()) {
+    // Through uint64: the negation of INT64_MIN wraps to itself (as numpy's), never UB.
+    for (auto& v : out.i) {
+      if (op == "Neg" || v < 0) v = static_cast<int64_t>(0 - static_cast<uint64_t>(v));
+    }
     return Outputs{std::move(out)};
   }
   if (!out.is_float()) return broken(n, "expects a float input");
@@ -99,8 +106,39 @@ Result<Outputs> unary(const Node& n, const Inputs& in, int64_t) {
       v = 1.0f / (1.0f + std::exp(-v));
     else if (op == "Reciprocal")
       v = 1.0f / v;
+    else if (op == "Abs")
+      v = std::fabs(v);
+    else if (op == "Log")
+      v = std::log(v);
   }
   return Outputs{std::move(out)};
+}
+
+// Min / Max of one or more inputs (numpy broadcasting, one type); a NaN wins, so a broken
+// value reaches the output check instead of vanishing.
+Result<Outputs> min_max(const Node& n, const Inputs& in, int64_t) {
+  MB_TRY(need_inputs(n, in, std::max<size_t>(in.size(), 1)));
+  const bool is_min = n.op_type == "Min";
+  Tensor acc = *in[0];
+  for (size_t k = 1; k < in.size(); ++k) {
+    const Tensor& b = *in[k];
+    if (acc.is_float() != b.is_float()) return broken(n, "inputs of different types");
+    MB_ASSIGN(Shape shape, broadcast_shape(n, acc.shape, b.shape));
+    MB_ASSIGN(Tensor out, sized(n, acc.type, shape));
+    const auto oa = broadcast_offsets(acc.shape, shape), ob = broadcast_offsets(b.shape, shape);
+    each(oa.size(), oa, ob, [&](size_t e, size_t x, size_t y) {
+      if (acc.is_float()) {
+        const float u = acc.f[x], v = b.f[y];
+        out.f[e] = std::isnan(u) || std::isnan(v) ? std::numeric_limits<float>::quiet_NaN()
+                   : is_min                       ? std::min(u, v)
+                                                  : std::max(u, v);
+      } else {
+        out.i[e] = is_min ? std::min(acc.i[x], b.i[y]) : std::max(acc.i[x], b.i[y]);
+      }
+    });
+    acc = std::move(out);
+  }
+  return Outputs{std::move(acc)};
 }
 
 Result<Outputs> where(const Node& n, const Inputs& in, int64_t) {
@@ -151,10 +189,16 @@ Result<Outputs> cast(const Node& n, const Inputs& in, int64_t) {
     std::vector<float> v(x.i.begin(), x.i.end());
     return Outputs{Tensor::floats(x.shape, std::move(v))};
   }
+  // A float outside int64's range (MPNet's log(0) = -inf before Where drops it, NaN) becomes
+  // INT64_MIN, as x86's cvttsd2si and so ONNX Runtime give; the C++ cast would be undefined.
   std::vector<int64_t> v(x.size());
   for (size_t k = 0; k < v.size(); ++k) {
     const double d = x.at(k);
-    v[k] = to == 9 ? d != 0 : static_cast<int64_t>(d);
+    const bool fits = d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+    v[k] = to == 9         ? d != 0
+           : !x.is_float() ? x.i[k]
+           : fits          ? static_cast<int64_t>(d)
+                           : std::numeric_limits<int64_t>::min();
   }
   return Outputs{Tensor::ints(x.shape, std::move(v))};
 }
@@ -173,7 +217,8 @@ const std::vector<OpEntry>& elementwise_ops() {
       {"And", compare},    {"Or", compare},     {"Not", unary},         {"Sqrt", unary},
       {"Erf", unary},      {"Tanh", unary},     {"Relu", unary},        {"Neg", unary},
       {"Exp", unary},      {"Sigmoid", unary},  {"Reciprocal", unary},  {"Where", where},
-      {"Expand", expand},  {"Cast", cast},      {"Identity", identity}, {"Dropout", identity}};
+      {"Expand", expand},  {"Cast", cast},      {"Identity", identity}, {"Dropout", identity},
+      {"Abs", unary},      {"Log", unary},      {"Min", min_max},       {"Max", min_max}};
   return ops;
 }
 

@@ -33,6 +33,30 @@ std::string content_of(size_t n) {
   return s;
 }
 
+// What a DownloadWatch is told (serve streams a download from it).
+struct RecordingWatch final : DownloadWatch {
+  std::mutex mutex;
+  std::vector<std::string> events;  // "begin <present bytes>", "discard"
+  std::string path;
+  ExtentSet landed_set;  // of the current attempt
+
+  void begin(const std::string& p, int, const ExtentSet& present) override {
+    std::lock_guard lock(mutex);
+    events.push_back("begin " + std::to_string(present.covered()));
+    path = p;
+    landed_set = present;
+  }
+  void landed(uint64_t b, uint64_t e) override {
+    std::lock_guard lock(mutex);
+    landed_set.add(b, e);
+  }
+  void discarded() override {
+    std::lock_guard lock(mutex);
+    events.push_back("discard");
+    landed_set.clear();
+  }
+};
+
 // A hub whose one LFS file redirects to a CDN that honours Range (unless told otherwise).
 struct Rig {
   test::TempDir dir;
@@ -50,6 +74,7 @@ struct Rig {
   bool corrupt = false;
   int corrupt_first_cdn = 0;           // flip a byte in this many CDN bodies
   std::vector<int> integrity_retries;  // next_attempt of every on_integrity_retry call
+  DownloadWatch* watch = nullptr;
 
   explicit Rig(size_t size)
       : data(content_of(size)),
@@ -115,6 +140,7 @@ struct Rig {
                       "org/m: model.bin");
     DownloadEnv env{transport, clock, door, dir.path(), nullptr, 0};
     env.on_integrity_retry = [this](const Error&, int next) { integrity_retries.push_back(next); };
+    env.watch = watch;
     return download_file(source, DownloadSpec{sha, sha, data.size()}, o, env);
   }
 
@@ -302,6 +328,52 @@ TEST(FetchDownload, HubDescribingOtherContentIsRefusedBeforeDownloading) {
   EXPECT_EQ(r.error().category, ErrorCategory::integrity);
   EXPECT_TRUE(rig.ranges.empty());
   EXPECT_TRUE(std::filesystem::is_empty(rig.dir.path()));
+}
+
+// Each way of downloading tells the watch which file it writes and every byte that lands
+// there; a digest mismatch is a discard before the next attempt begins.
+TEST(FetchDownload, TheWatchSeesEveryByteLandAndEveryDiscard) {
+  struct Case {
+    const char* name;
+    size_t size;
+    DownloadOptions options;
+    uint64_t left_partial;
+    std::vector<std::string> events;
+  };
+  DownloadOptions mid;
+  mid.resume_threshold = 10'000;
+  std::vector<Case> cases{{"stream", 5000, DownloadOptions{}, 0, {"begin 0"}},
+                          {"ranges", 50'000, ranged(), 0, {"begin 0"}},
+                          {"resumed", 50'000, mid, 30'000, {"begin 30000"}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Rig rig(c.size);
+    if (c.left_partial) rig.leave_partial(c.left_partial);
+    RecordingWatch watch;
+    rig.watch = &watch;
+    auto r = rig.run(c.options);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(watch.events, c.events);
+    EXPECT_EQ(watch.path, r->temp_path);
+    EXPECT_TRUE(watch.landed_set.contains(0, c.size));
+  }
+  Rig rig(5000);
+  rig.corrupt_first_cdn = 1;
+  RecordingWatch watch;
+  rig.watch = &watch;
+  ASSERT_TRUE(rig.run(DownloadOptions{}).ok());
+  EXPECT_EQ(watch.events, (std::vector<std::string>{"begin 0", "discard", "begin 0"}));
+  EXPECT_TRUE(watch.landed_set.contains(0, 5000));
+  // A server that ignores Range: the stream writes the partial again from byte 0, a new
+  // attempt for the watch (what landed before is void).
+  Rig ignoring(50'000);
+  ignoring.ignore_range = true;
+  ignoring.leave_partial(20'000);
+  RecordingWatch w2;
+  ignoring.watch = &w2;
+  ASSERT_TRUE(ignoring.run(ranged()).ok());
+  EXPECT_EQ(w2.events, (std::vector<std::string>{"begin 20000", "begin 0"}));
+  EXPECT_TRUE(w2.landed_set.contains(0, 50'000));
 }
 
 TEST(FetchDownload, ContentRangeParsing) {

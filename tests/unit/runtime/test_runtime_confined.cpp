@@ -5,7 +5,7 @@
 
 #include "core/file.hpp"
 #include "runtime/confined.hpp"
-#include "runtime/infer/model_files.hpp"
+#include "runtime/model/model_files.hpp"
 #include "runtime/watchdog.hpp"
 #include "support/temp_dir.hpp"
 
