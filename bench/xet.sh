@@ -7,12 +7,13 @@
 #   (2) a new revision of that file with 1% of it changed: bytes that travel from the CAS,
 #       as a fraction of the file (the rest is copied from the cached old revision)
 # Environment: MODELBAKE_BIN (default build/modelbake), BENCH_SIZE (1G), BENCH_RUNS (1),
-# BENCH_TMP (parent of the work dir), BENCH_ONLY_DEDUPE=1 (skip (1)).
+# BENCH_TMP (parent of the work dir), BENCH_ONLY_DEDUPE=1 (skip (1)), BENCH_SKIP_DEDUPE=1
+# (skip (2), e.g. for a 4G peak-RSS run). A first argument overrides BENCH_SIZE.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MODELBAKE_BIN:-$ROOT/build/modelbake}
 PY=/usr/bin/python3
-SIZE=${BENCH_SIZE:-1G}
+SIZE=${1:-${BENCH_SIZE:-1G}}
 RUNS=${BENCH_RUNS:-1}
 [[ -x $BIN ]] || { echo "modelbake not found at $BIN (build it, or set MODELBAKE_BIN)" >&2; exit 2; }
 for tool in curl b3sum /usr/bin/time; do
@@ -83,6 +84,7 @@ echo "curl -o bridge URL:   ${tc}s  $(mbps "$tc") MiB/s  (no verification, no fs
 echo "ratio Xet/bridge throughput: $(echo "scale=2; $tb / $tx" | bc)   Xet/curl: $(echo "scale=2; $tc / $tx" | bc)"
 fi
 
+[[ ${BENCH_SKIP_DEDUPE:-0} == 1 ]] && exit 0
 echo "== (2) new revision, 1% of the file changed"
 # The old revision through Xet (the bridge leaves no chunk index to dedupe against).
 rm -rf "$WORK/c"

@@ -33,6 +33,16 @@ void Hasher::update(const void* data, size_t len) {
   if (len > 0) EVP_DigestUpdate(m_ctx->md, data, len);
 }
 
+Hasher Hasher::clone() const {
+  Hasher copy;
+  copy.m_ctx = std::make_unique<Ctx>();
+  copy.m_ctx->md = EVP_MD_CTX_new();
+  if (copy.m_ctx->md == nullptr || EVP_MD_CTX_copy_ex(copy.m_ctx->md, m_ctx->md) != 1) {
+    throw std::runtime_error("OpenSSL digest copy failed");  // out of memory
+  }
+  return copy;
+}
+
 std::string Hasher::finish_hex() {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int n = 0;

@@ -27,8 +27,11 @@ class Hasher {
   void update(std::string_view s) { update(s.data(), s.size()); }
   // Lower-case hex digest; the hasher must not be used afterwards.
   std::string finish_hex();
+  // An independent hasher in the same state (a checkpoint to resume hashing from).
+  Hasher clone() const;
 
  private:
+  Hasher() = default;
   struct Ctx;
   std::unique_ptr<Ctx> m_ctx;
 };

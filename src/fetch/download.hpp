@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -63,6 +64,9 @@ struct XetAccess {
   // Chunks of the given xorbs that cached files hold (the engine reads the store's chunk
   // indexes); unset: everything is fetched.
   std::function<void(const std::set<std::string>& xorbs, LocalChunks& out)> local_chunks;
+  // The whole file's reconstruction from a batch query of its repo's small files (used once,
+  // for a file that fits one window; an expired URL in it makes the window query again).
+  std::shared_ptr<const xet::Reconstruction> prefetched;
 };
 
 // Sees a download's bytes as they land, before they are verified (`serve --upstream` streams

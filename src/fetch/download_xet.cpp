@@ -4,13 +4,15 @@
 // the terms that use it. Memory is one record and one decoded chunk per worker, whatever the
 // file's size. Finished terms are recorded in the partial's resume state (file byte extents,
 // the same sidecar as the bridge's ranges), so a killed run, or the bridge taking over,
-// fetches only what is missing. The file is hashed at the end; download_file checks it.
+// fetches only what is missing. A thread hashes the finished prefix meanwhile (XetHashTrail);
+// download_file checks the sha256. A mismatch is first repaired here (xet_repair.cpp).
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -20,28 +22,12 @@
 #include "core/parallel.hpp"
 #include "fetch/download.hpp"
 #include "fetch/extents.hpp"
+#include "fetch/xet_units.hpp"
 #include "xet/chunk.hpp"
 
 namespace mb::fetch {
 
-namespace {
-
-constexpr int k_xet_range_attempts = 3;
-
-// Where one term's decoded bytes go: the term's first decoded byte belongs at file offset
-// `out_begin` (before the window start for a first term cut by offset_into_first_range);
-// only [clip_begin, clip_end) is written (the window's part of the file).
-struct TermPlan {
-  const xet::Term* term = nullptr;
-  uint64_t out_begin = 0;
-  uint64_t clip_begin = 0, clip_end = 0;
-};
-
-// One fetch and the terms it feeds.
-struct Unit {
-  const xet::Fetch* fetch = nullptr;
-  std::vector<TermPlan> terms;
-};
+namespace xetdl {
 
 // Terms of a reconstruction for file bytes [first, last], grouped by fetch, without those
 // whose bytes are all on disk already.
@@ -70,57 +56,28 @@ Result<std::vector<Unit>> plan_units(const xet::Reconstruction& rec, uint64_t fi
   units.reserve(by_fetch.size());
   for (auto& [index, u] : by_fetch) units.push_back(std::move(u));
   // In file order (the CAS lists fetches in any order, e.g. by xorb hash): the file's prefix
-  // then grows steadily, which a client streaming it from `serve` waits on.
+  // then grows steadily, which the hash trail and a client streaming it from `serve` follow,
+  // and a repair finds an early damaged term early.
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return a.terms.front().clip_begin < b.terms.front().clip_begin;
   });
   return units;
 }
 
-struct Window {
-  Window(int fd_, PartialFile& partial_, DownloadEnv& env_, const std::string& label_)
-      : fd(fd_), partial(partial_), env(env_), label(label_) {}
-
-  int fd;
-  PartialFile& partial;
-  DownloadEnv& env;
-  const std::string& label;
-  std::mutex mutex;  // partial.state
-  std::atomic<bool> stop{false};
-  std::atomic<bool> expired{false};  // a signed URL was refused: query again
-  std::atomic<uint64_t> network{0};
-  std::optional<Error> error;
-  std::mutex index_mutex;
-  ChunkIndex* index = nullptr;
-
-  // A chunk written whole at `offset`: remembered for later dedupe.
-  void placed(const std::string& xorb, uint32_t chunk, uint64_t offset, size_t length) {
-    std::lock_guard lock(index_mutex);
-    index->chunks.push_back({index->xorb_id(xorb), chunk, offset, static_cast<uint32_t>(length)});
+Status pread_all(int fd, char* buf, size_t len, uint64_t offset, const std::string& what) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error("reading " + what, n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
   }
+  return {};
+}
 
-  void finished(const Unit& unit) {
-    uint64_t covered = 0;
-    {
-      std::lock_guard lock(mutex);
-      for (const TermPlan& tp : unit.terms) {
-        partial.state.done.add(tp.clip_begin, tp.clip_end);
-        if (env.watch) env.watch->landed(tp.clip_begin, tp.clip_end);
-      }
-      covered = partial.state.done.covered();
-      if (Status st = save_resume_state(env.door, partial.state_path, partial.state); !st.ok()) {
-        log::debug("could not save download state: " + st.error().message);
-      }
-    }
-    if (env.progress) env.progress->file_progress(env.progress_id, covered);
-  }
+namespace {
 
-  void fail_all(Error e) {
-    std::lock_guard lock(mutex);
-    if (!error) error = std::move(e);
-    stop = true;
-  }
-};
+constexpr int k_xet_range_attempts = 3;
 
 // Streams one fetch: checks the answer is exactly the requested range, decodes the records
 // and writes each chunk where the terms using it want it.
@@ -182,20 +139,38 @@ class UnitSink final : public net::BodySink {
       }
       uint64_t begin = std::max(at, tp.clip_begin);
       uint64_t end = std::min(at + chunk.size(), tp.clip_end);
-      if (begin < end) {
-        MB_TRY(pwrite_all(m_w.fd, chunk.data() + (begin - at), end - begin, begin, m_w.label));
+      if (begin >= end) continue;
+      const char* fresh = chunk.data() + (begin - at);
+      if (m_w.verify) {
+        MB_TRY(repair(fresh, begin, end));
+        continue;
       }
+      MB_TRY(pwrite_all(m_w.fd, fresh, end - begin, begin, m_w.label));
       if (begin == at && end == at + chunk.size())
         m_w.placed(tp.term->xorb, index, at, chunk.size());
     }
     return {};
   }
 
+  // Repair mode: the file's bytes [begin, end) are rewritten only if they differ.
+  Status repair(const char* fresh, uint64_t begin, uint64_t end) {
+    m_disk.resize(static_cast<size_t>(end - begin));
+    MB_TRY(pread_all(m_w.fd, m_disk.data(), m_disk.size(), begin, m_w.label));
+    if (std::memcmp(m_disk.data(), fresh, m_disk.size()) == 0) return {};
+    m_w.voiding();
+    MB_TRY(pwrite_all(m_w.fd, fresh, m_disk.size(), begin, m_w.label));
+    m_w.fixed(begin, end - begin);
+    return {};
+  }
+
   Window& m_w;
   const Unit& m_u;
   std::vector<uint64_t> m_written;  // decoded bytes seen per term
+  std::vector<char> m_disk;         // repair mode: the file's bytes under a chunk
   xet::ChunkStream m_stream;
 };
+
+}  // namespace
 
 // One unit under the retry policy. Corrupt data (a record that does not decode, a term of
 // the wrong length) is fetched again like a dropped connection: only this range.
@@ -242,16 +217,11 @@ void run_unit(Window& w, const Unit& unit, xet::CasClient& cas, const DownloadOp
   }
 }
 
-Status pread_all(int fd, char* buf, size_t len, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_error("reading " + what, n < 0 ? errno : EIO);
-    done += static_cast<size_t>(n);
-  }
-  return {};
-}
+}  // namespace xetdl
+
+namespace {
+
+using namespace xetdl;
 
 // Terms whose chunks all lie in cached files are copied from there (pread + pwrite) and
 // dropped from their unit; a unit left without terms is not fetched. Returns bytes copied.
@@ -311,15 +281,21 @@ Result<uint64_t> copy_local_terms(Window& w, std::vector<Unit>& units, const Xet
 
 // File bytes [first, last]: query, plan, fetch; a refused signed URL makes it query again.
 Status run_window(PartialFile& partial, DownloadEnv& env, const DownloadOptions& options,
-                  const XetAccess& xet, const std::string& file_id, uint64_t first, uint64_t last,
-                  const std::string& label, Downloaded& out) {
+                  const XetAccess& xet, const std::string& file_id, uint64_t size, uint64_t first,
+                  uint64_t last, const std::string& label, XetHashTrail& trail, Downloaded& out) {
   xet::CasClient& cas = xet.cas;
   constexpr int k_max_requeries = 3;
   for (int requery = 0;; ++requery) {
-    MB_ASSIGN(xet::Reconstruction rec, cas.reconstruction(file_id, first, last));
+    xet::Reconstruction rec;
+    if (requery == 0 && xet.prefetched && first == 0 && last + 1 == size) {
+      rec = *xet.prefetched;
+    } else {
+      MB_ASSIGN(rec, cas.reconstruction(file_id, first, last));
+    }
     MB_ASSIGN(std::vector<Unit> units, plan_units(rec, first, last, partial.state.done));
     Window w(partial.fd.get(), partial, env, label);
     w.index = &out.xet_index;
+    w.trail = &trail;
     MB_ASSIGN(uint64_t copied, copy_local_terms(w, units, xet));
     out.local_bytes += copied;
     size_t workers = std::min<size_t>(static_cast<size_t>(std::max(1, options.connections)),
@@ -340,21 +316,6 @@ Status run_window(PartialFile& partial, DownloadEnv& env, const DownloadOptions&
     }
     log::debug(label + ": a signed xorb URL expired; asking for the reconstruction again");
   }
-}
-
-Result<std::string> hash_partial(int fd, uint64_t size, const std::string& label) {
-  Hasher sha256(HashAlgo::sha256);
-  std::vector<char> buf(1 << 20);
-  uint64_t pos = 0;
-  while (pos < size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - pos));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_error("reading back " + label, n < 0 ? errno : EIO);
-    sha256.update(buf.data(), static_cast<size_t>(n));
-    pos += static_cast<uint64_t>(n);
-  }
-  return sha256.finish_hex();
 }
 
 }  // namespace
@@ -383,17 +344,26 @@ Result<std::optional<Downloaded>> download_xet(FileSource& source, const Downloa
               format_bytes(spec.size) + " already downloaded");
   }
   if (env.progress) env.progress->file_progress(env.progress_id, out.resumed_bytes);
+  XetHashTrail trail(partial.fd.get(), spec.size, label);  // hashes what is final meanwhile
+  trail.advance(partial.state.done.contiguous_prefix());
   uint64_t window = std::max<uint64_t>(options.xet_window, 1);
   for (uint64_t first = 0; first < spec.size; first += window) {
     uint64_t last = std::min(spec.size, first + window) - 1;
     if (partial.state.done.contains(first, last + 1)) continue;
-    MB_TRY(run_window(partial, env, options, *env.xet, file_id, first, last, label, out));
+    MB_TRY(run_window(partial, env, options, *env.xet, file_id, spec.size, first, last, label,
+                      trail, out));
   }
   if (out.local_bytes > 0) {
     log::info(label + ": " + format_bytes(out.local_bytes) + " of " + format_bytes(spec.size) +
               " copied from cached files that share its Xet chunks");
   }
-  MB_ASSIGN(out.sha256, hash_partial(partial.fd.get(), spec.size, label));
+  MB_ASSIGN(out.sha256, trail.finish());
+  const std::string& expected = spec.sha256.empty() ? spec.etag : spec.sha256;
+  if (out.sha256 != expected) {
+    // No term carries a hash of its own: the terms are fetched again and compared.
+    MB_ASSIGN(out.sha256, xetdl::repair_file(partial, env, options, *env.xet, file_id, spec.size,
+                                             trail, expected, label, out.network_bytes));
+  }
   MB_TRY(fsync_fd(partial.fd.get(), label));
   MB_TRY(partial.fd.close_checked(partial.path));
   return std::optional<Downloaded>(std::move(out));

@@ -320,6 +320,7 @@ Status Engine::download_and_adopt(const LockedModel& m, LockedFile& f, FetchRepo
     xet_access.emplace(XetAccess{*cas, f.xet_hash, [this](const auto& xorbs, LocalChunks& out) {
                                    local_xet_chunks(xorbs, out);
                                  }});
+    xet_access->prefetched = batched_reconstruction(m, f, *cas);
     env.xet = &*xet_access;
   }
   DownloadSpec spec{f.etag, f.sha256, f.size};
@@ -361,6 +362,46 @@ void Engine::local_xet_chunks(const std::set<std::string>& xorbs, LocalChunks& o
     auto text = m_store.read_xet_index(object);
     if (text.ok()) collect_local_chunks(*text, m_store.layout().object_path(object), xorbs, out);
   }
+}
+
+std::shared_ptr<const xet::Reconstruction> Engine::batched_reconstruction(const LockedModel& m,
+                                                                          const LockedFile& f,
+                                                                          xet::CasClient& cas) {
+  // Small files only: the answer is held in memory until each file starts, and for a small
+  // file the saved round trip matters most.
+  constexpr uint64_t k_max_file = 64ull << 20;
+  constexpr size_t k_max_ids = 100;  // per request
+  auto fits = [&](const LockedFile& g) {
+    return g.is_lfs() && xet::is_xet_hash(g.xet_hash) && g.size > 0 && g.size <= k_max_file &&
+           g.size <= m_options.download.xet_window;
+  };
+  if (!fits(f)) return nullptr;
+  std::lock_guard lock(m_batch_mutex);
+  if (m_batch_asked.insert(to_string(m.type) + std::string(":") + m.repo + "@" + m.commit).second) {
+    std::vector<std::string> ids;
+    for (const LockedFile& g : m.files) {
+      bool cached = !g.sha256.empty() && m_store.has_object(g.sha256);
+      if (fits(g) && !cached && std::find(ids.begin(), ids.end(), g.xet_hash) == ids.end())
+        ids.push_back(g.xet_hash);
+    }
+    for (size_t i = 0; ids.size() > 1 && i < ids.size(); i += k_max_ids) {
+      std::vector<std::string> part(
+          ids.begin() + static_cast<std::ptrdiff_t>(i),
+          ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + k_max_ids)));
+      auto got = cas.batch_reconstructions(part);
+      if (!got.ok()) {  // an optimisation only: each file asks for itself instead
+        log::debug("Xet batch reconstruction failed: " + got.error().message);
+        break;
+      }
+      for (auto& [id, rec] : *got)
+        m_batched[id] = std::make_shared<const xet::Reconstruction>(std::move(rec));
+    }
+  }
+  auto it = m_batched.find(f.xet_hash);
+  if (it == m_batched.end()) return nullptr;
+  auto rec = it->second;
+  m_batched.erase(it);  // used once: a later download asks afresh (URLs expire)
+  return rec;
 }
 
 hub::XetTokenProvider& Engine::xet_tokens(const LockedModel& m) {

@@ -115,6 +115,11 @@ class Engine {
   hub::XetTokenProvider& xet_tokens(const LockedModel& m);
   // Chunks of `xorbs` that objects in the store hold (their Xet chunk indexes).
   void local_xet_chunks(const std::set<std::string>& xorbs, LocalChunks& out) const;
+  // `f`'s whole-file Xet reconstruction from one batch query for all the small Xet files of
+  // `m` still to download (the first file asking makes it); null when there is none.
+  std::shared_ptr<const xet::Reconstruction> batched_reconstruction(const LockedModel& m,
+                                                                    const LockedFile& f,
+                                                                    xet::CasClient& cas);
 
   const Store& m_store;
   const hub::HubClient* m_hub;
@@ -125,6 +130,9 @@ class Engine {
   std::mutex m_report_mutex;  // FetchReport is updated by all workers
   std::mutex m_xet_mutex;
   std::map<std::string, std::unique_ptr<hub::XetTokenProvider>> m_xet_tokens;
+  std::mutex m_batch_mutex;
+  std::set<std::string> m_batch_asked;  // models (repo@commit) whose batch was made
+  std::map<std::string, std::shared_ptr<const xet::Reconstruction>> m_batched;  // by file id
 };
 
 }  // namespace mb::fetch

@@ -56,6 +56,7 @@ struct Upstream::State {
   std::unique_ptr<hub::HubClient> hub;        // with the mirror's token
   std::unique_ptr<hub::HubClient> anonymous;  // for the public/gated probe
   std::unique_ptr<Store> store;
+  fetch::FetchOptions fetch_options;  // per file: jobs 1, Xet as fetch decides it
   std::mutex mutex;
   std::map<Key, std::vector<Entry>> listings;                      // by commit
   std::map<std::pair<RepoType, std::string>, std::string> access;  // see Lookup::access
@@ -94,6 +95,10 @@ Result<std::unique_ptr<Upstream>> Upstream::create(const fetch::HubSettings& set
   u->m->anonymous = std::make_unique<hub::HubClient>(*u->m->transport, u->m->clock, anonymous);
   u->m->store = std::make_unique<Store>(cache);
   MB_TRY(u->m->store->init());
+  u->m->fetch_options.jobs = 1;
+  // HF_HUB_DISABLE_XET read the same way as fetch reads it: a mirror started with it set
+  // pulls through the bridge only.
+  fetch::apply_xet_setting(env, u->m->fetch_options);
   return u;
 }
 
@@ -220,8 +225,7 @@ Status Upstream::run_fetch(RepoType type, const std::string& repo, const std::st
   model.commit = commit;
   model.files.push_back(
       LockedFile{entry.path, entry.size, entry.is_lfs() ? entry.etag : "", entry.etag});
-  fetch::FetchOptions options;
-  options.jobs = 1;
+  fetch::FetchOptions options = m->fetch_options;
   options.watch = watch;
   fetch::Engine engine(*m->store, m->hub.get(), m->transport.get(), m->clock, options, nullptr);
   fetch::FetchReport report;

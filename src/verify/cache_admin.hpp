@@ -64,7 +64,8 @@ enum class GcActionKind {
   evict_revision,
   dangling_ref,
   unreferenced_blob,
-  orphan_object
+  orphan_object,
+  xet_index  // the Xet chunk index of a removed (or already absent) object
 };
 const char* to_string(GcActionKind k);
 

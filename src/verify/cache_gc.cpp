@@ -20,6 +20,7 @@ const char* to_string(GcActionKind k) {
     case GcActionKind::dangling_ref: return "dangling_ref";
     case GcActionKind::unreferenced_blob: return "unreferenced_blob";
     case GcActionKind::orphan_object: return "orphan_object";
+    case GcActionKind::xet_index: return "xet_index";
   }
   return "unknown";
 }
@@ -132,6 +133,31 @@ void plan_unreferenced(const CacheModel& m, const std::set<Inode>& live, GcRepor
   }
 }
 
+// The Xet chunk index of each object this run removes, and of each object already absent
+// (fetch/xet_index.hpp: a hint for later downloads, useless without its object). Planned
+// after plan_unreferenced; nothing when that kept every object (a skipped repo).
+void plan_xet_indexes(const CacheLayout& cache, const CacheModel& m, GcReport& rep) {
+  if (!m.unsafe.empty()) return;
+  std::set<std::string> removed;
+  for (const auto& a : rep.actions) {
+    if (a.kind == GcActionKind::orphan_object) removed.insert(a.path);
+  }
+  const CacheDoor& door = cache.door();
+  std::string dir = std::string(CacheLayout::k_private_rel) + "/xet";
+  auto entries = door.list(dir);
+  if (!entries.ok()) return;  // no index yet
+  for (const auto& e : *entries) {
+    if (!S_ISREG(e.st.st_mode) || !is_lower_hex(e.name, 64)) continue;
+    std::string object = cache.objects_rel() + "/" + e.name.substr(0, 2) + "/" + e.name.substr(2);
+    if (!removed.count(door.display(object))) {
+      auto there = door.lstat(object);
+      if (!there.ok() || *there) continue;  // present (or unknown): kept
+    }
+    rep.actions.push_back({GcActionKind::xet_index, door.display(dir + "/" + e.name), "", "",
+                           static_cast<uint64_t>(e.st.st_blocks) * 512});
+  }
+}
+
 // Disk bytes are credited to the action that drops the last name of a dead inode.
 void attribute_bytes(const CacheModel& m, const std::set<Inode>& live, GcReport& rep) {
   std::map<std::string, Inode> inode_of;
@@ -210,6 +236,7 @@ Result<GcReport> run(const Store& store, CacheModel& m, const GcOptions& o, bool
   if (o.max_size) plan_evictions(m, o, rep);
   std::set<Inode> live = live_inodes(m);
   plan_unreferenced(m, live, rep);
+  plan_xet_indexes(store.layout(), m, rep);
   attribute_bytes(m, live, rep);
   rep.disk_after = disk_of(m, live);
   if (!o.dry_run) MB_TRY(apply(store.layout(), m, rep));

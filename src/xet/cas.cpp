@@ -1,5 +1,7 @@
 #include "xet/cas.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "core/log.hpp"
 #include "net/url.hpp"
 
@@ -50,6 +52,44 @@ Result<Reconstruction> CasClient::reconstruction(const std::string& file_id, uin
     }
     return net::status_error(resp, what);
   }
+}
+
+Result<std::map<std::string, Reconstruction>> CasClient::batch_reconstructions(
+    const std::vector<std::string>& file_ids) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const std::string& id : file_ids) {
+    if (!is_xet_hash(id)) return fail(ErrorCategory::permanent, "not a Xet file id");
+    keys.push_back({{"prefix", "default"}, {"hash", id}});
+  }
+  bool refreshed = false;
+  while (m_batch) {
+    MB_ASSIGN(hub::XetToken token, m_tokens.get());
+    net::Request r;
+    r.method = net::Method::post;
+    r.url = token.cas_url + "/v1/reconstructions";
+    r.headers.set("Content-Type", "application/json");
+    r.body = keys.dump();
+    r.connect_timeout = m_options.connect_timeout;
+    r.total_timeout = m_options.metadata_timeout;
+    MB_ASSIGN(net::Url cas, net::parse_url(r.url));
+    r.bearer = net::BearerToken{token.access_token, cas.credential_scope()};
+    MB_ASSIGN(net::Response resp,
+              net::perform_with_retry(m_transport, r, m_options.retry, m_clock));
+    if (resp.is_success()) return parse_batch_reconstruction(resp.body);
+    if ((resp.status == 401 || resp.status == 403) && !refreshed) {
+      m_tokens.invalidate(token.access_token);
+      refreshed = true;
+      continue;
+    }
+    if (resp.status == 404 || resp.status == 405 || resp.status == 501) {
+      log::debug("the Xet CAS has no batch reconstruction (HTTP " + std::to_string(resp.status) +
+                 "); asking per file");
+      m_batch = false;
+      break;
+    }
+    return net::status_error(resp, "Xet batch reconstruction");
+  }
+  return std::map<std::string, Reconstruction>();
 }
 
 Result<net::Response> CasClient::get_range(const Fetch& fetch, net::BodySink& sink) {

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "core/env.hpp"
 #include "core/error.hpp"
@@ -40,6 +42,12 @@ class CasClient {
   // replaced once per query; transient failures are retried by the policy.
   Result<Reconstruction> reconstruction(const std::string& file_id, uint64_t first, uint64_t last);
 
+  // Whole-file reconstructions of several files in one POST /v1/reconstructions (api.md
+  // endpoint 5). Ids the CAS does not know are absent from the answer; a CAS without the
+  // endpoint (404/405/501) gives an empty map and is not asked again by this client.
+  Result<std::map<std::string, Reconstruction>> batch_reconstructions(
+      const std::vector<std::string>& file_ids);
+
   // One GET of a fetch's byte range, no Authorization; the body goes to `sink`. Returns the
   // response (any status) or a transport error.
   Result<net::Response> get_range(const Fetch& fetch, net::BodySink& sink);
@@ -55,6 +63,7 @@ class CasClient {
   hub::XetTokenProvider& m_tokens;
   CasOptions m_options;
   std::atomic<int> m_version{2};
+  std::atomic<bool> m_batch{true};
 };
 
 }  // namespace mb::xet

@@ -91,16 +91,12 @@ uint64_t Reconstruction::unpacked_total() const {
   return n;
 }
 
-Result<Reconstruction> parse_reconstruction(std::string_view text, int version) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-  Reconstruction r;
-  if (!get_u64(j, "offset_into_first_range", r.offset_into_first_range)) {
-    return bad("no offset_into_first_range");
-  }
-  if (!j.contains("terms") || !j["terms"].is_array()) return bad("no terms");
-  MB_TRY(version == 1 ? parse_v1(j, r.fetches) : parse_v2(j, r.fetches));
-  for (const json& t : j["terms"]) {
+namespace {
+
+// `terms` (file order) into r.terms, each tied to a fetch of r.fetches that holds its chunks.
+Status parse_terms(const json& terms, Reconstruction& r) {
+  if (!terms.is_array()) return bad("no terms");
+  for (const json& t : terms) {
     Term term;
     uint64_t cs = 0, ce = 0;
     if (!t.is_object() || !t.contains("hash") || !t["hash"].is_string() ||
@@ -128,7 +124,55 @@ Result<Reconstruction> parse_reconstruction(std::string_view text, int version) 
   if (!r.terms.empty() && r.offset_into_first_range >= r.terms.front().unpacked_length) {
     return bad("offset_into_first_range beyond the first term");
   }
+  return {};
+}
+
+// Keeps only the fetches the terms use (a batch answer lists those of every file).
+void drop_unused_fetches(Reconstruction& r) {
+  std::vector<size_t> new_index(r.fetches.size(), SIZE_MAX);
+  std::vector<Fetch> kept;
+  for (Term& t : r.terms) {
+    if (new_index[t.fetch] == SIZE_MAX) {
+      new_index[t.fetch] = kept.size();
+      kept.push_back(r.fetches[t.fetch]);
+    }
+    t.fetch = new_index[t.fetch];
+  }
+  r.fetches = std::move(kept);
+}
+
+}  // namespace
+
+Result<Reconstruction> parse_reconstruction(std::string_view text, int version) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  Reconstruction r;
+  if (!get_u64(j, "offset_into_first_range", r.offset_into_first_range)) {
+    return bad("no offset_into_first_range");
+  }
+  if (!j.contains("terms")) return bad("no terms");
+  MB_TRY(version == 1 ? parse_v1(j, r.fetches) : parse_v2(j, r.fetches));
+  MB_TRY(parse_terms(j["terms"], r));
   return r;
+}
+
+Result<std::map<std::string, Reconstruction>> parse_batch_reconstruction(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("files") || !j["files"].is_object()) {
+    return bad("not a batch answer");
+  }
+  std::vector<Fetch> all;
+  MB_TRY(parse_v1(j, all));
+  std::map<std::string, Reconstruction> out;
+  for (const auto& [id, terms] : j["files"].items()) {
+    if (!is_xet_hash(id)) return bad("bad file id in a batch answer");
+    Reconstruction r;
+    r.fetches = all;
+    MB_TRY(parse_terms(terms, r));
+    drop_unused_fetches(r);
+    out.emplace(id, std::move(r));
+  }
+  return out;
 }
 
 }  // namespace mb::xet

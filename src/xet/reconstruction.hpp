@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,5 +41,10 @@ struct Reconstruction {
 
 // `version` is 1 or 2. Permanent error for malformed or inconsistent answers.
 Result<Reconstruction> parse_reconstruction(std::string_view json, int version);
+
+// The batch answer (POST /v1/reconstructions, api.md endpoint 5): `files` maps each file id
+// to its terms, one v1 `fetch_info` serves them all. Each file becomes a whole-file
+// Reconstruction holding only the fetches its terms use.
+Result<std::map<std::string, Reconstruction>> parse_batch_reconstruction(std::string_view json);
 
 }  // namespace mb::xet

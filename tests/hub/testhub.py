@@ -274,6 +274,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.cdn(segs[1])
         if segs[0] == "cas" and method == "GET":
             return xetcas.route(self, segs[1:])
+        if segs[0] == "cas" and method == "POST":
+            return xetcas.route_post(self, segs[1:], body)
         if method in ("GET", "HEAD"):
             rtype = "model"
             if segs[0] == "datasets":

@@ -8,7 +8,8 @@
 * `GET /cas/xorb/{id}?X-Xet-Signed-Range=...&Expires=...&Signature=...`: no Authorization,
   exactly the signed byte ranges (one -> 206, several -> multipart/byteranges).
 Config (POST /_admin/config): `xet` (on/off), `xet_token_ttl`, `xet_url_ttl` (seconds),
-`xet_versions` (reconstruction API versions answered), `xet_ranges_per_url`,
+`xet_versions` (reconstruction API versions answered), `xet_batch` (answer
+`POST /v1/reconstructions`, the batch form, api.md endpoint 5), `xet_ranges_per_url`,
 `xet_xorb_chunks`, `xet_cas_host`.
 """
 
@@ -24,7 +25,8 @@ from xetstore import XetStore, hash_to_str
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 XET_CONFIG = {"xet": False, "xet_token_ttl": 3600, "xet_url_ttl": 3600,
-              "xet_versions": ["v1", "v2"], "xet_ranges_per_url": 500, "xet_xorb_chunks": 1024,
+              "xet_versions": ["v1", "v2"], "xet_batch": True, "xet_ranges_per_url": 500,
+              "xet_xorb_chunks": 1024,
               "xet_cas_host": None}
 
 
@@ -163,6 +165,55 @@ def reconstruction(handler, version, file_id):
         xorbs[xid] = fetches
     doc["xorbs"] = xorbs
     return doc
+
+
+def _v1_fetch_info(handler, store, needed, into):
+    for xid, ranges in needed.items():
+        have = into.setdefault(xid, [])
+        for s, e in ranges:
+            b = store.byte_range(xid, (s, e))
+            have.append({"range": {"start": s, "end": e}, "url": _sign_url(handler, xid, [b]),
+                         "url_range": {"start": b[0], "end": b[1]}})
+
+
+def batch_reconstruction(handler, body):
+    """POST /v1/reconstructions: [{"prefix": "default", "hash": id}] -> {files: {id: terms},
+    fetch_info: {xorb: [v1 fetch info]}}; whole files only (no Range). Unknown ids are left
+    out of `files`."""
+    srv = handler.server
+    check_token(srv, handler.token())
+    if not srv.config.get("xet_batch") or "v1" not in srv.config["xet_versions"]:
+        raise CasError(404, "batch reconstruction not served")
+    try:
+        keys = json.loads(body or b"null")
+        ids = [k["hash"] for k in keys if k.get("prefix") == "default"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise CasError(400, "malformed batch request")
+    if not isinstance(keys, list) or len(ids) != len(keys) or len(set(ids)) != len(ids):
+        raise CasError(400, "malformed batch request")
+    store = store_of(srv)
+    files, fetch_info = {}, {}
+    for fid in ids:
+        f = store.by_id.get(fid) if isinstance(fid, str) and HEX64.match(fid) else None
+        if f is None:
+            continue
+        if f.size == 0:
+            files[fid] = []
+            continue
+        _, terms, needed = store.plan(f)
+        files[fid] = terms
+        _v1_fetch_info(handler, store, needed, fetch_info)
+    return {"files": files, "fetch_info": fetch_info}
+
+
+def route_post(handler, segs, body):
+    """Answers POST /cas/... (segs after "cas")."""
+    try:
+        if segs == ["v1", "reconstructions"]:
+            return handler.send_json(200, batch_reconstruction(handler, body))
+        raise CasError(404, "unknown CAS route")
+    except CasError as e:
+        return handler.send_json(e.status, {"error": e.message})
 
 
 def xorb(handler, xid):

@@ -79,6 +79,27 @@ class FetchXet(MbTestCase):
         self.assertGreater(len(self.cas("v1/")), 0)
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
+    def test_small_files_of_a_repo_share_one_batch_reconstruction(self):
+        # api.md endpoint 5: model.bin and small.bin (both within one window) come from one
+        # POST /v1/reconstructions; no per-file query.
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        posts = self.hub.requests(path="^/cas/v1/reconstructions$", method="POST")
+        self.assertEqual(len(posts), 1)
+        self.assertEqual(posts[0]["auth"], "xet")
+        self.assertEqual(posts[0]["status"], 200)
+        self.assertEqual(self.hub.requests(path="^/cas/v[12]/reconstructions/"), [])
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
+
+    def test_without_the_batch_endpoint_each_file_is_queried(self):
+        self.hub.set_config(xet_batch=False)
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertEqual(len(self.hub.requests(path="^/cas/v1/reconstructions$")), 1)  # 404
+        self.assertEqual(len(self.hub.requests(path="^/cas/v2/reconstructions/")), 2)
+
     def test_no_xet_flag_and_variable_use_the_bridge(self):
         for extra, env in ((["--no-xet"], None), ([], {"HF_HUB_DISABLE_XET": "1"})):
             self.hub.reset()
@@ -106,15 +127,66 @@ class FetchXet(MbTestCase):
         self.assertEqual(len(repeated), 1, ranges)  # only the damaged range, once more
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
-    def test_flipped_byte_in_a_stored_chunk_is_caught_by_the_sha256(self):
+    def test_flipped_byte_in_a_stored_chunk_is_repaired_on_the_xet_path(self):
         # Byte 100 of a range starting at 0 is inside the xorb's first chunk, stored as-is:
-        # no length changes, only the file's sha256 tells. The bridge then gets the file.
+        # no length changes, only the file's sha256 tells. Nothing says which term is bad,
+        # so the terms are fetched again in file order and compared with the file. One
+        # connection makes a repair batch one range: the first range is the damaged one
+        # (the file's first, fetched first), it is rewritten, the sha256 then matches and
+        # the repair stops. So the refetch touched the damaged range and nothing else.
         self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
                               "offset": 100, "count": 1}])
-        p, doc = self.fetch()
+        args = ["--cache", self.cache, "fetch", "--range-threshold", "1048576",
+                "--connections", "1"]
+        p, doc = run_json(args, env=self.hub.env(TOKEN), cwd=self.tmp.path)
         self.assertExit(p, 0)
         self.assert_complete()
+        self.assertIn("repaired on the Xet path", p.stderr)
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])  # not the bridge
+        xorbs = self.cas("xorb/")
+        bad = [r for r in xorbs if "corrupt" in r["faults"]]
+        self.assertEqual(len(bad), 1)
+        ranges = [(r["path"].split("?")[0], r["range"]) for r in xorbs]
+        key = (bad[0]["path"].split("?")[0], bad[0]["range"])
+        repeated = {x for x in ranges if ranges.count(x) > 1}
+        self.assertEqual(repeated, {key}, ranges)
+        self.assertEqual(ranges.count(key), 2)
+        # Both files' reconstructions came in one batch; the repair asked once more.
+        self.assertEqual(len(self.hub.requests(path="^/cas/v[12]/reconstructions/")), 1)
+
+    def test_repair_with_four_connections_stops_after_the_damaged_batch(self):
+        # Four connections: a repair batch is the file's next four ranges in file order. The
+        # damaged range is among the first four fetched of its file, so the repair stops
+        # after one batch: at most four ranges fetched twice, the damaged one among them,
+        # and every range of the other file once.
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
+                              "offset": 100, "count": 1}])
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertIn("repaired on the Xet path", p.stderr)
+        self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
+        xorbs = self.cas("xorb/")
+        bad = [r for r in xorbs if "corrupt" in r["faults"]]
+        self.assertEqual(len(bad), 1)
+        ranges = [(r["path"].split("?")[0], r["range"]) for r in xorbs]
+        key = (bad[0]["path"].split("?")[0], bad[0]["range"])
+        repeated = {x for x in ranges if ranges.count(x) > 1}
+        self.assertIn(key, repeated)
+        self.assertLessEqual(len(repeated), 4, ranges)
+        self.assertLess(len(repeated), len(set(ranges)) - 4)  # far from the whole file
+
+    def test_damage_the_cas_repeats_goes_to_the_bridge(self):
+        # The same flipped byte on every answer (a CAS storing wrong bytes): the refetch
+        # finds no difference, so the bridge gets the file, as before the repair existed.
+        self.hub.set_faults([{"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-",
+                              "offset": 100, "count": -1}])
+        p, _ = self.fetch()
+        self.assertExit(p, 0)
+        self.assert_complete()
+        self.assertIn("sent the same bytes again", p.stderr)
         self.assertIn("through the hub's bridge", p.stderr)
+        self.assertGreater(len(self.hub.requests(path="^/cdn/", method="GET")), 0)
 
     def test_expired_signed_url_asks_for_the_reconstruction_again(self):
         self.hub.set_faults([{"type": "expire_cdn", "match": "^/cas/xorb/", "count": 1}])
@@ -122,12 +194,14 @@ class FetchXet(MbTestCase):
         self.assertExit(p, 0)
         self.assert_complete()
         big = [r for r in self.cas("v2/")]
-        self.assertGreaterEqual(len(big), 3)  # model.bin twice, small.bin once
+        # The batch for both files, then one query again for the file whose URL expired.
+        self.assertGreaterEqual(len(big), 1)
+        self.assertEqual(len(self.hub.requests(path="^/cas/v1/reconstructions$")), 1)
         self.assertEqual(self.hub.requests(path="^/cdn/", method="GET"), [])
 
     def test_refused_token_is_replaced(self):
-        self.hub.set_faults([{"type": "status", "status": 401, "match": "^/cas/v2/",
-                              "count": 1}])
+        self.hub.set_faults([{"type": "status", "status": 401,
+                              "match": "^/cas/v[12]/reconstructions", "count": 1}])
         p, _ = self.fetch("-j", "1")
         self.assertExit(p, 0)
         self.assert_complete()
@@ -258,6 +332,28 @@ class FetchXetResumeAndDedupe(MbTestCase):
         self.assertGreater(moved, 0)
 
 
+    def test_rm_and_gc_remove_the_chunk_index_with_the_object(self):
+        sha = self.repo.files_at()["model.bin"].sha256
+        index = os.path.join(self.cache, ".locks/modelbake/xet", sha)
+        self.assertExit(self.fetch()[0], 0)
+        self.assertTrue(os.path.exists(index))
+        p = run_modelbake(["--cache", self.cache, "rm", "org/xet"], env=self.hub.env(TOKEN),
+                          cwd=self.tmp.path)
+        self.assertExit(p, 0)
+        self.assertFalse(os.path.exists(index))
+        # gc: an index whose object is gone (left by an older version) is swept.
+        self.assertExit(self.fetch()[0], 0)
+        os.makedirs(os.path.dirname(index), exist_ok=True)
+        stale = os.path.join(os.path.dirname(index), "0" * 64)
+        with open(stale, "w") as f:
+            f.write("xet-chunks 1\n")
+        p = run_modelbake(["--cache", self.cache, "gc"], env=self.hub.env(TOKEN),
+                          cwd=self.tmp.path)
+        self.assertExit(p, 0)
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(index))  # its object is still in use
+
+
 class ServePullThroughXet(MbTestCase):
     """serve --upstream in front of a Xet hub: misses come through Xet, and the mirror
     answers plain /resolve/ (it implements no CAS, so it passes no Xet header on)."""
@@ -280,6 +376,22 @@ class ServePullThroughXet(MbTestCase):
             self.assertNotIn("xet", headers.get("link", "").lower())
         _, _, listing = m.request("GET", "/api/models/org/xet/tree/main")
         self.assertNotIn(b"xetHash", listing)
+
+
+    def test_mirror_started_with_xet_disabled_pulls_through_the_bridge(self):
+        from mbserve import Mirror
+        data = pseudo_random_bytes(5 << 20, seed=32)
+        repo = RepoBuilder("org/xet").add_file("w.bin", data, lfs=True)
+        repo.commit("one")
+        hub = self.start_hub(repo, xet=True)
+        m = Mirror(self.tmp.join("cache"), "--upstream", hub.url,
+                   env={"HF_HUB_DISABLE_XET": "1"})
+        self.addCleanup(m.stop)
+        st, _, body = m.request("GET", "/org/xet/resolve/main/w.bin", timeout=120)
+        self.assertEqual((st, body == data), (200, True))
+        self.assertEqual(hub.requests(path="^/cas/"), [])
+        self.assertEqual(hub.requests(path="/xet-read-token/"), [])
+        self.assertGreater(len(hub.requests(path="^/cdn/", method="GET")), 0)
 
 
 class FetchXetMemory(MbTestCase):

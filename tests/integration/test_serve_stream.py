@@ -192,6 +192,27 @@ class ServeStreamsMisses(MbTestCase):
         self.assertTrue(xet_hub.requests(path="^/cas/xorb/"))
         self.assertEqual(xet_hub.requests(path="^/cdn/"), [])
 
+    def test_a_client_streaming_a_repaired_xet_file_never_keeps_the_damaged_bytes(self):
+        # A flipped byte in a stored-as-is chunk lands (and may be streamed) before the sha256
+        # tells; the repair rewrites it on the Xet path. A client that was sent the damaged
+        # bytes is cut; one that reads the whole body has the verified content.
+        xet_hub = self.start_hub(self.repo, xet=True)
+        xet_hub.set_config(xet_xorb_chunks=4)
+        xet_hub.set_faults([
+            {"type": "corrupt", "match": "^/cas/xorb/", "range": "^bytes=0-", "offset": 100,
+             "count": 1},
+            {"type": "slow", "match": "^/cas/xorb/", "bytes_per_sec": SLOW // 8, "count": -1}])
+        m = Mirror(self.cache, "--upstream", xet_hub.url)
+        self.addCleanup(m.stop)
+        st, h, body, err = read_streamed(m, TARGET)
+        if err is None:
+            self.assertEqual((st, hashlib.sha256(body).hexdigest()), (200, self.sha))
+        st, h, body, err = read_streamed(m, TARGET)  # from the cache now
+        self.assertIsNone(err)
+        self.assertEqual((st, hashlib.sha256(body).hexdigest()), (200, self.sha))
+        self.assertIn("repaired on the Xet path", m.stderr())
+        self.assertEqual(xet_hub.requests(path="^/cdn/"), [])
+
     @unittest.skipUnless(subprocess.run(["/usr/bin/python3", "-c", "import huggingface_hub"],
                                         capture_output=True).returncode == 0,
                          "huggingface_hub is not installed for /usr/bin/python3")

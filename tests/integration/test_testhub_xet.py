@@ -248,6 +248,48 @@ class TestTestHubXet(MbTestCase):
         self.assertEqual(status, 404)
         self.assertEqual(client.download(file_id, "v1")[0], DATA)
 
+    def test_batch_reconstruction_answers_known_files_in_the_v1_shape(self):
+        hub = self.start()
+        file_id, _ = self.file_id(hub)
+        client = XetClient(self, hub)
+        unknown = "0" * 64
+
+        def post(body, token=client.token):
+            u = urlsplit(client.cas + "/v1/reconstructions")
+            conn = http.client.HTTPConnection(u.netloc, timeout=60)
+            conn.request("POST", u.path, body=body,
+                         headers={"Authorization": "Bearer " + token,
+                                  "Content-Type": "application/json"})
+            r = conn.getresponse()
+            out = r.status, r.read()
+            conn.close()
+            return out
+        keys = [{"prefix": "default", "hash": h} for h in (file_id, unknown)]
+        status, body = post(json.dumps(keys))
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(set(doc["files"]), {file_id})  # unknown ids are left out
+        single = client.reconstruction(file_id, "v1")
+        self.assertEqual(doc["files"][file_id], single["terms"])
+        self.assertEqual(set(doc["fetch_info"]), set(single["fetch_info"]))
+        # The batch's fetch_info rebuilds the file like a v1 answer does.
+        rebuilt = bytearray()
+        chunks = {}
+        for xid, infos in doc["fetch_info"].items():
+            for f in infos:
+                got = client.fetch_chunks(f["url"], [(f["range"]["start"], f["range"]["end"],
+                                                      f["url_range"]["start"],
+                                                      f["url_range"]["end"])])
+                chunks.update({(xid, i): c for i, c in got.items()})
+        for t in doc["files"][file_id]:
+            rebuilt += b"".join(chunks[(t["hash"], i)]
+                                for i in range(t["range"]["start"], t["range"]["end"]))
+        self.assertEqual(bytes(rebuilt), DATA)
+        self.assertEqual(post(b"{not json")[0], 400)
+        self.assertEqual(post(json.dumps(keys), token="hf_not_xet")[0], 401)
+        hub.set_config(xet_batch=False)
+        self.assertEqual(post(json.dumps(keys))[0], 404)
+
     def test_a_new_revision_reuses_the_chunks_of_the_old_one(self):
         hub = self.start()
         old_id, _ = self.file_id(hub)

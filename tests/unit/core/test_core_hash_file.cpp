@@ -16,6 +16,16 @@ TEST(Hash, KnownVectors) {
   EXPECT_EQ(git_blob_sha1_hex("Hello, World!"), "b45ef6fec89518d314f546fd6c3025367b721684");
 }
 
+TEST(Hash, CloneContinuesIndependently) {
+  Hasher h(HashAlgo::sha256);
+  h.update("ab");
+  Hasher checkpoint = h.clone();
+  h.update("c");
+  checkpoint.update("x");
+  EXPECT_EQ(h.finish_hex(), sha256_hex("abc"));
+  EXPECT_EQ(checkpoint.finish_hex(), sha256_hex("abx"));
+}
+
 TEST(Hash, FileDigestsMatchInMemory) {
   test::TempDir dir;
   std::string content(3 * 1024 * 1024 + 17, 'x');

@@ -184,6 +184,44 @@ TEST_F(CacheAdminTest, RmWholeRepo) {
   EXPECT_TRUE(ready(new_m) && ready(twin_m));
 }
 
+// A Xet chunk index (fetch/xet_index.hpp) belongs to one object: gc and rm remove it with the
+// object, and gc sweeps those whose object is gone already; shared objects keep theirs.
+TEST_F(CacheAdminTest, GcAndRmRemoveTheXetIndexesOfRemovedObjects) {
+  std::string old_w = old_m.find_file("model.safetensors")->sha256;
+  std::string new_w = new_m.find_file("model.safetensors")->sha256;
+  std::string orphan = sha256_hex("orphan");
+  std::string temp = store.new_temp_path(orphan);
+  ASSERT_TRUE(write_file_atomic(temp, "orphan").ok());
+  ASSERT_TRUE(store.adopt_object(temp, orphan).ok());
+  std::string gone = sha256_hex("never stored");
+  for (const auto& sha : {old_w, new_w, orphan, gone})
+    ASSERT_TRUE(store.save_xet_index(sha, "xet-chunks 1\n").ok());
+  auto indexed = [&](const std::string& sha) {
+    return fs::exists(store.layout().private_dir() + "/xet/" + sha);
+  };
+  verify::GcOptions o;
+  o.now = k_now;
+  o.dry_run = true;
+  auto dry = verify::gc_cache(store, o);
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(count(*dry, GcActionKind::xet_index), 2u);
+  EXPECT_TRUE(indexed(orphan) && indexed(gone));
+  o.dry_run = false;
+  ASSERT_TRUE(verify::gc_cache(store, o).ok());
+  EXPECT_FALSE(indexed(orphan));
+  EXPECT_FALSE(indexed(gone));
+  EXPECT_TRUE(indexed(old_w) && indexed(new_w));
+
+  auto rm = verify::remove_repo(store, RepoType::model, "org/old", "", k_now);
+  ASSERT_TRUE(rm.ok());
+  EXPECT_EQ(count(*rm, GcActionKind::xet_index), 1u);
+  EXPECT_FALSE(indexed(old_w));
+  ASSERT_TRUE(verify::remove_repo(store, RepoType::model, "org/new", "", k_now).ok());
+  EXPECT_TRUE(indexed(new_w));  // org/twin still holds the same weights
+  ASSERT_TRUE(verify::remove_repo(store, RepoType::model, "org/twin", "", k_now).ok());
+  EXPECT_FALSE(indexed(new_w));
+}
+
 TEST(RepoTarget, RepoOrRepoAtRevision) {
   auto whole = verify::parse_repo_target("org/m");
   ASSERT_TRUE(whole.ok());

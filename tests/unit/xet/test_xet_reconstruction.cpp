@@ -78,5 +78,45 @@ TEST(XetReconstruction, InconsistentAnswersAreRefused) {
   EXPECT_FALSE(bad(id));
 }
 
+// The batch form (api.md endpoint 5): one fetch_info for all files; each file keeps only the
+// fetches its terms use, with the terms' fetch indexes renumbered.
+TEST(XetReconstruction, BatchAnswerSplitsIntoWholeFiles) {
+  const std::string F1(64, '1'), F2(64, '2');
+  std::string doc = R"({"files": {")" + F1 + R"(": [
+      {"hash": ")" + X2 +
+                    R"(", "unpacked_length": 100, "range": {"start": 4, "end": 5}}],
+    ")" + F2 + R"(": [
+      {"hash": ")" + X1 +
+                    R"(", "unpacked_length": 300, "range": {"start": 0, "end": 3}},
+      {"hash": ")" + X2 +
+                    R"(", "unpacked_length": 50, "range": {"start": 0, "end": 1}}]},
+    "fetch_info": {")" +
+                    X1 + R"(": [{"range": {"start": 0, "end": 3}, "url": "https://c/1",
+                                     "url_range": {"start": 0, "end": 299}}],
+                   ")" +
+                    X2 + R"(": [{"range": {"start": 0, "end": 1}, "url": "https://c/2a",
+                                     "url_range": {"start": 0, "end": 99}},
+                                    {"range": {"start": 4, "end": 5}, "url": "https://c/2b",
+                                     "url_range": {"start": 400, "end": 499}}]}})";
+  auto r = parse_batch_reconstruction(doc);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 2u);
+  const Reconstruction& one = r->at(F1);
+  ASSERT_EQ(one.fetches.size(), 1u);
+  EXPECT_EQ(one.fetches[one.terms[0].fetch].url, "https://c/2b");
+  const Reconstruction& two = r->at(F2);
+  ASSERT_EQ(two.fetches.size(), 2u);
+  EXPECT_EQ(two.fetches[two.terms[0].fetch].url, "https://c/1");
+  EXPECT_EQ(two.fetches[two.terms[1].fetch].url, "https://c/2a");
+  EXPECT_EQ(two.unpacked_total(), 350u);
+  // A term no fetch covers, a bad file id, or no `files`: the whole answer is refused.
+  EXPECT_FALSE(parse_batch_reconstruction(R"({"fetch_info": {}})").ok());
+  EXPECT_FALSE(parse_batch_reconstruction(R"({"files": {"x": []}, "fetch_info": {}})").ok());
+  EXPECT_FALSE(parse_batch_reconstruction(R"({"files": {")" + F1 + R"(": [{"hash": ")" + X1 +
+                                          R"(", "unpacked_length": 1, "range": {"start": 0,
+                                          "end": 1}}]}, "fetch_info": {}})")
+                   .ok());
+}
+
 }  // namespace
 }  // namespace mb::xet
