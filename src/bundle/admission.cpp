@@ -8,7 +8,7 @@ namespace mb::bundle {
 
 namespace {
 
-Failure refuse(const std::string& what) {
+Failure damaged_bundle(const std::string& what) {
   return fail(ErrorCategory::integrity, what,
               "the bundle is damaged or was not made by 'modelbake export'");
 }
@@ -53,7 +53,7 @@ Result<uint64_t> Admission::planned_size(const Plan& plan, const Entry& want) co
   MB_ASSIGN(std::string target, resolve_link(want.path, want.link));
   const Entry* t = find(plan, target);
   if (!t || t->kind != EntryKind::file)
-    return refuse("the lock plans a link '" + want.path + "' to nothing");
+    return damaged_bundle("the lock plans a link '" + want.path + "' to nothing");
   return t->size;
 }
 
@@ -61,18 +61,18 @@ Status Admission::admit(const std::string& path, EntryKind kind, uint64_t size) 
   const Entry* hub = m_layout == Layout::flat ? nullptr : find(m_hub, path);
   const Entry* flat = m_layout == Layout::hub ? nullptr : find(m_flat, path);
   std::string p = "'" + path.substr(0, 200) + "'";
-  if (!hub && !flat) return refuse(p + " is not in the bundled lock");
+  if (!hub && !flat) return damaged_bundle(p + " is not in the bundled lock");
   if (!m_layout && !(hub && flat)) m_layout = hub ? Layout::hub : Layout::flat;
   const Entry& want = hub ? *hub : *flat;  // where both plans have it (lock, prefix) they agree
   if (kind != EntryKind::file) return {};  // kinds and links are checked once all is read
-  if (want.kind == EntryKind::dir) return refuse(p + " should be a directory");
+  if (want.kind == EntryKind::dir) return damaged_bundle(p + " should be a directory");
   uint64_t expected = m_lock_size;
   if (path != m_lock_path) {
     MB_ASSIGN(expected, planned_size(hub ? m_hub : m_flat, want));
   }
   if (size != expected) {
-    return refuse(p + " has " + std::to_string(size) + " bytes, the bundled lock says " +
-                  std::to_string(expected));
+    return damaged_bundle(p + " has " + std::to_string(size) + " bytes, the bundled lock says " +
+                          std::to_string(expected));
   }
   return {};
 }
@@ -92,7 +92,7 @@ Result<std::optional<Lockfile>> lock_in_tar(const std::string& tar_path, const C
   MB_TRY(finder.scan_archive(tar_path));
   if (!finder.found()) return std::optional<Lockfile>();
   auto lock = parse_lock(finder.found()->text, "bundled " + std::string(k_lock_name));
-  if (!lock.ok()) return refuse(lock.error().message);
+  if (!lock.ok()) return damaged_bundle(lock.error().message);
   return std::optional<Lockfile>(std::move(*lock));
 }
 

@@ -19,4 +19,9 @@ namespace mb {
 // At most max_bytes of the input are shown, cut on a character boundary; "..." marks a cut.
 std::string sanitize_for_display(std::string_view text, size_t max_bytes = 200);
 
+// ASCII letters lowered, every other byte kept: for protocol tokens (URL schemes and hosts,
+// header and parameter names, digest algorithms), which are ASCII and case-insensitive by their
+// specs. Not locale-dependent, unlike std::tolower.
+std::string ascii_lower(std::string_view text);
+
 }  // namespace mb

@@ -44,11 +44,6 @@ std::optional<uint64_t> json_size(const json& j) {
   return v;
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // URL of Link rel="next" among all Link headers, or nullopt.
 // The URL of the first Link relation `rel` (RFC 8288; rel may list several values).
 std::optional<std::string> find_link(const net::Headers& headers, std::string_view wanted) {
@@ -61,7 +56,7 @@ std::optional<std::string> find_link(const net::Headers& headers, std::string_vi
       if (close == std::string::npos) break;
       std::string url = value.substr(open + 1, close - open - 1);
       size_t next_open = value.find('<', close);
-      std::string params = lower(value.substr(
+      std::string params = ascii_lower(value.substr(
           close + 1, next_open == std::string::npos ? std::string::npos : next_open - close - 1));
       size_t rel = params.find("rel=");
       if (rel != std::string::npos) {
@@ -96,12 +91,12 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   f.path = path;
   const std::string shown = "entry '" + path + "'";
   if (!item.contains("oid") || !item["oid"].is_string() ||
-      !is_lower_hex(lower(item["oid"].get<std::string>()), 40)) {
+      !is_lower_hex(ascii_lower(item["oid"].get<std::string>()), 40)) {
     return hostile(what, shown + " has no valid 40-hex oid");
   }
-  f.git_oid = lower(item["oid"].get<std::string>());
+  f.git_oid = ascii_lower(item["oid"].get<std::string>());
   if (item.contains("xetHash") && item["xetHash"].is_string()) {
-    std::string xet = lower(item["xetHash"].get<std::string>());
+    std::string xet = ascii_lower(item["xetHash"].get<std::string>());
     // A redacted or malformed hash is ignored (huggingface_hub does the same): the file
     // is then downloaded through /resolve/, which names its hash again.
     if (is_lower_hex(xet, 64)) f.xet_hash = xet;
@@ -112,10 +107,10 @@ Result<FileEntry> parse_entry(const json& item, std::string_view what) {
   if (item.contains("lfs") && !item["lfs"].is_null()) {
     const json& lfs = item["lfs"];
     if (!lfs.is_object() || !lfs.contains("oid") || !lfs["oid"].is_string() ||
-        !is_lower_hex(lower(lfs["oid"].get<std::string>()), 64)) {
+        !is_lower_hex(ascii_lower(lfs["oid"].get<std::string>()), 64)) {
       return hostile(what, shown + " has an LFS pointer without a 64-hex sha256");
     }
-    f.lfs_sha256 = lower(lfs["oid"].get<std::string>());
+    f.lfs_sha256 = ascii_lower(lfs["oid"].get<std::string>());
     if (lfs.contains("size")) {
       auto lsize = json_size(lfs["size"]);
       if (!lsize) return hostile(what, shown + " has an absurd LFS size");
@@ -373,8 +368,8 @@ Result<std::vector<FileEntry>> HubClient::list_files(RepoType type, const std::s
 void HubClient::read_xet_headers(const net::Response& r, const std::string& url,
                                  FileMetadata& meta) const {
   auto hash = r.headers.get("X-Xet-Hash");
-  if (!hash || !is_lower_hex(lower(*hash), 64)) return;
-  meta.xet_hash = lower(*hash);
+  if (!hash || !is_lower_hex(ascii_lower(*hash), 64)) return;
+  meta.xet_hash = ascii_lower(*hash);
   if (auto auth = find_link(r.headers, "xet-auth")) {
     if (auto u = net::resolve_reference(url, *auth); u.ok()) meta.xet_auth_url = *u;
   }
@@ -424,10 +419,10 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
   if (!meta.redirected) meta.location = url;
 
   auto commit = r.headers.get("X-Repo-Commit");
-  if (!commit || !is_commit_hash(lower(*commit))) {
+  if (!commit || !is_commit_hash(ascii_lower(*commit))) {
     return hostile(what, "no valid X-Repo-Commit header (is this a Hugging Face hub?)");
   }
-  meta.commit = lower(*commit);
+  meta.commit = ascii_lower(*commit);
   if (is_commit_hash(revision) && meta.commit != revision) {
     return hostile(what,
                    "asked for commit " + revision + " but the hub answered for " + meta.commit);
@@ -435,7 +430,7 @@ Result<FileMetadata> HubClient::file_metadata(RepoType type, const std::string& 
   auto etag = r.headers.get("X-Linked-Etag");
   if (!etag) etag = r.headers.get("ETag");
   if (!etag) return hostile(what, "no ETag or X-Linked-Etag header");
-  meta.etag = lower(normalize_etag(*etag));
+  meta.etag = ascii_lower(normalize_etag(*etag));
   if (!is_lower_hex(meta.etag, 40) && !is_lower_hex(meta.etag, 64)) {
     return hostile(what, "etag is neither a git sha1 nor a sha256");
   }

@@ -5,15 +5,10 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace mb::net {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 int default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 
@@ -83,7 +78,7 @@ std::string remove_dot_segments(std::string_view path) {
 }
 
 bool sensitive_param(std::string_view key) {
-  std::string k = lower(key);
+  std::string k = ascii_lower(key);
   static const char* const k_names[] = {
       "signature",    "sig",  "policy",           "key-pair-id",       "token",
       "access_token", "auth", "authorization",    "password",          "api_key",
@@ -142,7 +137,7 @@ Result<Url> parse_url(std::string_view text) {
   size_t slen = scheme_length(text);
   if (slen == 0 || text.substr(slen, 3) != "://") return bad("expected scheme://host");
   Url url;
-  url.scheme = lower(text.substr(0, slen));
+  url.scheme = ascii_lower(text.substr(0, slen));
   if (url.scheme != "http" && url.scheme != "https")
     return bad("only http and https are supported");
   std::string_view rest = text.substr(slen + 3);
@@ -161,7 +156,7 @@ Result<Url> parse_url(std::string_view text) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return bad("unterminated IPv6 literal");
     if (!valid_ipv6_literal(authority.substr(1, close - 1))) return bad("invalid IPv6 literal");
-    url.host = lower(authority.substr(0, close + 1));
+    url.host = ascii_lower(authority.substr(0, close + 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after[0] != ':') return bad("unexpected text after IPv6 literal");
@@ -169,7 +164,7 @@ Result<Url> parse_url(std::string_view text) {
     }
   } else {
     size_t colon = authority.find(':');
-    url.host = lower(authority.substr(0, colon));
+    url.host = ascii_lower(authority.substr(0, colon));
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
     if (!valid_reg_name(url.host)) return bad("invalid host");
   }

@@ -7,6 +7,7 @@
 
 #include "core/file.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace mb::oci {
 
@@ -15,12 +16,6 @@ namespace {
 bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 class Scanner {
@@ -93,12 +88,12 @@ bool read_param(Scanner& sc, Challenge& ch) {
     // next ',' or whitespace.
     value = sc.until_separator();
   }
-  ch.params[lower(name)] = value;
+  ch.params[ascii_lower(name)] = value;
   return true;
 }
 
 std::string normalise_registry_key(std::string_view key) {
-  std::string k = lower(key);
+  std::string k = ascii_lower(key);
   for (std::string_view scheme : {"https://", "http://"}) {
     if (k.rfind(scheme, 0) == 0) k = k.substr(scheme.size());
   }
@@ -122,7 +117,7 @@ std::vector<Challenge> parse_www_authenticate(std::string_view header) {
     std::string scheme = sc.token();
     if (scheme.empty()) break;
     Challenge ch;
-    ch.scheme = lower(scheme);
+    ch.scheme = ascii_lower(scheme);
     sc.skip_ws();
     while (!sc.done()) {
       if (!read_param(sc, ch)) {

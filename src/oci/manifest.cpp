@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/hash.hpp"
+#include "core/text.hpp"
 #include "oci/reference.hpp"
 
 namespace mb::oci {
@@ -58,17 +59,10 @@ bool has_suffix(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string weight_format(const Lockfile& lock) {
   for (const auto& m : lock.models)
     for (const auto& f : m.files) {
-      std::string p = lower(f.path);
+      std::string p = ascii_lower(f.path);
       if (has_suffix(p, ".safetensors")) return "safetensors";
       if (has_suffix(p, ".gguf")) return "gguf";
       if (has_suffix(p, ".onnx")) return "onnx";
@@ -101,7 +95,7 @@ Descriptor file_layer(std::string_view media_type, std::string digest, uint64_t 
 }
 
 std::string_view docker_model_media_type(std::string_view path) {
-  std::string p = lower(path);
+  std::string p = ascii_lower(path);
   std::string_view base = p;
   if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
     base = base.substr(slash + 1);
@@ -169,7 +163,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
 }
 
 std::string_view modelpack_media_type(std::string_view path) {
-  std::string p = lower(path);
+  std::string p = ascii_lower(path);
   std::string_view base = p;
   if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
     base = base.substr(slash + 1);
