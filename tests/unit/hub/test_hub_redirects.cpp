@@ -8,7 +8,7 @@
 #include "support/fake_clock.hpp"
 #include "support/fake_transport.hpp"
 
-namespace mb::hub {
+namespace mb::hub::redirects_test {
 namespace {
 
 using net::Method;
@@ -156,4 +156,4 @@ TEST(HubRedirects, DeadlinesForMetadataAndRanges) {
 }
 
 }  // namespace
-}  // namespace mb::hub
+}  // namespace mb::hub::redirects_test

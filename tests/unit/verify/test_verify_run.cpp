@@ -14,7 +14,7 @@ using namespace mb;
 
 namespace {
 
-const std::string k_commit(40, 'a');
+const std::string k_run_commit(40, 'a');
 
 struct VerifyRig {
   test::TempDir dir;
@@ -27,7 +27,7 @@ struct VerifyRig {
   VerifyRig() {
     EXPECT_TRUE(store.init().ok());
     lock.models.push_back(test::add_model(
-        store, "mini", "org/mini", "main", k_commit,
+        store, "mini", "org/mini", "main", k_run_commit,
         {{"config.json", "{\"a\":1}"}, {"model.safetensors", std::string(3000, 'm')}}));
     request.lock_path = dir.path() + "/modelbake.lock";
     request.cache_dir = dir.path() + "/cache";
@@ -35,7 +35,7 @@ struct VerifyRig {
   }
   const LockedFile& file(const std::string& p) const { return *lock.models[0].find_file(p); }
   std::string snap(const std::string& p) const {
-    return store.layout().snapshot_file(RepoType::model, "org/mini", k_commit, p);
+    return store.layout().snapshot_file(RepoType::model, "org/mini", k_run_commit, p);
   }
   Result<verify::VerifyOutcome> run() {
     return verify::run_verify(
