@@ -13,9 +13,9 @@
 # mb_lib 170 -> 96, mb_cli 96 -> 33, mb_base 84 -> 61, mb_serve 31 -> 22; the unit
 # tests 271 one by one there, 112 as batches on a quiet machine). The rule it brings: a
 # file-local name (anonymous namespace, static) must not be reused by a neighbouring file of
-# the same target, since batches are consecutive files and shift as files are added; CI's -Werror build is a unity build and catches a collision as a
-# "redefinition" or "ambiguous" error: rename, or share the helper (core/text's ascii_lower
-# replaced four copies this way).
+# the same target, since batches are consecutive files and shift as files are added. CI's
+# -Werror build is a unity build and reports a collision as a "redefinition" or "ambiguous"
+# error: rename, or share the helper (core/text's ascii_lower replaced four copies so).
 # Because a batch can hide a missing #include (another file of the batch brought it in),
 # scripts/lint.sh runs clang-tidy with each file's own compile command, which would fail on it.
 option(MODELBAKE_UNITY "Unity build (batches of MODELBAKE_UNITY_BATCH sources)" ON)
