@@ -4,7 +4,6 @@
 #include <fcntl.h>
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -39,17 +38,18 @@ std::vector<Result<FileDigests>> hash_files_parallel(
   uint64_t total = 0;
   for (const auto& j : jobs) total += j.expected_size;
 
-  std::atomic<uint64_t> done_bytes{0};
-  std::mutex progress_mutex;  // the callback need not be thread-safe
+  uint64_t done_bytes = 0;
+  // The callback need not be thread-safe, and the count must reach it in order: added and
+  // reported under one lock (adding outside it let a later, larger count overtake a smaller
+  // one, so progress went backwards).
+  std::mutex progress_mutex;
   // run_all: every file gets its own result; the jobs never fail, the hash results do.
   (void)parallel_for(order.size(), {threads, StopPolicy::run_all}, [&](size_t k) -> Status {
     const HashJob& job = jobs[order[k]];
     slots[order[k]].emplace(hash_job(job));
-    uint64_t now = done_bytes.fetch_add(job.expected_size) + job.expected_size;
-    if (progress) {
-      std::lock_guard<std::mutex> g(progress_mutex);
-      progress(now, total);
-    }
+    std::lock_guard<std::mutex> g(progress_mutex);
+    done_bytes += job.expected_size;
+    if (progress) progress(done_bytes, total);
     return {};
   });
   std::vector<Result<FileDigests>> out;
