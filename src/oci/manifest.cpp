@@ -59,6 +59,13 @@ bool has_suffix(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+// The last path component, ASCII-lowered: media types are chosen by the file's own name.
+std::string lower_file_name(std::string_view path) {
+  if (size_t slash = path.rfind('/'); slash != std::string_view::npos)
+    path = path.substr(slash + 1);
+  return ascii_lower(path);
+}
+
 std::string weight_format(const Lockfile& lock) {
   for (const auto& m : lock.models)
     for (const auto& f : m.files) {
@@ -95,10 +102,7 @@ Descriptor file_layer(std::string_view media_type, std::string digest, uint64_t 
 }
 
 std::string_view docker_model_media_type(std::string_view path) {
-  std::string p = ascii_lower(path);
-  std::string_view base = p;
-  if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
-    base = base.substr(slash + 1);
+  const std::string base = lower_file_name(path);
   if (has_suffix(base, ".gguf")) return media::dmr_gguf;
   if (has_suffix(base, ".safetensors")) return media::dmr_safetensors;
   if (base.rfind("license", 0) == 0) return media::dmr_license;
@@ -163,10 +167,7 @@ Result<Manifest> parse_manifest(std::string_view text) {
 }
 
 std::string_view modelpack_media_type(std::string_view path) {
-  std::string p = ascii_lower(path);
-  std::string_view base = p;
-  if (size_t slash = base.rfind('/'); slash != std::string_view::npos)
-    base = base.substr(slash + 1);
+  const std::string base = lower_file_name(path);
   for (std::string_view ext :
        {".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".onnx_data", ".h5", ".msgpack",
         ".ckpt", ".tflite", ".ot", ".pb", ".npz", ".mlmodel"}) {
