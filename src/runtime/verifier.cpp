@@ -219,8 +219,8 @@ void run_checks(const VerifyRoot& root, const LockedModel& m, const VerifierOpti
   r.ready = true;
 }
 
-ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const LockedModel& m,
-                         const VerifierOptions& opts, const Clock& clock, const ProbeFn& probe) {
+// What a report says of the model whatever happens to its checks.
+ModelReport report_for(const VerifyRoot& root, const LockedModel& m) {
   ModelReport r;
   r.name = m.name;
   r.repo = m.repo;
@@ -228,6 +228,12 @@ ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const 
   r.commit = m.commit;
   r.dir = root.model_dir(m);
   r.bytes = m.total_bytes();
+  return r;
+}
+
+ModelReport verify_model(const VerifyRoot& root, const Confinement& conf, const LockedModel& m,
+                         const VerifierOptions& opts, const Clock& clock, const ProbeFn& probe) {
+  ModelReport r = report_for(root, m);
   r.inference = opts.infer ? "not run" : "not requested";
   if (!check_inside(conf, r)) return r;
   std::set<std::string> locked;
@@ -252,13 +258,7 @@ ModelReport verify_model_guarded(const VerifyRoot& root, const Confinement& conf
   } catch (const std::exception& e) {
     what = e.what();
   }
-  ModelReport r;
-  r.name = m.name;
-  r.repo = m.repo;
-  r.revision = m.revision;
-  r.commit = m.commit;
-  r.dir = root.model_dir(m);
-  r.bytes = m.total_bytes();
+  ModelReport r = report_for(root, m);
   r.inference = opts.infer ? "failed" : "not requested";
   r.error =
       ModelError{"internal", "checking this model failed unexpectedly: " + what.substr(0, 200),
